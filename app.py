@@ -1,0 +1,27 @@
+"""Transfer Explorer: `streamlit run app.py`. Navigation and the sidebar every page shares."""
+import streamlit as st
+
+from explorer.devices import describe, pick
+from pages.shared import dataset
+
+st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
+
+nav = st.navigation(
+    [
+        st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+    ]
+)
+
+with st.sidebar:
+    ds = dataset()
+    st.markdown(f"**Dataset**  \n{ds.name}")
+    src_labels = f"{len(ds.source.classes)} classes"
+    tgt_labels = "labelled (evaluation only)" if ds.target.labelled else "unlabelled"
+    st.caption(
+        f"source: {len(ds.source):,} images, {src_labels}  \n"
+        f"target: {len(ds.target):,} images, {tgt_labels}  \n"
+        f"{ds.source.images.shape[-1]}x{ds.source.images.shape[-1]} px"
+    )
+    st.markdown(f"**Device**  \n{describe(pick('auto'))}")
+
+nav.run()

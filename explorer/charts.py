@@ -1,0 +1,40 @@
+"""Altair charts built from `explorer` data frames; the pages only display them."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+DOMAIN_COLOURS = alt.Scale(domain=["source", "target"], range=["#e4572e", "#2e86ab"])
+
+
+def class_counts(df: pd.DataFrame) -> alt.Chart:
+    """Grouped bars: images per class, one colour per domain."""
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=None, title="class"),
+            xOffset="domain:N",
+            y=alt.Y("images:Q", title="images"),
+            color=alt.Color("domain:N", scale=DOMAIN_COLOURS),
+            tooltip=["domain", "class", "images"],
+        )
+        .properties(height=260)
+    )
+
+
+def intensity(df: pd.DataFrame) -> alt.Chart:
+    """Overlaid step histograms of pixel luminance, one colour per domain."""
+    return (
+        alt.Chart(df)
+        .mark_area(opacity=0.45, interpolate="step-after", line=True)
+        .encode(
+            x=alt.X("intensity:Q", title="pixel luminance (0 = black, 255 = white)", scale=alt.Scale(domain=[0, 256])),
+            # sqrt: a drawing's background bin holds most pixels and would flatten everything else
+            y=alt.Y("fraction:Q", title="fraction of pixels (sqrt scale)", stack=None, scale=alt.Scale(type="sqrt")),
+            color=alt.Color("domain:N", scale=DOMAIN_COLOURS),
+            tooltip=["domain", alt.Tooltip("intensity:Q", title="from"), alt.Tooltip("intensity_end:Q", title="to"),
+                     alt.Tooltip("fraction:Q", format=".3f")],
+        )
+        .properties(height=260)
+    )

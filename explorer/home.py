@@ -1,0 +1,20 @@
+"""Where the app keeps what it makes: caches, unpacked archives, per-session uploads, runs.
+
+Everything lives under one folder, ``$EXPLORER_HOME`` or ``~/.cache/transfer-explorer``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    path = Path(os.environ.get("EXPLORER_HOME") or Path.home() / ".cache" / "transfer-explorer")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def subdir(name: str) -> Path:
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

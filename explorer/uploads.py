@@ -1,0 +1,107 @@
+"""Per-session upload folders: what a browser session drops in is written only under its own folder.
+
+Layout of one session folder (``$EXPLORER_HOME/sessions/<id>/``)::
+
+    dropped/source/<class>/<file>   images dropped with a class name
+    dropped/target/<file>           images dropped without one (an unlabelled set)
+    unpacked/<zip name>-<n>/        an uploaded zip, extracted safely (`explorer.archives`)
+
+File and class names from the browser are reduced to a safe basename before use, and every
+path is checked to resolve inside the session folder before anything is written.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from explorer.archives import extract_zip
+from explorer.errors import DataError
+from explorer.home import subdir
+
+SLOTS = ("source", "target")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def new_session() -> Path:
+    """A fresh, empty folder for one browser session."""
+    path = subdir("sessions") / uuid.uuid4().hex
+    path.mkdir()
+    return path
+
+
+def safe_name(name: str, fallback: str = "file") -> str:
+    """A basename with only ``A-Z a-z 0-9 . _ - space``; never empty, hidden, ``.`` or ``..``."""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip(" .")[:100]
+    return base or fallback
+
+
+def _inside(session: Path, path: Path) -> Path:
+    if not path.resolve().is_relative_to(session.resolve()):
+        raise DataError(f"Refused to write {path.name}: outside this session's folder.")
+    return path
+
+
+def _free_path(folder: Path, name: str) -> Path:
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    path, n = folder / name, 1
+    while path.exists():
+        path = folder / f"{stem}-{n}{dot}{ext}"
+        n += 1
+    return path
+
+
+def add_images(session: Path, slot: str, class_name: str | None, files: Iterable[tuple[str, bytes]]) -> int:
+    """Save dropped image files into the `slot` domain, in class `class_name` (None: unlabelled)."""
+    if slot not in SLOTS:
+        raise DataError(f"Unknown domain {slot!r}; choose one of {', '.join(SLOTS)}.")
+    folder = session / "dropped" / slot
+    if class_name and class_name.strip():
+        folder = folder / safe_name(class_name.strip(), "class")
+    folder = _inside(session, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for name, data in files:
+        _inside(session, _free_path(folder, safe_name(name))).write_bytes(data)
+        count += 1
+    return count
+
+
+def dropped_folder(session: Path, slot: str) -> Path | None:
+    folder = session / "dropped" / slot
+    return folder if folder.is_dir() and any(folder.iterdir()) else None
+
+
+def clear_dropped(session: Path) -> None:
+    shutil.rmtree(session / "dropped", ignore_errors=True)
+
+
+def add_zip(session: Path, name: str, data: bytes) -> Path:
+    """Extract an uploaded zip into the session folder and return the extracted folder."""
+    unpacked = _inside(session, session / "unpacked")
+    unpacked.mkdir(exist_ok=True)
+    stem = safe_name(name, "upload").removesuffix(".zip") or "upload"
+    dest = _free_path(unpacked, stem)
+    with tempfile.NamedTemporaryFile(dir=session, suffix=".zip") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return extract_zip(tmp.name, dest, label=safe_name(name))
+
+
+def dropped_counts(session: Path) -> dict[str, dict[str, int]]:
+    """Images dropped so far: ``{slot: {class or '(unlabelled)': count}}``."""
+    counts: dict[str, dict[str, int]] = {}
+    for slot in SLOTS:
+        folder = session / "dropped" / slot
+        if not folder.is_dir():
+            continue
+        per = {}
+        for entry in sorted(folder.iterdir()):
+            key, n = (entry.name, sum(1 for _ in entry.iterdir())) if entry.is_dir() else ("(unlabelled)", 1)
+            per[key] = per.get(key, 0) + n
+        counts[slot] = per
+    return counts

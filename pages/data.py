@@ -1,0 +1,164 @@
+"""Data: choose the two domains and look at them side by side."""
+import streamlit as st
+
+from explorer import charts, grids, overview, uploads
+from explorer.domains import Dataset, open_dataset
+from explorer.errors import ExplorerError
+from explorer.images import IMAGE_EXTENSIONS
+from pages.shared import builtin, dataset, session_dir
+
+SIZES = [16, 28, 32, 48, 64, 96, 128]
+IMAGE_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
+
+st.title("Data")
+st.caption(
+    "Transfer learning starts with two domains: a labelled **source** (here: photos) and a **target** "
+    "with no usable labels (here: drawings). Everything the other pages do starts from the dataset chosen here."
+)
+
+
+def activate(load) -> None:
+    """Run a loader; on success it becomes the active dataset, on failure the old one stays."""
+    try:
+        with st.spinner("Loading images…"):
+            st.session_state.dataset = load()
+    except ExplorerError as e:
+        st.error(str(e), icon=":material/error:")
+    else:
+        st.toast(f"Loaded {st.session_state.dataset.name}", icon=":material/check:")
+
+
+with st.container(border=True):
+    left, right = st.columns([3, 1])
+    choice = left.radio(
+        "Where the images come from",
+        ["Embedded default", "Folder on this server", "Upload a zip", "Drop images"],
+        horizontal=True,
+        key="data_choice",
+    )
+    size = right.selectbox("Image size (px, square)", SIZES, index=SIZES.index(32), key="data_size")
+
+    if choice == "Embedded default":
+        st.markdown(
+            "Built offline from scikit-learn's digits: **source** = colour digits blended over photo patches "
+            "(the MNIST-M recipe of the DANN paper), **target** = the other half of the digits as plain strokes."
+        )
+        if st.button("Use the embedded default", type="primary"):
+            activate(lambda: builtin(size))
+
+    elif choice == "Folder on this server":
+        src = st.text_input(
+            "Source folder or .zip",
+            placeholder="/data/real_or_drawing   (holds train_data/ and test_data/)   or   /data/photos",
+        )
+        tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
+        if st.button("Open", type="primary", disabled=not src.strip()):
+            activate(lambda: open_dataset(src.strip(), tgt.strip() or None, size=size))
+
+    elif choice == "Upload a zip":
+        st.markdown(
+            "One zip with both domains (`train_data/` + `test_data/`, or `source/` + `target/`), "
+            "or one zip per domain, each `<class>/<image>` or just images."
+        )
+        zsrc = st.file_uploader("Zip: both domains, or the source", type=["zip"], key="zip_source")
+        ztgt = st.file_uploader("Zip: the target (optional)", type=["zip"], key="zip_target")
+        if st.button("Open zip", type="primary", disabled=zsrc is None):
+
+            def load() -> Dataset:
+                src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
+                tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
+                return open_dataset(src_dir, tgt_dir, size=size)
+
+            activate(load)
+
+    else:
+        st.markdown(
+            "Build a dataset class by class: drop images, name their class, add them. "
+            "Source images need a class; target images may stay unlabelled."
+        )
+        c1, c2 = st.columns([1, 2])
+        slot = c1.radio("Add to", uploads.SLOTS, horizontal=True, key="drop_slot")
+        cls = c2.text_input("Class name", key="drop_class", placeholder="e.g. cat (empty: unlabelled target)")
+        n = st.session_state.setdefault("drop_round", 0)
+        files = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key=f"drop_files_{n}")
+        b1, b2, b3 = st.columns(3)
+        if b1.button("Add images", disabled=not files):
+            if slot == "source" and not cls.strip():
+                st.error("Source images need a class name: the source domain is the labelled one.")
+            else:
+                added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
+                st.session_state.drop_round += 1  # a fresh, empty uploader
+                st.toast(f"Added {added} image(s) to the {slot}")
+                st.rerun()
+        counts = uploads.dropped_counts(session_dir()) if "session_dir" in st.session_state else {}
+        for s in uploads.SLOTS:
+            per = counts.get(s)
+            st.caption(f"**{s}**: " + (", ".join(f"{k} ({v})" for k, v in per.items()) if per else "nothing yet"))
+        if b2.button("Use dropped images", type="primary", disabled=len(counts) < 2):
+            activate(
+                lambda: open_dataset(
+                    uploads.dropped_folder(session_dir(), "source"),
+                    uploads.dropped_folder(session_dir(), "target"),
+                    size=size,
+                )
+            )
+        if b3.button("Clear dropped images", disabled=not counts):
+            uploads.clear_dropped(session_dir())
+            st.rerun()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def describe(fingerprint: str, _ds: Dataset):
+    """Everything drawn below, computed once per dataset."""
+    pictures = [
+        grids.class_rows(d.images, d.labels, d.classes) if d.labelled else grids.sample(d.images, 80, cols=10)
+        for d in (_ds.source, _ds.target)
+    ]
+    return pictures, overview.summary(_ds), overview.class_counts(_ds), overview.intensity_histogram(_ds)
+
+
+ds = dataset()
+(src_pic, tgt_pic), table, counts_df, hist_df = describe(ds.fingerprint, ds)
+
+st.subheader(ds.name)
+for note in ds.notes:
+    st.warning(note, icon=":material/warning:")
+skipped = [(d.name, f, r) for d in (ds.source, ds.target) for f, r in d.skipped]
+if skipped:
+    with st.expander(f"{len(skipped)} skipped file(s)"):
+        st.dataframe([{"domain": d, "file": f, "reason": r} for d, f, r in skipped[:500]], hide_index=True)
+
+cols = st.columns(2)
+for col, d, pic in zip(cols, (ds.source, ds.target), (src_pic, tgt_pic)):
+    with col:
+        kind = "labelled, one row per class" if d.labelled else "unlabelled, random samples"
+        if d.name == "target" and d.labelled:
+            kind = "labels used for evaluation only, one row per class"
+        st.markdown(f"**{d.name.capitalize()}** · {len(d):,} images · {kind}")
+        st.image(pic, width="stretch" if pic.shape[1] > 300 else "content")
+
+st.dataframe(table, hide_index=True, width="stretch")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**Images per class**")
+    st.altair_chart(charts.class_counts(counts_df), width="stretch")
+with c2:
+    st.markdown("**Pixel intensity**")
+    st.altair_chart(charts.intensity(hist_df), width="stretch")
+
+with st.expander("What you are looking at", expanded=True):
+    st.markdown(
+        """
+- **Two domains, one task.** Both sides show the same classes, but drawn differently. A classifier
+  trained on the source alone learns colour and texture cues that the target does not have, so its
+  accuracy drops on the target: that drop is the *domain shift*.
+- **The histograms show the shift in numbers.** Photos spread over the whole intensity range;
+  drawings are mostly one background value with a few stroke pixels. A network sees these statistics
+  first (BatchNorm layers even learn them), which is why Canny edges or domain-adversarial training
+  are needed to bring the two together.
+- **The target's labels are not used for training.** When the target folder has class folders that
+  match the source classes, they are used only to report target accuracy. The homework's
+  `test_data/0/` is one folder, so there the target is unlabelled.
+"""
+    )

@@ -1,0 +1,39 @@
+"""Screenshot app pages in headless Debian chromium: python scripts/screenshots.py [URL] [OUTDIR].
+
+Starts nothing: run `streamlit run app.py` first. Each page named in PAGES is opened, given time
+to finish drawing, and saved as OUTDIR/<page>.png (full page).
+"""
+import shutil
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+PAGES = {"data": ""}
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def main(url: str = "http://localhost:8501", out: str = "docs/screenshots") -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        for name, path in PAGES.items():
+            page.goto(f"{url}/{path}")
+            page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
+            page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+            page.wait_for_timeout(2500)  # charts animate in
+            # Streamlit scrolls inside its main block, so grow the window to the content's height.
+            height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+            page.set_viewport_size({"width": 1400, "height": min(max(900, height), 6000)})
+            page.wait_for_timeout(1000)
+            page.screenshot(path=f"{out}/{name}.png", full_page=True)
+            print(f"{out}/{name}.png")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
