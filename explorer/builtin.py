@@ -40,6 +40,11 @@ def _upscale(digits: np.ndarray, inner: int, outer: int) -> np.ndarray:
     return out
 
 
+def blend(patch: np.ndarray, stroke: np.ndarray) -> np.ndarray:
+    """MNIST-M: ``|patch - stroke|`` per channel; (H, W, 3) photo patch and (H, W) digit, uint8."""
+    return np.abs(patch.astype(np.int16) - stroke.astype(np.int16)[:, :, None]).astype(np.uint8)
+
+
 def build_raw() -> dict[str, np.ndarray]:
     """Compute the raw arrays (no cache): source (N, 32, 32, 3), target (M, 28, 28) and labels."""
     from sklearn.datasets import load_digits, load_sample_images
@@ -50,14 +55,13 @@ def build_raw() -> dict[str, np.ndarray]:
     src_idx, tgt_idx = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
 
     photos = load_sample_images().images  # two (427, 640, 3) uint8 photos
-    strokes = _upscale(digits.images[src_idx], 24, 32).astype(np.int16)
+    strokes = _upscale(digits.images[src_idx], 24, 32)
     source = np.empty((len(src_idx), 32, 32, 3), np.uint8)
     for i in range(len(src_idx)):
         photo = photos[rng.integers(len(photos))]
         y = rng.integers(photo.shape[0] - 32)
         x = rng.integers(photo.shape[1] - 32)
-        patch = photo[y : y + 32, x : x + 32].astype(np.int16)
-        source[i] = np.abs(patch - strokes[i][:, :, None])
+        source[i] = blend(photo[y : y + 32, x : x + 32], strokes[i])
     return {
         "source": source,
         "source_labels": digits.target[src_idx].astype(np.int64),

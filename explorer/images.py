@@ -7,8 +7,11 @@ Every image the app loads passes through `read_image`, so every odd file is hand
 * modes are normalised: 16-bit and 32-bit grey are scaled to 8 bits (x / 257), palette and
   alpha images are composited over white, CMYK/YCbCr/LAB become RGB; an animated GIF gives
   its first frame; EXIF orientation is applied;
-* the result is resized so its shorter side is `size`, then centre-cropped to `size` x `size`
-  (objects keep their aspect ratio, as torchvision's Resize + CenterCrop).
+* the result is centre-cropped to a square and resized to `size` x `size` (area averaging when
+  shrinking, bilinear when enlarging): objects keep their aspect ratio, as with torchvision's
+  Resize + CenterCrop.
+
+BMP files, the homework's format, are decoded by OpenCV (header checked first); everything else by PIL.
 
 Anything that fails raises `ImageError` whose message says what is wrong with the file.
 """
@@ -16,9 +19,12 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import struct
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -26,6 +32,7 @@ from explorer.errors import DataError
 
 MAX_PIXELS = 40_000_000  # 40 MP; PIL's own guard only warns at 89 MP
 MIN_SIDE = 8
+MAX_FILE_BYTES = 256 * 2**20  # a single image file larger than this is refused unread
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
@@ -50,33 +57,70 @@ def is_image_name(name: str) -> bool:
 def read_image(source: str | os.PathLike | bytes, size: int = 32) -> tuple[np.ndarray, ImageInfo]:
     """Return ``(pixels, info)``: pixels is ``(size, size, 1)`` for grey images, else ``(size, size, 3)``."""
     if isinstance(source, (bytes, bytearray)):
-        if not source:
-            raise ImageError("empty file (0 bytes)")
-        fp = io.BytesIO(source)
+        data = bytes(source)
     else:
-        if os.path.getsize(source) == 0:
-            raise ImageError("empty file (0 bytes)")
-        fp = source
+        with open(source, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ImageError(f"too large: file over {MAX_FILE_BYTES // 2**20} MiB")
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    if data[:2] == b"BM":
+        found = _read_bmp(data, size)
+        if found is not None:
+            return found
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Our own limit (MAX_PIXELS, below PIL's warning level) is checked in prepare_image.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(fp)
+            img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise ImageError("not an image (unknown format)") from None
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        except Image.DecompressionBombError as e:
+            pixels = re.search(r"\((\d+) pixels\)", str(e))
+            count = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+            raise ImageError(f"too large: {count} (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+        except (OSError, ValueError, SyntaxError) as e:
             raise ImageError(f"unreadable image ({e})") from None
         with img:
             return prepare_image(img, size)
+
+
+def _check_size(w: int, h: int) -> None:
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"too large: {w}x{h} pixels (limit {MAX_PIXELS // 1_000_000} megapixels)")
+    if min(w, h) < MIN_SIDE:
+        raise ImageError(f"too small: {w}x{h} pixels (each side needs at least {MIN_SIDE})")
+
+
+def _read_bmp(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo] | None:
+    """BMP through OpenCV: ~10x faster than PIL's palette parsing for the homework's 105,000 BMPs.
+
+    None when OpenCV cannot decode it (PIL then tries and names the problem)."""
+    if len(data) < 26:
+        raise ImageError("corrupt or truncated image (BMP header cut short)")
+    header = struct.unpack_from("<I", data, 14)[0]
+    w, h = struct.unpack_from("<HH" if header == 12 else "<ii", data, 18)
+    _check_size(abs(w), abs(h))
+    a = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if a is None or a.dtype != np.uint8:
+        return None
+    if a.ndim == 2:
+        mode = "L"
+    elif a.shape[2] == 4:  # BGRA over white
+        alpha = a[:, :, 3:4].astype(np.float32) / 255
+        a = np.round(a[:, :, 2::-1] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+        mode = "RGBA"
+    else:
+        a, mode = a[:, :, ::-1], "RGB"
+    return fit(a, size), ImageInfo(a.shape[1], a.shape[0], mode)
 
 
 def prepare_image(img: Image.Image, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Check limits, normalise the mode and resize an opened PIL image (see the module docstring)."""
     w, h = img.size
     info = ImageInfo(w, h, img.mode, getattr(img, "n_frames", 1))
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"too large: {w}x{h} pixels (limit {MAX_PIXELS // 1_000_000} megapixels)")
-    if min(w, h) < MIN_SIDE:
-        raise ImageError(f"too small: {w}x{h} pixels (each side needs at least {MIN_SIDE})")
+    _check_size(w, h)
     try:
         if info.frames > 1:
             img.seek(0)
@@ -87,11 +131,18 @@ def prepare_image(img: Image.Image, size: int) -> tuple[np.ndarray, ImageInfo]:
         img = _to_8bit(img)
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"corrupt or truncated image ({e})") from None
-    img = ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)
-    pixels = np.asarray(img, dtype=np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    return pixels, info
+    return fit(np.asarray(img, dtype=np.uint8), size), info
+
+
+def fit(a: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop (H, W[, C]) uint8 to a square, resize to `size` (area when shrinking), return (size, size, C)."""
+    h, w = a.shape[:2]
+    side = min(h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    a = np.ascontiguousarray(a[y : y + side, x : x + side])
+    if side != size:
+        a = cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    return a[:, :, None] if a.ndim == 2 else a
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

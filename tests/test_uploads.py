@@ -1,0 +1,71 @@
+import pytest
+
+from explorer import uploads
+from explorer.domains import open_dataset
+from explorer.errors import DataError
+from tests.conftest import make_homework_layout, png_bytes, zip_folder
+
+
+@pytest.mark.parametrize(
+    "name, safe",
+    [
+        ("cat.png", "cat.png"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\dog.jpg", "dog.jpg"),
+        ("..", "file"),
+        ("", "file"),
+        (".hidden.png", "hidden.png"),
+        ("caf\udce9 \u00e9t\u00e9.png", "caf_ _t_.png"),  # non-UTF-8 bytes and accents
+        ("a\x00b.png", "a_b.png"),
+    ],
+)
+def test_safe_name(name, safe):
+    assert uploads.safe_name(name) == safe
+
+
+def test_new_sessions_are_separate(explorer_home):
+    a, b = uploads.new_session(), uploads.new_session()
+    assert a != b and a.parent == b.parent == explorer_home / "sessions"
+
+
+def test_dropped_images_build_a_dataset(explorer_home):
+    s = uploads.new_session()
+    uploads.add_images(s, "source", "cat", [("1.png", png_bytes((200, 0, 0))), ("1.png", png_bytes((210, 0, 0)))])
+    uploads.add_images(s, "source", "../../dog", [("x.png", png_bytes((0, 200, 0)))])
+    uploads.add_images(s, "target", None, [("t.png", png_bytes(90, mode="L"))])
+    assert uploads.dropped_counts(s) == {"source": {"cat": 2, "dog": 1}, "target": {"(unlabelled)": 1}}
+    ds = open_dataset(uploads.dropped_folder(s, "source"), uploads.dropped_folder(s, "target"))
+    assert ds.classes == ("cat", "dog") and len(ds.source) == 3 and not ds.target.labelled
+    written = [p for p in explorer_home.rglob("*") if p.is_file()]
+    assert all(p.is_relative_to(s) for p in written if "sessions" in p.parts)
+    uploads.clear_dropped(s)
+    assert uploads.dropped_counts(s) == {} and uploads.dropped_folder(s, "source") is None
+
+
+def test_unknown_slot_is_refused(explorer_home):
+    with pytest.raises(DataError, match="Unknown domain"):
+        uploads.add_images(uploads.new_session(), "../x", None, [])
+
+
+def test_zip_upload_extracts_inside_the_session(tmp_path, explorer_home):
+    z = zip_folder(make_homework_layout(tmp_path / "hw"), tmp_path / "hw.zip")
+    s = uploads.new_session()
+    folder = uploads.add_zip(s, "../../real_or_drawing.zip", z.read_bytes())
+    assert folder.is_relative_to(s) and folder.name == "real_or_drawing"
+    assert len(open_dataset(folder).source) == 20
+    again = uploads.add_zip(s, "real_or_drawing.zip", z.read_bytes())
+    assert again != folder  # a second upload gets its own folder
+
+
+def test_hostile_zip_upload_writes_nothing(tmp_path, explorer_home):
+    import zipfile
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("ok.png", png_bytes())
+        zf.writestr("../../../escaped.png", b"x")
+    s = uploads.new_session()
+    with pytest.raises(DataError, match="outside the archive"):
+        uploads.add_zip(s, "bad.zip", bad.read_bytes())
+    assert [p.name for p in s.rglob("*") if p.is_file()] == []
+    assert not any(p.name == "escaped.png" for p in tmp_path.rglob("*"))
