@@ -107,3 +107,16 @@ def test_unpack_reuses_the_folder_for_the_same_content(tmp_path):
     assert unpack(z, tmp_path / "cache") == first
     make_zip(tmp_path / "a.zip", [("x/2.png", png_bytes())])
     assert unpack(z, tmp_path / "cache") != first
+
+
+def test_encrypted_entry_is_refused(tmp_path):
+    z = make_zip(tmp_path / "e.zip", [("secret.png", b"x" * 100)])
+    data = bytearray(z.read_bytes())
+    # set the "encrypted" flag bit in the local header (offset 6) and the central directory (offset 8)
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    data[local + 6] |= 1
+    data[central + 8] |= 1
+    z.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="Cannot read entry 'secret.png'.*encrypted"):
+        extract_zip(tmp_path / "e.zip", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
