@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from explorer.archives import unpack
-from explorer.errors import DataError
+from explorer.errors import DataError, printable
 from explorer.home import subdir
 from explorer.images import IMAGE_EXTENSIONS, ImageError, is_image_name, read_image
 
@@ -206,7 +206,7 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
         results = [r for chunk in pool.map(lambda c: [read(e) for e in c], chunks) for r in chunk]
 
     good = [(e, r) for e, r in zip(entries, results) if not isinstance(r, str)]
-    skipped = tuple((e[0], r) for e, r in zip(entries, results) if isinstance(r, str))
+    skipped = tuple((printable(e[0]), r) for e, r in zip(entries, results) if isinstance(r, str))
     if not good:
         first, reason = skipped[0]
         raise DataError(f"None of the {len(entries)} image file(s) in {root} could be read (e.g. {first}: {reason}).")
@@ -216,10 +216,11 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
 
 
 def _assemble(name, origin, good, skipped, notes) -> Domain:
+    """Stack decoded images into a Domain; every name in it is made printable (file names may not be UTF-8)."""
     colour = any(px.shape[2] == 3 for _, (px, _) in good)
     arrays = [np.repeat(px, 3, axis=2) if colour and px.shape[2] == 1 else px for _, (px, _) in good]
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    class_of = [e[1] for e, _ in good]
+    class_of = [None if e[1] is None else printable(e[1]) for e, _ in good]
     if class_of[0] is None:
         classes, labels = (), None
     else:
@@ -227,16 +228,16 @@ def _assemble(name, origin, good, skipped, notes) -> Domain:
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[c] for c in class_of], dtype=torch.int64)
     return Domain(
-        name=name,
+        name=printable(name),
         images=images,
         labels=labels,
         classes=classes,
-        files=tuple(e[0] for e, _ in good),
-        origin=origin,
+        files=tuple(printable(e[0]) for e, _ in good),
+        origin=printable(origin),
         sizes=np.array([(i.width, i.height) for _, (_, i) in good], dtype=np.int64),
         modes=tuple(i.mode for _, (_, i) in good),
         skipped=skipped,
-        notes=tuple(notes),
+        notes=tuple(map(printable, notes)),
     )
 
 
@@ -278,7 +279,7 @@ def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = N
                 "or give the target folder separately."
             )
         source, target = found
-        name = found[0].parent.name
+        name = printable(found[0].parent.name)
     else:
-        name = f"{Path(source).name} → {Path(target).name}"
+        name = printable(f"{Path(source).name} → {Path(target).name}")
     return pair(load_domain(source, size=size), load_domain(target, size=size), name=name)

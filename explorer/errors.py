@@ -1,8 +1,16 @@
 """The one exception type the app and the CLI show to a user as a plain message."""
 
 
+def printable(text: str) -> str:
+    """`text` with undecodable file-name bytes (surrogate escapes) shown as U+FFFD, safe to display or encode."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class ExplorerError(Exception):
     """Bad input or a refused request. ``str(err)`` is a complete sentence for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(printable(str(message)))
 
 
 class DataError(ExplorerError):

@@ -103,3 +103,26 @@ def test_source_images_need_a_class(at):
     at.file_uploader(key="drop_files_0").set_value([("a.png", png_bytes(), "image/png")]).run()
     button(at, "Add images").click().run()
     assert "need a class name" in at.error[0].value
+
+
+def test_file_and_folder_names_that_are_not_utf8(at, tmp_path):
+    import os
+
+    root = make_image_folder(tmp_path / "set" / "source", ("a", "b"))
+    bad_class = os.fsencode(root) + b"/c\xff"
+    os.mkdir(bad_class)
+    os.rename(root / "a" / "000.png", os.fsencode(root) + b"/a/ok\xfe.png")
+    (tmp_path / "set" / "target").mkdir()
+    open(os.fsencode(tmp_path / "set" / "target") + b"/bad\xff.png", "wb").write(b"junk")
+    from tests.conftest import write_image
+
+    write_image(tmp_path / "set" / "target" / "fine.png")
+    write_image(tmp_path / "c.png")
+    os.rename(tmp_path / "c.png", bad_class + b"/1.png")
+    at.radio(key="data_choice").set_value("Folder on this server").run()
+    at.text_input[0].set_value(str(tmp_path / "set")).run()
+    button(at, "Open").click().run()
+    assert not at.exception and not at.error
+    ds = at.session_state.dataset
+    assert "a/ok\ufffd.png" in ds.source.files
+    assert "c\ufffd" in ds.classes and ds.target.skipped == (("bad\ufffd.png", "not an image (unknown format)"),)
