@@ -6,9 +6,12 @@
   32x32 and blended over a random 32x32 patch of one of the two photos of
   ``load_sample_images()`` with the MNIST-M recipe of the DANN paper (Ganin et al. 2016,
   section 5.2.2): per pixel and channel, ``out = |patch - digit|``.
-* Target (grey, 28x28 like the homework's drawings): the other half as plain white strokes on
-  black, upscaled to 20x20 and padded to 28x28 as MNIST centres its digits. Its labels are kept
-  for evaluation only, so target accuracy can be shown.
+* Target (grey, 28x28 like the homework's drawings): the other half as line drawings, white
+  strokes on black: each digit upscaled to 20x20, padded to 28x28 as MNIST centres its digits,
+  thresholded, and drawn as the 1-2 px outline of its shape (a morphological gradient). Outlines,
+  not filled blobs, because the homework's targets are line drawings, and because it is then
+  Canny edges that make a source photo look like a target drawing. Labels are kept for
+  evaluation only, so target accuracy can be shown.
 
 The raw arrays are cached in ``$EXPLORER_HOME/builtin-v1.npz``; every size is then produced
 through the same checks and resize as images from disk (`explorer.images.prepare_image`).
@@ -18,6 +21,7 @@ from __future__ import annotations
 import os
 import uuid
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -26,7 +30,7 @@ from explorer.home import home
 from explorer.images import prepare_image
 
 SEED = 0
-CACHE_NAME = "builtin-v1.npz"
+CACHE_NAME = "builtin-v2.npz"
 CLASSES = tuple(str(d) for d in range(10))
 
 
@@ -38,6 +42,12 @@ def _upscale(digits: np.ndarray, inner: int, outer: int) -> np.ndarray:
         img = Image.fromarray(np.uint8(np.clip(d * 16, 0, 255)), "L").resize((inner, inner), Image.Resampling.BILINEAR)
         out[i, pad : pad + inner, pad : pad + inner] = np.asarray(img)
     return out
+
+
+def outline(digit: np.ndarray) -> np.ndarray:
+    """A line drawing of a digit: the 1-2 px white border of its thresholded shape, on black."""
+    shape = np.where(digit > 100, 255, 0).astype(np.uint8)
+    return cv2.morphologyEx(shape, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
 
 
 def blend(patch: np.ndarray, stroke: np.ndarray) -> np.ndarray:
@@ -66,7 +76,7 @@ def build_raw() -> dict[str, np.ndarray]:
         "source": source,
         "source_labels": digits.target[src_idx].astype(np.int64),
         "source_index": src_idx,
-        "target": _upscale(digits.images[tgt_idx], 20, 28),
+        "target": np.stack([outline(d) for d in _upscale(digits.images[tgt_idx], 20, 28)]),
         "target_labels": digits.target[tgt_idx].astype(np.int64),
         "target_index": tgt_idx,
     }

@@ -4,7 +4,7 @@ Folder layouts understood (`load_domain`):
 
 * ImageFolder: ``root/<class>/<image>`` (images may sit deeper inside a class folder). Files
   are taken in torchvision ImageFolder order (class folders sorted, then files sorted within
-  each), which is the order a submission's ``id`` counts in.
+  each), which is the order a submission's ``id`` counts in; a skipped file keeps its place, so ids do not shift.
 * A flat folder of images: one unlabelled set.
 * A single wrapper folder around either of those (what zipping a folder produces) is stepped into.
 * A .zip of any of these, extracted safely (`explorer.archives`) once into ``$EXPLORER_HOME/unpacked``.
@@ -50,12 +50,17 @@ class Domain:
     images: torch.Tensor  # (N, C, H, W) uint8, C = 1 (all grey) or 3
     labels: torch.Tensor | None  # (N,) int64 indices into `classes`
     classes: tuple[str, ...]
-    files: tuple[str, ...]  # relative paths, sorted; submission ids count in this order
+    files: tuple[str, ...]  # relative paths, sorted (ImageFolder order)
     origin: str
     sizes: np.ndarray = field(repr=False)  # (N, 2) original width, height
     modes: tuple[str, ...] = field(repr=False)  # original PIL modes
     skipped: tuple[tuple[str, str], ...] = ()  # (file, reason)
     notes: tuple[str, ...] = ()  # things the user should know, as sentences
+    ids: np.ndarray | None = field(default=None, repr=False)  # submission ids: position among all files found
+
+    def __post_init__(self):
+        if self.ids is None:
+            object.__setattr__(self, "ids", np.arange(len(self.files)))
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -206,16 +211,17 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
         results = [r for chunk in pool.map(lambda c: [read(e) for e in c], chunks) for r in chunk]
 
     good = [(e, r) for e, r in zip(entries, results) if not isinstance(r, str)]
+    ids = np.array([k for k, r in enumerate(results) if not isinstance(r, str)], dtype=np.int64)
     skipped = tuple((printable(e[0]), r) for e, r in zip(entries, results) if isinstance(r, str))
     if not good:
         first, reason = skipped[0]
         raise DataError(f"None of the {len(entries)} image file(s) in {root} could be read (e.g. {first}: {reason}).")
     if skipped:
         notes.append(f"{len(skipped)} of {len(entries)} file(s) in {root.name}/ could not be read and were skipped.")
-    return _assemble(name or root.name, str(root), good, skipped, notes)
+    return _assemble(name or root.name, str(root), good, skipped, notes, ids)
 
 
-def _assemble(name, origin, good, skipped, notes) -> Domain:
+def _assemble(name, origin, good, skipped, notes, ids=None) -> Domain:
     """Stack decoded images into a Domain; every name in it is made printable (file names may not be UTF-8)."""
     colour = any(px.shape[2] == 3 for _, (px, _) in good)
     arrays = [np.repeat(px, 3, axis=2) if colour and px.shape[2] == 1 else px for _, (px, _) in good]
@@ -238,6 +244,7 @@ def _assemble(name, origin, good, skipped, notes) -> Domain:
         modes=tuple(i.mode for _, (_, i) in good),
         skipped=skipped,
         notes=tuple(map(printable, notes)),
+        ids=ids,
     )
 
 

@@ -1,0 +1,179 @@
+"""``python -m explorer``: the same engine as the app, for scripts, benchmarks and slides.
+
+    python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
+    python -m explorer predict --checkpoint C --target TGT --out submission.csv
+
+`train` writes DIR/config.json, DIR/metrics.jsonl (one JSON object per epoch), DIR/checkpoint.pt
+and DIR/submission.csv (``id,label``), shows progress on stderr and prints one JSON object as its
+last line on stdout. Bad arguments or data: one line on stderr, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.errors import ExplorerError
+from explorer.schedules import SHAPES
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise ExplorerError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m explorer", description="Transfer Explorer from the command line.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = TrainConfig()
+
+    t = sub.add_parser("train", help="train DANN or a source-only baseline")
+    t.add_argument("--data", choices=["builtin"], help="the embedded default dataset")
+    t.add_argument("--source", help="labelled source: ImageFolder root or .zip (or a two-domain folder)")
+    t.add_argument("--target", help="target: folder or .zip")
+    t.add_argument("--out", required=True, help="output folder")
+    t.add_argument("--method", choices=METHODS, default=d.method)
+    t.add_argument("--update", choices=UPDATES, default=d.update)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--time-budget", type=float, help="seconds; lambda/lr progress is measured against it")
+    t.add_argument("--lambda-schedule", choices=sorted(SHAPES), default=d.lambda_schedule)
+    t.add_argument("--lamb", type=float, default=d.lamb, help="lambda (the schedule's maximum)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--width", type=float, default=d.width, help="channel multiplier; 1 = the homework's network")
+    t.add_argument("--mmd-weight", type=float, default=d.mmd_weight)
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--canny", nargs=2, type=int, metavar=("LOW", "HIGH"), default=d.canny)
+    g.add_argument("--no-canny", action="store_true")
+    t.add_argument("--no-augment", action="store_true", help="no random flip/rotation")
+    t.add_argument("--image-size", type=int, default=d.image_size)
+    t.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+
+    pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--target", required=True, help="target folder or .zip (e.g. real_or_drawing/test_data)")
+    pr.add_argument("--out", required=True, help="CSV file to write")
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    return p
+
+
+def _dataset(args):
+    from explorer.builtin import load_builtin
+    from explorer.domains import open_dataset
+
+    if args.data == "builtin":
+        if args.source or args.target:
+            raise ExplorerError("Give either --data builtin or --source/--target, not both.")
+        return load_builtin(args.image_size)
+    if not args.source:
+        raise ExplorerError("Give --data builtin, or --source (and --target unless the source folder holds both domains).")
+    return open_dataset(args.source, args.target, size=args.image_size)
+
+
+def write_submission(path: Path, ids, labels, classes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "label"])
+        w.writerows((int(i), classes[int(y)]) for i, y in zip(ids, labels))
+
+
+class _Progress:
+    """One status line on stderr, redrawn in place on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.tty = total, sys.stderr.isatty()
+
+    def update(self, e: dict) -> None:
+        done = e["epoch"] / self.total
+        bar = "#" * int(24 * done) + "." * (24 - int(24 * done))
+        eta = e["elapsed"] / max(e["epoch"], 1) * (self.total - e["epoch"])
+        tgt = "-" if e["target_acc"] is None else f"{e['target_acc']:.3f}"
+        line = (f"[{bar}] epoch {e['epoch']}/{self.total} {e['stage']} lambda {e['lambda']:.2f} "
+                f"loss {e['class_loss']:.3f} src {e['source_acc']:.3f} tgt {tgt} "
+                f"{e['img_per_s']:,.0f} img/s ETA {eta:.0f}s")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def cmd_train(args) -> int:
+    from explorer.engine import Trainer, target_inputs
+
+    canny = None if args.no_canny else (tuple(args.canny) if args.canny else None)
+    config = TrainConfig(
+        method=args.method, update=args.update, lambda_schedule=args.lambda_schedule, lamb=args.lamb,
+        optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
+        time_budget=args.time_budget, width=args.width, mmd_weight=args.mmd_weight, canny=canny,
+        image_size=args.image_size, augment=not args.no_augment, self_train_epochs=args.self_train_epochs,
+        seed=args.seed, device=args.device,
+    )
+    dataset = _dataset(args)
+    for note in dataset.notes:
+        print(f"note: {note}", file=sys.stderr)
+    trainer = Trainer(config, dataset)
+    progress = _Progress(trainer.total_epochs)
+    final = None
+    for event in trainer.events(threading.Event()):
+        if event["kind"] == "start":
+            resumed = f", resuming at epoch {event['resumed_from']}" if event["resumed_from"] else ""
+            print(f"run {event['run_id']} on {event['device']}{resumed}", file=sys.stderr)
+        elif event["kind"] == "epoch":
+            progress.update(event)
+        else:
+            final = event
+    progress.close()
+    if final["kind"] == "error":
+        raise ExplorerError(final["message"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(
+        config.to_dict() | {"run_id": trainer.run_id, "data": dataset.name, "classes": list(dataset.classes),
+                            "data_fingerprint": dataset.fingerprint}, indent=2))
+    shutil.copyfile(trainer.dir / "metrics.jsonl", out / "metrics.jsonl")
+    shutil.copyfile(trainer.dir / "last.pt", out / "checkpoint.pt")
+    target = dataset.target
+    labels = trainer.predict(target_inputs(target.images, trainer.xs.shape[1])).argmax(1).cpu()
+    write_submission(out / "submission.csv", target.ids, labels, dataset.classes)
+    summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from explorer.devices import pick
+    from explorer.domains import load_domain
+    from explorer.engine import load_for_prediction, predict_proba, target_inputs
+
+    device = pick(args.device)
+    models, ckpt = load_for_prediction(args.checkpoint, device)
+    size = ckpt["config"]["image_size"]
+    target = load_domain(args.target, size=size)
+    for note in target.notes:
+        print(f"note: {note}", file=sys.stderr)
+    labels = predict_proba(models, target_inputs(target.images, ckpt["arch"]["in_channels"]), device).argmax(1).cpu()
+    write_submission(Path(args.out), target.ids, labels, ckpt["arch"]["classes"])
+    print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped)}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"train": cmd_train, "predict": cmd_predict}[args.command](args)
+    except ExplorerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the last finished epoch's checkpoint is kept.", file=sys.stderr)
+        return 130

@@ -1,0 +1,35 @@
+"""Gradient reversal (Ganin & Lempitsky 2015).
+
+Forward: the identity, ``GRL(x) = x``. Backward: the gradient is flipped and scaled,
+``dGRL/dx = -lambda * I``. Put between the feature extractor F and the domain classifier D, one
+backward pass of ``L_class + L_domain`` then trains D to *minimise* the domain loss while F
+receives ``-lambda * dL_domain/dF``, i.e. F learns to *maximise* it: features that D cannot tell
+apart. This is the single-pass form of the homework's two optimiser steps.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class _Reverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lamb: float) -> torch.Tensor:
+        ctx.lamb = lamb
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.lamb * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, lamb: float) -> torch.Tensor:
+    return _Reverse.apply(x, float(lamb))
+
+
+class GradientReversal(torch.nn.Module):
+    def __init__(self, lamb: float = 1.0):
+        super().__init__()
+        self.lamb = lamb
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return reverse_gradient(x, self.lamb)

@@ -1,0 +1,91 @@
+"""`python -m explorer`: train end to end on the builtin data (short), predict, and bad input."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explorer.cli import main
+from tests.conftest import make_homework_layout
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--epochs", "2", "--width", "0.125", "--batch-size", "64"]
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.reader(f))
+
+
+def test_train_builtin_then_predict(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", "builtin", "--out", str(out), "--canny", "100", "200", *FAST]) == 0
+    captured = capsys.readouterr()
+    summary = last_json(captured.out)
+    assert {"target_acc", "source_acc", "epochs", "seconds", "img_per_s"} <= summary.keys()
+    assert summary["epochs"] == 2 and 0 <= summary["target_acc"] <= 1
+    assert "epoch 2/2" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl", "submission.csv"]
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    config = json.loads((out / "config.json").read_text())
+    assert config["canny"] == [100, 200] and config["epochs"] == 2
+    rows = read_csv(out / "submission.csv")
+    assert rows[0] == ["id", "label"] and len(rows) == 1 + 899
+    assert [int(r[0]) for r in rows[1:]] == list(range(899))
+    assert {r[1] for r in rows[1:]} <= {str(d) for d in range(10)}
+
+    # predict on a homework-style unlabelled folder, one file of which is broken
+    hw = make_homework_layout(tmp_path / "real_or_drawing", n_target=6)
+    (hw / "test_data" / "0" / "00002.bmp").write_bytes(b"broken")
+    sub = tmp_path / "sub.csv"
+    assert main(["predict", "--checkpoint", str(out / "checkpoint.pt"), "--target", str(hw / "test_data"), "--out", str(sub)]) == 0
+    rows = read_csv(sub)
+    assert [r[0] for r in rows[1:]] == ["0", "1", "3", "4", "5"]  # ids keep their place in the sorted order
+    assert last_json(capsys.readouterr().out) == {"out": str(sub), "images": 5, "skipped": 1}
+
+
+def test_train_on_folders_with_an_unlabelled_target(tmp_path, capsys):
+    hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=40)
+    out = tmp_path / "run"
+    args = ["train", "--source", str(hw / "train_data"), "--target", str(hw / "test_data"), "--out", str(out),
+            "--epochs", "1", "--width", "0.125", "--batch-size", "16", "--no-canny", "--method", "source-only"]
+    assert main(args) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary["target_acc"] is None and summary["epochs"] == 1
+    assert len(read_csv(out / "submission.csv")) == 41
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--out", "x"], "Give --data builtin, or --source"),
+        (["train", "--data", "builtin", "--out", "x", "--lamb", "-1"], "lambda must be >= 0"),
+        (["train", "--data", "builtin", "--out", "x", "--batch-size", "100000"], "larger than the data"),
+        (["train", "--data", "builtin", "--out", "x", "--canny", "300", "100"], "low < high"),
+        (["train", "--source", "/nonexistent/dir", "--out", "x"], "Not found"),
+        (["train", "--data", "builtin", "--out", "x", "--epochs", "many"], "invalid int value"),
+        (["predict", "--checkpoint", "/nonexistent.pt", "--target", ".", "--out", "s.csv"], "Checkpoint not found"),
+        (["fly"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_give_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err
+
+
+def test_module_entry_point_exits_nonzero_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "explorer", "train", "--source", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: Not found: {tmp_path / 'nope'}"]
