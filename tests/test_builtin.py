@@ -28,8 +28,12 @@ def test_mnist_m_recipe_and_plain_strokes():
     src, tgt = raw["source"], raw["target"]
     # colour: channels differ, unlike a grey image
     assert np.abs(src[..., 0].astype(int) - src[..., 2]).mean() > 5
-    # drawings: black background, white strokes in the middle
-    assert (tgt[:, :4] == 0).all() and tgt.max() == 255
+    # drawings: black background, white strokes in the middle, outlines rather than filled shapes
+    assert (tgt[:, :2] == 0).all() and set(np.unique(tgt)) == {0, 255}
+    square = np.zeros((28, 28), np.uint8)
+    square[8:20, 8:20] = 200
+    drawn = builtin.outline(square)
+    assert drawn[14, 14] == 0 and drawn[8, 14] == 255 and drawn[2, 2] == 0
     patch = np.array([[[10, 200, 30], [10, 200, 30]]], np.uint8)
     stroke = np.array([[0, 255]], np.uint8)
     # no stroke: the photo; full stroke: the inverted photo
