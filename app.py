@@ -9,6 +9,8 @@ st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transfor
 nav = st.navigation(
     [
         st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+        st.Page("pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
+        st.Page("pages/train.py", title="Train DANN", icon=":material/model_training:"),
     ]
 )
 

@@ -38,3 +38,34 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
         )
         .properties(height=260)
     )
+
+
+def lambda_curve(points: list[tuple[float, float]]) -> alt.Chart:
+    """lambda over training progress p."""
+    df = pd.DataFrame(points, columns=["p", "lambda"])
+    return (
+        alt.Chart(df)
+        .mark_line(color="#6a4c93")
+        .encode(x=alt.X("p:Q", title="training progress p"), y=alt.Y("lambda:Q", title="λ"), tooltip=["p", "lambda"])
+        .properties(height=140)
+    )
+
+
+def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
+    """Three panels (loss, accuracy, lambda) per epoch; colour = run, dash = metric."""
+    panels = []
+    for panel, title in (("loss", "loss"), ("accuracy", "accuracy"), ("lambda", "λ")):
+        part = df[df.panel == panel]
+        panels.append(
+            alt.Chart(part)
+            .mark_line(point=alt.OverlayMarkDef(size=18))
+            .encode(
+                x=alt.X("epoch:Q", title="epoch"),
+                y=alt.Y("value:Q", title=title, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
+                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1)),
+                strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom")),
+                tooltip=["run", "metric", "epoch", alt.Tooltip("value:Q", format=".3f")],
+            )
+            .properties(width=260, height=220, title=title)
+        )
+    return alt.hconcat(*panels).resolve_scale(color="shared", strokeDash="independent")

@@ -10,7 +10,6 @@ last line on stdout. Bad arguments or data: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.errors import ExplorerError
+from explorer.runs import submission_csv
 from explorer.schedules import SHAPES
 
 
@@ -80,10 +80,7 @@ def _dataset(args):
 
 def write_submission(path: Path, ids, labels, classes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "label"])
-        w.writerows((int(i), classes[int(y)]) for i, y in zip(ids, labels))
+    path.write_text(submission_csv(ids, labels, classes))
 
 
 class _Progress:

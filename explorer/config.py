@@ -17,8 +17,8 @@ OPTIMIZERS = ("adam", "sgd")
 class TrainConfig:
     method: str = "dann"
     update: str = "two-step"  # the homework's two optimiser steps, or one pass through a GRL
-    lambda_schedule: str = "dann"
-    lamb: float = 1.0
+    lambda_schedule: str = "constant"
+    lamb: float = 0.1
     optimizer: str = "adam"
     lr: float = 1e-3
     batch_size: int = 64
@@ -26,7 +26,7 @@ class TrainConfig:
     time_budget: float | None = None  # seconds; progress p is then elapsed / budget
     width: float = 0.25
     mmd_weight: float = 0.0
-    canny: tuple[int, int] | None = None  # (low, high), or None for no edge detection
+    canny: tuple[int, int] | None = (100, 200)  # (low, high), or None for no edge detection
     image_size: int = 32
     augment: bool = True
     self_train_epochs: int = 0

@@ -300,7 +300,9 @@ class Trainer:
         }
         if start_epoch == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
-            (self.dir / "config.json").write_text(json.dumps(cfg.to_dict() | {"run_id": self.run_id}, indent=2))
+            info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
+                    "classes": list(self.dataset.classes), "device_type": self.device.type}
+            (self.dir / "config.json").write_text(json.dumps(cfg.to_dict() | info, indent=2))
             (self.dir / "metrics.jsonl").write_text("")
             self._save()  # epoch 0: the untrained features, for the Feature Space page
         budget_spent = bool(cfg.time_budget) and self.elapsed >= cfg.time_budget

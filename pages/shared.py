@@ -1,12 +1,14 @@
 """Session state every page shares: the active dataset and this browser session's upload folder."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import streamlit as st
 
 from explorer.builtin import load_builtin
 from explorer.domains import Dataset
+from explorer.jobs import JobQueue
 from explorer.uploads import new_session
 
 
@@ -28,3 +30,16 @@ def session_dir() -> Path:
     if "session_dir" not in st.session_state:
         st.session_state.session_dir = new_session()
     return st.session_state.session_dir
+
+
+@st.cache_resource
+def job_queue() -> JobQueue:
+    """One queue for the whole server: one training run per device at a time, across sessions."""
+    return JobQueue()
+
+
+def owner() -> str:
+    """This browser session's id: its jobs and uploads are its own."""
+    if "owner" not in st.session_state:
+        st.session_state.owner = uuid.uuid4().hex
+    return st.session_state.owner

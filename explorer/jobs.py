@@ -1,0 +1,119 @@
+"""Background training jobs: one worker thread per device, a FIFO queue, many owners.
+
+The app's pages must never train in Streamlit's script thread, and two browser sessions must not
+train on the same GPU at once. `JobQueue.submit` puts a job in line; one worker thread per device
+type ("cpu", "cuda") takes jobs in order and iterates their event stream, storing every event on
+the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within one step.
+
+Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from explorer.errors import ExplorerError
+
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Job:
+    owner: str
+    label: str
+    device: str
+    start: Callable[[threading.Event], Iterator[dict]]  # returns the engine's event stream
+    id: int = field(default_factory=lambda: next(_ids))
+    state: str = "queued"  # queued, running, done, stopped, error
+    events: list[dict] = field(default_factory=list)
+    message: str = ""
+    submitted: float = field(default_factory=time.time)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "stopped", "error")
+
+    def snapshot(self) -> tuple[str, list[dict], str]:
+        """State, a copy of the events so far, and the final message: safe to read from another thread."""
+        return self.state, list(self.events), self.message
+
+
+class JobQueue:
+    def __init__(self):
+        self._lock = threading.Condition()
+        self._queues: dict[str, list[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        self._all: list[Job] = []
+
+    def submit(self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator[dict]]) -> Job:
+        job = Job(owner=owner, label=label, device=device, start=start)
+        with self._lock:
+            self._all.append(job)
+            self._queues.setdefault(device, []).append(job)
+            if device not in self._workers or not self._workers[device].is_alive():
+                t = threading.Thread(target=self._work, args=(device,), name=f"explorer-{device}", daemon=True)
+                self._workers[device] = t
+                t.start()
+            self._lock.notify_all()
+        return job
+
+    def jobs(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [j for j in self._all if j.owner == owner]
+
+    def waiting_ahead(self, job: Job) -> int:
+        """How many jobs (anyone's) will run on the device before `job`: 0 when it is running or next."""
+        with self._lock:
+            queue = self._queues.get(job.device, [])
+            return queue.index(job) if job in queue else 0
+
+    def forget(self, owner: str) -> None:
+        """Drop an owner's finished jobs (when its browser session ends); running ones are stopped."""
+        with self._lock:
+            for j in self._all:
+                if j.owner == owner and not j.finished:
+                    j.stop()
+            self._all = [j for j in self._all if j.owner != owner or not j.finished]
+
+    def _work(self, device: str) -> None:
+        while True:
+            with self._lock:
+                while not self._queues.get(device):
+                    if not self._lock.wait(timeout=60):
+                        if not self._queues.get(device):
+                            del self._workers[device]
+                            return
+                job = self._queues[device][0]
+            self._run(job)
+            with self._lock:
+                self._queues[device].pop(0)
+                self._lock.notify_all()
+
+    @staticmethod
+    def _run(job: Job) -> None:
+        if job.stop_event.is_set():
+            job.state, job.message = "stopped", "Stopped before it started."
+            return
+        job.state = "running"
+        try:
+            for event in job.start(job.stop_event):
+                job.events.append(event)
+                if event["kind"] in ("done", "stopped", "error"):
+                    job.state = event["kind"]
+                    job.message = event.get("message", "")
+        except ExplorerError as e:
+            job.state, job.message = "error", str(e)
+        except Exception as e:  # a bug must not kill the worker that other sessions wait on
+            job.state = "error"
+            job.message = f"Training failed unexpectedly: {type(e).__name__}: {e}"
+            traceback.print_exc()
+        if not job.finished:
+            job.state = "done"

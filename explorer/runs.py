@@ -1,0 +1,93 @@
+"""Finished and stopped runs in the checkpoint cache, read back for comparison and download."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from explorer.home import subdir
+
+CURVES = {
+    "class_loss": "loss",
+    "domain_loss": "loss",
+    "source_acc": "accuracy",
+    "target_acc": "accuracy",
+    "domain_acc": "accuracy",
+    "lambda": "lambda",
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    dir: Path
+    config: dict
+    metrics: list[dict]
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        if c["method"] == "source-only":
+            return f"source-only · {self.run_id[:6]}"
+        return f"dann λ={c['lamb']:g} {c['lambda_schedule']} · {self.run_id[:6]}"
+
+    @property
+    def finished(self) -> bool:
+        return len(self.metrics) >= self.config["epochs"] + self.config.get("self_train_epochs", 0)
+
+
+def read_run(run_dir: str | Path) -> RunRecord | None:
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / "config.json").read_text())
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except (OSError, ValueError):
+        return None
+    metrics = [json.loads(line) for line in lines if line.strip()]
+    return RunRecord(info.get("run_id", run_dir.name), run_dir, info, metrics)
+
+
+def list_runs(data_fingerprint: str, root: str | Path | None = None) -> list[RunRecord]:
+    """Runs trained on this data (same fingerprint), newest first."""
+    root = Path(root or subdir("runs"))
+    records = [read_run(d) for d in root.iterdir() if d.is_dir()]
+    records = [r for r in records if r and r.config.get("data_fingerprint") == data_fingerprint and r.metrics]
+    return sorted(records, key=lambda r: (r.dir / "metrics.jsonl").stat().st_mtime, reverse=True)
+
+
+def curves(runs: dict[str, list[dict]]) -> pd.DataFrame:
+    """Long table (run, epoch, metric, panel, value) of every curve, for the charts."""
+    rows = [
+        {"run": label, "epoch": m["epoch"], "metric": key, "panel": panel, "value": m[key]}
+        for label, metrics in runs.items()
+        for m in metrics
+        for key, panel in CURVES.items()
+        if m.get(key) is not None
+    ]
+    return pd.DataFrame(rows, columns=["run", "epoch", "metric", "panel", "value"])
+
+
+def final_table(records: list[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        last = r.metrics[-1]
+        rows.append({
+            "run": r.label, "method": r.config["method"], "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
+            "canny": "off" if not r.config.get("canny") else "/".join(map(str, r.config["canny"])),
+            "epochs": last["epoch"], "target acc": last.get("target_acc"), "source acc": last.get("source_acc"),
+            "domain acc": last.get("domain_acc"), "seconds": round(last.get("elapsed", 0), 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def submission_csv(ids, labels, classes) -> str:
+    """``id,label`` rows; ids are positions in the target's sorted file order, labels class names."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "label"])
+    w.writerows((int(i), classes[int(y)]) for i, y in zip(ids, labels))
+    return buf.getvalue()

@@ -1,0 +1,81 @@
+"""Canny Tuner: find thresholds that make source photos look like target drawings."""
+import altair as alt
+import streamlit as st
+import torch
+
+from explorer import edges, grids
+from explorer.errors import ExplorerError
+from explorer.images import IMAGE_EXTENSIONS, read_image
+from pages.shared import dataset
+
+st.title("Canny Tuner")
+st.caption(
+    "The homework turns source photos into line drawings with OpenCV's Canny edge detector before training. "
+    "A gradient stronger than **high** starts an edge; one stronger than **low** continues it. "
+    "Move the thresholds until the source's edges look like the target's strokes."
+)
+
+ds = dataset()
+low, high = st.slider("Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range")
+if high <= low:
+    st.error("The high threshold must be above the low one: move the handles apart.")
+    st.stop()
+
+N = 12
+gen = torch.Generator().manual_seed(0)
+pick = torch.randperm(len(ds.source), generator=gen)[:N]
+tpick = torch.randperm(len(ds.target), generator=gen)[:N]
+left, right = st.columns([3, 2])
+with left:
+    st.markdown("**Source**: original, grey, Canny")
+    rows = edges.views(ds.source.images[pick], low, high)
+    st.image(grids.tile(torch.cat(rows), N, scale=2), width="stretch")
+with right:
+    st.markdown("**Target**: what the edges should look like")
+    st.image(grids.tile(ds.target.images[tpick], N // 2, scale=2), width="stretch")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def curve(fingerprint: str, ratio: float, _src, _tgt):
+    return edges.density_curve(_src, _tgt, ratio)
+
+
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**How much ink?** Source edge density against target stroke density")
+    sample = torch.randperm(len(ds.source), generator=gen)[:300]
+    df = curve(ds.fingerprint, round(low / high, 2), ds.source.images[sample], ds.target.images[:300])
+    line = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
+        y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
+        color=alt.Color("series:N", scale=alt.Scale(range=["#e4572e", "#2e86ab"])),
+        tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
+    )
+    rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
+    st.altair_chart((line + rule).properties(height=260), width="stretch")
+    now = edges.edge_density(ds.source.images[sample], low, high)
+    goal = edges.foreground_density(ds.target.images[:300])
+    st.caption(f"At {low}/{high}: source edges cover {now:.1%} of pixels; target strokes cover {goal:.1%}.")
+with c2:
+    st.markdown("**The homework's three pairs**, on one source image")
+    idx = st.number_input("Source image", 0, len(ds.source) - 1, int(pick[0]), key="canny_index")
+    one = ds.source.images[idx : idx + 1]
+    views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS]
+    st.image(grids.tile(torch.cat(views), 4, scale=4), caption="original · 50/100 · 150/200 · 250/300", width="stretch")
+
+st.markdown("**Your own photo** through the same pipeline")
+up = st.file_uploader("Drop a photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="canny_upload")
+if up is not None:
+    try:
+        pixels, info = read_image(up.getvalue(), 256)
+    except ExplorerError as e:
+        st.error(f"{up.name}: {e}")
+    else:
+        st.image(grids.tile(torch.cat(edges.views(edges.from_array(pixels), low, high)), 3, scale=1, gap=4),
+                 caption=f"{up.name} ({info.width}x{info.height} {info.mode}): original · grey · Canny {low}/{high}", width="stretch")
+
+if st.button("Use these thresholds for training", type="primary"):
+    st.session_state.canny = (low, high)
+    st.toast(f"Train DANN will use Canny {low}/{high}")
+if "canny" in st.session_state:
+    st.caption(f"Training uses Canny {st.session_state.canny[0]}/{st.session_state.canny[1]}.")

@@ -1,0 +1,151 @@
+"""Train DANN: short in-process runs with live curves, stop/resume and comparison."""
+
+import streamlit as st
+import torch
+
+from explorer import charts, runs
+from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.devices import describe, pick
+from explorer.engine import Trainer, load_for_prediction, predict_proba, target_inputs
+from explorer.errors import ExplorerError
+from explorer.schedules import SHAPES, LambdaSchedule
+from pages.shared import dataset, job_queue, owner
+
+st.title("Train DANN")
+st.caption(
+    "Domain-adversarial training: a domain classifier learns to tell source features from target features, "
+    "and the feature extractor learns to fool it (weighted by **λ**) while still classifying the source. "
+    "Compare with **source-only**, the same network with λ = 0."
+)
+ds = dataset()
+queue = job_queue()
+d = TrainConfig()
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns(3)
+    method = c1.radio("Method", METHODS, horizontal=True, key="t_method")
+    update = c1.radio("Update", UPDATES, horizontal=True, key="t_update",
+                      help="two-step: the homework's two optimiser steps; grl: one pass through a gradient reversal layer")
+    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule")
+    lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb")
+    with c3:
+        if lamb >= 0:
+            lam = LambdaSchedule(schedule, 0.0 if method == "source-only" else lamb)
+            st.altair_chart(charts.lambda_curve(lam.curve(51)), width="stretch")
+    c1, c2, c3, c4 = st.columns(4)
+    optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="t_opt")
+    lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")
+    epochs = c2.number_input("Epochs", 1, 5000, d.epochs, key="t_epochs")
+    batch = c2.number_input("Batch size", 2, 4096, d.batch_size, key="t_batch")
+    width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
+    self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
+    cuda = torch.cuda.is_available()
+    device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
+    tuned = st.session_state.get("canny", d.canny)
+    use_canny = st.toggle(f"Canny on the source ({tuned[0]}/{tuned[1]}, from the Canny Tuner)", True, key="t_canny")
+    st.caption(f"Runs on **{describe(pick(device))}** · data: {ds.name} · {len(ds.source):,} source, "
+               f"{len(ds.target):,} target images at {ds.source.images.shape[-1]} px")
+
+    def config() -> TrainConfig:
+        cfg = TrainConfig(
+            method=method, update=update, lambda_schedule=schedule, lamb=float(lamb), optimizer=optimizer,
+            lr=float(lr), batch_size=int(batch), epochs=int(epochs), width=float(width),
+            canny=tuple(tuned) if use_canny else None, image_size=ds.source.images.shape[-1],
+            self_train_epochs=int(self_train), seed=int(seed), device=device,
+        )
+        if cfg.batch_size > min(len(ds.source), len(ds.target)):
+            raise ExplorerError(f"Batch size {cfg.batch_size} is larger than the data "
+                                f"({len(ds.source)} source, {len(ds.target)} target images).")
+        return cfg
+
+    if st.button("Start training", type="primary", key="t_start"):
+        try:
+            cfg = config()
+        except ExplorerError as e:
+            st.error(str(e))
+        else:
+            label = ("source-only" if method == "source-only" else f"dann λ={lamb:g} {schedule}") + f" · seed {seed}"
+            job = queue.submit(owner(), label, pick(device).type, lambda stop, cfg=cfg, data=ds: Trainer(cfg, data).events(stop))
+            st.session_state.current_job = job.id
+
+
+def progress_view(job) -> None:
+    state, events, message = job.snapshot()
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    start = next((e for e in events if e["kind"] == "start"), None)
+    total = (start["epochs"] + start["self_train_epochs"]) if start else None
+    history = (start or {}).get("history", []) + epochs
+    if state == "queued":
+        ahead = queue.waiting_ahead(job)
+        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
+    elif state == "running":
+        done = history[-1]["epoch"] if history else 0
+        per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
+        eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
+        st.progress(done / total if total else 0.0, text=f"**{job.label}** · epoch {done}/{total or '?'}{eta}")
+    elif state == "done":
+        st.success(f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:")
+    elif state == "stopped":
+        st.warning(message or "Stopped.", icon=":material/stop_circle:")
+    else:
+        st.error(message, icon=":material/error:")
+    if not job.finished and st.button("Stop", key=f"stop_{job.id}"):
+        job.stop()
+    if history:
+        last = history[-1]
+        cols = st.columns(4)
+        cols[0].metric("target acc", "—" if last["target_acc"] is None else f"{last['target_acc']:.3f}")
+        cols[1].metric("source acc", f"{last['source_acc']:.3f}")
+        cols[2].metric("domain acc", "—" if last.get("domain_acc") is None else f"{last['domain_acc']:.3f}",
+                       help="0.5 = the domain classifier cannot tell source from target features")
+        cols[3].metric("images / s", f"{last['img_per_s']:,.0f}")
+        st.altair_chart(charts.training_curves(runs.curves({job.label: history})), width="content")
+
+
+mine = {j.id: j for j in queue.jobs(owner())}
+current = mine.get(st.session_state.get("current_job"))
+if current is not None:
+    st.subheader("This run")
+    active = not current.finished
+
+    @st.fragment(run_every=1.0 if active else None)
+    def live():
+        progress_view(current)
+        if active and current.finished:
+            st.rerun()  # the whole page: the comparison below now includes it
+
+    live()
+
+# ------------------------------------------------------------------ compare
+st.subheader("Compare runs")
+cached = runs.list_runs(ds.fingerprint)
+if not cached:
+    st.caption("Finished and stopped runs on this dataset appear here, also after the app restarts.")
+else:
+    labels = {r.label: r for r in cached}
+    chosen = st.multiselect("Runs to overlay", list(labels), default=list(labels)[:4], key="t_compare")
+    picked = [labels[c] for c in chosen]
+    if picked:
+        st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
+        st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
+        st.markdown("**Downloads**")
+        run = labels[st.selectbox("Run", chosen, key="t_download_run")]
+        last_ckpt = run.dir / "last.pt"
+
+        @st.cache_data(max_entries=8, show_spinner="Predicting the target…")
+        def submission(run_dir: str, mtime: float, fingerprint: str) -> str:
+            dev = pick("auto")
+            models, ckpt = load_for_prediction(last_ckpt, dev)
+            probs = predict_proba(models, target_inputs(ds.target.images, ckpt["arch"]["in_channels"]), dev)
+            return runs.submission_csv(ds.target.ids, probs.argmax(1).cpu(), ckpt["arch"]["classes"])
+
+        if last_ckpt.is_file():
+            b1, b2 = st.columns(2)
+            try:
+                csv_text = submission(str(run.dir), last_ckpt.stat().st_mtime, ds.fingerprint)
+            except ExplorerError as e:
+                b1.error(str(e))
+            else:
+                b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}.csv", "text/csv")
+            b2.download_button("Checkpoint (.pt)", last_ckpt.read_bytes(), f"dann-{run.run_id}.pt", "application/octet-stream")
