@@ -2,15 +2,15 @@
 import streamlit as st
 
 from explorer.devices import describe, pick
-from pages.shared import dataset
+from app_pages.shared import dataset
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
 nav = st.navigation(
     [
-        st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
-        st.Page("pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
-        st.Page("pages/train.py", title="Train DANN", icon=":material/model_training:"),
+        st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+        st.Page("app_pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
+        st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
     ]
 )
 

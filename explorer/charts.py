@@ -58,14 +58,14 @@ def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
         part = df[df.panel == panel]
         panels.append(
             alt.Chart(part)
-            .mark_line(point=alt.OverlayMarkDef(size=18))
+            .mark_line(strokeWidth=2)
             .encode(
                 x=alt.X("epoch:Q", title="epoch"),
-                y=alt.Y("value:Q", title=title, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
-                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1)),
-                strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom")),
+                y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
+                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
+                strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
                 tooltip=["run", "metric", "epoch", alt.Tooltip("value:Q", format=".3f")],
             )
-            .properties(width=260, height=220, title=title)
+            .properties(width=230, height=200, title=title)
         )
     return alt.hconcat(*panels).resolve_scale(color="shared", strokeDash="independent")

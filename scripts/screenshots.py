@@ -1,7 +1,8 @@
 """Screenshot app pages in headless Debian chromium: python scripts/screenshots.py [URL] [OUTDIR].
 
-Starts nothing: run `streamlit run app.py` first. Each page named in PAGES is opened, given time
-to finish drawing, and saved as OUTDIR/<page>.png (full page).
+Starts nothing: run `streamlit run app.py` (with a fresh EXPLORER_HOME) first. Each page named in
+PAGES is opened, given time to finish drawing, and saved as OUTDIR/<page>.png (full page). The
+Train DANN page is taken mid-training: the script presses Start and waits 15 s.
 """
 import shutil
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = {"data": ""}
+PAGES = {"data": "", "canny": "canny", "train": "train"}
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
@@ -26,11 +27,15 @@ def main(url: str = "http://localhost:8501", out: str = "docs/screenshots") -> N
             page.wait_for_selector("[data-testid='stMain'] h1", timeout=60_000)
             page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
             page.wait_for_timeout(2500)  # charts animate in
+            if name == "train":
+                page.get_by_role("button", name="Start training").click()
+                page.wait_for_timeout(15_000)
             # Streamlit scrolls inside its main block, so grow the window to the content's height.
             height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
             page.set_viewport_size({"width": 1400, "height": min(max(900, height), 6000)})
             page.wait_for_timeout(1000)
-            page.screenshot(path=f"{out}/{name}.png", full_page=True)
+            page.screenshot(path=f"{out}/{name}.png")
+            page.set_viewport_size({"width": 1400, "height": 900})
             print(f"{out}/{name}.png")
         browser.close()
 

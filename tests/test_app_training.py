@@ -16,7 +16,7 @@ def at():
 
 
 def page(at, name):
-    return at.switch_page(f"pages/{name}.py").run()
+    return at.switch_page(f"app_pages/{name}.py").run()
 
 
 def button(at, label):

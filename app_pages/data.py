@@ -5,7 +5,7 @@ from explorer import charts, grids, overview, uploads
 from explorer.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
 from explorer.images import IMAGE_EXTENSIONS
-from pages.shared import builtin, dataset, session_dir
+from app_pages.shared import builtin, dataset, session_dir
 
 SIZES = [16, 28, 32, 48, 64, 96, 128]
 IMAGE_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)

@@ -6,7 +6,7 @@ import torch
 from explorer import edges, grids
 from explorer.errors import ExplorerError
 from explorer.images import IMAGE_EXTENSIONS, read_image
-from pages.shared import dataset
+from app_pages.shared import dataset
 
 st.title("Canny Tuner")
 st.caption(

@@ -9,7 +9,7 @@ from explorer.devices import describe, pick
 from explorer.engine import Trainer, load_for_prediction, predict_proba, target_inputs
 from explorer.errors import ExplorerError
 from explorer.schedules import SHAPES, LambdaSchedule
-from pages.shared import dataset, job_queue, owner
+from app_pages.shared import dataset, job_queue, owner
 
 st.title("Train DANN")
 st.caption(
