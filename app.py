@@ -2,7 +2,7 @@
 import streamlit as st
 
 from explorer.devices import describe, pick
-from app_pages.shared import dataset
+from app_pages.shared import dataset, owner
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
@@ -13,6 +13,8 @@ nav = st.navigation(
         st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
     ]
 )
+
+owner()  # puts this session's id in the address before any page draws
 
 with st.sidebar:
     ds = dataset()

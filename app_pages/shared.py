@@ -39,7 +39,13 @@ def job_queue() -> JobQueue:
 
 
 def owner() -> str:
-    """This browser session's id: its jobs and uploads are its own."""
+    """This browser session's id: its jobs and runs are its own.
+
+    It is kept in the page address (``?sid=...``), so reopening the same address after the app
+    restarts finds the same runs in the checkpoint cache; a new browser session without it gets a
+    new id and sees none of them."""
     if "owner" not in st.session_state:
-        st.session_state.owner = uuid.uuid4().hex
+        sid = st.query_params.get("sid", "")
+        st.session_state.owner = sid if len(sid) == 32 and sid.isalnum() else uuid.uuid4().hex
+    st.query_params["sid"] = st.session_state.owner
     return st.session_state.owner

@@ -66,7 +66,12 @@ with st.container(border=True):
             st.error(str(e))
         else:
             label = ("source-only" if method == "source-only" else f"dann λ={lamb:g} {schedule}") + f" · seed {seed}"
-            job = queue.submit(owner(), label, pick(device).type, lambda stop, cfg=cfg, data=ds: Trainer(cfg, data).events(stop))
+            def start(stop, cfg=cfg, data=ds, me=owner()):
+                trainer = Trainer(cfg, data)
+                runs.add_owner(trainer.dir, me)
+                return trainer.events(stop)
+
+            job = queue.submit(owner(), label, pick(device).type, start)
             st.session_state.current_job = job.id
 
 
@@ -119,9 +124,10 @@ if current is not None:
 
 # ------------------------------------------------------------------ compare
 st.subheader("Compare runs")
-cached = runs.list_runs(ds.fingerprint)
+cached = runs.list_runs(ds.fingerprint, owner())
 if not cached:
-    st.caption("Finished and stopped runs on this dataset appear here, also after the app restarts.")
+    st.caption("Your finished and stopped runs on this dataset appear here, also after the app restarts "
+               "(reopen this page's address: it carries your session id).")
 else:
     labels = {r.label: r for r in cached}
     chosen = st.multiselect("Runs to overlay", list(labels), default=list(labels)[:4], key="t_compare")

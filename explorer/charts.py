@@ -60,7 +60,7 @@ def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
             alt.Chart(part)
             .mark_line(strokeWidth=2)
             .encode(
-                x=alt.X("epoch:Q", title="epoch"),
+                x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
                 y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
                 color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
                 strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),

@@ -51,11 +51,29 @@ def read_run(run_dir: str | Path) -> RunRecord | None:
     return RunRecord(info.get("run_id", run_dir.name), run_dir, info, metrics)
 
 
-def list_runs(data_fingerprint: str, root: str | Path | None = None) -> list[RunRecord]:
-    """Runs trained on this data (same fingerprint), newest first."""
+def add_owner(run_dir: str | Path, owner: str) -> None:
+    """Record that `owner` (a browser session id) started or resumed this run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if owner not in owners(run_dir):
+        with open(run_dir / "owners", "a") as f:
+            f.write(owner + "\n")
+
+
+def owners(run_dir: Path) -> set[str]:
+    try:
+        return set((run_dir / "owners").read_text().split())
+    except OSError:
+        return set()
+
+
+def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
+    """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
     root = Path(root or subdir("runs"))
     records = [read_run(d) for d in root.iterdir() if d.is_dir()]
     records = [r for r in records if r and r.config.get("data_fingerprint") == data_fingerprint and r.metrics]
+    if owner is not None:
+        records = [r for r in records if owner in owners(r.dir)]
     return sorted(records, key=lambda r: (r.dir / "metrics.jsonl").stat().st_mtime, reverse=True)
 
 

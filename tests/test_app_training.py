@@ -75,6 +75,19 @@ def test_short_run_reports_finishes_and_appears_in_comparison(at):
     table = at.dataframe[0].value
     assert table["epochs"].tolist()[0] == 2 and table["method"].tolist()[0] == "dann"
     assert any(b.label == "Submission CSV (id,label)" for b in at.get("download_button"))
+    # switching pages and coming back shows the run again
+    page(at, "data")
+    page(at, "train")
+    assert any("finished" in s.value for s in at.success)
+    # after a restart, the same address (session id) finds the run in the cache; another session does not
+    sid = at.query_params["sid"]
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["sid"] = sid
+    again.run()
+    page(again, "train")
+    assert again.dataframe[0].value["epochs"].tolist() == [2]
+    stranger = page(AppTest.from_file(APP, default_timeout=120).run(), "train")
+    assert len(stranger.dataframe) == 0 and stranger.query_params["sid"] != sid
 
 
 def test_stop_request_ends_a_run_early(at):
