@@ -11,6 +11,7 @@ nav = st.navigation(
         st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
         st.Page("app_pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
         st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
+        st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:"),
     ]
 )
 

@@ -154,4 +154,5 @@ else:
                 b1.error(str(e))
             else:
                 b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}.csv", "text/csv")
-            b2.download_button("Checkpoint (.pt)", last_ckpt.read_bytes(), f"dann-{run.run_id}.pt", "application/octet-stream")
+            b2.download_button("Checkpoint (.pt)", lambda path=last_ckpt: path.read_bytes(), f"dann-{run.run_id}.pt",
+                               "application/octet-stream", on_click="ignore")

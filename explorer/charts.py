@@ -69,3 +69,23 @@ def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
             .properties(width=230, height=200, title=title)
         )
     return alt.hconcat(*panels).resolve_scale(color="shared", strokeDash="independent")
+
+
+def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
+    """Two linked scatter plots of the same points: coloured by class and by domain. Dragging a box
+    in either selects the same points in both."""
+    brush = alt.selection_interval(name=f"brush_{abs(hash(title)) % 10**6}", resolve="global")
+    base = alt.Chart(df).mark_circle(size=14, opacity=0.75).encode(
+        x=alt.X("x:Q", axis=None),
+        y=alt.Y("y:Q", axis=None),
+        tooltip=["file", "domain", "class", "class_from", "prediction"],
+    ).properties(width=330, height=330)
+    grey = alt.value("#dddddd")
+    by_class = base.encode(
+        color=alt.condition(brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(columns=2)), grey),
+        shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
+    ).add_params(brush).properties(title="by class")
+    by_domain = base.encode(
+        color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS), grey),
+    ).add_params(brush).properties(title="by domain")
+    return alt.hconcat(by_class, by_domain, title=title).resolve_scale(color="independent")

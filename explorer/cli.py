@@ -1,6 +1,7 @@
 """``python -m explorer``: the same engine as the app, for scripts, benchmarks and slides.
 
     python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
+    python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
     python -m explorer predict --checkpoint C --target TGT --out submission.csv
 
 `train` writes DIR/config.json, DIR/metrics.jsonl (one JSON object per epoch), DIR/checkpoint.pt
@@ -56,6 +57,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+
+    em = sub.add_parser("embed", help="t-SNE / PCA coordinates of a checkpoint's source and target features")
+    em.add_argument("--run", help="a `train --out` folder: its checkpoint and its data")
+    em.add_argument("--checkpoint")
+    em.add_argument("--data", choices=["builtin"])
+    em.add_argument("--source")
+    em.add_argument("--target")
+    em.add_argument("--n", type=int, default=5000, help="samples per domain (default 5000)")
+    em.add_argument("--method", choices=["tsne", "pca"], default="tsne")
+    em.add_argument("--perplexity", type=float, default=30.0)
+    em.add_argument("--seed", type=int, default=0)
+    em.add_argument("--projector", help="also write TensorBoard projector files into this folder")
+    em.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    em.add_argument("--out", required=True, help="CSV of 2-D coordinates to write")
 
     pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
     pr.add_argument("--checkpoint", required=True)
@@ -134,9 +149,11 @@ def cmd_train(args) -> int:
         raise ExplorerError(final["message"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    data_paths = {"data": args.data, "source": args.source and str(Path(args.source).resolve()),
+                  "target": args.target and str(Path(args.target).resolve())}
     (out / "config.json").write_text(json.dumps(
-        config.to_dict() | {"run_id": trainer.run_id, "data": dataset.name, "classes": list(dataset.classes),
-                            "data_fingerprint": dataset.fingerprint}, indent=2))
+        config.to_dict() | data_paths | {"run_id": trainer.run_id, "dataset": dataset.name,
+                                         "classes": list(dataset.classes), "data_fingerprint": dataset.fingerprint}, indent=2))
     shutil.copyfile(trainer.dir / "metrics.jsonl", out / "metrics.jsonl")
     shutil.copyfile(trainer.dir / "last.pt", out / "checkpoint.pt")
     target = dataset.target
@@ -144,6 +161,45 @@ def cmd_train(args) -> int:
     write_submission(out / "submission.csv", target.ids, labels, dataset.classes)
     summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
     print(json.dumps(summary))
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from explorer import alignment, checkpoints, projector
+    from explorer.embedding import embedding
+
+    if args.run:
+        run = Path(args.run)
+        try:
+            info = json.loads((run / "config.json").read_text())
+        except (OSError, ValueError):
+            raise ExplorerError(f"{run} is not a `train --out` folder (no readable config.json).") from None
+        args.checkpoint = args.checkpoint or str(run / "checkpoint.pt")
+        if not (args.data or args.source):
+            args.data, args.source, args.target = info.get("data"), info.get("source"), info.get("target")
+    if not args.checkpoint:
+        raise ExplorerError("Give --checkpoint (or --run with a train output folder).")
+    args.image_size = checkpoints.load(args.checkpoint)["config"]["image_size"]
+    dataset = _dataset(args)
+    emb = embedding(args.checkpoint, dataset, args.n, args.method, args.perplexity, args.seed, args.device)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(projector.coords_csv(emb, dataset))
+    if args.projector:
+        import io
+        import zipfile
+
+        Path(args.projector).mkdir(parents=True, exist_ok=True)
+        zipfile.ZipFile(io.BytesIO(projector.projector_zip(emb, dataset))).extractall(args.projector)
+    f = emb.features
+    tgt = f.domain == 1
+    print(json.dumps({
+        "out": str(out), "method": args.method, "epoch": f.epoch, "seconds": round(emb.seconds, 3), "cached": emb.cached,
+        "n_source": int((~tgt).sum()), "n_target": int(tgt.sum()),
+        "a_distance": alignment.proxy_a_distance(f.features, f.domain, args.seed),
+        "knn_class_agreement": alignment.knn_class_agreement(f.features, f.label),
+        "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
+    }))
     return 0
 
 
@@ -167,7 +223,7 @@ def cmd_predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"train": cmd_train, "predict": cmd_predict}[args.command](args)
+        return {"train": cmd_train, "embed": cmd_embed, "predict": cmd_predict}[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
