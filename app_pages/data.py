@@ -53,7 +53,13 @@ with st.container(border=True):
         )
         tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
         if st.button("Open", type="primary", disabled=not src.strip()):
-            activate(lambda: open_dataset(src.strip(), tgt.strip() or None, size=size))
+            def load() -> Dataset:
+                for path in (src.strip(), tgt.strip()):
+                    if path:
+                        uploads.check_server_path(path)
+                return open_dataset(src.strip(), tgt.strip() or None, size=size)
+
+            activate(load)
 
     elif choice == "Upload a zip":
         st.markdown(
@@ -86,10 +92,14 @@ with st.container(border=True):
             if slot == "source" and not cls.strip():
                 st.error("Source images need a class name: the source domain is the labelled one.")
             else:
-                added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
-                st.session_state.drop_round += 1  # a fresh, empty uploader
-                st.toast(f"Added {added} image(s) to the {slot}")
-                st.rerun()
+                try:
+                    added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
+                except ExplorerError as e:
+                    st.error(str(e))
+                else:
+                    st.session_state.drop_round += 1  # a fresh, empty uploader
+                    st.toast(f"Added {added} image(s) to the {slot}")
+                    st.rerun()
         counts = uploads.dropped_counts(session_dir()) if "session_dir" in st.session_state else {}
         for s in uploads.SLOTS:
             per = counts.get(s)

@@ -110,15 +110,23 @@ def progress_view(job) -> None:
 
 mine = {j.id: j for j in queue.jobs(owner())}
 current = mine.get(st.session_state.get("current_job"))
-if current is not None:
+others = [j for j in mine.values() if not j.finished and j is not current]
+if current is not None or others:
     st.subheader("This run")
-    active = not current.finished
+    active = any(not j.finished for j in [current, *others] if j is not None)
 
     @st.fragment(run_every=1.0 if active else None)
     def live():
-        progress_view(current)
-        if active and current.finished:
-            st.rerun()  # the whole page: the comparison below now includes it
+        for job in others:  # earlier runs of this session still running or waiting
+            c1, c2 = st.columns([5, 1])
+            ahead = f", {queue.waiting_ahead(job)} run(s) ahead" if job.state == "queued" else ""
+            c1.caption(f"Also {job.state}: **{job.label}**{ahead}")
+            if c2.button("Stop", key=f"stop_{job.id}"):
+                job.stop()
+        if current is not None:
+            progress_view(current)
+        if active and all(j.finished for j in [current, *others] if j is not None):
+            st.rerun()  # the whole page: the comparison below now includes them
 
     live()
 

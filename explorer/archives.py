@@ -61,6 +61,8 @@ def extract_zip(
     except (zipfile.BadZipFile, OSError, ValueError):
         raise DataError(f"{label} is not a readable zip file.") from None
     with zf:
+        if len(zf.infolist()) > max_files:
+            raise DataError(f"Refused {label}: {len(zf.infolist()):,} entries is more than the limit of {max_files:,}.")
         entries = []
         for info in zf.infolist():
             parts = _entry_parts(info.filename, label)
@@ -68,8 +70,6 @@ def extract_zip(
                 raise DataError(f"Refused {label}: entry {info.filename!r} is a symbolic link.")
             if parts is not None and not info.is_dir():
                 entries.append((info, parts))
-        if len(entries) > max_files:
-            raise DataError(f"Refused {label}: {len(entries):,} files is more than the limit of {max_files:,}.")
         too_big = (
             f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB "
             "(the limit for one upload; a zip bomb looks like this)."
@@ -82,19 +82,22 @@ def extract_zip(
             written = 0
             for info, parts in entries:
                 target = staging.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
                 try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(info) as src, open(target, "xb") as out:
                         while chunk := src.read(_CHUNK):
                             written += len(chunk)
                             if written > max_bytes:
                                 raise DataError(too_big)
                             out.write(chunk)
-                except FileExistsError:
-                    raise DataError(f"Refused {label}: entry {info.filename!r} appears twice.") from None
+                except (FileExistsError, NotADirectoryError):
+                    raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
                 except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
                     raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
-            staging.rename(dest)
+            try:
+                staging.rename(dest)
+            except OSError as e:
+                raise DataError(f"Cannot extract {label}: {e.strerror or e}.") from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -43,6 +43,14 @@ def load(path: str | os.PathLike) -> dict:
         raise ExplorerError(f"{path.name} is not a checkpoint this app wrote; refused to load it ({first}).") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ExplorerError(f"{path.name} is a PyTorch file but not a Transfer Explorer DANN checkpoint.")
+    arch = obj.get("arch")
+    well_formed = (
+        isinstance(arch, dict) and isinstance(arch.get("in_channels"), int) and isinstance(arch.get("classes"), list)
+        and isinstance(arch.get("width"), (int, float)) and isinstance(obj.get("models"), dict)
+        and isinstance(obj.get("config"), dict) and isinstance(obj.get("epoch"), int)
+    )
+    if not well_formed:
+        raise ExplorerError(f"{path.name} claims to be a Transfer Explorer checkpoint but its contents are damaged.")
     return obj
 
 

@@ -130,6 +130,9 @@ def cmd_train(args) -> int:
         image_size=args.image_size, augment=not args.no_augment, self_train_epochs=args.self_train_epochs,
         seed=args.seed, device=args.device,
     )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ExplorerError(f"--out {out} is a file; give a folder to write the run into.")
     dataset = _dataset(args)
     for note in dataset.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -147,7 +150,6 @@ def cmd_train(args) -> int:
     progress.close()
     if final["kind"] == "error":
         raise ExplorerError(final["message"])
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data_paths = {"data": args.data, "source": args.source and str(Path(args.source).resolve()),
                   "target": args.target and str(Path(args.target).resolve())}
@@ -226,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         return {"train": cmd_train, "embed": cmd_embed, "predict": cmd_predict}[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output path that cannot be written, a disk that is full
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; the last finished epoch's checkpoint is kept.", file=sys.stderr)

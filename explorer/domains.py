@@ -166,9 +166,11 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
         )
     found, empty = [], []
     for d in subdirs:
-        files = []
-        for dirpath, dirnames, filenames in sorted(os.walk(d)):
-            dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+        files, walked = [], []
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames[:] = [n for n in dirnames if not n.startswith(".") and n != "__MACOSX"]  # hidden folders skipped
+            walked.append((dirpath, filenames))
+        for dirpath, filenames in sorted(walked):  # torchvision's order: sorted by folder path, then file name
             rel = os.path.relpath(dirpath, root)
             files += [(os.path.join(rel, f), d.name) for f in sorted(filenames) if is_image_name(f)]
         if files:
@@ -203,6 +205,8 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
             return str(e)
         except OSError as e:  # unreadable on disk: permissions, a broken link
             return f"cannot open ({e.strerror or e})"
+        except Exception as e:  # never let one file stop the whole folder
+            return f"unreadable ({type(e).__name__}: {e})"
 
     # Decoders release the GIL (OpenCV, PIL's C code); more threads than cores only contend, and
     # chunks keep the pool's per-task cost (~100 us) off each small image.

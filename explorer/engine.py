@@ -174,9 +174,10 @@ class Trainer:
             return None
         return (self.predict(self.xt).argmax(1) == self.yt).float().mean().item()
 
-    def _progress(self, epoch: int, step: int, steps: int) -> float:
+    def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:
+        """p in [0, 1]: epochs done, or with a time budget, training seconds spent (`running`: in this epoch)."""
         if self.config.time_budget:
-            return min(1.0, self.elapsed / self.config.time_budget)
+            return min(1.0, (self.elapsed + running) / self.config.time_budget)
         return (epoch + step / steps) / self.config.epochs
 
     def _set_lr(self, p: float) -> float:
@@ -221,6 +222,8 @@ class Trainer:
             self.opt_fc.load_state_dict(ckpt["optim"]["fc"])
             self.opt_d.load_state_dict(ckpt["optim"]["d"])
         self.history, self.elapsed, self.epoch = list(ckpt["metrics"]), float(ckpt["elapsed"]), int(ckpt["epoch"])
+        # the checkpoint is the truth: a crash between saving it and appending the metrics line loses nothing
+        (self.dir / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in self.history))
         # A resumed run continues from a different random stream than an unbroken one.
         self.gen.manual_seed(self.config.seed + self.epoch)
         self.cpu_gen.manual_seed(self.config.seed + self.epoch)
@@ -338,7 +341,7 @@ class Trainer:
         for step in range(steps):
             if stop.is_set():
                 return {"kind": "stopped", "epoch": self.epoch, "message": self._stop_message()}
-            p = self._progress(self.epoch if stage == "dann" else cfg.epochs, step, steps)
+            p = self._progress(self.epoch if stage == "dann" else cfg.epochs, step, steps, time.perf_counter() - t0)
             lamb, lr = self.schedule(p), self._set_lr(p)
             i = order[step * bs : (step + 1) * bs]
             j = t_order[step * bs : (step + 1) * bs]

@@ -4,7 +4,8 @@ Every image the app loads passes through `read_image`, so every odd file is hand
 
 * limits are checked from the header, before any pixel is decoded: more than `MAX_PIXELS`
   pixels (a decompression bomb) or a side shorter than `MIN_SIDE` is refused;
-* modes are normalised: 16-bit and 32-bit grey are scaled to 8 bits (x / 257), palette and
+* modes are normalised: 16-bit grey is scaled to 8 bits (x / 257; 32-bit "I" images too when
+  their values exceed 255, F images are clipped), palette and
   alpha images are composited over white, CMYK/YCbCr/LAB become RGB; an animated GIF gives
   its first frame; EXIF orientation is applied;
 * the result is centre-cropped to a square and resized to `size` x `size` (area averaging when
@@ -80,8 +81,8 @@ def read_image(source: str | os.PathLike | bytes, size: int = 32) -> tuple[np.nd
             pixels = re.search(r"\((\d+) pixels\)", str(e))
             count = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
             raise ImageError(f"too large: {count} (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise ImageError(f"unreadable image ({e})") from None
+        except Exception as e:  # PIL's format plugins raise many types on hostile headers
+            raise ImageError(f"unreadable image ({type(e).__name__}: {e})") from None
         with img:
             return prepare_image(img, size)
 
@@ -119,9 +120,9 @@ def _read_bmp(data: bytes, size: int) -> tuple[np.ndarray, ImageInfo] | None:
 def prepare_image(img: Image.Image, size: int) -> tuple[np.ndarray, ImageInfo]:
     """Check limits, normalise the mode and resize an opened PIL image (see the module docstring)."""
     w, h = img.size
-    info = ImageInfo(w, h, img.mode, getattr(img, "n_frames", 1))
     _check_size(w, h)
     try:
+        info = ImageInfo(w, h, img.mode, getattr(img, "n_frames", 1))
         if info.frames > 1:
             img.seek(0)
         if img.format == "JPEG":
@@ -129,8 +130,8 @@ def prepare_image(img: Image.Image, size: int) -> tuple[np.ndarray, ImageInfo]:
         img.load()
         img = ImageOps.exif_transpose(img)
         img = _to_8bit(img)
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"corrupt or truncated image ({e})") from None
+    except Exception as e:  # a corrupt file can fail anywhere inside PIL's decoders
+        raise ImageError(f"corrupt or truncated image ({type(e).__name__}: {e})") from None
     return fit(np.asarray(img, dtype=np.uint8), size), info
 
 
@@ -150,8 +151,10 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     mode = img.mode
     if mode in ("I", "F") or mode.startswith("I;16"):
         a = np.asarray(img).astype(np.float64)
-        if mode != "F" and a.max(initial=0) > 255:
-            a = a / 257.0  # 16-bit range 0..65535 onto 0..255
+        # 16-bit modes always map 0..65535 onto 0..255; a 32-bit "I" image has no declared depth,
+        # so it is taken as 16-bit when its values need more than 8 bits.
+        if mode.startswith("I;16") or (mode == "I" and a.max(initial=0) > 255):
+            a = a / 257.0
         return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L")
     if mode == "P" or mode == "PA":
         img = img.convert("RGBA")

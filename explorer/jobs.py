@@ -26,7 +26,7 @@ class Job:
     owner: str
     label: str
     device: str
-    start: Callable[[threading.Event], Iterator[dict]]  # returns the engine's event stream
+    start: Callable[[threading.Event], Iterator[dict]] | None  # returns the engine's event stream; None once run
     id: int = field(default_factory=lambda: next(_ids))
     state: str = "queued"  # queued, running, done, stopped, error
     events: list[dict] = field(default_factory=list)
@@ -107,13 +107,14 @@ class JobQueue:
             for event in job.start(job.stop_event):
                 job.events.append(event)
                 if event["kind"] in ("done", "stopped", "error"):
+                    job.message = event.get("message", "")  # the message first: a reader sees state last
                     job.state = event["kind"]
-                    job.message = event.get("message", "")
         except ExplorerError as e:
-            job.state, job.message = "error", str(e)
+            job.message, job.state = str(e), "error"
         except Exception as e:  # a bug must not kill the worker that other sessions wait on
-            job.state = "error"
             job.message = f"Training failed unexpectedly: {type(e).__name__}: {e}"
+            job.state = "error"
             traceback.print_exc()
         if not job.finished:
             job.state = "done"
+        job.start = None  # let go of the dataset the closure holds

@@ -40,14 +40,31 @@ class RunRecord:
         return len(self.metrics) >= self.config["epochs"] + self.config.get("self_train_epochs", 0)
 
 
-def read_run(run_dir: str | Path) -> RunRecord | None:
-    run_dir = Path(run_dir)
+def _config(run_dir: Path) -> dict | None:
     try:
         info = json.loads((run_dir / "config.json").read_text())
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     except (OSError, ValueError):
         return None
-    metrics = [json.loads(line) for line in lines if line.strip()]
+    return info if isinstance(info, dict) else None
+
+
+def read_run(run_dir: str | Path, info: dict | None = None) -> RunRecord | None:
+    """A run folder's config and metrics; None if it has no readable config. A half-written
+    metrics line (a crash mid-write) is skipped."""
+    run_dir = Path(run_dir)
+    info = info or _config(run_dir)
+    if info is None:
+        return None
+    metrics = []
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            metrics.append(json.loads(line))
+        except ValueError:
+            continue
     return RunRecord(info.get("run_id", run_dir.name), run_dir, info, metrics)
 
 
@@ -70,10 +87,16 @@ def owners(run_dir: Path) -> set[str]:
 def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
     """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
     root = Path(root or subdir("runs"))
-    records = [read_run(d) for d in root.iterdir() if d.is_dir()]
-    records = [r for r in records if r and r.config.get("data_fingerprint") == data_fingerprint and r.metrics]
-    if owner is not None:
-        records = [r for r in records if owner in owners(r.dir)]
+    records = []
+    for d in root.iterdir():
+        info = _config(d) if d.is_dir() else None
+        if info is None or info.get("data_fingerprint") != data_fingerprint:
+            continue
+        if owner is not None and owner not in owners(d):
+            continue
+        record = read_run(d, info)
+        if record.metrics:
+            records.append(record)
     return sorted(records, key=lambda r: (r.dir / "metrics.jsonl").stat().st_mtime, reverse=True)
 
 

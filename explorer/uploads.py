@@ -11,6 +11,8 @@ path is checked to resolve inside the session folder before anything is written.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -18,12 +20,13 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from explorer.archives import extract_zip
+from explorer.archives import MAX_EXTRACT_BYTES, extract_zip
 from explorer.errors import DataError
-from explorer.home import subdir
+from explorer.home import home, subdir
 
 SLOTS = ("source", "target")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script, and _
+SESSION_QUOTA = 2 * 2**30  # bytes one browser session may keep on disk
 
 
 def new_session() -> Path:
@@ -34,7 +37,8 @@ def new_session() -> Path:
 
 
 def safe_name(name: str, fallback: str = "file") -> str:
-    """A basename with only ``A-Z a-z 0-9 . _ - space``; never empty, hidden, ``.`` or ``..``."""
+    """A basename of letters, digits (any script), ``. _ -`` and spaces; never empty, hidden, ``.`` or ``..``.
+    Undecodable bytes (surrogate escapes) become ``_``."""
     base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
     base = _UNSAFE.sub("_", base).strip(" .")[:100]
     return base or fallback
@@ -63,6 +67,8 @@ def add_images(session: Path, slot: str, class_name: str | None, files: Iterable
     if class_name and class_name.strip():
         folder = folder / safe_name(class_name.strip(), "class")
     folder = _inside(session, folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"An unlabelled image is already called {folder.name!r}; choose another class name.")
     folder.mkdir(parents=True, exist_ok=True)
     count = 0
     for name, data in files:
@@ -80,16 +86,39 @@ def clear_dropped(session: Path) -> None:
     shutil.rmtree(session / "dropped", ignore_errors=True)
 
 
+def usage(session: Path) -> int:
+    """Bytes this session keeps on disk."""
+    return sum(p.stat().st_size for p in session.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def add_zip(session: Path, name: str, data: bytes) -> Path:
-    """Extract an uploaded zip into the session folder and return the extracted folder."""
+    """Extract an uploaded zip into the session folder (once per content) and return the folder.
+
+    What one session may extract in all is capped at `SESSION_QUOTA`, counting what it already has."""
     unpacked = _inside(session, session / "unpacked")
     unpacked.mkdir(exist_ok=True)
     stem = safe_name(name, "upload").removesuffix(".zip") or "upload"
-    dest = _free_path(unpacked, stem)
+    dest = unpacked / f"{stem}-{hashlib.blake2b(data, digest_size=6).hexdigest()}"
+    if dest.is_dir():
+        return dest  # the same upload opened again
+    room = SESSION_QUOTA - usage(session) - len(data)
+    if room <= 0:
+        raise DataError("This session's upload space is full (2 GiB); reload the page to start a new session.")
     with tempfile.NamedTemporaryFile(dir=session, suffix=".zip") as tmp:
         tmp.write(data)
         tmp.flush()
-        return extract_zip(tmp.name, dest, label=safe_name(name))
+        return extract_zip(tmp.name, dest, label=safe_name(name), max_bytes=min(MAX_EXTRACT_BYTES, room))
+
+
+def check_server_path(path: str) -> None:
+    """Refuse server paths a browser user must not read: the app's own folder (other sessions'
+    uploads, runs) and, when ``$EXPLORER_DATA_ROOT`` is set, anything outside it."""
+    target = Path(path).expanduser().resolve()
+    if target.is_relative_to(home().resolve()):
+        raise DataError("That folder belongs to the app itself (uploads, runs, caches); choose a data folder.")
+    root = os.environ.get("EXPLORER_DATA_ROOT")
+    if root and not target.is_relative_to(Path(root).expanduser().resolve()):
+        raise DataError(f"Only folders under {root} can be opened on this server.")
 
 
 def dropped_counts(session: Path) -> dict[str, dict[str, int]]:

@@ -70,7 +70,7 @@ def test_zip_bomb_is_refused(tmp_path):
 
 def test_too_many_files_is_refused(tmp_path):
     z = make_zip(tmp_path / "many.zip", [(f"{i}.png", b"x") for i in range(30)])
-    with pytest.raises(DataError, match="30 files is more than the limit of 20"):
+    with pytest.raises(DataError, match="30 entries is more than the limit of 20"):
         extract_zip(z, tmp_path / "out", max_files=20)
 
 
@@ -97,7 +97,7 @@ def test_duplicate_entries_are_refused(tmp_path):
         zf.writestr("a.png", b"1")
         with pytest.warns(UserWarning):
             zf.writestr("a.png", b"2")
-    with pytest.raises(DataError, match="appears twice"):
+    with pytest.raises(DataError, match="clashes with another entry"):
         extract_zip(z, tmp_path / "out")
 
 
@@ -120,3 +120,20 @@ def test_encrypted_entry_is_refused(tmp_path):
     with pytest.raises(DataError, match="Cannot read entry 'secret.png'.*encrypted"):
         extract_zip(tmp_path / "e.zip", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("a", b"file"), ("a/b.png", b"x")],  # a file where a folder must go
+        [("x" * 300 + ".png", b"x")],  # a name longer than the file system allows
+    ],
+    ids=["file-then-folder", "long-name"],
+)
+def test_unwritable_layouts_are_refused_cleanly(tmp_path, entries):
+    work = tmp_path / "work"
+    work.mkdir()
+    z = make_zip(tmp_path / "odd.zip", entries)
+    with pytest.raises(DataError):
+        extract_zip(z, work / "out")
+    assert leftovers(work) == []

@@ -89,3 +89,12 @@ def test_module_entry_point_exits_nonzero_without_traceback(tmp_path):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: Not found: {tmp_path / 'nope'}"]
+
+
+def test_unwritable_outputs_fail_before_or_without_a_traceback(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["train", "--data", "builtin", "--out", str(f), *FAST]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["train", "--data", "builtin", "--out", "x", "--seed", "99999999999999999999999"]) == 2
+    assert "seed must be in" in capsys.readouterr().err

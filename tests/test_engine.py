@@ -1,4 +1,5 @@
 """The DANN engine on small data: alignment, determinism, checkpoints, resume, stop, NaN."""
+import json
 import os
 import pickle
 import threading
@@ -165,3 +166,29 @@ def test_checkpoint_from_another_architecture_is_refused(data16, tmp_path):
 
     with pytest.raises(ExplorerError, match="another architecture"):
         checkpoints.restore(build(1, 10, 0.5), ckpt["models"])
+
+
+def test_time_budget_moves_lambda_within_the_first_epoch(data16, tmp_path):
+    cfg = TrainConfig(epochs=100, time_budget=0.5, lambda_schedule="dann", lamb=1.0, **SMALL)
+    trainer, events = train(cfg, data16, runs_root=tmp_path)
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert events[-1]["kind"] == "done" and len(epochs) < 100
+    assert epochs[0]["lambda"] > 0  # p grew with the seconds spent, not only at epoch ends
+    assert epochs[-1]["progress"] == 1.0
+
+
+def test_resume_rewrites_metrics_from_the_checkpoint(data16, tmp_path):
+    cfg = TrainConfig(epochs=2, **SMALL)
+    steps = len(data16.source) // cfg.batch_size
+    trainer = Trainer(cfg, data16, runs_root=tmp_path)
+    list(trainer.events(StopAfter(steps + 1)))
+    (trainer.dir / "metrics.jsonl").write_text("")  # as if the process died before appending
+    list(Trainer(cfg, data16, runs_root=tmp_path).events())
+    lines = (trainer.dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+
+
+def test_damaged_checkpoint_is_refused(tmp_path):
+    torch.save({"format": checkpoints.FORMAT, "arch": "nonsense", "models": []}, tmp_path / "bad.pt")
+    with pytest.raises(ExplorerError, match="contents are damaged"):
+        checkpoints.load(tmp_path / "bad.pt")

@@ -108,3 +108,16 @@ def test_runs_are_listed_for_their_owners_only(tmp_path):
     assert [r.run_id for r in list_runs("fp", "alice", root=tmp_path)] == ["abc"]
     assert list_runs("fp", "bob", root=tmp_path) == [] and list_runs("other", "alice", root=tmp_path) == []
     assert list_runs("fp", None, root=tmp_path)[0].finished
+
+
+def test_half_written_metrics_line_is_skipped(tmp_path):
+    import json
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"run_id": "r", "data_fingerprint": "fp", "method": "dann",
+                                                  "lamb": 0.1, "lambda_schedule": "constant", "epochs": 3}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + '{"epoch": 2, "targ')
+    (tmp_path / "junk").mkdir()  # a folder that is not a run
+    records = list_runs("fp", root=tmp_path)
+    assert [m["epoch"] for m in records[0].metrics] == [1] and not records[0].finished

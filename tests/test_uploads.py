@@ -15,7 +15,9 @@ from tests.conftest import make_homework_layout, png_bytes, zip_folder
         ("..", "file"),
         ("", "file"),
         (".hidden.png", "hidden.png"),
-        ("caf\udce9 \u00e9t\u00e9.png", "caf_ _t_.png"),  # non-UTF-8 bytes and accents
+        ("caf\udce9 \u00e9t\u00e9.png", "caf_ \u00e9t\u00e9.png"),  # non-UTF-8 bytes become _, accents stay
+        ("\u732b", "\u732b"),  # a class called "cat" in Chinese stays distinct from "dog"
+        ("a/b:c*?.png", "b_c_.png"),
         ("a\x00b.png", "a_b.png"),
     ],
 )
@@ -47,14 +49,36 @@ def test_unknown_slot_is_refused(explorer_home):
         uploads.add_images(uploads.new_session(), "../x", None, [])
 
 
-def test_zip_upload_extracts_inside_the_session(tmp_path, explorer_home):
+def test_zip_upload_extracts_inside_the_session(tmp_path, explorer_home, monkeypatch):
     z = zip_folder(make_homework_layout(tmp_path / "hw"), tmp_path / "hw.zip")
     s = uploads.new_session()
     folder = uploads.add_zip(s, "../../real_or_drawing.zip", z.read_bytes())
-    assert folder.is_relative_to(s) and folder.name == "real_or_drawing"
+    assert folder.is_relative_to(s) and folder.name.startswith("real_or_drawing-")
     assert len(open_dataset(folder).source) == 20
-    again = uploads.add_zip(s, "real_or_drawing.zip", z.read_bytes())
-    assert again != folder  # a second upload gets its own folder
+    assert uploads.add_zip(s, "real_or_drawing.zip", z.read_bytes()) == folder  # opened again: not extracted again
+    # a session cannot extract more than its quota, however many times it uploads
+    monkeypatch.setattr(uploads, "SESSION_QUOTA", uploads.usage(s) + 10)
+    other = zip_folder(make_homework_layout(tmp_path / "hw2", n_target=9), tmp_path / "hw2.zip")
+    with pytest.raises(DataError, match="upload space is full|expands to more than"):
+        uploads.add_zip(s, "hw2.zip", other.read_bytes())
+
+
+def test_class_name_clashing_with_an_unlabelled_file(explorer_home):
+    s = uploads.new_session()
+    uploads.add_images(s, "target", None, [("cat.png", png_bytes())])
+    with pytest.raises(DataError, match="already called 'cat.png'"):
+        uploads.add_images(s, "target", "cat.png", [("x.png", png_bytes())])
+
+
+def test_server_paths_inside_the_app_folder_are_refused(explorer_home, tmp_path, monkeypatch):
+    s = uploads.new_session()
+    with pytest.raises(DataError, match="belongs to the app"):
+        uploads.check_server_path(str(s.parent))
+    uploads.check_server_path(str(tmp_path / "data"))
+    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(tmp_path / "data"))
+    uploads.check_server_path(str(tmp_path / "data" / "real_or_drawing"))
+    with pytest.raises(DataError, match="Only folders under"):
+        uploads.check_server_path("/etc")
 
 
 def test_hostile_zip_upload_writes_nothing(tmp_path, explorer_home):
