@@ -1,6 +1,8 @@
 """Altair charts built from `explorer` data frames; the pages only display them."""
 from __future__ import annotations
 
+import warnings
+
 import altair as alt
 import pandas as pd
 
@@ -79,13 +81,17 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
         x=alt.X("x:Q", axis=None),
         y=alt.Y("y:Q", axis=None),
         tooltip=["file", "domain", "class", "class_from", "prediction"],
-    ).properties(width=330, height=330)
+    ).properties(width=270, height=270)
     grey = alt.value("#dddddd")
     by_class = base.encode(
-        color=alt.condition(brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(columns=2)), grey),
+        color=alt.condition(brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"),
+                                             legend=alt.Legend(orient="bottom", columns=5)), grey),
         shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
     ).add_params(brush).properties(title="by class")
     by_domain = base.encode(
-        color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS), grey),
+        color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom")), grey),
     ).add_params(brush).properties(title="by domain")
-    return alt.hconcat(by_class, by_domain, title=title).resolve_scale(color="independent")
+    with warnings.catch_warnings():
+        # the same brush on both views is the point: altair merges it into one shared selection
+        warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
+        return alt.hconcat(by_class, by_domain, title=title).resolve_scale(color="independent")

@@ -124,3 +124,20 @@ def test_bad_combinations_are_refused_in_the_form(at, setup, message):
     setup(at).run()
     button(at, "Start training").click().run()
     assert message in at.error[0].value and "current_job" not in at.session_state
+
+
+def test_feature_space_draws_both_plots_for_a_short_run(at):
+    page(at, "features")
+    assert any("No runs on this dataset yet" in i.value for i in at.info)
+    page(at, "train")
+    small_run(at, epochs=2).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    page(at, "features")
+    at.number_input(key="f_n").set_value(200).run()
+    assert not at.exception and not at.error
+    assert len(at.get("vega_lite_chart")) == 2  # epochs 0 and 2, each a by-class | by-domain pair
+    labels = [m.label for m in at.metric]
+    assert labels.count("proxy A-distance") == 2 and "target accuracy" in labels and "5-NN class agreement" in labels
+    at.number_input(key="f_perp").set_value(150.0).run()
+    assert "Perplexity 150 is too large" in at.error[0].value
