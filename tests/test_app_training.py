@@ -141,3 +141,17 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     assert labels.count("proxy A-distance") == 2 and "target accuracy" in labels and "5-NN class agreement" in labels
     at.number_input(key="f_perp").set_value(150.0).run()
     assert "Perplexity 150 is too large" in at.error[0].value
+
+
+def test_a_second_session_waits_visibly_for_the_device(at):
+    page(at, "train")
+    small_run(at, epochs=500).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: len(a.metric) > 0)
+    other = page(AppTest.from_file(APP, default_timeout=120).run(), "train")
+    small_run(other, epochs=1).run()
+    button(other, "Start training").click().run()
+    assert any("waiting for the CPU: 1 run(s) ahead" in i.value for i in other.info)
+    assert not any("waiting" in i.value for i in at.run().info)  # neither sees the other's run
+    next(b for b in at.button if b.label == "Stop").click().run()
+    wait_for(other, lambda a: any("finished" in s.value for s in a.success))

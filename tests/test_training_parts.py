@@ -117,3 +117,16 @@ def test_run_id_depends_on_config_data_and_device():
     assert c.run_id("a", "cpu") == TrainConfig().run_id("a", "cpu")
     assert len({c.run_id("a", "cpu"), c.run_id("b", "cpu"), c.run_id("a", "cuda"), TrainConfig(lamb=0.5).run_id("a", "cpu")}) == 4
     assert TrainConfig.from_dict(TrainConfig(canny=(1, 2)).to_dict()) == TrainConfig(canny=(1, 2))
+
+
+def test_density_curve_matches_edge_density():
+    from explorer import edges
+    from explorer.builtin import load_builtin
+
+    ds = load_builtin()
+    src, tgt = ds.source.images[:50], ds.target.images[:50]
+    df = edges.density_curve(src, tgt, 0.5, highs=[100, 300])
+    got = df[df.series.str.startswith("source")].density.tolist()
+    assert got == pytest.approx([edges.edge_density(src, 50, 100), edges.edge_density(src, 150, 300)])
+    assert got[0] > got[1]  # higher thresholds, fewer edges
+    assert 0.1 < edges.foreground_density(tgt) < 0.5  # outline strokes on black
