@@ -12,6 +12,7 @@ nav = st.navigation(
         st.Page("app_pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
         st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
         st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:"),
+        st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:"),
     ]
 )
 

@@ -2,6 +2,7 @@
 
     python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
     python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
+    python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
     python -m explorer predict --checkpoint C --target TGT --out submission.csv
 
 `train` writes DIR/config.json, DIR/metrics.jsonl (one JSON object per epoch), DIR/checkpoint.pt
@@ -71,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument("--projector", help="also write TensorBoard projector files into this folder")
     em.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     em.add_argument("--out", required=True, help="CSV of 2-D coordinates to write")
+
+    ac = sub.add_parser("activations", help="draw one conv layer's feature maps for an image")
+    ac.add_argument("--image", required=True)
+    ac.add_argument("--model", default="resnet18", help="resnet18, resnet50 or vgg16")
+    ac.add_argument("--weights", default="imagenet", help="imagenet (from the torch hub cache), random, or a .pth path")
+    ac.add_argument("--layer", default=None, help="conv layer name (default: the first, conv1 for ResNets)")
+    ac.add_argument("--start", type=int, default=0, help="first channel to draw (64 are drawn)")
+    ac.add_argument("--out", required=True, help="PNG to write")
 
     pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
     pr.add_argument("--checkpoint", required=True)
@@ -205,6 +214,36 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_activations(args) -> int:
+    import time
+
+    from PIL import Image
+
+    from explorer.activations import INPUT_SIZE, capture, conv_layers, imagenet_input, map_grid
+    from explorer.backbones import load_backbone
+    from explorer.images import read_image
+
+    loaded = load_backbone(args.model, args.weights if args.weights in ("imagenet", "random") else args.weights)
+    layers = conv_layers(loaded.model)
+    layer = args.layer or layers[0]
+    if layer not in layers:
+        raise ExplorerError(f"{args.model} has no conv layer {layer!r}; it has {', '.join(layers[:6])}, ... ({len(layers)} in all).")
+    try:
+        pixels, _ = read_image(args.image, INPUT_SIZE)
+    except FileNotFoundError:
+        raise ExplorerError(f"Image not found: {args.image}") from None
+    t0 = time.perf_counter()
+    maps = capture(loaded.model, imagenet_input(pixels)).maps[layer]
+    grid = map_grid(maps, args.start)
+    seconds = time.perf_counter() - t0
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(args.out)
+    print(json.dumps({"out": args.out, "model": args.model, "layer": layer, "channels": int(maps.shape[0]),
+                      "drawn": int(min(64, maps.shape[0] - args.start)), "map_size": list(maps.shape[1:]),
+                      "seconds": round(seconds, 4), "weights": loaded.weights}))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from explorer.devices import pick
     from explorer.domains import load_domain
@@ -225,7 +264,8 @@ def cmd_predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"train": cmd_train, "embed": cmd_embed, "predict": cmd_predict}[args.command](args)
+        commands = {"train": cmd_train, "embed": cmd_embed, "activations": cmd_activations, "predict": cmd_predict}
+        return commands[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

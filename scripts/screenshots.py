@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = {"data": "", "canny": "canny", "train": "train", "features": "features"}
+PAGES = {"data": "", "canny": "canny", "train": "train", "features": "features", "activations": "activations"}
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
@@ -37,6 +37,15 @@ def main(url: str = "http://localhost:8501", out: str = "docs/screenshots") -> N
                 page.wait_for_timeout(15_000)
             if name == "features":
                 page.wait_for_selector("[data-testid='stMetric']", timeout=120_000)
+                page.wait_for_timeout(3000)
+            if name == "activations":  # offline: random weights, labelled so; a photo scikit-learn ships
+                import sklearn.datasets
+
+                photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
+                page.get_by_text("Random (not pretrained)").click()
+                page.wait_for_timeout(2000)
+                page.locator("input[type=file]").last.set_input_files(str(photo))
+                page.wait_for_selector("text=china.jpg", timeout=60_000)
                 page.wait_for_timeout(3000)
             # Streamlit scrolls inside its main block, so grow the window to the content's height.
             height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

@@ -1,0 +1,118 @@
+"""Layer Activations: drop an image, see what every conv layer of a CNN makes of it."""
+import hashlib
+import threading
+
+import streamlit as st
+import torch
+
+from explorer import activations as A
+from explorer import runs
+from explorer.backbones import WEIGHTS, WeightsMissing, hub_file, load_backbone, load_state_file
+from explorer.engine import load_for_prediction
+from explorer.errors import ExplorerError
+from explorer.images import IMAGE_EXTENSIONS, read_image
+from app_pages.shared import dataset, owner
+
+st.title("Layer Activations")
+st.caption(
+    "Forward hooks catch what each convolution outputs for your image. Early filters respond to edges, "
+    "colours and simple textures you can still recognise; deeper layers grow coarser and more abstract."
+)
+ds = dataset()
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def backbone(name: str, weights: str, digest: str, _state=None):
+    return load_backbone(name, weights, _state)
+
+
+@st.cache_resource
+def model_lock() -> threading.Lock:
+    """Hooks are registered on a shared model for one pass: one pass at a time."""
+    return threading.Lock()
+
+
+my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
+with st.container(border=True):
+    c1, c2 = st.columns([1, 2])
+    choice = c1.selectbox("Model", list(WEIGHTS) + list(my_runs), key="a_model")
+    loaded, weights_note = None, ""
+    try:
+        if choice in my_runs:
+            run = my_runs[choice]
+            models, ckpt = load_for_prediction(run.dir / "last.pt", torch.device("cpu"))
+            loaded = A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"])
+            weights_note = f"the feature extractor of run {run.run_id}, epoch {ckpt['epoch']}"
+        else:
+            kind = c2.radio("Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
+                            horizontal=True, key="a_weights")
+            if kind.startswith("ImageNet"):
+                loaded = backbone(choice, "imagenet", "")
+            elif kind.startswith("Random"):
+                loaded = backbone(choice, "random", "")
+            else:
+                up = c2.file_uploader(f"A {choice} state_dict (.pth)", type=["pth", "pt"], key="a_state")
+                if up is not None:
+                    data = up.getvalue()
+                    loaded = backbone(choice, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), load_state_file(data))
+            if loaded is not None:
+                weights_note = loaded.weights
+    except WeightsMissing as e:
+        st.warning(str(e), icon=":material/cloud_off:")
+        st.caption(f"The file torchvision looks for: `{hub_file(choice)}` (set `TORCH_HOME` to use another folder).")
+    except ExplorerError as e:
+        st.error(str(e))
+    if weights_note:
+        st.caption(f"Weights in use: **{weights_note}**")
+
+    c1, c2 = st.columns([2, 1])
+    up = c1.file_uploader("Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image")
+    sample = c2.number_input("…or a source image of the dataset", 0, len(ds.source) - 1, 0, key="a_sample")
+
+if loaded is not None:
+    size = loaded.input_size if isinstance(loaded, A.LoadedExtractor) else A.INPUT_SIZE
+    try:
+        if up is not None:
+            pixels, info = read_image(up.getvalue(), size)
+            source = f"{up.name} ({info.width}x{info.height} {info.mode})"
+        else:
+            pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
+        x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
+        model = loaded.model
+        with model_lock():
+            cap = A.capture(model, x)
+        st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
+    except ExplorerError as e:
+        st.error(f"{up.name if up is not None else 'image'}: {e}" + (" The previous result stays below." if "a_last" in st.session_state else ""))
+
+if "a_last" not in st.session_state:
+    st.stop()
+pixels, cap, source, weights_note, kernel = st.session_state.a_last
+layers = list(cap.maps)
+st.subheader(f"{source} · {weights_note}")
+
+c1, c2 = st.columns([1, 3])
+with c1:
+    st.image(pixels, caption="the network's input (centre crop, resized)", width="stretch")
+    st.image(A.kernel_grid(kernel), caption=f"{layers[0]} weights: {kernel.shape[0]} kernels of {kernel.shape[-1]}x{kernel.shape[-1]}",
+             width="stretch")
+with c2:
+    layer = st.selectbox("Layer", layers, key="a_layer", format_func=lambda n: f"{n} · {cap.maps[n].shape[0]} maps of "
+                         f"{cap.maps[n].shape[1]}x{cap.maps[n].shape[2]}")
+    maps = cap.maps[layer]
+    pages = max(1, -(-maps.shape[0] // 64))
+    first = st.number_input(f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}")
+    st.image(A.map_grid(maps, int(first)), caption=f"{layer}: maps {int(first)}–{min(int(first) + 64, maps.shape[0]) - 1}, "
+             "each scaled to its own range (viridis: dark = low, yellow = high)", width="stretch")
+
+c1, c2 = st.columns([1, 1])
+with c1:
+    pick = st.number_input("Look at one map", 0, maps.shape[0] - 1, int(first), key=f"a_pick_{layer}")
+    st.image(A.single_map(maps, int(pick)), caption=f"{layer}, map {int(pick)}", width="stretch")
+with c2:
+    st.image(pixels, caption="beside the input", width="stretch")
+
+with st.expander("Layer summary (for this input)", expanded=False):
+    st.dataframe(cap.summary, hide_index=True, width="stretch")
+    total = sum(r["parameters"] for r in cap.summary)
+    st.caption(f"{len(cap.summary)} layers, {total:,} parameters")

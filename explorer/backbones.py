@@ -1,0 +1,104 @@
+"""Pretrained torchvision backbones, resolved honestly and offline.
+
+ImageNet weights come through torchvision's weights API (``ResNet18_Weights.IMAGENET1K_V1``, ...)
+and the torch hub cache: the file torchvision would download, ``<torch hub dir>/checkpoints/<name>.pth``
+(``$TORCH_HOME/hub/checkpoints``), is used when it is there. When it is not and the machine is
+offline, `load_backbone` raises `WeightsMissing`, whose message says which file to put where; the
+caller can then offer an uploaded state_dict or random initialisation, and `LoadedModel.weights`
+always says which of these was really used. Random weights are never called pretrained.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision import models
+
+from explorer.errors import ExplorerError
+
+WEIGHTS = {
+    "resnet18": models.ResNet18_Weights.IMAGENET1K_V1,
+    "resnet50": models.ResNet50_Weights.IMAGENET1K_V2,
+    "vgg16": models.VGG16_Weights.IMAGENET1K_V1,
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class WeightsMissing(ExplorerError):
+    """ImageNet weights are not in the hub cache (and cannot be downloaded here)."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: torch.nn.Module
+    weights: str  # what was really loaded, for the user: "imagenet:IMAGENET1K_V1", "random", "file:<name>"
+
+
+def hub_file(name: str) -> Path:
+    """Where torchvision's weights API looks for (and would download) the ImageNet weights."""
+    url = WEIGHTS[name].url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def _check_name(name: str) -> None:
+    if name not in WEIGHTS:
+        raise ExplorerError(f"Unknown backbone {name!r}; choose one of {', '.join(WEIGHTS)}.")
+
+
+def load_state_file(path: str | os.PathLike | bytes) -> dict:
+    """A state_dict from a .pth file (or its bytes), read with weights_only=True."""
+    import io
+
+    src = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
+    try:
+        state = torch.load(src, map_location="cpu", weights_only=True)
+    except Exception as e:  # hostile pickles, text files, truncated files: all "not a state_dict"
+        raise ExplorerError(f"Not a PyTorch state_dict (refused to load it: {type(e).__name__}).") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ExplorerError("The file holds no state_dict (a mapping of parameter names to tensors).")
+    return state
+
+
+def load_backbone(name: str, weights: str = "imagenet", state: dict | None = None) -> LoadedModel:
+    """`weights`: ``imagenet`` (hub cache), ``random``, or ``file`` with `state` (an uploaded state_dict),
+    or a path to a .pth file."""
+    _check_name(name)
+    builder = getattr(models, name)
+    if weights == "random":
+        return LoadedModel(name, builder(weights=None).eval(), "random (not pretrained)")
+    if weights == "imagenet":
+        w = WEIGHTS[name]
+        path = hub_file(name)
+        if not path.is_file():
+            raise WeightsMissing(
+                f"The ImageNet weights for {name} are not on this machine, and it cannot download them. "
+                f"Put {path.name} (from {w.url}) into {path.parent}, upload a {name} state_dict, "
+                "or use random weights (clearly not pretrained)."
+            )
+        model = builder(weights=None)
+        _restore(model, load_state_file(path), name, path.name)
+        return LoadedModel(name, model.eval(), f"imagenet:{w.name} ({path.name})")
+    label = "uploaded file"
+    if state is None:
+        label = Path(weights).name
+        state = load_state_file(weights)
+    model = builder(weights=None)
+    _restore(model, state, name, label)
+    return LoadedModel(name, model.eval(), f"file:{label}")
+
+
+def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        missing = len([k for k in model.state_dict() if k not in state])
+        raise ExplorerError(
+            f"{label} is not a {name} state_dict: {missing} of its parameters are missing or shaped differently "
+            f"({str(e).splitlines()[1].strip()[:160] if len(str(e).splitlines()) > 1 else 'mismatch'})."
+        ) from None
