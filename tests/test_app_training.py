@@ -155,3 +155,17 @@ def test_a_second_session_waits_visibly_for_the_device(at):
     assert not any("waiting" in i.value for i in at.run().info)  # neither sees the other's run
     next(b for b in at.button if b.label == "Stop").click().run()
     wait_for(other, lambda a: any("finished" in s.value for s in a.success))
+
+
+def test_layer_activations_of_a_dann_run(at):
+    page(at, "train")
+    small_run(at, epochs=1).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    page(at, "activations")
+    choice = next(o for o in at.selectbox(key="a_model").options if o.startswith("DANN run"))
+    at.selectbox(key="a_model").set_value(choice).run()
+    assert not at.exception and not at.error
+    assert "the feature extractor of run" in at.subheader[0].value
+    layer = at.selectbox(key="a_layer")
+    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)  # width 0.125: 8 filters
