@@ -13,6 +13,7 @@ nav = st.navigation(
         st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
         st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:"),
         st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:"),
+        st.Page("app_pages/finetune.py", title="Transfer Fine-tune", icon=":material/tune:"),
     ]
 )
 

@@ -1,5 +1,4 @@
 """Layer Activations: drop an image, see what every conv layer of a CNN makes of it."""
-import hashlib
 import threading
 
 import streamlit as st
@@ -7,11 +6,11 @@ import torch
 
 from explorer import activations as A
 from explorer import runs
-from explorer.backbones import WEIGHTS, WeightsMissing, hub_file, load_backbone, load_state_file
+from explorer.backbones import WEIGHTS
 from explorer.engine import load_for_prediction
 from explorer.errors import ExplorerError
 from explorer.images import IMAGE_EXTENSIONS, read_image
-from app_pages.shared import dataset, owner
+from app_pages.shared import dataset, owner, pick_weights
 
 st.title("Layer Activations")
 st.caption(
@@ -19,11 +18,6 @@ st.caption(
     "colours and simple textures you can still recognise; deeper layers grow coarser and more abstract."
 )
 ds = dataset()
-
-
-@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
-def backbone(name: str, weights: str, digest: str, _state=None):
-    return load_backbone(name, weights, _state)
 
 
 @st.cache_resource
@@ -44,22 +38,9 @@ with st.container(border=True):
             loaded = A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"])
             weights_note = f"the feature extractor of run {run.run_id}, epoch {ckpt['epoch']}"
         else:
-            kind = c2.radio("Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
-                            horizontal=True, key="a_weights")
-            if kind.startswith("ImageNet"):
-                loaded = backbone(choice, "imagenet", "")
-            elif kind.startswith("Random"):
-                loaded = backbone(choice, "random", "")
-            else:
-                up = c2.file_uploader(f"A {choice} state_dict (.pth)", type=["pth", "pt"], key="a_state")
-                if up is not None:
-                    data = up.getvalue()
-                    loaded = backbone(choice, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), load_state_file(data))
+            loaded = pick_weights(choice, c2, "a")[2]
             if loaded is not None:
                 weights_note = loaded.weights
-    except WeightsMissing as e:
-        st.warning(str(e), icon=":material/cloud_off:")
-        st.caption(f"The file torchvision looks for: `{hub_file(choice)}` (set `TORCH_HOME` to use another folder).")
     except ExplorerError as e:
         st.error(str(e))
     if weights_note:

@@ -1,12 +1,15 @@
 """Session state every page shares: the active dataset and this browser session's upload folder."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 
 import streamlit as st
 
+from explorer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
 from explorer.builtin import load_builtin
+from explorer.errors import ExplorerError
 from explorer.domains import Dataset
 from explorer.jobs import JobQueue
 from explorer.uploads import new_session
@@ -49,3 +52,33 @@ def owner() -> str:
         st.session_state.owner = sid if len(sid) == 32 and sid.isalnum() else uuid.uuid4().hex
     st.query_params["sid"] = st.session_state.owner
     return st.session_state.owner
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def _backbone(name: str, weights: str, digest: str, _state=None):
+    return load_backbone(name, weights, _state)
+
+
+def pick_weights(name: str, container, key: str):
+    """Weights radio for a torchvision backbone: ImageNet from the hub cache, an uploaded
+    state_dict, or random (labelled). Returns (weights, state) for `load_backbone` and the loaded
+    model, or (None, None, None) with the reason on the page when there is nothing to use."""
+    kind = container.radio("Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
+                           horizontal=True, key=f"{key}_weights")
+    try:
+        if kind.startswith("ImageNet"):
+            return "imagenet", None, _backbone(name, "imagenet", "")
+        if kind.startswith("Random"):
+            return "random", None, _backbone(name, "random", "")
+        up = container.file_uploader(f"A {name} state_dict (.pth)", type=["pth", "pt"], key=f"{key}_state")
+        if up is None:
+            return None, None, None
+        data = up.getvalue()
+        state = load_state_file(data)
+        return "file", state, _backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state)
+    except WeightsMissing as e:
+        st.warning(str(e), icon=":material/cloud_off:")
+        st.caption(f"The file torchvision looks for: `{hub_file(name)}` (set `TORCH_HOME` to use another folder).")
+    except ExplorerError as e:
+        st.error(str(e))
+    return None, None, None

@@ -93,9 +93,20 @@ def load_backbone(name: str, weights: str = "imagenet", state: dict | None = Non
     return LoadedModel(name, model.eval(), f"file:{label}")
 
 
+HEAD_PREFIX = {"resnet18": "fc.", "resnet50": "fc.", "vgg16": "classifier.6."}
+
+
 def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None:
+    """Load `state`; a head of another size (a model fine-tuned here for other classes) is left out."""
+    own = model.state_dict()
+    head_keys = {k for k in own if k.startswith(HEAD_PREFIX[name])}
+    if any(k in state and state[k].shape != own[k].shape for k in head_keys):
+        state = {k: v for k, v in state.items() if k not in head_keys}
     try:
-        model.load_state_dict(state)
+        result = model.load_state_dict(state, strict=False)
+        if result.unexpected_keys or set(result.missing_keys) - head_keys:
+            raise RuntimeError(f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
+                               f"unexpected {len(result.unexpected_keys)} keys")
     except RuntimeError as e:
         missing = len([k for k in model.state_dict() if k not in state])
         raise ExplorerError(

@@ -3,6 +3,7 @@
     python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
     python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
     python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
+    python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
     python -m explorer predict --checkpoint C --target TGT --out submission.csv
 
 `train` writes DIR/config.json, DIR/metrics.jsonl (one JSON object per epoch), DIR/checkpoint.pt
@@ -80,6 +81,20 @@ def _parser() -> argparse.ArgumentParser:
     ac.add_argument("--layer", default=None, help="conv layer name (default: the first, conv1 for ResNets)")
     ac.add_argument("--start", type=int, default=0, help="first channel to draw (64 are drawn)")
     ac.add_argument("--out", required=True, help="PNG to write")
+
+    ft = sub.add_parser("finetune", help="fine-tune a pretrained torchvision backbone on a labelled folder")
+    ft.add_argument("--data", required=True, help="builtin (the embedded source domain) or an ImageFolder root / .zip")
+    ft.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet50", "vgg16"])
+    ft.add_argument("--weights", default="imagenet", help="imagenet (from the torch hub cache), random, or a .pth path")
+    ft.add_argument("--freeze", default="head", help="head, from:<stage> (e.g. from:layer3, from:block4) or none")
+    ft.add_argument("--epochs", type=int, default=5)
+    ft.add_argument("--lr", type=float, default=1e-3)
+    ft.add_argument("--batch-size", type=int, default=64)
+    ft.add_argument("--per-class", type=int, help="cap the labelled training images per class")
+    ft.add_argument("--image-size", type=int, default=32)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ft.add_argument("--out", required=True, help="folder for model.pt (state_dict), metrics.jsonl, config.json")
 
     pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
     pr.add_argument("--checkpoint", required=True)
@@ -244,6 +259,38 @@ def cmd_activations(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    import torch
+
+    from explorer.builtin import load_builtin
+    from explorer.domains import load_domain
+    from explorer.finetune import FinetuneConfig, FineTuner
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ExplorerError(f"--out {out} is a file; give a folder.")
+    weights = args.weights if args.weights in ("imagenet", "random") else str(Path(args.weights))
+    config = FinetuneConfig(backbone=args.backbone, weights=weights, freeze=args.freeze, epochs=args.epochs, lr=args.lr,
+                            batch_size=args.batch_size, per_class=args.per_class, seed=args.seed, device=args.device)
+    domain = load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
+    tuner = FineTuner(config, domain)
+    final, lines = None, []
+    for event in tuner.events():
+        if event["kind"] == "epoch":
+            lines.append(json.dumps(event))
+            print(f"epoch {event['epoch']}/{config.epochs} loss {event['train_loss']:.3f} val {event['val_acc']:.3f} "
+                  f"{event['seconds']:.2f}s", file=sys.stderr)
+        elif event["kind"] != "start":
+            final = event
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(tuner.model.state_dict(), out / "model.pt")
+    (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    summary = {k: v for k, v in final.items() if k not in ("kind", "config")}
+    (out / "config.json").write_text(json.dumps(final["config"] | {"classes": list(domain.classes)}, indent=2))
+    print(json.dumps(summary | {"out": str(out)}))
+    return 0
+
+
 def cmd_predict(args) -> int:
     from explorer.devices import pick
     from explorer.domains import load_domain
@@ -264,7 +311,8 @@ def cmd_predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        commands = {"train": cmd_train, "embed": cmd_embed, "activations": cmd_activations, "predict": cmd_predict}
+        commands = {"train": cmd_train, "embed": cmd_embed, "activations": cmd_activations, "finetune": cmd_finetune,
+                    "predict": cmd_predict}
         return commands[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = {"data": "", "canny": "canny", "train": "train", "features": "features", "activations": "activations"}
+PAGES = {"data": "", "canny": "canny", "train": "train", "features": "features", "activations": "activations",
+         "finetune": "finetune"}
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
@@ -46,6 +47,16 @@ def main(url: str = "http://localhost:8501", out: str = "docs/screenshots") -> N
                 page.wait_for_timeout(2000)
                 page.locator("input[type=file]").last.set_input_files(str(photo))
                 page.wait_for_selector("text=china.jpg", timeout=60_000)
+                page.wait_for_timeout(3000)
+            if name == "finetune":  # two runs to compare: the head alone, then everything
+                page.get_by_text("Random (not pretrained)").click()
+                page.wait_for_timeout(2000)
+                page.get_by_role("button", name="Start fine-tuning").click()
+                page.wait_for_timeout(3000)
+                page.get_by_text("everything").click()
+                page.wait_for_timeout(2000)
+                page.get_by_role("button", name="Start fine-tuning").click()
+                page.wait_for_selector("text=state_dict: resnet18 · random · train none", timeout=240_000)
                 page.wait_for_timeout(3000)
             # Streamlit scrolls inside its main block, so grow the window to the content's height.
             height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

@@ -1,0 +1,137 @@
+"""Transfer Fine-tune: a pretrained backbone with a new head, frozen or not, runs compared."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+import torch
+
+from explorer.backbones import WEIGHTS
+from explorer.devices import describe, pick
+from explorer.errors import ExplorerError
+from explorer.finetune import FinetuneConfig, FineTuner, apply_freeze, parameter_table, replace_head, stages
+from app_pages.shared import dataset, job_queue, owner, pick_weights, session_dir
+
+st.title("Transfer Fine-tune")
+st.caption(
+    "Take a network trained on ImageNet, replace its last layer with one for your classes, and choose how much "
+    "of it may change. Training only the new head reuses the backbone's features as they are, and is fast "
+    "because those features are computed once; unfreezing lets the features adapt, at the full price per epoch."
+)
+ds = dataset()
+src = ds.source
+queue = job_queue()
+
+
+@st.cache_resource(max_entries=3)
+def skeleton(name: str, classes: int) -> torch.nn.Module:
+    """An untrained copy, only for counting parameters before training."""
+    from torchvision import models
+
+    return replace_head(getattr(models, name)(weights=None), name, classes)
+
+
+with st.container(border=True):
+    st.markdown(f"**Data:** the labelled source of *{ds.name}* ({len(src):,} images, {len(src.classes)} classes, "
+                f"{src.images.shape[-1]} px), split 80/20 into train and validation with a fixed seed. "
+                "Choose other data on the Data page.")
+    c1, c2 = st.columns([1, 2])
+    name = c1.selectbox("Backbone", list(WEIGHTS), key="ft_backbone")
+    weights, state, loaded = pick_weights(name, c2, "ft")
+    if loaded is not None:
+        c2.caption(f"Weights in use: **{loaded.weights}**")
+    c1, c2, c3 = st.columns(3)
+    mode = c1.radio("Train", ["only the new head", "from a stage on", "everything"], key="ft_mode")
+    names = list(stages(skeleton(name, len(src.classes)), name))
+    stage = c2.selectbox("First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on")
+    scale = c3.select_slider("Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything")
+    freeze = {"only the new head": "head", "from a stage on": f"from:{stage}", "everything": "none"}[mode]
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input("Epochs", 1, 200, 5, key="ft_epochs")
+    lr = c2.number_input("Learning rate", value=1e-3, format="%.4f", step=1e-4, key="ft_lr")
+    per_class = c3.number_input("Labelled images per class (0 = all)", 0, 100_000, 0, key="ft_per_class")
+    batch = c4.number_input("Batch size", 2, 1024, 64, key="ft_batch")
+
+    sk = skeleton(name, len(src.classes))
+    apply_freeze(sk, name, freeze)
+    st.dataframe(pd.DataFrame([parameter_table(sk)]).rename(columns=lambda c: f"{c} parameters"), hide_index=True)
+    device = pick("auto")
+    st.caption(f"Runs on **{describe(device)}**, in the same queue as Train DANN.")
+
+    if st.button("Start fine-tuning", type="primary", disabled=loaded is None, key="ft_start"):
+        try:
+            cfg = FinetuneConfig(backbone=name, weights=weights, freeze=freeze, epochs=int(epochs), lr=float(lr),
+                                 backbone_lr_scale=float(scale), batch_size=int(batch), per_class=int(per_class) or None)
+        except ExplorerError as e:
+            st.error(str(e))
+        else:
+            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (f" · {int(per_class)}/class" if per_class else "")
+            out = session_dir() / "finetuned"
+
+            def start(stop, cfg=cfg, domain=src, state=state, label=label):
+                tuner = FineTuner(cfg, domain, state)
+                for event in tuner.events(stop):
+                    if event["kind"] == "done":
+                        out.mkdir(exist_ok=True)
+                        path = out / f"{abs(hash(label)) % 10**8}-{int(torch.randint(10**8, (1,)))}.pt"
+                        torch.save(tuner.model.state_dict(), path)
+                        event = event | {"model_path": str(path)}
+                    yield event
+
+            job = queue.submit(owner(), label, device.type, start)
+            st.session_state.setdefault("ft_jobs", []).append(job.id)
+
+
+mine = {j.id: j for j in queue.jobs(owner())}
+jobs = [mine[i] for i in st.session_state.get("ft_jobs", []) if i in mine]
+if jobs:
+    active = any(not j.finished for j in jobs)
+
+    @st.fragment(run_every=1.0 if active else None)
+    def results():
+        rows, curves = [], []
+        for job in jobs:
+            state_, events, message = job.snapshot()
+            epochs_ = [e for e in events if e["kind"] == "epoch"]
+            start_ = next((e for e in events if e["kind"] == "start"), {})
+            curves += [{"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]} for e in epochs_]
+            first = epochs_[0]["seconds"] if epochs_ else None
+            later = [e["seconds"] for e in epochs_[1:]]
+            later_mean = sum(later) / len(later) if later else None
+            rows.append({
+                "run": job.label, "state": state_ if state_ != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
+                "epochs": len(epochs_), "val acc": epochs_[-1]["val_acc"] if epochs_ else None,
+                "s / epoch (first)": first, "s / epoch (later)": later_mean,
+                "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
+                "trainable params": start_.get("params", {}).get("trainable"),
+            })
+            if state_ == "error":
+                st.error(f"{job.label}: {message}")
+            if not job.finished and st.button(f"Stop {job.label}", key=f"ft_stop_{job.id}"):
+                job.stop()
+        running = [j for j in jobs if j.state == "running"]
+        if running:
+            j = running[0]
+            done = len([e for e in j.events if e["kind"] == "epoch"])
+            total = next((e["epochs"] for e in j.events if e["kind"] == "start"), 1)
+            st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
+        st.subheader("Runs")
+        if curves:
+            chart = alt.Chart(pd.DataFrame(curves)).mark_line(point=True).encode(
+                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+                y=alt.Y("validation accuracy:Q", title="val acc", scale=alt.Scale(domain=[0, 1])),
+                color=alt.Color("run:N", legend=alt.Legend(orient="right", labelLimit=400)),
+                tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".3f")],
+            ).properties(height=260)
+            st.altair_chart(chart, width="stretch")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.caption("With only the head learning, the first epoch computes the frozen features once; later epochs train "
+                   "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling).")
+        for job in jobs:
+            done_ = next((e for e in job.events if e["kind"] == "done"), None)
+            if done_ and done_.get("model_path"):
+                st.download_button(f"state_dict: {job.label}", lambda p=done_["model_path"]: open(p, "rb").read(),
+                                   f"{job.label.split(' ·')[0]}-finetuned.pt", "application/octet-stream",
+                                   key=f"ft_dl_{job.id}", on_click="ignore")
+        if active and all(j.finished for j in jobs):
+            st.rerun()
+
+    results()
