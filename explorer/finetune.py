@@ -210,8 +210,9 @@ class FineTuner:
             order = torch.randperm(len(self.train_idx), generator=self.gen)  # positions in train_idx (and the cache)
             losses = []
             self.model.train()
-            if cfg.freeze == "head":
-                self.model.eval()  # frozen BatchNorm keeps its statistics
+            for m in self.model.modules():  # frozen BatchNorm keeps its ImageNet statistics too
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
             for s in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
                 if stop.is_set():
                     yield {"kind": "stopped", "message": f"Stopped during epoch {epoch}."}

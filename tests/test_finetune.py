@@ -109,3 +109,12 @@ def test_page_head_only_run_completes_and_is_compared(tmp_path, monkeypatch):
     assert not at.exception and runs[0]["epochs"].tolist() == [2]
     assert runs[0]["trainable params"].tolist() == [5130]
     assert any(b.label.startswith("state_dict: resnet18") for b in at.get("download_button"))
+
+
+def test_frozen_batchnorm_statistics_do_not_move(digits):
+    t = FineTuner(FinetuneConfig(weights="random", freeze="from:layer4", epochs=1), digits)
+    before = t.model.layer1[0].bn1.running_mean.clone()
+    after4 = t.model.layer4[0].bn1.running_mean.clone()
+    list(t.events())
+    assert torch.equal(t.model.layer1[0].bn1.running_mean, before)  # frozen stage
+    assert not torch.equal(t.model.layer4[0].bn1.running_mean, after4)  # learning stage
