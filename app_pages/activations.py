@@ -1,4 +1,5 @@
 """Layer Activations: drop an image, see what every conv layer of a CNN makes of it."""
+import hashlib
 import threading
 
 import streamlit as st
@@ -52,19 +53,24 @@ with st.container(border=True):
 
 if loaded is not None:
     size = loaded.input_size if isinstance(loaded, A.LoadedExtractor) else A.INPUT_SIZE
-    try:
-        if up is not None:
-            pixels, info = read_image(up.getvalue(), size)
-            source = f"{up.name} ({info.width}x{info.height} {info.mode})"
-        else:
-            pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
-        x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
-        model = loaded.model
-        with model_lock():
-            cap = A.capture(model, x)
-        st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
-    except ExplorerError as e:
-        st.error(f"{up.name if up is not None else 'image'}: {e}" + (" The previous result stays below." if "a_last" in st.session_state else ""))
+    image_key = hashlib.blake2b(up.getvalue(), digest_size=8).hexdigest() if up is not None else f"sample {int(sample)}"
+    key = (choice, weights_note, image_key, ds.fingerprint)
+    if st.session_state.get("a_key") != key:  # the pass runs only when the model or the image changed
+        try:
+            if up is not None:
+                pixels, info = read_image(up.getvalue(), size)
+                source = f"{up.name} ({info.width}x{info.height} {info.mode})"
+            else:
+                pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
+            x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
+            model = loaded.model
+            with model_lock():
+                cap = A.capture(model, x)
+            st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
+            st.session_state.a_key = key
+        except ExplorerError as e:
+            st.error(f"{up.name if up is not None else 'image'}: {e}"
+                     + (" The previous result stays below." if "a_last" in st.session_state else ""))
 
 if "a_last" not in st.session_state:
     st.stop()

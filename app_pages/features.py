@@ -27,7 +27,7 @@ with st.container(border=True):
                             key=f"f_epochs_{run.run_id}")
     c1, c2, c3, c4 = st.columns(4)
     most = max(len(ds.source), len(ds.target))
-    n = c1.number_input("Samples per domain", 10, 5000, min(1000, most), step=100, key="f_n",
+    n = c1.number_input("Samples per domain", min(10, most), 5000, min(1000, most), step=100, key="f_n",
                         help=f"up to 5,000; this dataset has {len(ds.source):,} source and {len(ds.target):,} target images")
     method = c2.selectbox("Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods")
     perplexity = c3.number_input("Perplexity", 2.0, 200.0, 30.0, step=5.0, key="f_perp", disabled=method != "tsne")
@@ -49,6 +49,7 @@ for epoch in sorted(picked):
     try:
         with st.spinner(f"Epoch {epoch}: extracting features and embedding {2 * int(n):,} points…"):
             emb = embedding(ckpt, ds, int(n), method, float(perplexity), int(seed))
+            num = numbers((str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed))
     except ExplorerError as e:
         st.error(f"Epoch {epoch}: {e}")
         continue
@@ -58,7 +59,6 @@ for epoch in sorted(picked):
     with left:
         st.altair_chart(charts.feature_space(df, f"epoch {epoch}"), width="content")
     with right:
-        num = numbers((str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed))
         st.metric("proxy A-distance", f"{num['a']:.2f}",
                   help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned")
         if num["target"] is not None:

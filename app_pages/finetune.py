@@ -1,4 +1,6 @@
 """Transfer Fine-tune: a pretrained backbone with a new head, frozen or not, runs compared."""
+import uuid
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -7,7 +9,7 @@ import torch
 from explorer.backbones import WEIGHTS
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
-from explorer.finetune import FinetuneConfig, FineTuner, apply_freeze, parameter_table, replace_head, stages
+from explorer.finetune import FinetuneConfig, FineTuner, parameter_table, replace_head, stages
 from app_pages.shared import dataset, job_queue, owner, pick_weights, session_dir
 
 st.title("Transfer Fine-tune")
@@ -50,9 +52,12 @@ with st.container(border=True):
     per_class = c3.number_input("Labelled images per class (0 = all)", 0, 100_000, 0, key="ft_per_class")
     batch = c4.number_input("Batch size", 2, 1024, 64, key="ft_batch")
 
-    sk = skeleton(name, len(src.classes))
-    apply_freeze(sk, name, freeze)
-    st.dataframe(pd.DataFrame([parameter_table(sk)]).rename(columns=lambda c: f"{c} parameters"), hide_index=True)
+    try:
+        counts = parameter_table(skeleton(name, len(src.classes)), name, freeze)
+    except ExplorerError as e:
+        st.error(str(e))
+    else:
+        st.dataframe(pd.DataFrame([counts]).rename(columns=lambda c: f"{c} parameters"), hide_index=True)
     device = pick("auto")
     st.caption(f"Runs on **{describe(device)}**, in the same queue as Train DANN.")
 
@@ -71,7 +76,7 @@ with st.container(border=True):
                 for event in tuner.events(stop):
                     if event["kind"] == "done":
                         out.mkdir(exist_ok=True)
-                        path = out / f"{abs(hash(label)) % 10**8}-{int(torch.randint(10**8, (1,)))}.pt"
+                        path = out / f"{uuid.uuid4().hex}.pt"
                         torch.save(tuner.model.state_dict(), path)
                         event = event | {"model_path": str(path)}
                     yield event

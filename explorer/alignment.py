@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from explorer.errors import ExplorerError
+
 
 def _pca(features: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA
@@ -21,10 +23,18 @@ def _pca(features: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def proxy_a_distance(features: np.ndarray, domain: np.ndarray, seed: int = 0) -> float:
+    """Both domains are first subsampled to the same size, so predicting the larger one is no help."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
+    rng = np.random.default_rng(seed)
+    idx = [np.flatnonzero(domain == d) for d in (0, 1)]
+    n = min(len(i) for i in idx)
+    if n < 2:
+        raise ExplorerError("The A-distance needs at least 2 points from each domain.")
+    keep = np.concatenate([rng.choice(i, n, replace=False) for i in idx])
+    features, domain = features[keep], domain[keep]
     x = StandardScaler().fit_transform(_pca(features, seed))
     x_tr, x_te, d_tr, d_te = train_test_split(x, domain, test_size=0.5, random_state=seed, stratify=domain)
     err = 1.0 - LogisticRegression(max_iter=1000).fit(x_tr, d_tr).score(x_te, d_te)

@@ -54,13 +54,15 @@ def load_state_file(path: str | os.PathLike | bytes) -> dict:
     import io
 
     src = io.BytesIO(path) if isinstance(path, (bytes, bytearray)) else path
+    if not isinstance(src, io.BytesIO) and not Path(src).is_file():
+        raise ExplorerError(f"Weights file not found: {src}")
     try:
         state = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as e:  # hostile pickles, text files, truncated files: all "not a state_dict"
         raise ExplorerError(f"Not a PyTorch state_dict (refused to load it: {type(e).__name__}).") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ExplorerError("The file holds no state_dict (a mapping of parameter names to tensors).")
     return state
 
@@ -107,7 +109,7 @@ def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None
         if result.unexpected_keys or set(result.missing_keys) - head_keys:
             raise RuntimeError(f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
                                f"unexpected {len(result.unexpected_keys)} keys")
-    except RuntimeError as e:
+    except Exception as e:  # shapes, names, dtypes: any mismatch means "not this architecture"
         missing = len([k for k in model.state_dict() if k not in state])
         raise ExplorerError(
             f"{label} is not a {name} state_dict: {missing} of its parameters are missing or shaped differently "

@@ -249,6 +249,8 @@ def cmd_activations(args) -> int:
         raise ExplorerError(f"Image not found: {args.image}") from None
     t0 = time.perf_counter()
     maps = capture(loaded.model, imagenet_input(pixels)).maps[layer]
+    if not 0 <= args.start < maps.shape[0]:
+        raise ExplorerError(f"--start must be 0 to {maps.shape[0] - 1}: {layer} has {maps.shape[0]} maps.")
     grid = map_grid(maps, args.start)
     seconds = time.perf_counter() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

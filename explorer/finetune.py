@@ -84,8 +84,8 @@ def replace_head(model: torch.nn.Module, backbone: str, classes: int) -> torch.n
     return model
 
 
-def apply_freeze(model: torch.nn.Module, backbone: str, freeze: str) -> None:
-    """Set requires_grad: the head always learns; see the module docstring for the rest."""
+def learning(model: torch.nn.Module, backbone: str, freeze: str) -> set[int]:
+    """ids of the parameters that learn under `freeze`: the head always; see the module docstring."""
     names = list(stages(model, backbone))
     if freeze == "none":
         first = 0
@@ -96,19 +96,23 @@ def apply_freeze(model: torch.nn.Module, backbone: str, freeze: str) -> None:
         if stage not in names:
             raise ExplorerError(f"{backbone} has no stage {stage!r}; choose one of {', '.join(names)}.")
         first = names.index(stage)
+    parts = stages(model, backbone)
+    ids = {id(p) for name in names[first:] for m in parts[name] for p in m.parameters()}
+    return ids | {id(p) for p in head(model, backbone).parameters()}
+
+
+def apply_freeze(model: torch.nn.Module, backbone: str, freeze: str) -> None:
+    """Set requires_grad to what `learning` says."""
+    ids = learning(model, backbone, freeze)
     for p in model.parameters():
-        p.requires_grad = False
-    for name in names[first:]:
-        for m in stages(model, backbone)[name]:
-            for p in m.parameters():
-                p.requires_grad = True
-    for p in head(model, backbone).parameters():
-        p.requires_grad = True
+        p.requires_grad = id(p) in ids
 
 
-def parameter_table(model: torch.nn.Module) -> dict[str, int]:
+def parameter_table(model: torch.nn.Module, backbone: str, freeze: str) -> dict[str, int]:
+    """Total, trainable and frozen parameter counts for `freeze`, without changing `model`."""
+    ids = learning(model, backbone, freeze)
     total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = sum(p.numel() for p in model.parameters() if id(p) in ids)
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
 
@@ -137,12 +141,15 @@ class FineTuner:
                 f"Only {len(self.train_idx)} training images for a batch size of {config.batch_size}; "
                 "lower the batch size or add images."
             )
+        if config.backbone == "vgg16" and domain.images.shape[-1] < 32:
+            raise ExplorerError(f"vgg16 halves its input five times and needs images of at least 32 px; "
+                                f"these are {domain.images.shape[-1]} px. Load the data at 32 px or more.")
         torch.manual_seed(config.seed)
         loaded = load_backbone(config.backbone, config.weights, state)
         self.weights = loaded.weights
         self.model = replace_head(loaded.model, config.backbone, len(domain.classes)).to(self.device)
         apply_freeze(self.model, config.backbone, config.freeze)
-        self.params = parameter_table(self.model)
+        self.params = parameter_table(self.model, config.backbone, config.freeze)
         head_params = list(head(self.model, config.backbone).parameters())
         body = [p for p in self.model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
         groups = [{"params": head_params, "lr": config.lr}]
@@ -173,9 +180,15 @@ class FineTuner:
         return m.classifier[:-1](x)
 
     @torch.no_grad()
-    def features(self, idx: torch.Tensor) -> torch.Tensor:
+    def features(self, idx: torch.Tensor, stop: threading.Event | None = None) -> torch.Tensor | None:
+        """The frozen body's features of `idx`; None when `stop` was set on the way."""
         self.model.eval()
-        return torch.cat([self.body(self.inputs(idx[i : i + EVAL_BATCH], False)) for i in range(0, len(idx), EVAL_BATCH)])
+        out = []
+        for i in range(0, len(idx), EVAL_BATCH):
+            if stop is not None and stop.is_set():
+                return None
+            out.append(self.body(self.inputs(idx[i : i + EVAL_BATCH], False)))
+        return torch.cat(out)
 
     @torch.no_grad()
     def accuracy(self, idx: torch.Tensor) -> float:
@@ -206,7 +219,11 @@ class FineTuner:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             if cfg.freeze == "head" and cfg.cache_features and self.cached is None:
-                self.cached = (self.features(self.train_idx), self.domain.labels[self.train_idx].to(self.device))
+                feats = self.features(self.train_idx, stop)
+                if feats is None:
+                    yield {"kind": "stopped", "message": "Stopped while computing the frozen features."}
+                    return
+                self.cached = (feats, self.domain.labels[self.train_idx].to(self.device))
             order = torch.randperm(len(self.train_idx), generator=self.gen)  # positions in train_idx (and the cache)
             losses = []
             self.model.train()

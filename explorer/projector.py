@@ -10,6 +10,7 @@ import io
 import math
 import zipfile
 
+import cv2
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -49,7 +50,10 @@ def _thumbs(emb: Embedding, dataset: Dataset) -> list[np.ndarray]:
 
 def sprite(emb: Embedding, dataset: Dataset) -> tuple[Image.Image, int]:
     thumbs = _thumbs(emb, dataset)
-    side, size = math.ceil(math.sqrt(len(thumbs))), thumbs[0].shape[0]
+    side = math.ceil(math.sqrt(len(thumbs)))
+    size = min(thumbs[0].shape[0], 8192 // side)  # TensorBoard reads sprites up to 8192 px a side
+    if size != thumbs[0].shape[0]:
+        thumbs = [cv2.resize(t, (size, size), interpolation=cv2.INTER_AREA) for t in thumbs]
     sheet = np.zeros((side * size, side * size, 3), np.uint8)
     for k, t in enumerate(thumbs):
         r, c = divmod(k, side)

@@ -111,3 +111,18 @@ def test_page_upload_gets_the_grid_and_bad_files_keep_the_last_result(tmp_path, 
     assert at.subheader[0].value.startswith("dog.png")
     at.selectbox(key="a_layer").set_value("layer3.0.conv1").run()
     assert any("layer3.0.conv1: maps 0–63" in c for i in at.image for c in i.captions)
+
+
+def test_state_dict_with_odd_keys_and_missing_files(tmp_path):
+    torch.save({1: torch.zeros(2)}, tmp_path / "intkeys.pth")
+    with pytest.raises(ExplorerError, match="holds no state_dict"):
+        load_state_file(tmp_path / "intkeys.pth")
+    with pytest.raises(ExplorerError, match="Weights file not found"):
+        load_state_file(tmp_path / "nope.pth")
+
+
+def test_cli_start_out_of_range(tmp_path, capsys):
+    img = tmp_path / "x.png"
+    img.write_bytes(png_bytes((1, 2, 3), (64, 64)))
+    assert main(["activations", "--image", str(img), "--weights", "random", "--start", "100", "--out", str(tmp_path / "g.png")]) == 2
+    assert "--start must be 0 to 63" in capsys.readouterr().err

@@ -89,3 +89,12 @@ def test_cli_embed_from_a_train_folder(tmp_path, capsys):
     assert (tmp_path / "proj" / "sprite.png").is_file()
     assert main(["embed", "--run", str(out), "--n", "100000", "--out", str(tmp_path / "x.csv")]) == 2
     assert "larger than the data" in capsys.readouterr().err
+
+
+def test_a_distance_is_not_fooled_by_unequal_domain_sizes():
+    rng = np.random.default_rng(1)
+    same = rng.normal(size=(1300, 16))
+    dom = np.r_[np.zeros(1000), np.ones(300)].astype(int)
+    assert alignment.proxy_a_distance(same, dom) < 0.4  # balanced: predicting "source" does not help
+    with pytest.raises(ExplorerError, match="at least 2 points from each domain"):
+        alignment.proxy_a_distance(same[:11], np.r_[np.zeros(10), np.ones(1)].astype(int))

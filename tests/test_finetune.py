@@ -118,3 +118,16 @@ def test_frozen_batchnorm_statistics_do_not_move(digits):
     list(t.events())
     assert torch.equal(t.model.layer1[0].bn1.running_mean, before)  # frozen stage
     assert not torch.equal(t.model.layer4[0].bn1.running_mean, after4)  # learning stage
+
+
+def test_counting_parameters_does_not_change_the_model(digits):
+    from torchvision import models
+
+    from explorer.finetune import parameter_table, replace_head
+
+    m = replace_head(models.resnet18(weights=None), "resnet18", 10)
+    assert parameter_table(m, "resnet18", "head")["trainable"] == 5130
+    assert all(p.requires_grad for p in m.parameters())  # untouched: safe to share between sessions
+    small = replace(digits, images=digits.images[:, :, :28, :28].contiguous())
+    with pytest.raises(ExplorerError, match="vgg16 .* at least 32 px"):
+        FineTuner(FinetuneConfig(backbone="vgg16", weights="random"), small)
