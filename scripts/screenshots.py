@@ -36,8 +36,8 @@ def main(url: str = "http://localhost:8501", out: str = "docs/screenshots") -> N
             if name == "train":
                 page.get_by_role("button", name="Start training").click()
                 page.wait_for_timeout(15_000)
-            if name == "features":
-                page.wait_for_selector("[data-testid='stMetric']", timeout=120_000)
+            if name == "features":  # two checkpoints, three numbers each
+                page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 6", timeout=180_000)
                 page.wait_for_timeout(3000)
             if name == "activations":  # offline: random weights, labelled so; a photo scikit-learn ships
                 import sklearn.datasets
