@@ -27,6 +27,13 @@ def model_lock() -> threading.Lock:
     return threading.Lock()
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
+    """A run's feature extractor, loaded once per checkpoint version (not on every rerun)."""
+    models, ckpt = load_for_prediction(path, torch.device("cpu"))
+    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt["epoch"]
+
+
 my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
 with st.container(border=True):
     c1, c2 = st.columns([1, 2])
@@ -35,9 +42,9 @@ with st.container(border=True):
     try:
         if choice in my_runs:
             run = my_runs[choice]
-            models, ckpt = load_for_prediction(run.dir / "last.pt", torch.device("cpu"))
-            loaded = A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"])
-            weights_note = f"the feature extractor of run {run.run_id}, epoch {ckpt['epoch']}"
+            path = run.dir / "last.pt"
+            loaded, epoch = extractor(str(path), path.stat().st_mtime)
+            weights_note = f"the feature extractor of run {run.run_id}, epoch {epoch}"
         else:
             loaded = pick_weights(choice, c2, "a")[2]
             if loaded is not None:

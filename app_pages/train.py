@@ -6,7 +6,7 @@ import torch
 from explorer import charts, runs
 from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.devices import describe, pick
-from explorer.engine import Trainer, load_for_prediction, predict_proba, target_inputs
+from explorer.engine import Trainer, checkpoint_submission, load_for_prediction
 from explorer.errors import ExplorerError
 from explorer.schedules import SHAPES, LambdaSchedule
 from app_pages.shared import dataset, job_queue, owner
@@ -151,8 +151,7 @@ else:
         def submission(run_dir: str, mtime: float, fingerprint: str) -> str:
             dev = pick("auto")
             models, ckpt = load_for_prediction(last_ckpt, dev)
-            probs = predict_proba(models, target_inputs(ds.target.images, ckpt["arch"]["in_channels"]), dev)
-            return runs.submission_csv(ds.target.ids, probs.argmax(1).cpu(), ckpt["arch"]["classes"])
+            return checkpoint_submission(models, ckpt, ds.target, dev)
 
         if last_ckpt.is_file():
             b1, b2 = st.columns(2)

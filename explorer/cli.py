@@ -117,11 +117,6 @@ def _dataset(args):
     return open_dataset(args.source, args.target, size=args.image_size)
 
 
-def write_submission(path: Path, ids, labels, classes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(submission_csv(ids, labels, classes))
-
-
 class _Progress:
     """One status line on stderr, redrawn in place on a terminal, one line per epoch otherwise."""
 
@@ -184,7 +179,7 @@ def cmd_train(args) -> int:
     shutil.copyfile(trainer.dir / "last.pt", out / "checkpoint.pt")
     target = dataset.target
     labels = trainer.predict(target_inputs(target.images, trainer.xs.shape[1])).argmax(1).cpu()
-    write_submission(out / "submission.csv", target.ids, labels, dataset.classes)
+    (out / "submission.csv").write_text(submission_csv(target.ids, labels, dataset.classes))
     summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
     print(json.dumps(summary))
     return 0
@@ -296,7 +291,7 @@ def cmd_finetune(args) -> int:
 def cmd_predict(args) -> int:
     from explorer.devices import pick
     from explorer.domains import load_domain
-    from explorer.engine import load_for_prediction, predict_proba, target_inputs
+    from explorer.engine import checkpoint_submission, load_for_prediction
 
     device = pick(args.device)
     models, ckpt = load_for_prediction(args.checkpoint, device)
@@ -304,8 +299,9 @@ def cmd_predict(args) -> int:
     target = load_domain(args.target, size=size)
     for note in target.notes:
         print(f"note: {note}", file=sys.stderr)
-    labels = predict_proba(models, target_inputs(target.images, ckpt["arch"]["in_channels"]), device).argmax(1).cpu()
-    write_submission(Path(args.out), target.ids, labels, ckpt["arch"]["classes"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(checkpoint_submission(models, ckpt, target, device))
     print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped)}))
     return 0
 

@@ -111,6 +111,14 @@ def load_for_prediction(path, device: torch.device) -> tuple[torch.nn.ModuleDict
     return models.to(device), ckpt
 
 
+def checkpoint_submission(models: torch.nn.ModuleDict, ckpt: dict, domain, device: torch.device) -> str:
+    """The ``id,label`` CSV of a loaded checkpoint's predictions for a target domain."""
+    from explorer.runs import submission_csv
+
+    probs = predict_proba(models, target_inputs(domain.images, ckpt["arch"]["in_channels"]), device)
+    return submission_csv(domain.ids, probs.argmax(1).cpu(), ckpt["arch"]["classes"])
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, dataset: Dataset, runs_root: str | Path | None = None):
         self.config, self.dataset = config, dataset
