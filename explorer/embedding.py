@@ -12,7 +12,7 @@ early-exaggeration plus 250 normal iterations (half openTSNE's defaults) on a co
 (2 interpolation points in intervals twice as wide): on 10,000 DANN features that is 3x faster
 than openTSNE's defaults at the same trustworthiness (0.959 at k = 10; bench/bench_embed.py).
 
-Results are cached on disk in ``$EXPLORER_HOME/embeddings/`` keyed by the checkpoint file (path,
+Results are cached on disk in ``$EXPLORER_HOME/embeddings/<run id>-<key>.npz``, the key made from the checkpoint file (path,
 size, modification time), the data, the sample and the method's parameters.
 """
 from __future__ import annotations
@@ -144,7 +144,8 @@ class Embedding:
 def embedding(checkpoint, dataset: Dataset, n: int, method: str = "tsne", perplexity: float = 30.0, seed: int = 0,
               device: str = "auto") -> Embedding:
     """Features and 2-D coordinates for a checkpoint, from the disk cache when they are there."""
-    path = subdir("embeddings") / f"{cache_key(checkpoint, dataset, n, seed, method, perplexity)}.npz"
+    key = cache_key(checkpoint, dataset, n, seed, method, perplexity)
+    path = subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"  # run id first: see explorer.cache
     if path.is_file():
         try:
             with np.load(path) as z:

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from explorer import checkpoints
+from explorer import cache, checkpoints
 from explorer.augment import canny, random_flip_rotate, to_grey
 from explorer.config import TrainConfig
 from explorer.devices import describe, pick
@@ -215,6 +215,7 @@ class Trainer:
         checkpoints.save(self.dir / "last.pt", self._payload(with_optim=True))
         if marked(self.epoch) or self.epoch == self.total_epochs:
             checkpoints.save(self.dir / f"epoch_{self.epoch:04d}.pt", self._payload(with_optim=False))
+        cache.enforce()  # this run is held (locked), so only older runs make room
 
     def _resume(self) -> int:
         """Load ``last.pt`` of this run id if there is one; returns the epoch it had reached."""
@@ -296,6 +297,10 @@ class Trainer:
 
     # ----------------------------------------------------------------- epochs
     def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
+        with cache.training_lock(self.dir):
+            yield from self._events(stop)
+
+    def _events(self, stop: threading.Event | None) -> Iterator[dict]:
         cfg = self.config
         stop = stop or threading.Event()
         start_epoch = self._resume()

@@ -76,7 +76,7 @@ def test_grl_update_and_mmd_run(data16, tmp_path):
 def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
     trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, runs_root=tmp_path)
     files = sorted(p.name for p in trainer.dir.iterdir())
-    assert files == ["config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl"]
+    assert files == [".lock", "config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl"]
     assert [marked(e) for e in (0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 500)] == [True, True, True, False, True, True, True, False, True, True, True]
     models, ckpt = load_for_prediction(trainer.dir / "last.pt", torch.device("cpu"))
     x = target_inputs(data16.target.images, ckpt["arch"]["in_channels"])
