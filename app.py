@@ -2,7 +2,7 @@
 import streamlit as st
 
 from explorer.devices import describe, pick
-from app_pages.shared import dataset, owner
+from app_pages.shared import dataset, housekeeping, owner
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
@@ -18,6 +18,7 @@ nav = st.navigation(
 )
 
 owner()  # puts this session's id in the address before any page draws
+housekeeping()
 
 with st.sidebar:
     ds = dataset()

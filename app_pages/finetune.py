@@ -75,7 +75,7 @@ with st.container(border=True):
                 tuner = FineTuner(cfg, domain, state)
                 for event in tuner.events(stop):
                     if event["kind"] == "done":
-                        out.mkdir(exist_ok=True)
+                        out.mkdir(parents=True, exist_ok=True)
                         path = out / f"{uuid.uuid4().hex}.pt"
                         torch.save(tuner.model.state_dict(), path)
                         event = event | {"model_path": str(path)}

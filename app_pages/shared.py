@@ -1,18 +1,24 @@
-"""Session state every page shares: the active dataset and this browser session's upload folder."""
+"""Session state every page shares: the active dataset, this browser session's upload folder and
+id, the server's job queue and housekeeping."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from explorer import cache
 from explorer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
 from explorer.builtin import load_builtin
 from explorer.errors import ExplorerError
 from explorer.domains import Dataset
 from explorer.jobs import JobQueue
-from explorer.uploads import new_session
+from explorer.home import env_number
+from explorer.uploads import new_session, sweep_sessions, touch
 
 
 @st.cache_resource(show_spinner="Building the embedded dataset…")
@@ -29,10 +35,33 @@ def dataset() -> Dataset:
 
 
 def session_dir() -> Path:
-    """This browser session's own upload folder, made on first use."""
+    """This browser session's own upload folder, named by Streamlit's session id, made on first use."""
     if "session_dir" not in st.session_state:
-        st.session_state.session_dir = new_session()
+        ctx = get_script_run_ctx()
+        st.session_state.session_dir = new_session(ctx.session_id if ctx else None)
+    touch(st.session_state.session_dir)  # in use: see housekeeping()
     return st.session_state.session_dir
+
+
+@st.cache_resource
+def _last_housekeeping() -> dict:
+    return {"at": 0.0}
+
+
+def housekeeping() -> None:
+    """At most once a minute, for the whole server: remove the upload folders of browser sessions
+    that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap."""
+    clock = _last_housekeeping()
+    grace = env_number("EXPLORER_SESSION_GRACE_S", 600)
+    if time.time() - clock["at"] < min(60.0, grace):
+        return
+    clock["at"] = time.time()
+    if "session_dir" in st.session_state:
+        touch(st.session_state.session_dir)
+    if Runtime.exists():  # not under AppTest, which has no server
+        sweep_sessions(Runtime.instance().is_active_session, grace)
+    cache.sweep()
+    cache.enforce()
 
 
 @st.cache_resource

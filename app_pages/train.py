@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from explorer import charts, runs
+from explorer import cache, charts, runs
 from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.devices import describe, pick
 from explorer.engine import Trainer, checkpoint_submission, load_for_prediction
@@ -133,6 +133,14 @@ if current is not None or others:
 # ------------------------------------------------------------------ compare
 st.subheader("Compare runs")
 cached = runs.list_runs(ds.fingerprint, owner())
+used, cap = cache.usage(), cache.cap_bytes()
+c1, c2 = st.columns([4, 1], vertical_alignment="center")
+c1.caption(f"Checkpoint cache: {used / 2**20:,.0f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+           "the runs written least recently are removed first; a run being trained never is.")
+if c2.button("Clear my cached runs", key="t_clear", help="Removes your runs (all datasets) and their Feature Space pictures"):
+    removed, kept = cache.clear(owner())
+    st.toast(f"Removed {removed} run(s)" + (f"; {kept} still training, kept" if kept else "") + ".")
+    cached = runs.list_runs(ds.fingerprint, owner())
 if not cached:
     st.caption("Your finished and stopped runs on this dataset appear here, also after the app restarts "
                "(reopen this page's address: it carries your session id).")

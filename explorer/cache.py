@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.errors import ExplorerError
-from explorer.home import subdir
+from explorer.home import env_number, subdir
 from explorer.runs import owners
 
 DEFAULT_CAP_MB = 2048
@@ -35,12 +35,7 @@ LOCK = ".lock"
 
 
 def cap_bytes() -> int:
-    raw = os.environ.get("EXPLORER_CACHE_MB", "")
-    try:
-        mb = float(raw) if raw else DEFAULT_CAP_MB
-    except ValueError:
-        mb = DEFAULT_CAP_MB
-    return int(max(mb, 0) * 2**20)
+    return int(env_number("EXPLORER_CACHE_MB", DEFAULT_CAP_MB) * 2**20)
 
 
 @contextmanager

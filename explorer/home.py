@@ -18,3 +18,12 @@ def subdir(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def env_number(name: str, default: float) -> float:
+    """A non-negative number from the environment; the default when unset or unreadable."""
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if value >= 0 else default

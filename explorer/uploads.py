@@ -6,6 +6,7 @@ Layout of one session folder (``$EXPLORER_HOME/sessions/<id>/``)::
     dropped/target/<file>           images dropped without one (an unlabelled set)
     unpacked/<zip name>-<n>/        an uploaded zip, extracted safely (`explorer.archives`)
 
+A session's folder is removed some time after its browser session ends (`sweep_sessions`).
 File and class names from the browser are reduced to a safe basename before use, and every
 path is checked to resolve inside the session folder before anything is written.
 """
@@ -16,24 +17,49 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from explorer.archives import MAX_EXTRACT_BYTES, extract_zip
 from explorer.errors import DataError
-from explorer.home import home, subdir
+from explorer.home import env_number, home, subdir
 
 SLOTS = ("source", "target")
 _UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script, and _
 SESSION_QUOTA = 2 * 2**30  # bytes one browser session may keep on disk
 
 
-def new_session() -> Path:
-    """A fresh, empty folder for one browser session."""
-    path = subdir("sessions") / uuid.uuid4().hex
-    path.mkdir()
+def new_session(session_id: str | None = None) -> Path:
+    """The folder of one browser session (the app passes Streamlit's session id), made empty."""
+    name = session_id if session_id and re.fullmatch(r"[0-9a-fA-F-]{8,64}", session_id) else uuid.uuid4().hex
+    path = subdir("sessions") / name
+    path.mkdir(exist_ok=True)
     return path
+
+
+def touch(session: Path) -> None:
+    """Mark a session folder as in use now (what `sweep_sessions` looks at)."""
+    session.mkdir(parents=True, exist_ok=True)
+    os.utime(session)
+
+
+def sweep_sessions(alive: Callable[[str], bool], grace: float | None = None) -> list[Path]:
+    """Remove the folders of sessions that have ended: `alive(name)` is false and the folder was
+    not touched for `grace` seconds (a browser that reconnects within that time keeps it)."""
+    grace = env_number("EXPLORER_SESSION_GRACE_S", 600) if grace is None else grace
+    removed = []
+    now = time.time()
+    for d in subdir("sessions").iterdir():
+        try:
+            idle = now - d.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if d.is_dir() and idle > grace and not alive(d.name):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def safe_name(name: str, fallback: str = "file") -> str:

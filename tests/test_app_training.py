@@ -169,3 +169,21 @@ def test_layer_activations_of_a_dann_run(at):
     assert "the feature extractor of run" in at.subheader[0].value
     layer = at.selectbox(key="a_layer")
     assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)  # width 0.125: 8 filters
+
+
+def test_clear_my_cached_runs_removes_only_mine(at):
+    from explorer import cache, runs
+    from explorer.home import subdir
+
+    page(at, "train")
+    small_run(at, epochs=1).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    other = subdir("runs") / "someone-elses"
+    other.mkdir()
+    (other / "last.pt").write_bytes(b"x")
+    runs.add_owner(other, "f" * 32)
+    assert any("Checkpoint cache:" in c.value for c in at.caption)
+    button(at, "Clear my cached runs").click().run()
+    assert not at.exception and len(at.dataframe) == 0
+    assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0

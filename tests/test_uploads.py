@@ -93,3 +93,24 @@ def test_hostile_zip_upload_writes_nothing(tmp_path, explorer_home):
         uploads.add_zip(s, "bad.zip", bad.read_bytes())
     assert [p.name for p in s.rglob("*") if p.is_file()] == []
     assert not any(p.name == "escaped.png" for p in tmp_path.rglob("*"))
+
+
+def test_session_folders_are_named_by_the_session_and_swept_after_it_ends(explorer_home):
+    import os
+    import time
+
+    live = uploads.new_session("0b3c5d1e-aaaa-bbbb-cccc-123456789abc")
+    ended = uploads.new_session("1b3c5d1e-aaaa-bbbb-cccc-123456789abc")
+    recent = uploads.new_session("2b3c5d1e-aaaa-bbbb-cccc-123456789abc")
+    assert live.name == "0b3c5d1e-aaaa-bbbb-cccc-123456789abc"
+    assert uploads.new_session("../../etc").parent == explorer_home / "sessions"  # not a session id: a fresh name
+    uploads.add_images(ended, "source", "cat", [("1.png", png_bytes())])
+    old = time.time() - 3600
+    for d in (live, ended):
+        os.utime(d, (old, old))
+    removed = uploads.sweep_sessions(lambda name: name == live.name, grace=600)
+    assert ended in removed and not ended.exists()
+    assert live.is_dir() and recent.is_dir()  # still connected; ended only moments ago
+    uploads.touch(live)
+    assert uploads.sweep_sessions(lambda name: False, grace=600) == []  # every folder was used moments ago
+    assert uploads.sweep_sessions(lambda name: False, grace=0) and not live.exists()
