@@ -25,7 +25,12 @@ def activate(load) -> None:
     except ExplorerError as e:
         st.error(str(e), icon=":material/error:")
     else:
-        st.toast(f"Loaded {st.session_state.dataset.name}", icon=":material/check:")
+        st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}"
+        st.rerun()  # the whole app again, so the sidebar shows the new dataset too
+
+
+if loaded_note := st.session_state.pop("data_loaded", None):
+    st.toast(loaded_note, icon=":material/check:")
 
 
 with st.container(border=True):
@@ -145,6 +150,9 @@ for col, d, pic in zip(cols, (ds.source, ds.target), (src_pic, tgt_pic)):
         if d.name == "target" and d.labelled:
             kind = "labels used for evaluation only, one row per class"
         st.markdown(f"**{d.name.capitalize()}** · {len(d):,} images · {kind}")
+        if d.labelled:
+            names = ", ".join(d.classes[:30]) + (f" and {len(d.classes) - 30} more" if len(d.classes) > 30 else "")
+            st.caption(f"classes: {names}")
         st.image(pic, width="stretch" if pic.shape[1] > 300 else "content")
 
 st.dataframe(table, hide_index=True, width="stretch")

@@ -1,0 +1,64 @@
+"""The teaching loop in a browser: tune Canny, train DANN and watch it, stop, see the t-SNE."""
+import re
+
+from tests.e2e.conftest import go, no_errors, settle, shoot
+
+
+def epoch_shown(page) -> int:
+    text = page.locator("[data-testid='stProgress']").inner_text()
+    m = re.search(r"epoch (\d+)/", text)
+    return int(m.group(1)) if m else -1
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    settle(page)
+
+
+def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
+    go(page, "Canny Tuner")
+    low = page.get_by_role("slider").first
+    low.focus()
+    for _ in range(20):
+        low.press("ArrowLeft")  # one step each: 100 -> 80
+    page.wait_for_selector("text=At 80/200:")  # the edge share is recomputed for the new thresholds
+    settle(page)
+    page.get_by_role("button", name="Use these thresholds for training").click()
+    page.wait_for_selector("text=Training uses Canny 80/200.")
+    settle(page)
+    no_errors(page)
+    shoot(page, "canny")
+
+    go(page, "Train DANN")
+    assert page.get_by_text("Canny on the source (80/200").count() == 1
+    set_number(page, "Epochs", 300)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("/epoch [1-9]\\d*\\//.test(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')",
+                           timeout=120_000)
+    first, chart = epoch_shown(page), page.locator("[data-testid='stVegaLiteChart']").last
+    before = chart.screenshot()
+    page.wait_for_function(f"(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] >= {first + 3}",
+                           timeout=120_000)
+    assert epoch_shown(page) >= first + 3
+    assert chart.screenshot() != before  # the curves grew
+    no_errors(page)
+    shoot(page, "train")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
+    settle(page)
+    no_errors(page)
+    assert page.get_by_role("button", name="Clear my cached runs").count() == 1
+
+    go(page, "Feature Space")
+    box = page.locator("[data-testid='stSelectbox']").first
+    shown = box.text_content() + " ".join(i.input_value() for i in box.locator("input").all())
+    assert "dann λ=0.1 constant" in shown, shown
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 6", timeout=240_000)
+    settle(page, 2000)
+    no_errors(page)
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert main.count("proxy A-distance") == 2 and "source +" in main
+    assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the last checkpoint
+    shoot(page, "features")
