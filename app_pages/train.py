@@ -135,7 +135,7 @@ st.subheader("Compare runs")
 cached = runs.list_runs(ds.fingerprint, owner())
 used, cap = cache.usage(), cache.cap_bytes()
 c1, c2 = st.columns([4, 1], vertical_alignment="center")
-c1.caption(f"Checkpoint cache: {used / 2**20:,.0f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
            "the runs written least recently are removed first; a run being trained never is.")
 if c2.button("Clear my cached runs", key="t_clear", help="Removes your runs (all datasets) and their Feature Space pictures"):
     removed, kept = cache.clear(owner())

@@ -279,8 +279,10 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     return Dataset(name=name, source=source, target=target)
 
 
-def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32) -> Dataset:
-    """Open a dataset from two domain folders, or from one two-domain folder when `target` is None."""
+def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32,
+                 name: str | None = None) -> Dataset:
+    """Open a dataset from two domain folders, or from one two-domain folder when `target` is None.
+    It is called `name`, or after its folders."""
     if target is None:
         found = find_pair(source)
         if found is None:
@@ -290,7 +292,7 @@ def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = N
                 "or give the target folder separately."
             )
         source, target = found
-        name = printable(found[0].parent.name)
+        name = name or found[0].parent.name
     else:
-        name = printable(f"{Path(source).name} → {Path(target).name}")
-    return pair(load_domain(source, size=size), load_domain(target, size=size), name=name)
+        name = name or f"{Path(source).name} → {Path(target).name}"
+    return pair(load_domain(source, size=size), load_domain(target, size=size), name=printable(name))

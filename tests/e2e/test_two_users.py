@@ -1,0 +1,73 @@
+"""Two people at once: own uploads, own runs, one CPU shared in turn, and one closing early."""
+import json
+import time
+
+from tests.e2e.conftest import go, no_errors, settle
+from tests.e2e.test_pages import open_zip, photo_zip
+from tests.e2e.test_training import set_number
+
+
+def start_run(page, epochs: int) -> None:
+    go(page, "Train DANN")
+    set_number(page, "Epochs", epochs)
+    set_number(page, "Batch size", 16)
+    page.get_by_role("button", name="Start training").click()
+
+
+def text(page) -> str:
+    return page.locator("[data-testid='stApp']").inner_text()
+
+
+def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    a, b = (c.new_page() for c in contexts)
+    for p, classes, name in ((a, ("apple", "banana"), "orchard.zip"), (b, ("cherry", "damson"), "garden.zip")):
+        p.set_default_timeout(60_000)
+        p.goto(app.url)
+        settle(p)
+        open_zip(p, photo_zip(classes, n=40), name)
+        no_errors(p)
+    assert "orchard" in text(a) and "garden" in text(b)
+    sessions = sorted(d.name for d in (app.home / "sessions").iterdir())
+    assert len(sessions) == 2  # one upload folder each
+
+    start_run(a, 100)
+    a.wait_for_selector("text=/epoch [1-9]\\d*\\/100/", timeout=120_000)
+    start_run(b, 20)
+    b.wait_for_selector("text=/is waiting for the CPU: 1 run\\(s\\) ahead of it/", timeout=30_000)  # visibly in line
+    assert a.locator("text=/epoch \\d+\\/100/").count() == 1  # a still trains
+
+    # Neither sees the other's data or runs.
+    for p, theirs in ((a, ("cherry", "damson", "garden", "· 20 epochs")), (b, ("apple", "banana", "orchard"))):
+        go(p, "Data")
+        shown = text(p)
+        assert not any(t in shown for t in theirs), theirs
+        go(p, "Train DANN")
+    assert "epoch" in a.locator("[data-testid='stProgress']").inner_text()
+    assert "Also" not in text(b) and a.url.split("sid=")[1] != b.url.split("sid=")[1]
+
+    # a closes the browser in the middle of its run: b is not disturbed and runs next.
+    contexts[0].close()
+    b.wait_for_selector("text=/epoch [1-9]\\d*\\/20/", timeout=180_000)
+    b.wait_for_selector("text=/finished: 20 epochs/", timeout=180_000)
+    settle(b)
+    no_errors(b)
+    assert app.healthy()
+
+    # a's run went on without its browser and is complete in the cache; b's is its own.
+    records = {}
+    for d in (app.home / "runs").iterdir():
+        info = json.loads((d / "config.json").read_text())
+        records[info["dataset"]] = (info, (d / "metrics.jsonl").read_text().count("\n"), (d / "owners").read_text().split())
+    assert records.keys() == {"orchard.zip", "garden.zip"}
+    assert records["orchard.zip"][1] == 100 and records["garden.zip"][1] == 20
+    assert records["orchard.zip"][0]["classes"] == ["apple", "banana"] and records["garden.zip"][0]["classes"] == ["cherry", "damson"]
+    assert records["orchard.zip"][2] != records["garden.zip"][2]
+
+    # a's upload folder goes once its session has ended (the test app's grace: 2 s); b's stays.
+    time.sleep(3)
+    go(b, "Data")  # any full rerun runs the housekeeping
+    left = [d for d in (app.home / "sessions").iterdir()]
+    assert len(left) == 1 and left[0].name in sessions and any(left[0].rglob("*.png"))
+    assert "garden" in text(b)
+    contexts[1].close()
