@@ -76,7 +76,7 @@ if loaded is not None:
             st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
             st.session_state.a_key = key
         except ExplorerError as e:
-            st.error(f"{up.name if up is not None else 'image'}: {e}"
+            st.error(f"{up.name if up is not None else 'image'}: {str(e).rstrip('.')}."
                      + (" The previous result stays below." if "a_last" in st.session_state else ""))
 
 if "a_last" not in st.session_state:

@@ -42,6 +42,8 @@ def open_zip(page, data: bytes, name: str = "fruit.zip") -> None:
     settle(page)
     uploader(page, "Zip: both domains").set_input_files({"name": name, "mimeType": "application/zip", "buffer": data})
     page.wait_for_selector(f"[data-testid='stFileChipName']:has-text('{name}')")
+    page.wait_for_function("!document.querySelector('[data-testid=\"stFileChip\"] [role=progressbar]')")
+    settle(page, 1000)  # the upload has reached the server
     page.get_by_role("button", name="Open zip").click()
     page.wait_for_selector("[data-testid='stToast']:has-text('Loaded'), [data-testid='stAlertContentError']")
     settle(page)
