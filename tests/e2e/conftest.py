@@ -103,9 +103,9 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    """A fresh app per test module; its log must hold no traceback when the module is done."""
+    """One app for the suite (a test that kills it starts its own); its log must hold no traceback at the end."""
     tmp = tmp_path_factory.mktemp("app")
     a = App(tmp / "home", tmp / "app.log").start()
     yield a
@@ -154,8 +154,9 @@ def uploader(page, label: str):
     return page.locator("[data-testid='stFileUploader']").filter(has_text=label).locator("input[type=file]")
 
 
-def shoot(page, name: str, tmp_path_factory=None) -> Path:
+def shoot(page, name: str) -> Path:
     """A full-page screenshot: Streamlit scrolls inside its main block, so the window grows to it first."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000)  # toasts fade
     out = Path(os.environ.get("E2E_SCREENSHOTS") or REPO / ".e2e-screenshots")
     out.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

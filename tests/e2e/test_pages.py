@@ -70,7 +70,7 @@ def test_an_image_dropped_on_layer_activations_shows_64_maps(page):
     settle(page, 2000)
     no_errors(page)
     main = page.locator("[data-testid='stMain']").inner_text()
-    assert "conv1: maps 0–63" in main and "conv1 · 64 maps of 112x112" in main
+    assert "conv1: maps 0–63" in main and "conv1 weights: 64 kernels of 7x7" in main
     assert "random (not pretrained)" in main.lower()
     grids = page.locator("[data-testid='stImage'] img")
     assert grids.count() >= 4 and all(img.evaluate("i => i.naturalWidth") > 0 for img in grids.all())

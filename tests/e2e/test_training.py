@@ -1,4 +1,5 @@
 """The teaching loop in a browser: tune Canny, train DANN and watch it, stop, see the t-SNE."""
+import os
 import re
 
 from tests.e2e.conftest import go, no_errors, settle, shoot
@@ -39,9 +40,12 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
                            timeout=120_000)
     first, chart = epoch_shown(page), page.locator("[data-testid='stVegaLiteChart']").last
     before = chart.screenshot()
-    page.wait_for_function(f"(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] >= {first + 3}",
-                           timeout=120_000)
-    assert epoch_shown(page) >= first + 3
+    # Three more epochs show the curves growing; for the README's screenshots the run goes on to
+    # epoch 20, so Feature Space shows the domains merging rather than the first steps.
+    until = 20 if os.environ.get("E2E_SCREENSHOTS") else first + 3
+    page.wait_for_function(f"(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] >= {until}",
+                           timeout=180_000)
+    assert epoch_shown(page) >= until
     assert chart.screenshot() != before  # the curves grew
     no_errors(page)
     shoot(page, "train")
