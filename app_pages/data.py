@@ -78,7 +78,8 @@ with st.container(border=True):
             def load() -> Dataset:
                 src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
                 tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
-                return open_dataset(src_dir, tgt_dir, size=size, name=zsrc.name + (f" → {ztgt.name}" if ztgt else ""))
+                return open_dataset(src_dir, tgt_dir, size=size, name=uploads.safe_name(zsrc.name)
+                                    + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else ""))
 
             activate(load)
 

@@ -3,6 +3,8 @@ id, the server's job queue and housekeeping."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -44,24 +46,30 @@ def session_dir() -> Path:
 
 
 @st.cache_resource
-def _last_housekeeping() -> dict:
-    return {"at": 0.0}
+def _housekeeping_state() -> dict:
+    return {"at": 0.0, "lock": threading.Lock()}
 
 
 def housekeeping() -> None:
     """At most once a minute, for the whole server: remove the upload folders of browser sessions
-    that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap."""
-    clock = _last_housekeeping()
+    that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap.
+    One session does it while the others go on; a failure is logged, never shown to the user."""
+    state = _housekeeping_state()
     grace = env_number("EXPLORER_SESSION_GRACE_S", 600)
-    if time.time() - clock["at"] < min(60.0, grace):
+    if time.time() - state["at"] < min(60.0, grace) or not state["lock"].acquire(blocking=False):
         return
-    clock["at"] = time.time()
-    if "session_dir" in st.session_state:
-        touch(st.session_state.session_dir)
-    if Runtime.exists():  # not under AppTest, which has no server
-        sweep_sessions(Runtime.instance().is_active_session, grace)
-    cache.sweep()
-    cache.enforce()
+    try:
+        state["at"] = time.time()
+        if "session_dir" in st.session_state:
+            touch(st.session_state.session_dir)
+        if Runtime.exists():  # not under AppTest, which has no server
+            sweep_sessions(Runtime.instance().is_active_session, grace)
+        cache.sweep()
+        cache.enforce()
+    except OSError:
+        logging.getLogger(__name__).exception("housekeeping failed; it is tried again in a minute")
+    finally:
+        state["lock"].release()
 
 
 @st.cache_resource

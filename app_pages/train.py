@@ -137,10 +137,14 @@ used, cap = cache.usage(), cache.cap_bytes()
 c1, c2 = st.columns([4, 1], vertical_alignment="center")
 c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
            "the runs written least recently are removed first; a run being trained never is.")
-if c2.button("Clear my cached runs", key="t_clear", help="Removes your runs (all datasets) and their Feature Space pictures"):
-    removed, kept = cache.clear(owner())
-    st.toast(f"Removed {removed} run(s)" + (f"; {kept} still training, kept" if kept else "") + ".")
-    cached = runs.list_runs(ds.fingerprint, owner())
+with c2.popover("Clear my cached runs", disabled=not cache.owned(owner())):
+    n = len(cache.owned(owner()))
+    st.markdown(f"Remove your **{n}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+                "pictures? Runs still training are kept. This cannot be undone.")
+    if st.button("Remove them", type="primary", key="t_clear"):
+        removed, kept = cache.clear(owner())
+        st.toast(f"Removed {removed} run(s)" + (f"; {kept} still training, kept" if kept else "") + ".")
+        cached = runs.list_runs(ds.fingerprint, owner())
 if not cached:
     st.caption("Your finished and stopped runs on this dataset appear here, also after the app restarts "
                "(reopen this page's address: it carries your session id).")
@@ -165,6 +169,8 @@ else:
             b1, b2 = st.columns(2)
             try:
                 csv_text = submission(str(run.dir), last_ckpt.stat().st_mtime, ds.fingerprint)
+            except FileNotFoundError:
+                b1.error("This run's checkpoint was just removed from the cache (cleared, or over the size cap).")
             except ExplorerError as e:
                 b1.error(str(e))
             else:

@@ -38,36 +38,68 @@ def cap_bytes() -> int:
     return int(env_number("EXPLORER_CACHE_MB", DEFAULT_CAP_MB) * 2**20)
 
 
-@contextmanager
-def training_lock(run_dir: Path):
-    """Held while a run trains: eviction and clearing leave it alone, and a second trainer of the
-    same run (another process or another session) is refused instead of writing over it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+def _lock(run_dir: Path) -> int | None:
+    """An exclusive lock on the run's current ``.lock`` file, without waiting: the descriptor, or
+    None when someone holds it. Makes the folder when it is missing (it may just have been evicted)."""
+    lock = run_dir / LOCK
+    for _ in range(5):
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # the folder went between mkdir and open
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # we locked a lock file that was removed meanwhile: take the new one
+    raise ExplorerError(f"Could not lock the run folder {run_dir.name}: it keeps being removed.")
+
+
+@contextmanager
+def training_lock(run_dir: Path, wait: float = 5.0):
+    """Held while a run trains: eviction, clearing and sweeping leave it alone, and a second trainer
+    of the same run (another process or another session) is refused instead of writing over it.
+    Waits up to `wait` seconds: housekeeping holds a run's lock for moments only."""
+    deadline = time.monotonic() + wait
+    while (fd := _lock(run_dir)) is None:
+        if time.monotonic() > deadline:
             raise ExplorerError("This run is being trained right now (by another session or process); "
-                                "wait for it to finish, or change the seed to train a separate run.") from None
+                                "wait for it to finish, or change the seed to train a separate run.")
+        time.sleep(0.05)
+    try:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+@contextmanager
+def _idle(run_dir: Path):
+    """Yields True, holding the run's lock, when no one trains it; False when someone does."""
+    try:
+        fd = _lock(run_dir) if run_dir.is_dir() else None
+    except (OSError, ExplorerError):
+        fd = None
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def busy(run_dir: Path) -> bool:
     """True while some process trains this run (holds its lock)."""
-    lock = run_dir / LOCK
-    if not lock.is_file():
+    if not (run_dir / LOCK).is_file():
         return False
-    fd = os.open(lock, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    with _idle(run_dir) as idle:
+        return not idle
 
 
 @dataclass(frozen=True)
@@ -81,10 +113,27 @@ class Entry:
         return self.path.name if self.path.is_dir() else self.path.name.split("-", 1)[0]
 
 
+def _size_and_time(path: str) -> tuple[int, float]:
+    """Bytes under a folder (or of a file) and its newest modification time, via os.scandir."""
+    st = os.stat(path)
+    if not os.path.isdir(path):
+        return st.st_size, st.st_mtime
+    total, newest = 0, 0.0
+    with os.scandir(path) as it:
+        for e in it:
+            if e.is_dir(follow_symlinks=False):
+                size, when = _size_and_time(e.path)
+            elif e.is_file(follow_symlinks=False):
+                s = e.stat(follow_symlinks=False)
+                size, when = s.st_size, s.st_mtime
+            else:
+                continue
+            total, newest = total + size, max(newest, when)
+    return total, newest or st.st_mtime  # an empty folder: when it was made
+
+
 def _entry(path: Path) -> Entry:
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
-    stats = [p.stat() for p in files]
-    return Entry(path, sum(s.st_size for s in stats), max([s.st_mtime for s in stats], default=path.stat().st_mtime))
+    return Entry(path, *_size_and_time(str(path)))
 
 
 def entries() -> list[Entry]:
@@ -92,6 +141,8 @@ def entries() -> list[Entry]:
     found = []
     for root in (subdir("runs"), subdir("embeddings")):
         for p in root.iterdir():
+            if p.name.startswith("."):  # a write in progress (explorer.embedding)
+                continue
             try:
                 found.append(_entry(p))
             except FileNotFoundError:  # removed while we looked
@@ -103,19 +154,14 @@ def usage() -> int:
     return sum(e.bytes for e in entries())
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def enforce(cap: int | None = None) -> list[Path]:
     """Remove the least recently written entries until the cache fits under `cap` bytes. Busy runs
     (and their embeddings) stay. Returns what was removed."""
     cap = cap_bytes() if cap is None else cap
     found = entries()
     total = sum(e.bytes for e in found)
+    if total <= cap:
+        return []
     runs_root = subdir("runs")
     held = {e.run_id for e in found if e.path.parent == runs_root and busy(e.path)}
     removed = []
@@ -124,27 +170,37 @@ def enforce(cap: int | None = None) -> list[Path]:
             break
         if e.run_id in held:
             continue
-        _remove(e.path)
+        if e.path.parent == runs_root:
+            with _idle(e.path) as idle:  # a run that started training since we looked stays
+                if not idle:
+                    continue
+                shutil.rmtree(e.path, ignore_errors=True)
+        else:
+            e.path.unlink(missing_ok=True)
         total -= e.bytes
         removed.append(e.path)
     return removed
 
 
+def owned(owner: str) -> list[Path]:
+    """The run folders `owner` started, on any dataset."""
+    return [d for d in subdir("runs").iterdir() if d.is_dir() and owner in owners(d)]
+
+
 def clear(owner: str) -> tuple[int, int]:
     """Remove `owner`'s runs and their embeddings. A run another session also started loses only
     this owner; a run being trained stays. Returns (runs removed, runs kept because busy)."""
-    runs_root, removed, kept = subdir("runs"), 0, 0
-    for d in runs_root.iterdir():
-        if not d.is_dir() or owner not in owners(d):
-            continue
-        if busy(d):
-            kept += 1
-            continue
-        others = owners(d) - {owner}
-        if others:
-            (d / "owners").write_text("".join(o + "\n" for o in sorted(others)))
-            continue
-        shutil.rmtree(d, ignore_errors=True)
+    removed, kept = 0, 0
+    for d in owned(owner):
+        with _idle(d) as idle:
+            if not idle:
+                kept += 1
+                continue
+            others = owners(d) - {owner}
+            if others:
+                (d / "owners").write_text("".join(o + "\n" for o in sorted(others)))
+                continue
+            shutil.rmtree(d, ignore_errors=True)
         for f in subdir("embeddings").glob(f"{d.name}-*.npz"):
             f.unlink(missing_ok=True)
         removed += 1
@@ -155,12 +211,17 @@ def sweep() -> list[Path]:
     """Delete the temporary files of checkpoint writes that never finished (their process died)."""
     removed = []
     for d in subdir("runs").iterdir():
-        if d.is_dir() and not busy(d):
-            for tmp in d.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
+        with _idle(d) as idle:  # holding the lock: no trainer can start writing meanwhile
+            if idle:
+                for tmp in d.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
     for tmp in subdir("embeddings").glob(".*.npz"):
-        if time.time() - tmp.stat().st_mtime > 3600:  # an embedding write cut short long ago
+        try:
+            stale = time.time() - tmp.stat().st_mtime > 3600  # an embedding write cut short long ago
+        except FileNotFoundError:
+            continue
+        if stale:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

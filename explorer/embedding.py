@@ -128,7 +128,11 @@ def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, 
 
 
 def cache_key(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float) -> str:
-    st = Path(checkpoint).stat()
+    try:
+        st = Path(checkpoint).stat()
+    except FileNotFoundError:
+        raise ExplorerError(f"{Path(checkpoint).name} is no longer in the checkpoint cache (cleared, or removed to keep "
+                            "the cache under its size cap); train the run again to see it.") from None
     parts = [str(Path(checkpoint).resolve()), st.st_size, st.st_mtime_ns, dataset.fingerprint, n, seed, method, perplexity]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
 

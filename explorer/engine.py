@@ -54,6 +54,7 @@ from explorer.schedules import LambdaSchedule, learning_rate
 
 EVAL_BATCH = 1024
 NAN_CHECK_EVERY = 20  # steps; checking every step would sync the GPU every step
+ENFORCE_EVERY = 30.0  # seconds between checks of the checkpoint cache's cap (and at a run's first and last epoch)
 
 
 def marked(epoch: int) -> bool:
@@ -164,6 +165,7 @@ class Trainer:
         self.history: list[dict] = []
         self.elapsed = 0.0
         self.epoch = 0
+        self._enforced = 0.0  # when the cache cap was last checked (explorer.cache)
 
     # ----------------------------------------------------------------- helpers
     def _float(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
@@ -215,7 +217,9 @@ class Trainer:
         checkpoints.save(self.dir / "last.pt", self._payload(with_optim=True))
         if marked(self.epoch) or self.epoch == self.total_epochs:
             checkpoints.save(self.dir / f"epoch_{self.epoch:04d}.pt", self._payload(with_optim=False))
-        cache.enforce()  # this run is held (locked), so only older runs make room
+        if time.monotonic() - self._enforced > ENFORCE_EVERY or self.epoch in (0, self.total_epochs):
+            cache.enforce()  # this run is held (locked), so only older runs make room
+            self._enforced = time.monotonic()
 
     def _resume(self) -> int:
         """Load ``last.pt`` of this run id if there is one; returns the epoch it had reached."""

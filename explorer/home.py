@@ -26,4 +26,4 @@ def env_number(name: str, default: float) -> float:
         value = float(os.environ.get(name) or default)
     except ValueError:
         return default
-    return value if value >= 0 else default
+    return value if 0 <= value < float("inf") else default

@@ -32,7 +32,7 @@ SESSION_QUOTA = 2 * 2**30  # bytes one browser session may keep on disk
 
 
 def new_session(session_id: str | None = None) -> Path:
-    """The folder of one browser session (the app passes Streamlit's session id), made empty."""
+    """The folder of one browser session (the app passes Streamlit's session id); made if missing."""
     name = session_id if session_id and re.fullmatch(r"[0-9a-fA-F-]{8,64}", session_id) else uuid.uuid4().hex
     path = subdir("sessions") / name
     path.mkdir(exist_ok=True)
@@ -47,7 +47,8 @@ def touch(session: Path) -> None:
 
 def sweep_sessions(alive: Callable[[str], bool], grace: float | None = None) -> list[Path]:
     """Remove the folders of sessions that have ended: `alive(name)` is false and the folder was
-    not touched for `grace` seconds (a browser that reconnects within that time keeps it)."""
+    neither used nor seen alive for `grace` seconds (a browser that reconnects within that time
+    keeps it). Folders of live sessions are marked as seen."""
     grace = env_number("EXPLORER_SESSION_GRACE_S", 600) if grace is None else grace
     removed = []
     now = time.time()
@@ -56,7 +57,11 @@ def sweep_sessions(alive: Callable[[str], bool], grace: float | None = None) -> 
             idle = now - d.stat().st_mtime
         except FileNotFoundError:
             continue
-        if d.is_dir() and idle > grace and not alive(d.name):
+        if not d.is_dir():
+            continue
+        if alive(d.name):
+            os.utime(d)  # the grace period counts from the last time its session was seen
+        elif idle > grace:
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     return removed

@@ -184,6 +184,6 @@ def test_clear_my_cached_runs_removes_only_mine(at):
     (other / "last.pt").write_bytes(b"x")
     runs.add_owner(other, "f" * 32)
     assert any("Checkpoint cache:" in c.value for c in at.caption)
-    button(at, "Clear my cached runs").click().run()
+    button(at, "Remove them").click().run()  # inside the "Clear my cached runs" popover
     assert not at.exception and len(at.dataframe) == 0
     assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0

@@ -141,3 +141,55 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     _, events = train(TrainConfig(epochs=3, **SMALL), load_builtin(16))
     assert events[0]["resumed_from"] == (0 if kill_at == 1 else 1)
     assert events[-1]["kind"] == "done" and events[-1]["epochs"] == 3
+
+
+def test_unreadable_caps_fall_back_to_the_default(monkeypatch):
+    for raw in ("inf", "nan", "-5"):
+        monkeypatch.setenv("EXPLORER_CACHE_MB", raw)
+        assert cache.cap_bytes() == cache.DEFAULT_CAP_MB * 2**20
+
+
+def test_a_run_locked_after_the_scan_is_not_evicted(monkeypatch):
+    """enforce() decides who is busy first and deletes afterwards: a run that starts training in
+    between must survive, so each deletion takes the run's lock itself."""
+    run = fake_run("starting", 5000, 500)
+    monkeypatch.setattr(cache, "busy", lambda d: False)  # as if the scan happened just before the lock
+    with cache.training_lock(run):
+        assert cache.enforce(cap=0) == [] and (run / "last.pt").is_file()
+        assert cache.clear("a" * 32) == (0, 1) and cache.sweep() == []
+
+
+def test_probing_a_lock_never_makes_a_trainer_fail():
+    """busy() probes by taking the lock for a moment; a trainer starting then waits, not fails."""
+    import threading
+
+    run = fake_run("probed", 10, 1)
+    stop = threading.Event()
+
+    def probe():
+        while not stop.is_set():
+            cache.busy(run)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    try:
+        for _ in range(300):
+            with cache.training_lock(run):
+                pass
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_writes_in_progress_are_not_cache_entries():
+    fake_run("r", 10, 1)
+    (subdir("embeddings") / ".a1b2c3d4.npz").write_bytes(b"half")
+    assert [e.path.name for e in cache.entries()] == ["r"]
+
+
+def test_a_removed_checkpoint_gets_a_message_on_feature_space():
+    from explorer.builtin import load_builtin
+    from explorer.embedding import embedding
+
+    with pytest.raises(ExplorerError, match="no longer in the checkpoint cache"):
+        embedding(subdir("runs") / "gone" / "epoch_0000.pt", load_builtin(16), 10)

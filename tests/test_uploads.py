@@ -111,6 +111,7 @@ def test_session_folders_are_named_by_the_session_and_swept_after_it_ends(explor
     removed = uploads.sweep_sessions(lambda name: name == live.name, grace=600)
     assert ended in removed and not ended.exists()
     assert live.is_dir() and recent.is_dir()  # still connected; ended only moments ago
+    assert time.time() - live.stat().st_mtime < 60  # seen alive: its grace period starts again
     uploads.touch(live)
     assert uploads.sweep_sessions(lambda name: False, grace=600) == []  # every folder was used moments ago
     assert uploads.sweep_sessions(lambda name: False, grace=0) and not live.exists()

@@ -11,6 +11,13 @@ def epoch_shown(page) -> int:
     return int(m.group(1)) if m else -1
 
 
+def wait_epoch(page, at_least: int, timeout: float = 120_000) -> None:
+    """Until the progress bar shows epoch `at_least` or later."""
+    page.wait_for_function(
+        "n => +((document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] ?? -1) >= n",
+        arg=at_least, timeout=timeout)
+
+
 def set_number(page, label: str, value) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
@@ -36,15 +43,13 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     assert page.get_by_text("Canny on the source (80/200").count() == 1
     set_number(page, "Epochs", 300)
     page.get_by_role("button", name="Start training").click()
-    page.wait_for_function("/epoch [1-9]\\d*\\//.test(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')",
-                           timeout=120_000)
+    wait_epoch(page, 1)
     first, chart = epoch_shown(page), page.locator("[data-testid='stVegaLiteChart']").last
     before = chart.screenshot()
     # Three more epochs show the curves growing; for the README's screenshots the run goes on to
     # epoch 20, so Feature Space shows the domains merging rather than the first steps.
     until = 20 if os.environ.get("E2E_SCREENSHOTS") else first + 3
-    page.wait_for_function(f"(document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] >= {until}",
-                           timeout=180_000)
+    wait_epoch(page, until, timeout=180_000)
     assert epoch_shown(page) >= until
     assert chart.screenshot() != before  # the curves grew
     no_errors(page)

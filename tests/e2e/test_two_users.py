@@ -19,7 +19,7 @@ def text(page) -> str:
 
 
 def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
-    earlier = {d.name for d in (app.home / "sessions").iterdir()}  # other tests' sessions, ended or not
+    earlier = {d.name for d in (app.home / "sessions").glob("*")}  # other tests' sessions, ended or not
     contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
     a, b = (c.new_page() for c in contexts)
     for p, classes, name in ((a, ("apple", "banana"), "orchard.zip"), (b, ("cherry", "damson"), "garden.zip")):
@@ -53,6 +53,15 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     b.wait_for_selector("text=/finished: 20 epochs/", timeout=180_000)
     settle(b)
     no_errors(b)
+    # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
+    b.wait_for_selector("[data-testid='stDataFrame'] [data-testid^=glide-cell]", state="attached")  # the comparison is drawn
+    cells = b.evaluate("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)")
+    assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells
+    go(b, "Feature Space")
+    b.locator("[data-testid='stSelectbox']").first.click()
+    options = b.get_by_role("option").all_inner_texts()
+    b.keyboard.press("Escape")
+    assert len(options) == 1, options
     assert app.healthy()
 
     # a's run went on without its browser and is complete in the cache; b's is its own.
@@ -70,6 +79,6 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     time.sleep(3)
     go(b, "Data")  # any full rerun runs the housekeeping
     left = [d for d in (app.home / "sessions").iterdir() if d.name in sessions]
-    assert len(left) == 1 and any(left[0].rglob("*.png"))
+    assert len(left) == 1 and [z.name.split("-")[0] for z in (left[0] / "unpacked").iterdir()] == ["garden"]
     assert "garden" in text(b)
     contexts[1].close()

@@ -1,0 +1,81 @@
+"""What the multi-user housekeeping costs: the cache cap's check after every checkpoint, and the
+once-a-minute sweep of ended sessions and cut-short writes.
+
+    python -m bench.bench_cache [--runs 300] [--sessions 300] [--repeats 5]
+
+A throw-away $EXPLORER_HOME is filled with `--runs` run folders (config, metrics, owners, lock,
+five checkpoint files of the default model's size) plus one embedding each, and `--sessions`
+upload folders of ten files. Timed: `cache.enforce()` (under the cap, so it only measures; a
+training run calls it at its first and last epoch and at most every 30 s between) against the reference measured in the same run, writing the
+checkpoint it follows (`checkpoints.save` of the default width-0.25 DANN model with optimiser
+state); and `uploads.sweep_sessions` + `cache.sweep()` (the housekeeping pass, nothing to remove).
+Medians of `--repeats`.
+"""
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def median_s(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--sessions", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-cache-")
+
+    import torch
+
+    from explorer import cache, checkpoints, uploads
+    from explorer.home import subdir
+    from explorer.models import build
+
+    models = build(3, 10, 0.25)
+    opt = torch.optim.Adam(models.parameters())
+    payload = {"epoch": 1, "models": models.state_dict(), "optim": opt.state_dict(), "metrics": [], "config": {}}
+    probe = subdir("runs") / "probe"
+    probe.mkdir()
+    size = checkpoints.save(probe / "last.pt", payload).stat().st_size
+
+    blob = os.urandom(size)
+    for i in range(args.runs):
+        d = subdir("runs") / f"{i:012x}"
+        d.mkdir()
+        for name in ("config.json", "metrics.jsonl", "owners", ".lock"):
+            (d / name).write_text("{}\n")
+        for name in ("last.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0005.pt"):
+            (d / name).write_bytes(blob)
+        (subdir("embeddings") / f"{i:012x}-0123456789.npz").write_bytes(blob[:4096])
+    for i in range(args.sessions):
+        s = uploads.new_session(f"{i:08x}-0000-0000-0000-000000000000")
+        for k in range(10):
+            (s / f"{k}.png").write_bytes(b"x" * 1000)
+
+    save = median_s(lambda: checkpoints.save(probe / "last.pt", payload), args.repeats)
+    enforce = median_s(lambda: cache.enforce(cap=2**50), args.repeats)
+    sweep = median_s(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
+          f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB")
+    print(f"reference, writing one checkpoint: {save * 1000:.1f} ms")
+    print(f"cache.enforce():                   {enforce * 1000:.1f} ms ({enforce / save:.2f}x the write; "
+          f"at most every 30 s of training, so {enforce / 30:.2%} of it)")
+    print(f"housekeeping sweep (once a minute): {sweep * 1000:.1f} ms ({sweep / save:.2f}x the write)")
+
+
+if __name__ == "__main__":
+    main()
