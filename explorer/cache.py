@@ -32,6 +32,7 @@ from explorer.runs import owners
 
 DEFAULT_CAP_MB = 2048
 LOCK = ".lock"
+LOCK_WAIT = 5.0  # seconds a trainer waits for a run's lock before it says the run is taken
 
 
 def cap_bytes() -> int:
@@ -64,16 +65,16 @@ def _lock(run_dir: Path) -> int | None:
 
 
 @contextmanager
-def training_lock(run_dir: Path, wait: float = 5.0):
+def training_lock(run_dir: Path, wait: float | None = None):
     """Held while a run trains: eviction, clearing and sweeping leave it alone, and a second trainer
     of the same run (another process or another session) is refused instead of writing over it.
     Waits up to `wait` seconds: housekeeping holds a run's lock for moments only."""
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
     while (fd := _lock(run_dir)) is None:
         if time.monotonic() > deadline:
             raise ExplorerError("This run is being trained right now (by another session or process); "
                                 "wait for it to finish, or change the seed to train a separate run.")
-        time.sleep(0.05)
+        time.sleep(0.01)
     try:
         yield
     finally:

@@ -75,14 +75,6 @@ class JobQueue:
             queue = self._queues.get(job.device, [])
             return queue.index(job) if job in queue else 0
 
-    def forget(self, owner: str) -> None:
-        """Drop an owner's finished jobs (when its browser session ends); running ones are stopped."""
-        with self._lock:
-            for j in self._all:
-                if j.owner == owner and not j.finished:
-                    j.stop()
-            self._all = [j for j in self._all if j.owner != owner or not j.finished]
-
     def _work(self, device: str) -> None:
         while True:
             with self._lock:

@@ -63,9 +63,10 @@ def test_clear_removes_only_this_owners_runs_and_their_embeddings():
     assert sorted(p.name for p in subdir("embeddings").iterdir()) == ["theirs-1.npz"]
 
 
-def test_a_second_trainer_of_the_same_run_is_refused(tmp_path):
+def test_a_second_trainer_of_the_same_run_is_refused(monkeypatch):
     from explorer.builtin import load_builtin
 
+    monkeypatch.setattr(cache, "LOCK_WAIT", 0.3)
     data = load_builtin(16)
     cfg = TrainConfig(epochs=1, **SMALL)
     first = Trainer(cfg, data).events()
@@ -173,7 +174,7 @@ def test_probing_a_lock_never_makes_a_trainer_fail():
     t = threading.Thread(target=probe)
     t.start()
     try:
-        for _ in range(300):
+        for _ in range(200):
             with cache.training_lock(run):
                 pass
     finally:
