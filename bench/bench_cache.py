@@ -14,20 +14,9 @@ Medians of `--repeats`.
 import argparse
 import os
 import platform
-import statistics
 import tempfile
-import time
-from pathlib import Path
 
-
-def median_s(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from bench.bench_activations import median_ms
 
 
 def main() -> None:
@@ -65,9 +54,9 @@ def main() -> None:
         for k in range(10):
             (s / f"{k}.png").write_bytes(b"x" * 1000)
 
-    save = median_s(lambda: checkpoints.save(probe / "last.pt", payload), args.repeats)
-    enforce = median_s(lambda: cache.enforce(cap=2**50), args.repeats)
-    sweep = median_s(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats)
+    save = median_ms(lambda: checkpoints.save(probe / "last.pt", payload), args.repeats) / 1000
+    enforce = median_ms(lambda: cache.enforce(cap=2**50), args.repeats) / 1000
+    sweep = median_ms(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats) / 1000
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
     print(f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
           f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB")
