@@ -41,7 +41,7 @@ def session_dir() -> Path:
     if "session_dir" not in st.session_state:
         ctx = get_script_run_ctx()
         st.session_state.session_dir = new_session(ctx.session_id if ctx else None)
-    touch(st.session_state.session_dir)  # in use: see housekeeping()
+    touch(st.session_state.session_dir)  # in use (made again if it was swept while the browser was away)
     return st.session_state.session_dir
 
 
@@ -60,8 +60,6 @@ def housekeeping() -> None:
         return
     try:
         state["at"] = time.time()
-        if "session_dir" in st.session_state:
-            touch(st.session_state.session_dir)
         if Runtime.exists():  # not under AppTest, which has no server
             sweep_sessions(Runtime.instance().is_active_session, grace)
         cache.sweep()
