@@ -137,9 +137,9 @@ used, cap = cache.usage(), cache.cap_bytes()
 c1, c2 = st.columns([4, 1], vertical_alignment="center")
 c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
            "the runs written least recently are removed first; a run being trained never is.")
-with c2.popover("Clear my cached runs", disabled=not cache.owned(owner())):
-    n = len(cache.owned(owner()))
-    st.markdown(f"Remove your **{n}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+mine_cached = cache.owned(owner())
+with c2.popover("Clear my cached runs", disabled=not mine_cached):
+    st.markdown(f"Remove your **{len(mine_cached)}** cached run(s), on every dataset, with their checkpoints and Feature Space "
                 "pictures? Runs still training are kept. This cannot be undone.")
     if st.button("Remove them", type="primary", key="t_clear"):
         removed, kept = cache.clear(owner())

@@ -12,8 +12,9 @@ early-exaggeration plus 250 normal iterations (half openTSNE's defaults) on a co
 (2 interpolation points in intervals twice as wide): on 10,000 DANN features that is 3x faster
 than openTSNE's defaults at the same trustworthiness (0.959 at k = 10; bench/bench_embed.py).
 
-Results are cached on disk in ``$EXPLORER_HOME/embeddings/<run id>-<key>.npz``, the key made from the checkpoint file (path,
-size, modification time), the data, the sample and the method's parameters.
+Results are cached on disk in ``$EXPLORER_HOME/embeddings/<run id>-<key>.npz``, the key made
+from the checkpoint file (path, size, modification time), the data, the sample and the method's
+parameters.
 """
 from __future__ import annotations
 

@@ -138,16 +138,21 @@ def go(page, title: str) -> None:
     settle(page)
 
 
-def no_errors(page) -> None:
+def errors(page) -> list[str]:
+    """The error messages on the page; there must be no exception (traceback) element."""
     exceptions = page.locator("[data-testid='stException']")
     assert exceptions.count() == 0, exceptions.first.inner_text()
-    errors = page.locator("[data-testid='stAlertContentError']")
-    assert errors.count() == 0, errors.first.inner_text()
-
-
-def errors(page) -> list[str]:
-    assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']").first.inner_text()
     return page.locator("[data-testid='stAlertContentError']").all_inner_texts()
+
+
+def no_errors(page) -> None:
+    found = errors(page)
+    assert not found, found[0]
+
+
+def table_cells(page) -> list[str]:
+    """The text of every st.dataframe cell (the grid draws on a canvas; its accessible table has the text)."""
+    return page.evaluate("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)")
 
 
 def uploader(page, label: str):

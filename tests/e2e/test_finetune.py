@@ -1,7 +1,7 @@
 """Transfer Fine-tune in a browser: a frozen backbone's head, then the whole network, compared."""
 import os
 
-from tests.e2e.conftest import go, no_errors, settle, shoot
+from tests.e2e.conftest import go, no_errors, settle, shoot, table_cells
 from tests.e2e.test_training import set_number
 
 
@@ -20,7 +20,7 @@ def test_fine_tune_the_head_then_everything_and_compare(page):
     page.wait_for_selector("text=state_dict: resnet18 · random · train none", timeout=300_000)
     settle(page, 2000)
     no_errors(page)
-    cells = page.evaluate("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)")
+    cells = table_cells(page)
     assert "resnet18 · random · train head" in cells and "resnet18 · random · train none" in cells
     assert sum(c == "done" for c in cells) == 2
     assert "5130" in cells and "11181642" in cells  # trainable parameters: resnet18's new 10-class head; everything

@@ -2,7 +2,7 @@
 import json
 import time
 
-from tests.e2e.conftest import go, no_errors, settle
+from tests.e2e.conftest import go, no_errors, settle, table_cells
 from tests.e2e.test_pages import open_zip, photo_zip
 from tests.e2e.test_training import set_number
 
@@ -55,7 +55,7 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     no_errors(b)
     # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
     b.wait_for_selector("[data-testid='stDataFrame'] [data-testid^=glide-cell]", state="attached")  # the comparison is drawn
-    cells = b.evaluate("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)")
+    cells = table_cells(b)
     assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells
     go(b, "Feature Space")
     b.locator("[data-testid='stSelectbox']").first.click()
