@@ -2,7 +2,7 @@
 import streamlit as st
 
 from explorer.devices import describe, pick
-from app_pages.shared import dataset, housekeeping, owner
+from app_pages.lib.shared import dataset, housekeeping, owner
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 

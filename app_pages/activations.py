@@ -5,13 +5,13 @@ import threading
 import streamlit as st
 import torch
 
-from explorer import activations as A
-from explorer import runs
-from explorer.backbones import WEIGHTS
-from explorer.engine import load_for_prediction
+from explorer.analysis import activations as A
+from explorer.store import runs
+from explorer.transfer.backbones import WEIGHTS
+from explorer.dann.engine import load_for_prediction
 from explorer.errors import ExplorerError
-from explorer.images import IMAGE_EXTENSIONS, read_image
-from app_pages.shared import dataset, owner, pick_weights
+from explorer.data.images import IMAGE_EXTENSIONS, read_image
+from app_pages.lib.shared import dataset, owner, pick_weights
 
 st.title("Layer Activations")
 st.caption(

@@ -3,10 +3,10 @@ import altair as alt
 import streamlit as st
 import torch
 
-from explorer import edges, grids
+from explorer.data import edges, grids
 from explorer.errors import ExplorerError
-from explorer.images import IMAGE_EXTENSIONS, read_image
-from app_pages.shared import dataset
+from explorer.data.images import IMAGE_EXTENSIONS, read_image
+from app_pages.lib.shared import dataset
 
 st.title("Canny Tuner")
 st.caption(

@@ -1,11 +1,12 @@
 """Data: choose the two domains and look at them side by side."""
 import streamlit as st
 
-from explorer import charts, grids, overview, uploads
-from explorer.domains import Dataset, open_dataset
+from app_pages.lib import charts, uploads
+from explorer.data import grids, overview
+from explorer.data.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
-from explorer.images import IMAGE_EXTENSIONS
-from app_pages.shared import builtin, dataset, session_dir
+from explorer.data.images import IMAGE_EXTENSIONS
+from app_pages.lib.shared import builtin, dataset, session_dir
 
 SIZES = [16, 28, 32, 48, 64, 96, 128]
 IMAGE_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)

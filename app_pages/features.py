@@ -1,10 +1,12 @@
 """Feature Space: source and target features of a run's checkpoints, by class and by domain."""
 import streamlit as st
 
-from explorer import alignment, charts, projector, runs
-from explorer.embedding import embedding
+from explorer.analysis import alignment, projector
+from app_pages.lib import charts
+from explorer.store import runs
+from explorer.analysis.embedding import embedding
 from explorer.errors import ExplorerError
-from app_pages.shared import dataset, owner
+from app_pages.lib.shared import dataset, owner
 
 st.title("Feature Space")
 st.caption(

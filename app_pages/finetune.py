@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.backbones import WEIGHTS
+from explorer.transfer.backbones import WEIGHTS
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
-from explorer.finetune import FinetuneConfig, FineTuner, parameter_table, replace_head, stages
-from app_pages.shared import dataset, job_queue, owner, pick_weights, session_dir
+from explorer.transfer.finetune import FinetuneConfig, FineTuner, parameter_table, replace_head, stages
+from app_pages.lib.shared import dataset, job_queue, owner, pick_weights, session_dir
 
 st.title("Transfer Fine-tune")
 st.caption(

@@ -3,13 +3,14 @@
 import streamlit as st
 import torch
 
-from explorer import cache, charts, runs
-from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.store import cache, runs
+from app_pages.lib import charts
+from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.devices import describe, pick
-from explorer.engine import Trainer, checkpoint_submission, load_for_prediction
+from explorer.dann.engine import Trainer, checkpoint_submission, load_for_prediction
 from explorer.errors import ExplorerError
-from explorer.schedules import SHAPES, LambdaSchedule
-from app_pages.shared import dataset, job_queue, owner
+from explorer.dann.schedules import SHAPES, LambdaSchedule
+from app_pages.lib.shared import dataset, job_queue, owner
 
 st.title("Train DANN")
 st.caption(

@@ -43,8 +43,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=20)
     args = ap.parse_args()
-    from explorer.activations import capture, imagenet_input, map_grid
-    from explorer.backbones import load_backbone
+    from explorer.analysis.activations import capture, imagenet_input, map_grid
+    from explorer.transfer.backbones import load_backbone
 
     model = load_backbone("resnet18", "random").model
     x = imagenet_input(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8))

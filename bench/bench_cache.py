@@ -30,9 +30,10 @@ def main() -> None:
 
     import torch
 
-    from explorer import cache, checkpoints, uploads
-    from explorer.home import subdir
-    from explorer.models import build
+    from explorer.store import cache, checkpoints
+    from app_pages.lib import uploads
+    from explorer.store.home import subdir
+    from explorer.dann.models import build
 
     models = build(3, 10, 0.25)
     opt = torch.optim.Adam(models.parameters())

@@ -4,7 +4,7 @@
 
 The folder reference, measured in the same run, is the homework's way of reading images:
 torchvision ImageFolder with a per-sample transform (Resize + CenterCrop + ToTensor), one image
-at a time. The engine's way is `explorer.domains.load_domain` (threads, one uint8 tensor).
+at a time. The engine's way is `explorer.data.domains.load_domain` (threads, one uint8 tensor).
 """
 import argparse
 import os
@@ -43,8 +43,8 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-data-"))
     os.environ["EXPLORER_HOME"] = str(work / "home")
-    from explorer import builtin
-    from explorer.domains import open_dataset
+    from explorer.data import builtin
+    from explorer.data.domains import open_dataset
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
     _, imp = timed(lambda: __import__("sklearn.datasets"))

@@ -3,7 +3,7 @@
     python -m bench.bench_embed [--n 5000] [--device auto]
 
 Ours: feature extraction with the homework-width extractor (512-d) in batches on the device, then
-`explorer.embedding.embed` (PCA to 50, openTSNE with FFT gradients, 125 + 250 iterations, all cores).
+`explorer.analysis.embedding.embed` (PCA to 50, openTSNE with FFT gradients, 125 + 250 iterations, all cores).
 Reference, in the same run, on the same PCA-50 features: scikit-learn's TSNE with its defaults.
 Both embeddings are scored with trustworthiness (k = 10) on the same 2,000-point subsample.
 """
@@ -28,11 +28,11 @@ def main() -> None:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE, trustworthiness
 
-    from explorer.builtin import load_builtin
-    from explorer.config import TrainConfig
+    from explorer.data.builtin import load_builtin
+    from explorer.dann.config import TrainConfig
     from explorer.devices import describe, pick
-    from explorer.embedding import embed, sample_features
-    from explorer.engine import Trainer
+    from explorer.analysis.embedding import embed, sample_features
+    from explorer.dann.engine import Trainer
 
     # the embedded digits, tiled with pixel noise up to n images per domain
     data = load_builtin()

@@ -21,9 +21,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=32)
     args = ap.parse_args()
     os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-ft-")
-    from explorer.builtin import load_builtin
+    from explorer.data.builtin import load_builtin
     from explorer.devices import describe, pick
-    from explorer.finetune import FinetuneConfig, FineTuner
+    from explorer.transfer.finetune import FinetuneConfig, FineTuner
 
     domain = load_builtin(args.size).source
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}")

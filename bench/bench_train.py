@@ -7,7 +7,7 @@ files, a per-sample PIL transform (Grayscale, cv2.Canny, Resize, RandomHorizonta
 RandomRotation(15), ToTensor) in a DataLoader, then the two-step DANN update (domain classifier on
 detached features, then feature extractor + label predictor with CE - lambda * BCE).
 
-Engine: `explorer.engine.Trainer` on the same files: both domains as uint8 tensors on the device,
+Engine: `explorer.dann.engine.Trainer` on the same files: both domains as uint8 tensors on the device,
 Canny once, flip + rotation batched on the device, channels-last and bfloat16 autocast on CUDA.
 
 Prints source images per second for each, their ratio, and what the homework's full schedule
@@ -44,7 +44,7 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
     """The homework's loop for `steps` steps after 2 warm-up steps; returns source images per second."""
     from torchvision import datasets, transforms as T
 
-    from explorer.models import build
+    from explorer.dann.models import build
 
     source_tf = T.Compose([
         T.Grayscale(), T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200)), T.ToPILImage(),
@@ -79,9 +79,9 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
 
 def engine(src: Path, tgt: Path, width: float, batch: int, epochs: int, device: str) -> tuple[float, str]:
     """The engine for `epochs` epochs; returns source images per second over the epochs after the first."""
-    from explorer.config import TrainConfig
-    from explorer.domains import load_domain, pair
-    from explorer.engine import Trainer
+    from explorer.dann.config import TrainConfig
+    from explorer.data.domains import load_domain, pair
+    from explorer.dann.engine import Trainer
 
     data = pair(load_domain(src), load_domain(tgt))
     trainer = Trainer(TrainConfig(width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device), data)

@@ -19,10 +19,10 @@ import sys
 import threading
 from pathlib import Path
 
-from explorer.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.errors import ExplorerError
-from explorer.runs import submission_csv
-from explorer.schedules import SHAPES
+from explorer.store.runs import submission_csv
+from explorer.dann.schedules import SHAPES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _dataset(args):
-    from explorer.builtin import load_builtin
-    from explorer.domains import open_dataset
+    from explorer.data.builtin import load_builtin
+    from explorer.data.domains import open_dataset
 
     if args.data == "builtin":
         if args.source or args.target:
@@ -139,7 +139,7 @@ class _Progress:
 
 
 def cmd_train(args) -> int:
-    from explorer.engine import Trainer, target_inputs
+    from explorer.dann.engine import Trainer, target_inputs
 
     canny = None if args.no_canny else (tuple(args.canny) if args.canny else None)
     config = TrainConfig(
@@ -186,8 +186,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from explorer import alignment, checkpoints, projector
-    from explorer.embedding import embedding
+    from explorer.analysis import alignment, projector
+    from explorer.store import checkpoints
+    from explorer.analysis.embedding import embedding
 
     if args.run:
         run = Path(args.run)
@@ -229,9 +230,9 @@ def cmd_activations(args) -> int:
 
     from PIL import Image
 
-    from explorer.activations import INPUT_SIZE, capture, conv_layers, imagenet_input, map_grid
-    from explorer.backbones import load_backbone
-    from explorer.images import read_image
+    from explorer.analysis.activations import INPUT_SIZE, capture, conv_layers, imagenet_input, map_grid
+    from explorer.transfer.backbones import load_backbone
+    from explorer.data.images import read_image
 
     loaded = load_backbone(args.model, args.weights if args.weights in ("imagenet", "random") else args.weights)
     layers = conv_layers(loaded.model)
@@ -259,9 +260,9 @@ def cmd_activations(args) -> int:
 def cmd_finetune(args) -> int:
     import torch
 
-    from explorer.builtin import load_builtin
-    from explorer.domains import load_domain
-    from explorer.finetune import FinetuneConfig, FineTuner
+    from explorer.data.builtin import load_builtin
+    from explorer.data.domains import load_domain
+    from explorer.transfer.finetune import FinetuneConfig, FineTuner
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -290,8 +291,8 @@ def cmd_finetune(args) -> int:
 
 def cmd_predict(args) -> int:
     from explorer.devices import pick
-    from explorer.domains import load_domain
-    from explorer.engine import checkpoint_submission, load_for_prediction
+    from explorer.data.domains import load_domain
+    from explorer.dann.engine import checkpoint_submission, load_for_prediction
 
     device = pick(args.device)
     models, ckpt = load_for_prediction(args.checkpoint, device)

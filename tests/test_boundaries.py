@@ -1,23 +1,55 @@
-"""`explorer` is a plain package: it never imports streamlit, directly or through another module."""
+"""`explorer` is a plain package: it never imports streamlit, directly or through another module,
+and its wings import each other one way only (explorer/__init__.py)."""
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "explorer"
+# what each part of `explorer` may import of the project
+ALLOWED = {
+    "errors": {"errors"},
+    "devices": {"errors"},
+    "store": {"store", "errors"},
+    "data": {"data", "store", "errors", "devices"},
+    "dann": {"dann", "data", "store", "errors", "devices"},
+    "transfer": {"transfer", "data", "store", "errors", "devices"},
+    "analysis": {"analysis", "dann", "transfer", "data", "store", "errors", "devices"},
+}
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.append(node.module or "")
+            if node.module == "explorer":
+                names += [f"explorer.{a.name}" for a in node.names]
+    return names
+
+
+def _modules() -> list[str]:
+    return [".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts) for p in PACKAGE.rglob("*.py")
+            if p.stem not in ("__init__", "__main__")]
 
 
 def test_no_streamlit_import_in_source():
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            assert not any(n.split(".")[0] == "streamlit" for n in names), path
+        assert not any(n.split(".")[0] == "streamlit" for n in _imports(path)), path
+
+
+def test_wings_import_one_way():
+    for path in PACKAGE.rglob("*.py"):
+        part = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        if part not in ALLOWED:  # cli, __main__, __init__: the front ends may use everything
+            continue
+        used = {n.split(".")[1] for n in _imports(path) if n.startswith("explorer.")}
+        assert used <= ALLOWED[part], f"{path.relative_to(PACKAGE)} imports {sorted(used - ALLOWED[part])}"
 
 
 def test_importing_every_module_leaves_streamlit_unloaded():
-    modules = [f"explorer.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
-    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('streamlit' in sys.modules)"
+    code = "import sys\n" + "".join(f"import {m}\n" for m in _modules()) + "print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
     assert out.stdout.strip() == "False"

@@ -9,7 +9,7 @@ import zlib
 
 import torch
 
-from explorer import checkpoints
+from explorer.store import checkpoints
 from tests.e2e.conftest import App, errors, go, settle, uploader
 from tests.e2e.test_pages import open_zip, photo_zip
 from tests.e2e.test_training import epoch_shown, set_number, wait_epoch

@@ -1,0 +1,119 @@
+"""Session state every page shares: the active dataset, this browser session's upload folder and
+id, the server's job queue and housekeeping."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from explorer.store import cache
+from explorer.transfer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
+from explorer.data.builtin import load_builtin
+from explorer.errors import ExplorerError
+from explorer.data.domains import Dataset
+from app_pages.lib.jobs import JobQueue
+from explorer.store.home import env_number
+from app_pages.lib.uploads import new_session, sweep_sessions, touch
+
+
+@st.cache_resource(show_spinner="Building the embedded dataset…")
+def builtin(size: int = 32) -> Dataset:
+    """Shared by all sessions: the embedded default is read-only."""
+    return load_builtin(size)
+
+
+def dataset() -> Dataset:
+    """The active dataset; the embedded default until the Data page chooses another."""
+    if "dataset" not in st.session_state:
+        st.session_state.dataset = builtin()
+    return st.session_state.dataset
+
+
+def session_dir() -> Path:
+    """This browser session's own upload folder, named by Streamlit's session id, made on first use."""
+    if "session_dir" not in st.session_state:
+        ctx = get_script_run_ctx()
+        st.session_state.session_dir = new_session(ctx.session_id if ctx else None)
+    touch(st.session_state.session_dir)  # in use (made again if it was swept while the browser was away)
+    return st.session_state.session_dir
+
+
+@st.cache_resource
+def _housekeeping_state() -> dict:
+    return {"at": 0.0, "lock": threading.Lock()}
+
+
+def housekeeping() -> None:
+    """At most once a minute, for the whole server: remove the upload folders of browser sessions
+    that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap.
+    One session does it while the others go on; a failure is logged, never shown to the user."""
+    state = _housekeeping_state()
+    grace = env_number("EXPLORER_SESSION_GRACE_S", 600)
+    if time.time() - state["at"] < min(60.0, grace) or not state["lock"].acquire(blocking=False):
+        return
+    try:
+        state["at"] = time.time()
+        if Runtime.exists():  # not under AppTest, which has no server
+            sweep_sessions(Runtime.instance().is_active_session, grace)
+        cache.sweep()
+        cache.enforce()
+    except OSError:
+        logging.getLogger(__name__).exception("housekeeping failed; it is tried again in a minute")
+    finally:
+        state["lock"].release()
+
+
+@st.cache_resource
+def job_queue() -> JobQueue:
+    """One queue for the whole server: one training run per device at a time, across sessions."""
+    return JobQueue()
+
+
+def owner() -> str:
+    """This browser session's id: its jobs and runs are its own.
+
+    It is kept in the page address (``?sid=...``), so reopening the same address after the app
+    restarts finds the same runs in the checkpoint cache; a new browser session without it gets a
+    new id and sees none of them."""
+    if "owner" not in st.session_state:
+        sid = st.query_params.get("sid", "")
+        st.session_state.owner = sid if len(sid) == 32 and sid.isalnum() else uuid.uuid4().hex
+    st.query_params["sid"] = st.session_state.owner
+    return st.session_state.owner
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the model…")
+def _backbone(name: str, weights: str, digest: str, _state=None):
+    return load_backbone(name, weights, _state)
+
+
+def pick_weights(name: str, container, key: str):
+    """Weights radio for a torchvision backbone: ImageNet from the hub cache, an uploaded
+    state_dict, or random (labelled). Returns (weights, state) for `load_backbone` and the loaded
+    model, or (None, None, None) with the reason on the page when there is nothing to use."""
+    kind = container.radio("Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
+                           horizontal=True, key=f"{key}_weights")
+    try:
+        if kind.startswith("ImageNet"):
+            return "imagenet", None, _backbone(name, "imagenet", "")
+        if kind.startswith("Random"):
+            return "random", None, _backbone(name, "random", "")
+        up = container.file_uploader(f"A {name} state_dict (.pth)", type=["pth", "pt"], key=f"{key}_state")
+        if up is None:
+            return None, None, None
+        data = up.getvalue()
+        state = load_state_file(data)
+        return "file", state, _backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state)
+    except WeightsMissing as e:
+        st.warning(str(e), icon=":material/cloud_off:")
+        st.caption(f"The file torchvision looks for: `{hub_file(name)}` (set `TORCH_HOME` to use another folder).")
+    except ExplorerError as e:
+        st.error(str(e))
+    return None, None, None

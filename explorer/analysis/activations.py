@@ -1,0 +1,161 @@
+"""What every conv layer makes of one image: forward hooks, one pass, all maps as one picture.
+
+`capture` registers a forward hook on every ``nn.Conv2d`` (and a shape-only hook on every other
+leaf module, for the summary table), runs one forward pass under ``no_grad``, and removes every
+hook in a ``finally`` block, so nothing is left registered however the pass ends.
+
+`map_grid` draws C feature maps as one image: each map normalised on its own to its min..max
+(a map's absolute scale says little; its pattern says a lot), coloured with viridis, with its
+filter index in the corner. `kernel_grid` draws conv1's weights as small RGB images.
+
+Input for a torchvision backbone: the lesson's preprocessing, centre crop to a square, resize to
+224, scale to [0, 1], normalise with ImageNet's mean and std. For a DANN run's feature extractor:
+the run's own input (grey, the run's image size, [0, 1]).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD
+
+INPUT_SIZE = 224
+
+
+@dataclass
+class Capture:
+    maps: dict[str, torch.Tensor]  # conv layer name -> (C, H, W) output for the image
+    summary: list[dict]  # one row per leaf module: name, type, output shape, parameters, trainable
+
+
+def imagenet_input(pixels: np.ndarray) -> torch.Tensor:
+    """(224, 224, 3 or 1) uint8 from `read_image(..., 224)` -> (1, 3, 224, 224) normalised float."""
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float() / 255
+    if x.shape[0] == 1:
+        x = x.repeat(3, 1, 1)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return ((x - mean) / std)[None]
+
+
+def conv_layers(model: torch.nn.Module) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+@torch.no_grad()
+def capture(model: torch.nn.Module, x: torch.Tensor) -> Capture:
+    maps: dict[str, torch.Tensor] = {}
+    rows: list[dict] = []
+    handles = []
+
+    def conv_hook(name):
+        def hook(module, inputs, output):
+            maps[name] = output[0].detach().float().cpu()
+        return hook
+
+    def shape_hook(name):
+        def hook(module, inputs, output):
+            params = list(module.parameters(recurse=False))
+            rows.append({
+                "layer": name,
+                "type": type(module).__name__,
+                "output shape": "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "-",
+                "parameters": sum(p.numel() for p in params),
+                "trainable": ("yes" if all(p.requires_grad for p in params) else "frozen") if params else "-",
+            })
+        return hook
+
+    was = model.training
+    model.eval()
+    try:
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Conv2d):
+                handles.append(module.register_forward_hook(conv_hook(name)))
+            if not list(module.children()):
+                handles.append(module.register_forward_hook(shape_hook(name)))
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)
+    return Capture(maps, rows)
+
+
+def _label(tile: np.ndarray, text: str, font) -> np.ndarray:
+    img = Image.fromarray(tile)
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, 6 + 7 * len(text), 14), fill=(0, 0, 0))
+    d.text((3, 1), text, fill=(255, 255, 255), font=font)
+    return np.asarray(img)
+
+
+def map_grid(maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3) -> np.ndarray:
+    """Maps ``start .. start+count`` of a (C, H, W) tensor as one RGB image, `cols` per row."""
+    sel = maps[start : start + count].numpy()
+    lo = sel.min(axis=(1, 2), keepdims=True)
+    hi = sel.max(axis=(1, 2), keepdims=True)
+    norm = ((sel - lo) / np.maximum(hi - lo, 1e-8) * 255).astype(np.uint8)
+    rows = -(-len(norm) // cols)
+    out = np.full((rows * (tile + gap) - gap, cols * (tile + gap) - gap, 3), 255, np.uint8)
+    font = ImageFont.load_default(size=11)
+    for k, m in enumerate(norm):
+        t = cv2.applyColorMap(cv2.resize(m, (tile, tile), interpolation=cv2.INTER_NEAREST), cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
+        r, c = divmod(k, cols)
+        out[r * (tile + gap) : r * (tile + gap) + tile, c * (tile + gap) : c * (tile + gap) + tile] = _label(t, str(start + k), font)
+    return out
+
+
+def single_map(maps: torch.Tensor, index: int, size: int = 448) -> np.ndarray:
+    """One map, large, normalised and coloured like the grid."""
+    return map_grid(maps, index, 1, 1, tile=size)
+
+
+def kernel_grid(weight: torch.Tensor, cols: int = 8, tile: int = 56, gap: int = 3) -> np.ndarray:
+    """conv1 weights (64, 3, k, k) as 64 small RGB images, each scaled to its own min..max."""
+    w = weight.detach().float().cpu()
+    if w.shape[1] != 3:
+        w = w.mean(1, keepdim=True).repeat(1, 3, 1, 1)
+    lo = w.amin(dim=(1, 2, 3), keepdim=True)
+    hi = w.amax(dim=(1, 2, 3), keepdim=True)
+    imgs = ((w - lo) / (hi - lo).clamp_min(1e-8) * 255).byte().permute(0, 2, 3, 1).numpy()
+    rows = -(-len(imgs) // cols)
+    out = np.full((rows * (tile + gap) - gap, cols * (tile + gap) - gap, 3), 255, np.uint8)
+    for k, im in enumerate(imgs):
+        r, c = divmod(k, cols)
+        out[r * (tile + gap) : r * (tile + gap) + tile, c * (tile + gap) : c * (tile + gap) + tile] = cv2.resize(
+            np.ascontiguousarray(im), (tile, tile), interpolation=cv2.INTER_NEAREST)
+    return out
+
+
+def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
+    return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def dann_input(pixels: np.ndarray, in_channels: int) -> torch.Tensor:
+    """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], as the run's target."""
+    from explorer.data.augment import to_grey
+    from explorer.dann.engine import target_inputs
+
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+    if in_channels == 1:
+        x = to_grey(x)
+    return target_inputs(x, in_channels).float() / 255
+
+
+@dataclass
+class LoadedExtractor:
+    """A DANN run's feature extractor, with the input it was trained on."""
+
+    model: torch.nn.Module
+    in_channels: int
+    input_size: int
+
+
+def dataset_pixels(image: torch.Tensor, size: int) -> np.ndarray:
+    """One (C, H, W) uint8 dataset image as (size, size, C), cropped and resized like a file."""
+    from explorer.data.images import fit
+
+    return fit(image.permute(1, 2, 0).numpy(), size)

@@ -1,0 +1,80 @@
+"""A training run is its config: a frozen dataclass, hashed (with the data's fingerprints) into a run id."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+from explorer.errors import ExplorerError
+from explorer.dann.schedules import SHAPES
+
+METHODS = ("dann", "source-only")
+UPDATES = ("two-step", "grl")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = "dann"
+    update: str = "two-step"  # the homework's two optimiser steps, or one pass through a GRL
+    lambda_schedule: str = "constant"
+    lamb: float = 0.1
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 40
+    time_budget: float | None = None  # seconds; progress p is then elapsed / budget
+    width: float = 0.25
+    mmd_weight: float = 0.0
+    canny: tuple[int, int] | None = (100, 200)  # (low, high), or None for no edge detection
+    image_size: int = 32
+    augment: bool = True
+    self_train_epochs: int = 0
+    self_train_threshold: float = 0.9
+    ema_decay: float = 0.99
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        checks = [
+            (self.method in METHODS, f"method must be one of {', '.join(METHODS)}"),
+            (self.update in UPDATES, f"update must be one of {', '.join(UPDATES)}"),
+            (self.lambda_schedule in SHAPES, f"lambda schedule must be one of {', '.join(SHAPES)}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.lamb >= 0, f"lambda must be >= 0 (got {self.lamb})"),
+            (self.lr > 0, f"learning rate must be > 0 (got {self.lr})"),
+            (self.batch_size >= 2, f"batch size must be at least 2 (got {self.batch_size})"),
+            (self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
+            (self.time_budget is None or 0 < self.time_budget < 1e7, "time budget must be a positive number of seconds"),
+            (0 <= self.seed < 2**63, f"seed must be in 0 .. 2**63 - 1 (got {self.seed})"),
+            (0 < self.width <= 4, f"width must be in (0, 4] (got {self.width})"),
+            (self.mmd_weight >= 0, f"MMD weight must be >= 0 (got {self.mmd_weight})"),
+            (self.self_train_epochs >= 0, "self-training epochs must be >= 0"),
+            (0 < self.self_train_threshold < 1, "self-training threshold must be in (0, 1)"),
+            (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
+            (8 <= self.image_size <= 512, f"image size must be 8 to 512 (got {self.image_size})"),
+        ]
+        if self.canny is not None:
+            low, high = self.canny
+            checks.append((0 <= low < high, f"Canny thresholds need 0 <= low < high (got {low}, {high})"))
+        for ok, message in checks:
+            if not ok:
+                raise ExplorerError(f"Bad training option: {message}.")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["canny"] = list(self.canny) if self.canny else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        if d.get("canny") is not None:
+            d["canny"] = tuple(d["canny"])
+        return cls(**d)
+
+    def run_id(self, data_fingerprint: str, device_type: str) -> str:
+        """Identity of a run: config (the requested device replaced by the one used) + data."""
+        d = self.to_dict() | {"device": device_type, "data": data_fingerprint}
+        return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=8).hexdigest()

@@ -1,0 +1,134 @@
+"""Finished and stopped runs in the checkpoint cache, read back for comparison and download."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from explorer.store.home import subdir
+
+CURVES = {
+    "class_loss": "loss",
+    "domain_loss": "loss",
+    "source_acc": "accuracy",
+    "target_acc": "accuracy",
+    "domain_acc": "accuracy",
+    "lambda": "lambda",
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    dir: Path
+    config: dict
+    metrics: list[dict]
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        if c["method"] == "source-only":
+            return f"source-only · {self.run_id[:6]}"
+        return f"dann λ={c['lamb']:g} {c['lambda_schedule']} · {self.run_id[:6]}"
+
+    @property
+    def finished(self) -> bool:
+        return len(self.metrics) >= self.config["epochs"] + self.config.get("self_train_epochs", 0)
+
+
+def _config(run_dir: Path) -> dict | None:
+    try:
+        info = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def read_run(run_dir: str | Path, info: dict | None = None) -> RunRecord | None:
+    """A run folder's config and metrics; None if it has no readable config. A half-written
+    metrics line (a crash mid-write) is skipped."""
+    run_dir = Path(run_dir)
+    info = info or _config(run_dir)
+    if info is None:
+        return None
+    metrics = []
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            metrics.append(json.loads(line))
+        except ValueError:
+            continue
+    return RunRecord(info.get("run_id", run_dir.name), run_dir, info, metrics)
+
+
+def add_owner(run_dir: str | Path, owner: str) -> None:
+    """Record that `owner` (a browser session id) started or resumed this run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if owner not in owners(run_dir):
+        with open(run_dir / "owners", "a") as f:
+            f.write(owner + "\n")
+
+
+def owners(run_dir: Path) -> set[str]:
+    try:
+        return set((run_dir / "owners").read_text().split())
+    except OSError:
+        return set()
+
+
+def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
+    """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
+    root = Path(root or subdir("runs"))
+    records = []
+    for d in root.iterdir():
+        info = _config(d) if d.is_dir() else None
+        if info is None or info.get("data_fingerprint") != data_fingerprint:
+            continue
+        if owner is not None and owner not in owners(d):
+            continue
+        record = read_run(d, info)
+        if record.metrics:
+            records.append(record)
+    return sorted(records, key=lambda r: (r.dir / "metrics.jsonl").stat().st_mtime, reverse=True)
+
+
+def curves(runs: dict[str, list[dict]]) -> pd.DataFrame:
+    """Long table (run, epoch, metric, panel, value) of every curve, for the charts."""
+    rows = [
+        {"run": label, "epoch": m["epoch"], "metric": key, "panel": panel, "value": m[key]}
+        for label, metrics in runs.items()
+        for m in metrics
+        for key, panel in CURVES.items()
+        if m.get(key) is not None
+    ]
+    return pd.DataFrame(rows, columns=["run", "epoch", "metric", "panel", "value"])
+
+
+def final_table(records: list[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        last = r.metrics[-1]
+        rows.append({
+            "run": r.label, "method": r.config["method"], "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
+            "canny": "off" if not r.config.get("canny") else "/".join(map(str, r.config["canny"])),
+            "epochs": last["epoch"], "target acc": last.get("target_acc"), "source acc": last.get("source_acc"),
+            "domain acc": last.get("domain_acc"), "seconds": round(last.get("elapsed", 0), 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def submission_csv(ids, labels, classes) -> str:
+    """``id,label`` rows; ids are positions in the target's sorted file order, labels class names."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "label"])
+    w.writerows((int(i), classes[int(y)]) for i, y in zip(ids, labels))
+    return buf.getvalue()

@@ -1,0 +1,128 @@
+"""AppTest tests of the app shell and the Data page, on the embedded default and on uploads."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import make_homework_layout, make_image_folder, png_bytes, zip_folder
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def at():
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def texts(at):
+    return " ".join(m.value for m in at.markdown) + " ".join(h.value for h in at.subheader)
+
+
+def test_default_shows_both_domains(at):
+    assert not at.exception and not at.error
+    assert "**Source** · 898 images" in texts(at) and "**Target** · 899 images" in texts(at)
+    assert len(at.image) == 2  # one composed grid per domain
+    table = at.dataframe[0].value
+    assert table["domain"].tolist() == ["source", "target"]
+    assert len(at.get("vega_lite_chart")) == 2  # class counts, intensity histogram
+    assert "Device" in texts(at) and "CPU" in texts(at)
+
+
+def test_zip_upload_of_the_homework_layout(at, tmp_path):
+    data = zip_folder(make_homework_layout(tmp_path / "hw", n_target=7), tmp_path / "hw.zip", "real_or_drawing/")
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("real_or_drawing.zip", data.read_bytes(), "application/zip").run()
+    button(at, "Open zip").click().run()
+    assert not at.exception and not at.error
+    ds = at.session_state.dataset
+    assert len(ds.source) == 20 and len(ds.target) == 7 and not ds.target.labelled
+    assert "**Target** · 7 images · unlabelled" in texts(at)
+
+
+def test_two_zips_one_per_domain(at, tmp_path):
+    src = zip_folder(make_image_folder(tmp_path / "s", ("cat", "dog")), tmp_path / "s.zip")
+    tgt = zip_folder(make_image_folder(tmp_path / "t", ("cat", "dog"), mode="L"), tmp_path / "t.zip")
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("photos.zip", src.read_bytes()).run()
+    at.file_uploader(key="zip_target").upload("sketches.zip", tgt.read_bytes()).run()
+    button(at, "Open zip").click().run()
+    assert not at.error
+    assert at.session_state.dataset.target.labelled
+
+
+def test_hostile_zip_gives_a_message_and_keeps_the_dataset(at, tmp_path):
+    import zipfile
+
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("../../escape.png", png_bytes())
+    before = at.session_state.dataset.fingerprint
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("bad.zip", bad.read_bytes()).run()
+    button(at, "Open zip").click().run()
+    assert not at.exception
+    assert "points outside the archive" in at.error[0].value
+    assert at.session_state.dataset.fingerprint == before
+
+
+def test_server_folder(at, tmp_path):
+    at.radio(key="data_choice").set_value("Folder on this server").run()
+    at.text_input[0].set_value(str(tmp_path / "missing")).run()
+    button(at, "Open").click().run()
+    assert "Not found" in at.error[0].value
+    root = make_homework_layout(tmp_path / "real_or_drawing")
+    at.text_input[0].set_value(str(root)).run()
+    button(at, "Open").click().run()
+    assert not at.error and at.session_state.dataset.name == "real_or_drawing"
+
+
+def test_dropped_images_class_by_class(at):
+    at.radio(key="data_choice").set_value("Drop images").run()
+    for cls, colour in (("cat", (200, 0, 0)), ("dog", (0, 0, 200))):
+        at.text_input(key="drop_class").set_value(cls).run()
+        files = [(f"{i}.png", png_bytes(colour), "image/png") for i in range(3)]
+        at.file_uploader(key=f"drop_files_{at.session_state.drop_round}").set_value(files).run()
+        button(at, "Add images").click().run()
+    at.radio(key="drop_slot").set_value("target").run()
+    at.text_input(key="drop_class").set_value("").run()
+    files = [("sketch.png", png_bytes(30, mode="L"), "image/png"), ("broken.png", b"nope", "image/png")]
+    at.file_uploader(key=f"drop_files_{at.session_state.drop_round}").set_value(files).run()
+    button(at, "Add images").click().run()
+    button(at, "Use dropped images").click().run()
+    ds = at.session_state.dataset
+    assert ds.classes == ("cat", "dog") and len(ds.source) == 6 and len(ds.target) == 1
+    assert any("could not be read" in w.value for w in at.warning)  # broken.png skipped, counted
+
+
+def test_source_images_need_a_class(at):
+    at.radio(key="data_choice").set_value("Drop images").run()
+    at.file_uploader(key="drop_files_0").set_value([("a.png", png_bytes(), "image/png")]).run()
+    button(at, "Add images").click().run()
+    assert "need a class name" in at.error[0].value
+
+
+def test_file_and_folder_names_that_are_not_utf8(at, tmp_path):
+    import os
+
+    root = make_image_folder(tmp_path / "set" / "source", ("a", "b"))
+    bad_class = os.fsencode(root) + b"/c\xff"
+    os.mkdir(bad_class)
+    os.rename(root / "a" / "000.png", os.fsencode(root) + b"/a/ok\xfe.png")
+    (tmp_path / "set" / "target").mkdir()
+    open(os.fsencode(tmp_path / "set" / "target") + b"/bad\xff.png", "wb").write(b"junk")
+    from tests.conftest import write_image
+
+    write_image(tmp_path / "set" / "target" / "fine.png")
+    write_image(tmp_path / "c.png")
+    os.rename(tmp_path / "c.png", bad_class + b"/1.png")
+    at.radio(key="data_choice").set_value("Folder on this server").run()
+    at.text_input[0].set_value(str(tmp_path / "set")).run()
+    button(at, "Open").click().run()
+    assert not at.exception and not at.error
+    ds = at.session_state.dataset
+    assert "a/ok\ufffd.png" in ds.source.files
+    assert "c\ufffd" in ds.classes and ds.target.skipped == (("bad\ufffd.png", "not an image (unknown format)"),)

@@ -1,0 +1,189 @@
+"""AppTest tests of the Canny Tuner and Train DANN pages: sliders, a short run, stop, comparison."""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import png_bytes
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def at():
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def page(at, name):
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def wait_for(at, done, timeout=180):
+    """Rerun the page (as the polling fragment would) until `done(at)` or the timeout."""
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        if done(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for the training job")
+
+
+def small_run(at, epochs=2):
+    at.number_input(key="t_epochs").set_value(epochs)
+    at.select_slider(key="t_width").set_value(0.125)
+    at.number_input(key="t_seed").set_value(int(time.time() * 1000) % 100000)  # a fresh run id each test
+    return at
+
+
+def test_canny_sliders_change_the_preview(at):
+    page(at, "canny")
+    assert not at.exception and not at.error
+    before = [i.value for i in at.image]
+    caption = [c.value for c in at.caption if c.value.startswith("At ")][0]
+    at.slider(key="canny_range").set_value((30, 60)).run()
+    after_caption = [c.value for c in at.caption if c.value.startswith("At ")][0]
+    assert "At 30/60" in after_caption and after_caption != caption
+    assert [i.value for i in at.image][0] != before[0]  # the source grid was redrawn
+    at.slider(key="canny_range").set_value((200, 200)).run()
+    assert "must be above the low one" in at.error[0].value
+
+
+def test_canny_upload_goes_through_the_pipeline(at):
+    page(at, "canny")
+    at.file_uploader(key="canny_upload").upload("photo.png", png_bytes((200, 100, 50), (64, 48)), "image/png").run()
+    assert not at.exception and any("photo.png (64x48 RGB)" in c for i in at.image for c in i.captions)
+    at.file_uploader(key="canny_upload").set_value(("junk.png", b"not an image", "image/png")).run()
+    assert "junk.png: not an image" in at.error[0].value
+
+
+def test_short_run_reports_finishes_and_appears_in_comparison(at):
+    page(at, "train")
+    assert not at.exception
+    small_run(at).run()
+    button(at, "Start training").click().run()
+    assert at.session_state.current_job
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    assert not at.exception
+    values = {m.label: m.value for m in at.metric}
+    assert 0 <= float(values["target acc"]) <= 1 and float(values["domain acc"]) >= 0
+    table = at.dataframe[0].value
+    assert table["epochs"].tolist()[0] == 2 and table["method"].tolist()[0] == "dann"
+    assert any(b.label == "Submission CSV (id,label)" for b in at.get("download_button"))
+    # switching pages and coming back shows the run again
+    page(at, "data")
+    page(at, "train")
+    assert any("finished" in s.value for s in at.success)
+    # after a restart, the same address (session id) finds the run in the cache; another session does not
+    sid = at.query_params["sid"]
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["sid"] = sid
+    again.run()
+    page(again, "train")
+    assert again.dataframe[0].value["epochs"].tolist() == [2]
+    stranger = page(AppTest.from_file(APP, default_timeout=120).run(), "train")
+    assert len(stranger.dataframe) == 0 and stranger.query_params["sid"] != sid
+
+
+def test_stop_request_ends_a_run_early(at):
+    page(at, "train")
+    small_run(at, epochs=500).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: len(a.metric) > 0)  # an epoch has finished: it is running
+    next(b for b in at.button if b.label == "Stop").click().run()
+    wait_for(at, lambda a: any("Stopped by request" in w.value for w in a.warning), timeout=30)
+    assert not at.exception
+
+
+def test_tuned_thresholds_reach_the_training_config(at):
+    page(at, "canny")
+    at.slider(key="canny_range").set_value((120, 240)).run()
+    button(at, "Use these thresholds for training").click().run()
+    page(at, "train")
+    assert "120/240" in at.toggle(key="t_canny").label
+    small_run(at, epochs=1).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    assert at.dataframe[0].value["canny"].tolist()[0] == "120/240"
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda at: at.number_input(key="t_batch").set_value(4000), "larger than the data"),
+        (lambda at: at.number_input(key="t_lamb").set_value(-0.5), "lambda must be >= 0"),
+    ],
+)
+def test_bad_combinations_are_refused_in_the_form(at, setup, message):
+    page(at, "train")
+    setup(at).run()
+    button(at, "Start training").click().run()
+    assert message in at.error[0].value and "current_job" not in at.session_state
+
+
+def test_feature_space_draws_both_plots_for_a_short_run(at):
+    page(at, "features")
+    assert any("No runs on this dataset yet" in i.value for i in at.info)
+    page(at, "train")
+    small_run(at, epochs=2).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    page(at, "features")
+    at.number_input(key="f_n").set_value(200).run()
+    assert not at.exception and not at.error
+    assert len(at.get("vega_lite_chart")) == 2  # epochs 0 and 2, each a by-class | by-domain pair
+    labels = [m.label for m in at.metric]
+    assert labels.count("proxy A-distance") == 2 and "target accuracy" in labels and "5-NN class agreement" in labels
+    at.number_input(key="f_perp").set_value(150.0).run()
+    assert "Perplexity 150 is too large" in at.error[0].value
+
+
+def test_a_second_session_waits_visibly_for_the_device(at):
+    page(at, "train")
+    small_run(at, epochs=500).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: len(a.metric) > 0)
+    other = page(AppTest.from_file(APP, default_timeout=120).run(), "train")
+    small_run(other, epochs=1).run()
+    button(other, "Start training").click().run()
+    assert any("waiting for the CPU: 1 run(s) ahead" in i.value for i in other.info)
+    assert not any("waiting" in i.value for i in at.run().info)  # neither sees the other's run
+    next(b for b in at.button if b.label == "Stop").click().run()
+    wait_for(other, lambda a: any("finished" in s.value for s in a.success))
+
+
+def test_layer_activations_of_a_dann_run(at):
+    page(at, "train")
+    small_run(at, epochs=1).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    page(at, "activations")
+    choice = next(o for o in at.selectbox(key="a_model").options if o.startswith("DANN run"))
+    at.selectbox(key="a_model").set_value(choice).run()
+    assert not at.exception and not at.error
+    assert "the feature extractor of run" in at.subheader[0].value
+    layer = at.selectbox(key="a_layer")
+    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)  # width 0.125: 8 filters
+
+
+def test_clear_my_cached_runs_removes_only_mine(at):
+    from explorer.store import cache, runs
+    from explorer.store.home import subdir
+
+    page(at, "train")
+    small_run(at, epochs=1).run()
+    button(at, "Start training").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    other = subdir("runs") / "someone-elses"
+    other.mkdir()
+    (other / "last.pt").write_bytes(b"x")
+    runs.add_owner(other, "f" * 32)
+    assert any("Checkpoint cache:" in c.value for c in at.caption)
+    button(at, "Remove them").click().run()  # inside the "Clear my cached runs" popover
+    assert not at.exception and len(at.dataframe) == 0
+    assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0

@@ -1,0 +1,122 @@
+"""The background job queue: one job per device at a time, FIFO, owners see only their own jobs."""
+import threading
+import time
+
+import pytest
+
+from explorer.errors import ExplorerError
+from app_pages.lib.jobs import JobQueue
+from explorer.store.runs import add_owner, list_runs, owners
+
+
+def wait(cond, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def gated(gate: threading.Event, log: list, name: str):
+    def start(stop):
+        log.append(f"{name} start")
+        yield {"kind": "start"}
+        while not gate.wait(0.01):
+            if stop.is_set():
+                yield {"kind": "stopped", "message": f"{name} stopped"}
+                return
+        log.append(f"{name} end")
+        yield {"kind": "done"}
+
+    return start
+
+
+def test_second_job_waits_visibly_then_runs():
+    q, gate, log = JobQueue(), threading.Event(), []
+    a = q.submit("alice", "A", "cpu", gated(gate, log, "A"))
+    b = q.submit("bob", "B", "cpu", gated(threading.Event(), log, "B"))
+    wait(lambda: a.state == "running")
+    assert b.state == "queued" and q.waiting_ahead(b) == 1 and q.waiting_ahead(a) == 0
+    assert [j.label for j in q.jobs("alice")] == ["A"] and [j.label for j in q.jobs("bob")] == ["B"]
+    gate.set()
+    wait(lambda: a.state == "done" and b.state == "running")
+    assert log == ["A start", "A end", "B start"]
+    b.stop()
+    wait(lambda: b.finished)
+    assert b.state == "stopped" and b.message == "B stopped"
+
+
+def test_devices_do_not_wait_for_each_other():
+    q, gate = JobQueue(), threading.Event()
+    a = q.submit("x", "cpu job", "cpu", gated(gate, [], "A"))
+    c = q.submit("x", "cuda job", "cuda", gated(gate, [], "C"))
+    wait(lambda: a.state == "running" and c.state == "running")
+    gate.set()
+    wait(lambda: a.finished and c.finished)
+
+
+def test_a_failing_job_does_not_kill_the_worker():
+    q = JobQueue()
+
+    def bad(stop):
+        raise ExplorerError("Batch size too large.")
+        yield
+
+    def crash(stop):
+        yield {"kind": "start"}
+        raise ZeroDivisionError("boom")
+
+    j1 = q.submit("x", "bad", "cpu", bad)
+    j2 = q.submit("x", "crash", "cpu", crash)
+    j3 = q.submit("x", "ok", "cpu", gated(_set(), [], "ok"))
+    wait(lambda: j3.finished)
+    assert (j1.state, j1.message) == ("error", "Batch size too large.")
+    assert j2.state == "error" and "ZeroDivisionError: boom" in j2.message
+    assert j3.state == "done"
+
+
+def _set():
+    e = threading.Event()
+    e.set()
+    return e
+
+
+def test_stop_before_start():
+    q, gate = JobQueue(), threading.Event()
+    a = q.submit("x", "A", "cpu", gated(gate, [], "A"))
+    b = q.submit("y", "B", "cpu", gated(gate, [], "B"))
+    b.stop()
+    gate.set()
+    wait(lambda: b.finished)
+    assert b.state == "stopped" and b.message == "Stopped before it started."
+    assert q.jobs("y") == [b] and q.jobs("x") == [a]
+
+
+def test_runs_are_listed_for_their_owners_only(tmp_path):
+    import json
+
+    run = tmp_path / "abc"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"run_id": "abc", "data_fingerprint": "fp", "method": "dann",
+                                                  "lamb": 0.1, "lambda_schedule": "constant", "epochs": 1}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "target_acc": 0.5}) + "\n")
+    add_owner(run, "alice")
+    add_owner(run, "alice")
+    assert owners(run) == {"alice"}
+    assert [r.run_id for r in list_runs("fp", "alice", root=tmp_path)] == ["abc"]
+    assert list_runs("fp", "bob", root=tmp_path) == [] and list_runs("other", "alice", root=tmp_path) == []
+    assert list_runs("fp", None, root=tmp_path)[0].finished
+
+
+def test_half_written_metrics_line_is_skipped(tmp_path):
+    import json
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"run_id": "r", "data_fingerprint": "fp", "method": "dann",
+                                                  "lamb": 0.1, "lambda_schedule": "constant", "epochs": 3}))
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + '{"epoch": 2, "targ')
+    (tmp_path / "junk").mkdir()  # a folder that is not a run
+    records = list_runs("fp", root=tmp_path)
+    assert [m["epoch"] for m in records[0].metrics] == [1] and not records[0].finished
