@@ -1,8 +1,9 @@
 """Transfer Explorer: `streamlit run app.py`. Navigation and the sidebar every page shares."""
+
 import streamlit as st
 
-from explorer.devices import describe, pick
 from app_pages.lib.shared import dataset, housekeeping, owner
+from explorer.devices import describe, pick
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 

@@ -1,17 +1,18 @@
 """Layer Activations: drop an image, see what every conv layer of a CNN makes of it."""
+
 import hashlib
 import threading
 
 import streamlit as st
 import torch
 
+from app_pages.lib.shared import dataset, owner, pick_weights
 from explorer.analysis import activations as A
+from explorer.dann.predict import load_for_prediction
+from explorer.data.images import IMAGE_EXTENSIONS, read_image
+from explorer.errors import ExplorerError
 from explorer.store import runs
 from explorer.transfer.backbones import WEIGHTS
-from explorer.dann.engine import load_for_prediction
-from explorer.errors import ExplorerError
-from explorer.data.images import IMAGE_EXTENSIONS, read_image
-from app_pages.lib.shared import dataset, owner, pick_weights
 
 st.title("Layer Activations")
 st.caption(
@@ -31,7 +32,9 @@ def model_lock() -> threading.Lock:
 def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
     """A run's feature extractor, loaded once per checkpoint version (not on every rerun)."""
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
-    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt["epoch"]
+    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt[
+        "epoch"
+    ]
 
 
 my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
@@ -69,15 +72,21 @@ if loaded is not None:
                 source = f"{up.name} ({info.width}x{info.height} {info.mode})"
             else:
                 pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
-            x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
+            x = (
+                A.dann_input(pixels, loaded.in_channels)
+                if isinstance(loaded, A.LoadedExtractor)
+                else A.imagenet_input(pixels)
+            )
             model = loaded.model
             with model_lock():
                 cap = A.capture(model, x)
             st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
             st.session_state.a_key = key
         except ExplorerError as e:
-            st.error(f"{up.name if up is not None else 'image'}: {str(e).rstrip('.')}."
-                     + (" The previous result stays below." if "a_last" in st.session_state else ""))
+            st.error(
+                f"{up.name if up is not None else 'image'}: {str(e).rstrip('.')}."
+                + (" The previous result stays below." if "a_last" in st.session_state else "")
+            )
 
 if "a_last" not in st.session_state:
     st.stop()
@@ -88,16 +97,29 @@ st.subheader(f"{source} · {weights_note}")
 c1, c2 = st.columns([1, 3])
 with c1:
     st.image(pixels, caption="the network's input (centre crop, resized)", width="stretch")
-    st.image(A.kernel_grid(kernel), caption=f"{layers[0]} weights: {kernel.shape[0]} kernels of {kernel.shape[-1]}x{kernel.shape[-1]}",
-             width="stretch")
+    st.image(
+        A.kernel_grid(kernel),
+        caption=f"{layers[0]} weights: {kernel.shape[0]} kernels of {kernel.shape[-1]}x{kernel.shape[-1]}",
+        width="stretch",
+    )
 with c2:
-    layer = st.selectbox("Layer", layers, key="a_layer", format_func=lambda n: f"{n} · {cap.maps[n].shape[0]} maps of "
-                         f"{cap.maps[n].shape[1]}x{cap.maps[n].shape[2]}")
+    layer = st.selectbox(
+        "Layer",
+        layers,
+        key="a_layer",
+        format_func=lambda n: f"{n} · {cap.maps[n].shape[0]} maps of {cap.maps[n].shape[1]}x{cap.maps[n].shape[2]}",
+    )
     maps = cap.maps[layer]
     pages = max(1, -(-maps.shape[0] // 64))
-    first = st.number_input(f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}")
-    st.image(A.map_grid(maps, int(first)), caption=f"{layer}: maps {int(first)}–{min(int(first) + 64, maps.shape[0]) - 1}, "
-             "each scaled to its own range (viridis: dark = low, yellow = high)", width="stretch")
+    first = st.number_input(
+        f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}"
+    )
+    st.image(
+        A.map_grid(maps, int(first)),
+        caption=f"{layer}: maps {int(first)}–{min(int(first) + 64, maps.shape[0]) - 1}, "
+        "each scaled to its own range (viridis: dark = low, yellow = high)",
+        width="stretch",
+    )
 
 c1, c2 = st.columns([1, 1])
 with c1:

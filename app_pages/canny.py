@@ -1,12 +1,13 @@
 """Canny Tuner: find thresholds that make source photos look like target drawings."""
+
 import altair as alt
 import streamlit as st
 import torch
 
-from explorer.data import edges, grids
-from explorer.errors import ExplorerError
-from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from app_pages.lib.shared import dataset
+from explorer.data import edges, grids
+from explorer.data.images import IMAGE_EXTENSIONS, read_image
+from explorer.errors import ExplorerError
 
 st.title("Canny Tuner")
 st.caption(
@@ -16,7 +17,9 @@ st.caption(
 )
 
 ds = dataset()
-low, high = st.slider("Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range")
+low, high = st.slider(
+    "Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range"
+)
 if high <= low:
     st.error("The high threshold must be above the low one: move the handles apart.")
     st.stop()
@@ -45,11 +48,15 @@ with c1:
     st.markdown("**How much ink?** Source edge density against target stroke density")
     sample = torch.randperm(len(ds.source), generator=gen)[:300]
     df = curve(ds.fingerprint, round(low / high, 2), ds.source.images[sample], ds.target.images[:300])
-    line = alt.Chart(df).mark_line(point=True).encode(
-        x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
-        y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
-        color=alt.Color("series:N", scale=alt.Scale(range=["#e4572e", "#2e86ab"])),
-        tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
+    line = (
+        alt.Chart(df)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
+            y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
+            color=alt.Color("series:N", scale=alt.Scale(range=["#e4572e", "#2e86ab"])),
+            tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
+        )
     )
     rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
     st.altair_chart((line + rule).properties(height=260), width="stretch")
@@ -71,8 +78,11 @@ if up is not None:
     except ExplorerError as e:
         st.error(f"{up.name}: {e}")
     else:
-        st.image(grids.tile(torch.cat(edges.views(edges.from_array(pixels), low, high)), 3, scale=1, gap=4),
-                 caption=f"{up.name} ({info.width}x{info.height} {info.mode}): original · grey · Canny {low}/{high}", width="stretch")
+        st.image(
+            grids.tile(torch.cat(edges.views(edges.from_array(pixels), low, high)), 3, scale=1, gap=4),
+            caption=f"{up.name} ({info.width}x{info.height} {info.mode}): original · grey · Canny {low}/{high}",
+            width="stretch",
+        )
 
 if st.button("Use these thresholds for training", type="primary"):
     st.session_state.canny = (low, high)

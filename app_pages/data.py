@@ -1,12 +1,13 @@
 """Data: choose the two domains and look at them side by side."""
+
 import streamlit as st
 
 from app_pages.lib import charts, uploads
+from app_pages.lib.shared import builtin, dataset, session_dir
 from explorer.data import grids, overview
 from explorer.data.domains import Dataset, open_dataset
-from explorer.errors import ExplorerError
 from explorer.data.images import IMAGE_EXTENSIONS
-from app_pages.lib.shared import builtin, dataset, session_dir
+from explorer.errors import ExplorerError
 
 SIZES = [16, 28, 32, 48, 64, 96, 128]
 IMAGE_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
@@ -59,6 +60,7 @@ with st.container(border=True):
         )
         tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
         if st.button("Open", type="primary", disabled=not src.strip()):
+
             def load() -> Dataset:
                 for path in (src.strip(), tgt.strip()):
                     if path:
@@ -79,8 +81,12 @@ with st.container(border=True):
             def load() -> Dataset:
                 src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
                 tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
-                return open_dataset(src_dir, tgt_dir, size=size, name=uploads.safe_name(zsrc.name)
-                                    + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else ""))
+                return open_dataset(
+                    src_dir,
+                    tgt_dir,
+                    size=size,
+                    name=uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else ""),
+                )
 
             activate(load)
 
@@ -100,7 +106,9 @@ with st.container(border=True):
                 st.error("Source images need a class name: the source domain is the labelled one.")
             else:
                 try:
-                    added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
+                    added = uploads.add_images(
+                        session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files)
+                    )
                 except ExplorerError as e:
                     st.error(str(e))
                 else:

@@ -1,4 +1,5 @@
 """Transfer Fine-tune: a pretrained backbone with a new head, frozen or not, runs compared."""
+
 import uuid
 
 import altair as alt
@@ -6,11 +7,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from explorer.transfer.backbones import WEIGHTS
+from app_pages.lib.shared import dataset, job_queue, owner, pick_weights, session_dir
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
+from explorer.transfer.backbones import WEIGHTS
 from explorer.transfer.finetune import FinetuneConfig, FineTuner, parameter_table, replace_head, stages
-from app_pages.lib.shared import dataset, job_queue, owner, pick_weights, session_dir
 
 st.title("Transfer Fine-tune")
 st.caption(
@@ -32,9 +33,11 @@ def skeleton(name: str, classes: int) -> torch.nn.Module:
 
 
 with st.container(border=True):
-    st.markdown(f"**Data:** the labelled source of *{ds.name}* ({len(src):,} images, {len(src.classes)} classes, "
-                f"{src.images.shape[-1]} px), split 80/20 into train and validation with a fixed seed. "
-                "Choose other data on the Data page.")
+    st.markdown(
+        f"**Data:** the labelled source of *{ds.name}* ({len(src):,} images, {len(src.classes)} classes, "
+        f"{src.images.shape[-1]} px), split 80/20 into train and validation with a fixed seed. "
+        "Choose other data on the Data page."
+    )
     c1, c2 = st.columns([1, 2])
     name = c1.selectbox("Backbone", list(WEIGHTS), key="ft_backbone")
     weights, state, loaded = pick_weights(name, c2, "ft")
@@ -43,8 +46,12 @@ with st.container(border=True):
     c1, c2, c3 = st.columns(3)
     mode = c1.radio("Train", ["only the new head", "from a stage on", "everything"], key="ft_mode")
     names = list(stages(skeleton(name, len(src.classes)), name))
-    stage = c2.selectbox("First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on")
-    scale = c3.select_slider("Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything")
+    stage = c2.selectbox(
+        "First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on"
+    )
+    scale = c3.select_slider(
+        "Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything"
+    )
     freeze = {"only the new head": "head", "from a stage on": f"from:{stage}", "everything": "none"}[mode]
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 200, 5, key="ft_epochs")
@@ -63,12 +70,22 @@ with st.container(border=True):
 
     if st.button("Start fine-tuning", type="primary", disabled=loaded is None, key="ft_start"):
         try:
-            cfg = FinetuneConfig(backbone=name, weights=weights, freeze=freeze, epochs=int(epochs), lr=float(lr),
-                                 backbone_lr_scale=float(scale), batch_size=int(batch), per_class=int(per_class) or None)
+            cfg = FinetuneConfig(
+                backbone=name,
+                weights=weights,
+                freeze=freeze,
+                epochs=int(epochs),
+                lr=float(lr),
+                backbone_lr_scale=float(scale),
+                batch_size=int(batch),
+                per_class=int(per_class) or None,
+            )
         except ExplorerError as e:
             st.error(str(e))
         else:
-            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (f" · {int(per_class)}/class" if per_class else "")
+            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (
+                f" · {int(per_class)}/class" if per_class else ""
+            )
             out = session_dir() / "finetuned"
 
             def start(stop, cfg=cfg, domain=src, state=state, label=label):
@@ -101,13 +118,18 @@ if jobs:
             first = epochs_[0]["seconds"] if epochs_ else None
             later = [e["seconds"] for e in epochs_[1:]]
             later_mean = sum(later) / len(later) if later else None
-            rows.append({
-                "run": job.label, "state": state_ if state_ != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
-                "epochs": len(epochs_), "val acc": epochs_[-1]["val_acc"] if epochs_ else None,
-                "s / epoch (first)": first, "s / epoch (later)": later_mean,
-                "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
-                "trainable params": start_.get("params", {}).get("trainable"),
-            })
+            rows.append(
+                {
+                    "run": job.label,
+                    "state": state_ if state_ != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
+                    "epochs": len(epochs_),
+                    "val acc": epochs_[-1]["val_acc"] if epochs_ else None,
+                    "s / epoch (first)": first,
+                    "s / epoch (later)": later_mean,
+                    "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
+                    "trainable params": start_.get("params", {}).get("trainable"),
+                }
+            )
             if state_ == "error":
                 st.error(f"{job.label}: {message}")
             if not job.finished and st.button(f"Stop {job.label}", key=f"ft_stop_{job.id}"):
@@ -120,22 +142,34 @@ if jobs:
             st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
         st.subheader("Runs")
         if curves:
-            chart = alt.Chart(pd.DataFrame(curves)).mark_line(point=True).encode(
-                x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y("validation accuracy:Q", title="val acc", scale=alt.Scale(domain=[0, 1])),
-                color=alt.Color("run:N", legend=alt.Legend(orient="right", labelLimit=400)),
-                tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".3f")],
-            ).properties(height=260)
+            chart = (
+                alt.Chart(pd.DataFrame(curves))
+                .mark_line(point=True)
+                .encode(
+                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+                    y=alt.Y("validation accuracy:Q", title="val acc", scale=alt.Scale(domain=[0, 1])),
+                    color=alt.Color("run:N", legend=alt.Legend(orient="right", labelLimit=400)),
+                    tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".3f")],
+                )
+                .properties(height=260)
+            )
             st.altair_chart(chart, width="stretch")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        st.caption("With only the head learning, the first epoch computes the frozen features once; later epochs train "
-                   "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling).")
+        st.caption(
+            "With only the head learning, the first epoch computes the frozen features once; later epochs train "
+            "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."
+        )
         for job in jobs:
             done_ = next((e for e in job.events if e["kind"] == "done"), None)
             if done_ and done_.get("model_path"):
-                st.download_button(f"state_dict: {job.label}", lambda p=done_["model_path"]: open(p, "rb").read(),
-                                   f"{job.label.split(' ·')[0]}-finetuned.pt", "application/octet-stream",
-                                   key=f"ft_dl_{job.id}", on_click="ignore")
+                st.download_button(
+                    f"state_dict: {job.label}",
+                    lambda p=done_["model_path"]: open(p, "rb").read(),
+                    f"{job.label.split(' ·')[0]}-finetuned.pt",
+                    "application/octet-stream",
+                    key=f"ft_dl_{job.id}",
+                    on_click="ignore",
+                )
         if active and all(j.finished for j in jobs):
             st.rerun()
 

@@ -3,14 +3,15 @@
 import streamlit as st
 import torch
 
-from explorer.store import cache, runs
 from app_pages.lib import charts
-from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
-from explorer.devices import describe, pick
-from explorer.dann.engine import Trainer, checkpoint_submission, load_for_prediction
-from explorer.errors import ExplorerError
-from explorer.dann.schedules import SHAPES, LambdaSchedule
 from app_pages.lib.shared import dataset, job_queue, owner
+from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.dann.predict import checkpoint_submission, load_for_prediction
+from explorer.dann.schedules import SHAPES, LambdaSchedule
+from explorer.dann.trainer import Trainer
+from explorer.devices import describe, pick
+from explorer.errors import ExplorerError
+from explorer.store import cache, runs
 
 st.title("Train DANN")
 st.caption(
@@ -25,9 +26,16 @@ d = TrainConfig()
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
     method = c1.radio("Method", METHODS, horizontal=True, key="t_method")
-    update = c1.radio("Update", UPDATES, horizontal=True, key="t_update",
-                      help="two-step: the homework's two optimiser steps; grl: one pass through a gradient reversal layer")
-    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule")
+    update = c1.radio(
+        "Update",
+        UPDATES,
+        horizontal=True,
+        key="t_update",
+        help="two-step: the homework's two optimiser steps; grl: one pass through a gradient reversal layer",
+    )
+    schedule = c2.selectbox(
+        "λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule"
+    )
     lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb")
     with c3:
         if lamb >= 0:
@@ -38,26 +46,38 @@ with st.container(border=True):
     lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")
     epochs = c2.number_input("Epochs", 1, 5000, d.epochs, key="t_epochs")
     batch = c2.number_input("Batch size", 2, 4096, d.batch_size, key="t_batch")
-    width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
+    width = c3.select_slider(
+        "Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network"
+    )
     self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
     cuda = torch.cuda.is_available()
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
     tuned = st.session_state.get("canny", d.canny)
     use_canny = st.toggle(f"Canny on the source ({tuned[0]}/{tuned[1]}, from the Canny Tuner)", True, key="t_canny")
-    st.caption(f"Runs on **{describe(pick(device))}** · data: {ds.name} · {len(ds.source):,} source, "
-               f"{len(ds.target):,} target images at {ds.source.images.shape[-1]} px")
+    st.caption(
+        f"Runs on **{describe(pick(device))}** · data: {ds.name} · {len(ds.source):,} source, "
+        f"{len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
+    )
 
     def config() -> TrainConfig:
         cfg = TrainConfig(
-            method=method, update=update, lambda_schedule=schedule, lamb=float(lamb), optimizer=optimizer,
-            lr=float(lr), batch_size=int(batch), epochs=int(epochs), width=float(width),
-            canny=tuple(tuned) if use_canny else None, image_size=ds.source.images.shape[-1],
-            self_train_epochs=int(self_train), seed=int(seed), device=device,
+            method=method,
+            update=update,
+            lambda_schedule=schedule,
+            lamb=float(lamb),
+            optimizer=optimizer,
+            lr=float(lr),
+            batch_size=int(batch),
+            epochs=int(epochs),
+            width=float(width),
+            canny=tuple(tuned) if use_canny else None,
+            image_size=ds.source.images.shape[-1],
+            self_train_epochs=int(self_train),
+            seed=int(seed),
+            device=device,
         )
-        if cfg.batch_size > min(len(ds.source), len(ds.target)):
-            raise ExplorerError(f"Batch size {cfg.batch_size} is larger than the data "
-                                f"({len(ds.source)} source, {len(ds.target)} target images).")
+        cfg.check(ds)
         return cfg
 
     if st.button("Start training", type="primary", key="t_start"):
@@ -66,13 +86,16 @@ with st.container(border=True):
         except ExplorerError as e:
             st.error(str(e))
         else:
-            label = ("source-only" if method == "source-only" else f"dann λ={lamb:g} {schedule}") + f" · seed {seed}"
-            def start(stop, cfg=cfg, data=ds, me=owner()):
-                trainer = Trainer(cfg, data)
-                runs.add_owner(trainer.dir, me)
-                return trainer.events(stop)
+            label = f"{runs.run_label(cfg.to_dict())} · seed {seed}"
 
-            job = queue.submit(owner(), label, pick(device).type, start)
+            me = owner()
+
+            def start(stop, cfg=cfg, data=ds, me=me):
+                trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, pick(cfg.device).type)))
+                runs.add_owner(trainer.dir, me)
+                return cache.guarded(trainer.dir, trainer.events(stop))
+
+            job = queue.submit(me, label, pick(device).type, start)
             st.session_state.current_job = job.id
 
 
@@ -84,14 +107,19 @@ def progress_view(job) -> None:
     history = (start or {}).get("history", []) + epochs
     if state == "queued":
         ahead = queue.waiting_ahead(job)
-        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
+        st.info(
+            f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.",
+            icon=":material/hourglass:",
+        )
     elif state == "running":
         done = history[-1]["epoch"] if history else 0
         per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
         eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
         st.progress(done / total if total else 0.0, text=f"**{job.label}** · epoch {done}/{total or '?'}{eta}")
     elif state == "done":
-        st.success(f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:")
+        st.success(
+            f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:"
+        )
     elif state == "stopped":
         st.warning(message or "Stopped.", icon=":material/stop_circle:")
     else:
@@ -103,8 +131,11 @@ def progress_view(job) -> None:
         cols = st.columns(4)
         cols[0].metric("target acc", "—" if last["target_acc"] is None else f"{last['target_acc']:.3f}")
         cols[1].metric("source acc", f"{last['source_acc']:.3f}")
-        cols[2].metric("domain acc", "—" if last.get("domain_acc") is None else f"{last['domain_acc']:.3f}",
-                       help="0.5 = the domain classifier cannot tell source from target features")
+        cols[2].metric(
+            "domain acc",
+            "—" if last.get("domain_acc") is None else f"{last['domain_acc']:.3f}",
+            help="0.5 = the domain classifier cannot tell source from target features",
+        )
         cols[3].metric("images / s", f"{last['img_per_s']:,.0f}")
         st.altair_chart(charts.training_curves(runs.curves({job.label: history})), width="content")
 
@@ -136,19 +167,25 @@ st.subheader("Compare runs")
 cached = runs.list_runs(ds.fingerprint, owner())
 used, cap = cache.usage(), cache.cap_bytes()
 c1, c2 = st.columns([4, 1], vertical_alignment="center")
-c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
-           "the runs written least recently are removed first; a run being trained never is.")
+c1.caption(
+    f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+    "the runs written least recently are removed first; a run being trained never is."
+)
 mine_cached = cache.owned(owner())
 with c2.popover("Clear my cached runs", disabled=not mine_cached):
-    st.markdown(f"Remove your **{len(mine_cached)}** cached run(s), on every dataset, with their checkpoints and Feature Space "
-                "pictures? Runs still training are kept. This cannot be undone.")
+    st.markdown(
+        f"Remove your **{len(mine_cached)}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+        "pictures? Runs still training are kept. This cannot be undone."
+    )
     if st.button("Remove them", type="primary", key="t_clear"):
         removed, kept = cache.clear(owner())
         st.toast(f"Removed {removed} run(s)" + (f"; {kept} still training, kept" if kept else "") + ".")
         cached = runs.list_runs(ds.fingerprint, owner())
 if not cached:
-    st.caption("Your finished and stopped runs on this dataset appear here, also after the app restarts "
-               "(reopen this page's address: it carries your session id).")
+    st.caption(
+        "Your finished and stopped runs on this dataset appear here, also after the app restarts "
+        "(reopen this page's address: it carries your session id)."
+    )
 else:
     labels = {r.label: r for r in cached}
     chosen = st.multiselect("Runs to overlay", list(labels), default=list(labels)[:4], key="t_compare")
@@ -176,5 +213,10 @@ else:
                 b1.error(str(e))
             else:
                 b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}.csv", "text/csv")
-            b2.download_button("Checkpoint (.pt)", lambda path=last_ckpt: path.read_bytes(), f"dann-{run.run_id}.pt",
-                               "application/octet-stream", on_click="ignore")
+            b2.download_button(
+                "Checkpoint (.pt)",
+                lambda path=last_ckpt: path.read_bytes(),
+                f"dann-{run.run_id}.pt",
+                "application/octet-stream",
+                on_click="ignore",
+            )

@@ -7,6 +7,7 @@ References measured in the same run: the bare forward pass (no hooks, nothing dr
 the 64 maps the per-map way, one PIL image each, normalised, coloured and pasted one at a time.
 Medians of `--repeats` runs on a 224x224 input.
 """
+
 import argparse
 import os
 import platform
@@ -48,7 +49,9 @@ def main() -> None:
 
     model = load_backbone("resnet18", "random").model
     x = imagenet_input(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+    )
 
     def bare():
         with torch.no_grad():

@@ -11,6 +11,7 @@ checkpoint it follows (`checkpoints.save` of the default width-0.25 DANN model w
 state); and `uploads.sweep_sessions` + `cache.sweep()` (the housekeeping pass, nothing to remove).
 Medians of `--repeats`.
 """
+
 import argparse
 import os
 import platform
@@ -30,10 +31,10 @@ def main() -> None:
 
     import torch
 
-    from explorer.store import cache, checkpoints
     from app_pages.lib import uploads
-    from explorer.store.home import subdir
     from explorer.dann.models import build
+    from explorer.store import cache, checkpoints
+    from explorer.store.home import subdir
 
     models = build(3, 10, 0.25)
     opt = torch.optim.Adam(models.parameters())
@@ -60,11 +61,15 @@ def main() -> None:
     enforce = median_ms(lambda: cache.enforce(cap=2**50), args.repeats) / 1000
     sweep = median_ms(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats) / 1000
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
-    print(f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
-          f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB")
+    print(
+        f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
+        f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB"
+    )
     print(f"reference, writing one checkpoint: {save * 1000:.1f} ms")
-    print(f"cache.enforce():                   {enforce * 1000:.1f} ms ({enforce / save:.2f}x the write; "
-          f"at most every 30 s of training, so {enforce / 30:.2%} of it)")
+    print(
+        f"cache.enforce():                   {enforce * 1000:.1f} ms ({enforce / save:.2f}x the write; "
+        f"at most every 30 s of training, so {enforce / 30:.2%} of it)"
+    )
     print(f"housekeeping sweep (once a minute): {sweep * 1000:.1f} ms ({sweep / save:.2f}x the write)")
     scratch.cleanup()
 

@@ -6,6 +6,7 @@ The folder reference, measured in the same run, is the homework's way of reading
 torchvision ImageFolder with a per-sample transform (Resize + CenterCrop + ToTensor), one image
 at a time. The engine's way is `explorer.data.domains.load_domain` (threads, one uint8 tensor).
 """
+
 import argparse
 import os
 import platform
@@ -50,8 +51,10 @@ def main() -> None:
     _, imp = timed(lambda: __import__("sklearn.datasets"))
     _, cold = timed(builtin.load_builtin)
     _, warm = timed(builtin.load_builtin)
-    print(f"embedded default: importing scikit-learn {imp:.2f} s, then build + disk cache {cold:.2f} s, "
-          f"then cached {warm:.2f} s (cold/cached {cold / warm:.1f}x)")
+    print(
+        f"embedded default: importing scikit-learn {imp:.2f} s, then build + disk cache {cold:.2f} s, "
+        f"then cached {warm:.2f} s (cold/cached {cold / warm:.1f}x)"
+    )
 
     make_folder(work / "hw", args.n_source, args.n_target)
     from torchvision import datasets, transforms
@@ -68,8 +71,10 @@ def main() -> None:
     _, ref = timed(reference)
     ds, ours = timed(lambda: open_dataset(work / "hw"))
     n = len(ds.source) + len(ds.target)
-    print(f"folder of {n:,} images: ImageFolder per-sample loop {ref:.2f} s ({n / ref:,.0f} img/s), "
-          f"load_domain {ours:.2f} s ({n / ours:,.0f} img/s), ratio {ref / ours:.1f}x")
+    print(
+        f"folder of {n:,} images: ImageFolder per-sample loop {ref:.2f} s ({n / ref:,.0f} img/s), "
+        f"load_domain {ours:.2f} s ({n / ours:,.0f} img/s), ratio {ref / ours:.1f}x"
+    )
     shutil.rmtree(work)
 
 

@@ -7,12 +7,14 @@ Ours: feature extraction with the homework-width extractor (512-d) in batches on
 Reference, in the same run, on the same PCA-50 features: scikit-learn's TSNE with its defaults.
 Both embeddings are scored with trustworthiness (k = 10) on the same 2,000-point subsample.
 """
+
 import argparse
 import os
 import platform
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,11 +30,11 @@ def main() -> None:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE, trustworthiness
 
-    from explorer.data.builtin import load_builtin
-    from explorer.dann.config import TrainConfig
-    from explorer.devices import describe, pick
     from explorer.analysis.embedding import embed, sample_features
-    from explorer.dann.engine import Trainer
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
+    from explorer.data.builtin import load_builtin
+    from explorer.devices import describe, pick
 
     # the embedded digits, tiled with pixel noise up to n images per domain
     data = load_builtin()
@@ -45,9 +47,13 @@ def main() -> None:
         return replace(d, images=x, labels=d.labels.repeat(reps)[: args.n], files=d.files * reps, ids=None)
 
     data = replace(data, source=grow(data.source), target=grow(data.target))
-    trainer = Trainer(TrainConfig(width=args.width, device=args.device), data)
-    trainer._save()  # the epoch-0 checkpoint: the homework-width extractor, 512-d features
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")
+    trainer = Trainer(
+        TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run"
+    )
+    next(trainer.events())  # writes the epoch-0 checkpoint: the homework-width extractor, 512-d features
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
+    )
 
     t0 = time.perf_counter()
     f = sample_features(trainer.dir / "epoch_0000.pt", data, args.n, device=args.device)
@@ -64,8 +70,10 @@ def main() -> None:
     print(f"reference: scikit-learn TSNE (defaults) on the same PCA-50 features {t4 - t3:.2f} s")
     print(f"ratio reference/ours (embedding only): {(t4 - t3) / (t2 - t1):.1f}x")
     sub = np.random.default_rng(0).choice(len(x50), 2000, replace=False)
-    print(f"trustworthiness (k=10): ours {trustworthiness(x50[sub], ours[sub], n_neighbors=10):.3f}, "
-          f"scikit-learn {trustworthiness(x50[sub], ref[sub], n_neighbors=10):.3f}")
+    print(
+        f"trustworthiness (k=10): ours {trustworthiness(x50[sub], ours[sub], n_neighbors=10):.3f}, "
+        f"scikit-learn {trustworthiness(x50[sub], ref[sub], n_neighbors=10):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Both runs train only the new head of the same backbone on the embedded source do
 Reference (same run): the backbone runs forward on every batch of every epoch. Ours: its features
 are computed once, in the first epoch, and later epochs train the head on them.
 """
+
 import argparse
 import os
 import platform
@@ -26,15 +27,23 @@ def main() -> None:
     from explorer.transfer.finetune import FinetuneConfig, FineTuner
 
     domain = load_builtin(args.size).source
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}"
+    )
     result = {}
     for cached in (False, True):
-        cfg = FinetuneConfig(backbone=args.backbone, weights="random", freeze="head", epochs=args.epochs, cache_features=cached)
+        cfg = FinetuneConfig(
+            backbone=args.backbone, weights="random", freeze="head", epochs=args.epochs, cache_features=cached
+        )
         done = list(FineTuner(cfg, domain).events())[-1]
         result[cached] = done["seconds_per_epoch"]
-        print(f"{'cached features' if cached else 'backbone every epoch'}: first epoch {done['seconds_per_epoch']['first']:.3f} s, "
-              f"later epochs {done['seconds_per_epoch']['later']:.4f} s")
-    print(f"{args.backbone} at {args.size} px, {len(domain)} images: later epochs {result[False]['later'] / result[True]['later']:.0f}x faster with cached features")
+        print(
+            f"{'cached features' if cached else 'backbone every epoch'}: first epoch {done['seconds_per_epoch']['first']:.3f} s, "
+            f"later epochs {done['seconds_per_epoch']['later']:.4f} s"
+        )
+    print(
+        f"{args.backbone} at {args.size} px, {len(domain)} images: later epochs {result[False]['later'] / result[True]['later']:.0f}x faster with cached features"
+    )
 
 
 if __name__ == "__main__":

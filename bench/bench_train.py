@@ -7,12 +7,13 @@ files, a per-sample PIL transform (Grayscale, cv2.Canny, Resize, RandomHorizonta
 RandomRotation(15), ToTensor) in a DataLoader, then the two-step DANN update (domain classifier on
 detached features, then feature extractor + label predictor with CE - lambda * BCE).
 
-Engine: `explorer.dann.engine.Trainer` on the same files: both domains as uint8 tensors on the device,
+Engine: `explorer.dann.trainer.Trainer` on the same files: both domains as uint8 tensors on the device,
 Canny once, flip + rotation batched on the device, channels-last and bfloat16 autocast on CUDA.
 
 Prints source images per second for each, their ratio, and what the homework's full schedule
 (1,000 epochs of 5,000 source images) would take at the engine's rate.
 """
+
 import argparse
 import os
 import platform
@@ -42,17 +43,39 @@ def make_folders(root: Path, n: int) -> tuple[Path, Path]:
 
 def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device: torch.device, workers: int) -> float:
     """The homework's loop for `steps` steps after 2 warm-up steps; returns source images per second."""
-    from torchvision import datasets, transforms as T
+    from torchvision import datasets
+    from torchvision import transforms as T
 
     from explorer.dann.models import build
 
-    source_tf = T.Compose([
-        T.Grayscale(), T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200)), T.ToPILImage(),
-        T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor(),
-    ])
-    target_tf = T.Compose([T.Grayscale(), T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()])
-    sl = torch.utils.data.DataLoader(datasets.ImageFolder(str(src), transform=source_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
-    tl = torch.utils.data.DataLoader(datasets.ImageFolder(str(tgt), transform=target_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
+    source_tf = T.Compose(
+        [
+            T.Grayscale(),
+            T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200)),
+            T.ToPILImage(),
+            T.Resize((32, 32)),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(15, fill=(0,)),
+            T.ToTensor(),
+        ]
+    )
+    target_tf = T.Compose(
+        [T.Grayscale(), T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()]
+    )
+    sl = torch.utils.data.DataLoader(
+        datasets.ImageFolder(str(src), transform=source_tf),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+    )
+    tl = torch.utils.data.DataLoader(
+        datasets.ImageFolder(str(tgt), transform=target_tf),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+    )
     m = build(1, 10, width).to(device)
     opt_f = torch.optim.Adam(list(m["feature"].parameters()) + list(m["label"].parameters()), lr=1e-3)
     opt_d = torch.optim.Adam(m["domain"].parameters(), lr=1e-3)
@@ -67,9 +90,15 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
             d = torch.cat([torch.zeros(len(xs)), torch.ones(len(xt))]).to(device)
             f = m["feature"](torch.cat([xs, xt]))
             loss_d = F.binary_cross_entropy_with_logits(m["domain"](f.detach()), d)
-            opt_d.zero_grad(); loss_d.backward(); opt_d.step()
-            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(m["domain"](f), d)
-            opt_f.zero_grad(); loss.backward(); opt_f.step()
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(
+                m["domain"](f), d
+            )
+            opt_f.zero_grad()
+            loss.backward()
+            opt_f.step()
             done += 1
             if done == steps + 2:
                 if device.type == "cuda":
@@ -80,11 +109,15 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
 def engine(src: Path, tgt: Path, width: float, batch: int, epochs: int, device: str) -> tuple[float, str]:
     """The engine for `epochs` epochs; returns source images per second over the epochs after the first."""
     from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
     from explorer.data.domains import load_domain, pair
-    from explorer.dann.engine import Trainer
 
     data = pair(load_domain(src), load_domain(tgt))
-    trainer = Trainer(TrainConfig(width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device), data)
+    trainer = Trainer(
+        TrainConfig(width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device),
+        data,
+        Path(os.environ["EXPLORER_HOME"]) / "run",
+    )
     events = [e for e in trainer.events() if e["kind"] == "epoch"][1:]
     imgs = sum(e["img_per_s"] * e["seconds"] for e in events)
     return imgs / sum(e["seconds"] for e in events), trainer.device.type
@@ -105,7 +138,9 @@ def main() -> None:
     from explorer.devices import describe, pick
 
     device = pick(args.device)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}"
+    )
     print(f"model: homework DANN at width {args.width}, batch {args.batch_size}, {args.n_source} images per domain")
     src, tgt = make_folders(work / "data", args.n_source)
     ref = reference(src, tgt, args.width, args.batch_size, args.ref_steps, device, args.workers)

@@ -6,10 +6,13 @@
     python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
     python -m explorer predict --checkpoint C --target TGT --out submission.csv
 
-`train` writes DIR/config.json, DIR/metrics.jsonl (one JSON object per epoch), DIR/checkpoint.pt
-and DIR/submission.csv (``id,label``), shows progress on stderr and prints one JSON object as its
-last line on stdout. Bad arguments or data: one line on stderr, exit status 2.
+`train` trains into DIR: config.json, metrics.jsonl (one JSON object per epoch), last.pt and
+epoch_NNNN.pt (the same files as a run in the app's cache; running it again with the same options
+resumes or finds the run finished), then checkpoint.pt (the final model) and submission.csv
+(``id,label``). It shows a progress bar on stderr and prints one JSON object as its last line on
+stdout. Bad arguments or data: one line on stderr, exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +23,8 @@ import threading
 from pathlib import Path
 
 from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
-from explorer.errors import ExplorerError
-from explorer.store.runs import submission_csv
 from explorer.dann.schedules import SHAPES
+from explorer.errors import ExplorerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -113,41 +115,38 @@ def _dataset(args):
             raise ExplorerError("Give either --data builtin or --source/--target, not both.")
         return load_builtin(args.image_size)
     if not args.source:
-        raise ExplorerError("Give --data builtin, or --source (and --target unless the source folder holds both domains).")
+        raise ExplorerError(
+            "Give --data builtin, or --source (and --target unless the source folder holds both domains)."
+        )
     return open_dataset(args.source, args.target, size=args.image_size)
 
 
-class _Progress:
-    """One status line on stderr, redrawn in place on a terminal, one line per epoch otherwise."""
-
-    def __init__(self, total: int):
-        self.total, self.tty = total, sys.stderr.isatty()
-
-    def update(self, e: dict) -> None:
-        done = e["epoch"] / self.total
-        bar = "#" * int(24 * done) + "." * (24 - int(24 * done))
-        eta = e["elapsed"] / max(e["epoch"], 1) * (self.total - e["epoch"])
-        tgt = "-" if e["target_acc"] is None else f"{e['target_acc']:.3f}"
-        line = (f"[{bar}] epoch {e['epoch']}/{self.total} {e['stage']} lambda {e['lambda']:.2f} "
-                f"loss {e['class_loss']:.3f} src {e['source_acc']:.3f} tgt {tgt} "
-                f"{e['img_per_s']:,.0f} img/s ETA {eta:.0f}s")
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
-
-
 def cmd_train(args) -> int:
-    from explorer.dann.engine import Trainer, target_inputs
+    from tqdm import tqdm
+
+    from explorer.dann.inputs import target_inputs
+    from explorer.dann.predict import submission_csv
+    from explorer.dann.trainer import Trainer
 
     canny = None if args.no_canny else (tuple(args.canny) if args.canny else None)
     config = TrainConfig(
-        method=args.method, update=args.update, lambda_schedule=args.lambda_schedule, lamb=args.lamb,
-        optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
-        time_budget=args.time_budget, width=args.width, mmd_weight=args.mmd_weight, canny=canny,
-        image_size=args.image_size, augment=not args.no_augment, self_train_epochs=args.self_train_epochs,
-        seed=args.seed, device=args.device,
+        method=args.method,
+        update=args.update,
+        lambda_schedule=args.lambda_schedule,
+        lamb=args.lamb,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        width=args.width,
+        mmd_weight=args.mmd_weight,
+        canny=canny,
+        image_size=args.image_size,
+        augment=not args.no_augment,
+        self_train_epochs=args.self_train_epochs,
+        seed=args.seed,
+        device=args.device,
     )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -155,31 +154,34 @@ def cmd_train(args) -> int:
     dataset = _dataset(args)
     for note in dataset.notes:
         print(f"note: {note}", file=sys.stderr)
-    trainer = Trainer(config, dataset)
-    progress = _Progress(trainer.total_epochs)
+    where = {
+        "data": args.data,
+        "source": args.source and str(Path(args.source).resolve()),
+        "target": args.target and str(Path(args.target).resolve()),
+    }
+    trainer = Trainer(config, dataset, out, info=where)
+    events = trainer.events(threading.Event())
+    start = next(events)  # a folder holding another run is refused here, before any progress is drawn
+    resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
+    print(f"run {start['run_id']} on {start['device']}{resumed}", file=sys.stderr)
     final = None
-    for event in trainer.events(threading.Event()):
-        if event["kind"] == "start":
-            resumed = f", resuming at epoch {event['resumed_from']}" if event["resumed_from"] else ""
-            print(f"run {event['run_id']} on {event['device']}{resumed}", file=sys.stderr)
-        elif event["kind"] == "epoch":
-            progress.update(event)
-        else:
-            final = event
-    progress.close()
+    with tqdm(total=trainer.total_epochs, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
+        for event in events:
+            if event["kind"] != "epoch":
+                final = event
+                continue
+            tgt = "-" if event["target_acc"] is None else f"{event['target_acc']:.3f}"
+            bar.set_description_str(f"epoch {event['epoch']}/{trainer.total_epochs} {event['stage']}")
+            bar.set_postfix_str(
+                f"lambda {event['lambda']:.2f} loss {event['class_loss']:.3f} src {event['source_acc']:.3f} "
+                f"tgt {tgt} {event['img_per_s']:,.0f} img/s"
+            )
+            bar.update(1)
     if final["kind"] == "error":
         raise ExplorerError(final["message"])
-    out.mkdir(parents=True, exist_ok=True)
-    data_paths = {"data": args.data, "source": args.source and str(Path(args.source).resolve()),
-                  "target": args.target and str(Path(args.target).resolve())}
-    (out / "config.json").write_text(json.dumps(
-        config.to_dict() | data_paths | {"run_id": trainer.run_id, "dataset": dataset.name,
-                                         "classes": list(dataset.classes), "data_fingerprint": dataset.fingerprint}, indent=2))
-    shutil.copyfile(trainer.dir / "metrics.jsonl", out / "metrics.jsonl")
-    shutil.copyfile(trainer.dir / "last.pt", out / "checkpoint.pt")
-    target = dataset.target
-    labels = trainer.predict(target_inputs(target.images, trainer.xs.shape[1])).argmax(1).cpu()
-    (out / "submission.csv").write_text(submission_csv(target.ids, labels, dataset.classes))
+    shutil.copyfile(out / "last.pt", out / "checkpoint.pt")
+    labels = trainer.predict(target_inputs(dataset.target.images, trainer.xs.shape[1])).argmax(1).cpu()
+    (out / "submission.csv").write_text(submission_csv(dataset.target.ids, labels, dataset.classes))
     summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
     print(json.dumps(summary))
     return 0
@@ -187,8 +189,8 @@ def cmd_train(args) -> int:
 
 def cmd_embed(args) -> int:
     from explorer.analysis import alignment, projector
-    from explorer.store import checkpoints
     from explorer.analysis.embedding import embedding
+    from explorer.store import checkpoints
 
     if args.run:
         run = Path(args.run)
@@ -215,13 +217,22 @@ def cmd_embed(args) -> int:
         zipfile.ZipFile(io.BytesIO(projector.projector_zip(emb, dataset))).extractall(args.projector)
     f = emb.features
     tgt = f.domain == 1
-    print(json.dumps({
-        "out": str(out), "method": args.method, "epoch": f.epoch, "seconds": round(emb.seconds, 3), "cached": emb.cached,
-        "n_source": int((~tgt).sum()), "n_target": int(tgt.sum()),
-        "a_distance": alignment.proxy_a_distance(f.features, f.domain, args.seed),
-        "knn_class_agreement": alignment.knn_class_agreement(f.features, f.label),
-        "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
-    }))
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "method": args.method,
+                "epoch": f.epoch,
+                "seconds": round(emb.seconds, 3),
+                "cached": emb.cached,
+                "n_source": int((~tgt).sum()),
+                "n_target": int(tgt.sum()),
+                "a_distance": alignment.proxy_a_distance(f.features, f.domain, args.seed),
+                "knn_class_agreement": alignment.knn_class_agreement(f.features, f.label),
+                "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
+            }
+        )
+    )
     return 0
 
 
@@ -231,14 +242,16 @@ def cmd_activations(args) -> int:
     from PIL import Image
 
     from explorer.analysis.activations import INPUT_SIZE, capture, conv_layers, imagenet_input, map_grid
-    from explorer.transfer.backbones import load_backbone
     from explorer.data.images import read_image
+    from explorer.transfer.backbones import load_backbone
 
     loaded = load_backbone(args.model, args.weights if args.weights in ("imagenet", "random") else args.weights)
     layers = conv_layers(loaded.model)
     layer = args.layer or layers[0]
     if layer not in layers:
-        raise ExplorerError(f"{args.model} has no conv layer {layer!r}; it has {', '.join(layers[:6])}, ... ({len(layers)} in all).")
+        raise ExplorerError(
+            f"{args.model} has no conv layer {layer!r}; it has {', '.join(layers[:6])}, ... ({len(layers)} in all)."
+        )
     try:
         pixels, _ = read_image(args.image, INPUT_SIZE)
     except FileNotFoundError:
@@ -251,9 +264,20 @@ def cmd_activations(args) -> int:
     seconds = time.perf_counter() - t0
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(args.out)
-    print(json.dumps({"out": args.out, "model": args.model, "layer": layer, "channels": int(maps.shape[0]),
-                      "drawn": int(min(64, maps.shape[0] - args.start)), "map_size": list(maps.shape[1:]),
-                      "seconds": round(seconds, 4), "weights": loaded.weights}))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "model": args.model,
+                "layer": layer,
+                "channels": int(maps.shape[0]),
+                "drawn": int(min(64, maps.shape[0] - args.start)),
+                "map_size": list(maps.shape[1:]),
+                "seconds": round(seconds, 4),
+                "weights": loaded.weights,
+            }
+        )
+    )
     return 0
 
 
@@ -268,16 +292,30 @@ def cmd_finetune(args) -> int:
     if out.exists() and not out.is_dir():
         raise ExplorerError(f"--out {out} is a file; give a folder.")
     weights = args.weights if args.weights in ("imagenet", "random") else str(Path(args.weights))
-    config = FinetuneConfig(backbone=args.backbone, weights=weights, freeze=args.freeze, epochs=args.epochs, lr=args.lr,
-                            batch_size=args.batch_size, per_class=args.per_class, seed=args.seed, device=args.device)
-    domain = load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
+    config = FinetuneConfig(
+        backbone=args.backbone,
+        weights=weights,
+        freeze=args.freeze,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        per_class=args.per_class,
+        seed=args.seed,
+        device=args.device,
+    )
+    domain = (
+        load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
+    )
     tuner = FineTuner(config, domain)
     final, lines = None, []
     for event in tuner.events():
         if event["kind"] == "epoch":
             lines.append(json.dumps(event))
-            print(f"epoch {event['epoch']}/{config.epochs} loss {event['train_loss']:.3f} val {event['val_acc']:.3f} "
-                  f"{event['seconds']:.2f}s", file=sys.stderr)
+            print(
+                f"epoch {event['epoch']}/{config.epochs} loss {event['train_loss']:.3f} val {event['val_acc']:.3f} "
+                f"{event['seconds']:.2f}s",
+                file=sys.stderr,
+            )
         elif event["kind"] != "start":
             final = event
     out.mkdir(parents=True, exist_ok=True)
@@ -290,9 +328,9 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from explorer.devices import pick
+    from explorer.dann.predict import checkpoint_submission, load_for_prediction
     from explorer.data.domains import load_domain
-    from explorer.dann.engine import checkpoint_submission, load_for_prediction
+    from explorer.devices import pick
 
     device = pick(args.device)
     models, ckpt = load_for_prediction(args.checkpoint, device)
@@ -310,8 +348,13 @@ def cmd_predict(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        commands = {"train": cmd_train, "embed": cmd_embed, "activations": cmd_activations, "finetune": cmd_finetune,
-                    "predict": cmd_predict}
+        commands = {
+            "train": cmd_train,
+            "embed": cmd_embed,
+            "activations": cmd_activations,
+            "finetune": cmd_finetune,
+            "predict": cmd_predict,
+        }
         return commands[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)

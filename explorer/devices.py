@@ -1,7 +1,11 @@
-"""Which torch device runs the work: CUDA when present, else the CPU."""
+"""Which torch device runs the work (CUDA when present, else the CPU), and the two things every
+loop on it shares: bfloat16 autocast on CUDA, and evaluation in batches."""
+
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 
 import torch
 
@@ -24,3 +28,22 @@ def describe(device: torch.device) -> str:
         props = torch.cuda.get_device_properties(device)
         return f"CUDA · {props.name} ({props.total_memory / 2**30:.0f} GiB)"
     return f"CPU · {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def autocast(device: torch.device):
+    """bfloat16 mixed precision on CUDA; a no-op on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def map_batches(fn: Callable, items: torch.Tensor, batch: int, stop: threading.Event | None = None):
+    """``fn`` over ``items[i : i + batch]``, without gradients, its outputs concatenated (each part of
+    a tuple output on its own). None when ``stop`` is set on the way."""
+    outs = []
+    for i in range(0, len(items), batch):
+        if stop is not None and stop.is_set():
+            return None
+        outs.append(fn(items[i : i + batch]))
+    if isinstance(outs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outs))
+    return torch.cat(outs)

@@ -1,4 +1,5 @@
 """Shared fixtures: an isolated EXPLORER_HOME per test, and makers of small image folders."""
+
 import io
 import zipfile
 from pathlib import Path

@@ -1,5 +1,6 @@
 """`explorer` is a plain package: it never imports streamlit, directly or through another module,
 and its wings import each other one way only (explorer/__init__.py)."""
+
 import ast
 import subprocess
 import sys
@@ -31,8 +32,11 @@ def _imports(path: Path) -> list[str]:
 
 
 def _modules() -> list[str]:
-    return [".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts) for p in PACKAGE.rglob("*.py")
-            if p.stem not in ("__init__", "__main__")]
+    return [
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for p in PACKAGE.rglob("*.py")
+        if p.stem not in ("__init__", "__main__")
+    ]
 
 
 def test_no_streamlit_import_in_source():

@@ -1,4 +1,5 @@
 """`python -m explorer`: train end to end on the builtin data (short), predict, and bad input."""
+
 import csv
 import json
 import subprocess
@@ -31,7 +32,16 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     assert {"target_acc", "source_acc", "epochs", "seconds", "img_per_s"} <= summary.keys()
     assert summary["epochs"] == 2 and 0 <= summary["target_acc"] <= 1
     assert "epoch 2/2" in captured.err
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "metrics.jsonl", "submission.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt",
+        "config.json",
+        "epoch_0000.pt",
+        "epoch_0001.pt",
+        "epoch_0002.pt",
+        "last.pt",
+        "metrics.jsonl",
+        "submission.csv",
+    ]
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
     config = json.loads((out / "config.json").read_text())
@@ -45,7 +55,20 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", n_target=6)
     (hw / "test_data" / "0" / "00002.bmp").write_bytes(b"broken")
     sub = tmp_path / "sub.csv"
-    assert main(["predict", "--checkpoint", str(out / "checkpoint.pt"), "--target", str(hw / "test_data"), "--out", str(sub)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out / "checkpoint.pt"),
+                "--target",
+                str(hw / "test_data"),
+                "--out",
+                str(sub),
+            ]
+        )
+        == 0
+    )
     rows = read_csv(sub)
     assert [r[0] for r in rows[1:]] == ["0", "1", "3", "4", "5"]  # ids keep their place in the sorted order
     assert last_json(capsys.readouterr().out) == {"out": str(sub), "images": 5, "skipped": 1}
@@ -54,8 +77,24 @@ def test_train_builtin_then_predict(tmp_path, capsys):
 def test_train_on_folders_with_an_unlabelled_target(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=40)
     out = tmp_path / "run"
-    args = ["train", "--source", str(hw / "train_data"), "--target", str(hw / "test_data"), "--out", str(out),
-            "--epochs", "1", "--width", "0.125", "--batch-size", "16", "--no-canny", "--method", "source-only"]
+    args = [
+        "train",
+        "--source",
+        str(hw / "train_data"),
+        "--target",
+        str(hw / "test_data"),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--width",
+        "0.125",
+        "--batch-size",
+        "16",
+        "--no-canny",
+        "--method",
+        "source-only",
+    ]
     assert main(args) == 0
     summary = last_json(capsys.readouterr().out)
     assert summary["target_acc"] is None and summary["epochs"] == 1
@@ -85,7 +124,9 @@ def test_bad_arguments_give_one_line(args, message, capsys, tmp_path, monkeypatc
 def test_module_entry_point_exits_nonzero_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "explorer", "train", "--source", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: Not found: {tmp_path / 'nope'}"]
@@ -98,3 +139,16 @@ def test_unwritable_outputs_fail_before_or_without_a_traceback(tmp_path, capsys)
     assert "is a file" in capsys.readouterr().err
     assert main(["train", "--data", "builtin", "--out", "x", "--seed", "99999999999999999999999"]) == 2
     assert "seed must be in" in capsys.readouterr().err
+
+
+def test_train_again_into_the_same_folder_resumes_and_another_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125"]
+    assert main(args) == 0
+    first = last_json(capsys.readouterr().out)
+    assert main(args) == 0  # finished already: nothing is trained again
+    again = last_json(capsys.readouterr().out)
+    assert again["target_acc"] == first["target_acc"] and again["seconds"] == first["seconds"]
+    assert main([*args, "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds another run" in err

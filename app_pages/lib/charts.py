@@ -1,4 +1,5 @@
 """Altair charts built from `explorer` data frames; the pages only display them."""
+
 from __future__ import annotations
 
 import warnings
@@ -35,8 +36,12 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
             # sqrt: a drawing's background bin holds most pixels and would flatten everything else
             y=alt.Y("fraction:Q", title="fraction of pixels (sqrt scale)", stack=None, scale=alt.Scale(type="sqrt")),
             color=alt.Color("domain:N", scale=DOMAIN_COLOURS),
-            tooltip=["domain", alt.Tooltip("intensity:Q", title="from"), alt.Tooltip("intensity_end:Q", title="to"),
-                     alt.Tooltip("fraction:Q", format=".3f")],
+            tooltip=[
+                "domain",
+                alt.Tooltip("intensity:Q", title="from"),
+                alt.Tooltip("intensity_end:Q", title="to"),
+                alt.Tooltip("fraction:Q", format=".3f"),
+            ],
         )
         .properties(height=260)
     )
@@ -63,7 +68,9 @@ def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
             .mark_line(strokeWidth=2)
             .encode(
                 x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
+                y=alt.Y(
+                    "value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined
+                ),
                 color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
                 strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
                 tooltip=["run", "metric", "epoch", alt.Tooltip("value:Q", format=".3f")],
@@ -77,20 +84,40 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
     """Two linked scatter plots of the same points: coloured by class and by domain. Dragging a box
     in either selects the same points in both."""
     brush = alt.selection_interval(name=f"brush_{abs(hash(title)) % 10**6}", resolve="global")
-    base = alt.Chart(df).mark_circle(size=14, opacity=0.75).encode(
-        x=alt.X("x:Q", axis=None),
-        y=alt.Y("y:Q", axis=None),
-        tooltip=["file", "domain", "class", "class_from", "prediction"],
-    ).properties(width=270, height=270)
+    base = (
+        alt.Chart(df)
+        .mark_circle(size=14, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", axis=None),
+            y=alt.Y("y:Q", axis=None),
+            tooltip=["file", "domain", "class", "class_from", "prediction"],
+        )
+        .properties(width=270, height=270)
+    )
     grey = alt.value("#dddddd")
-    by_class = base.encode(
-        color=alt.condition(brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"),
-                                             legend=alt.Legend(orient="bottom", columns=5)), grey),
-        shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
-    ).add_params(brush).properties(title="by class")
-    by_domain = base.encode(
-        color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom")), grey),
-    ).add_params(brush).properties(title="by domain")
+    by_class = (
+        base.encode(
+            color=alt.condition(
+                brush,
+                alt.Color(
+                    "class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", columns=5)
+                ),
+                grey,
+            ),
+            shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
+        )
+        .add_params(brush)
+        .properties(title="by class")
+    )
+    by_domain = (
+        base.encode(
+            color=alt.condition(
+                brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom")), grey
+            ),
+        )
+        .add_params(brush)
+        .properties(title="by domain")
+    )
     with warnings.catch_warnings():
         # the same brush on both views is the point: altair merges it into one shared selection
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")

@@ -7,15 +7,16 @@ the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within
 
 Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
 """
+
 from __future__ import annotations
 
 import itertools
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from explorer.dann.events import FINAL
 from explorer.errors import ExplorerError
 
 _ids = itertools.count(1)
@@ -31,7 +32,6 @@ class Job:
     state: str = "queued"  # queued, running, done, stopped, error
     events: list[dict] = field(default_factory=list)
     message: str = ""
-    submitted: float = field(default_factory=time.time)
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def stop(self) -> None:
@@ -39,7 +39,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "stopped", "error")
+        return self.state in FINAL
 
     def snapshot(self) -> tuple[str, list[dict], str]:
         """State, a copy of the events so far, and the final message: safe to read from another thread."""
@@ -98,7 +98,7 @@ class JobQueue:
         try:
             for event in job.start(job.stop_event):
                 job.events.append(event)
-                if event["kind"] in ("done", "stopped", "error"):
+                if event["kind"] in FINAL:
                     job.message = event.get("message", "")  # the message first: a reader sees state last
                     job.state = event["kind"]
         except ExplorerError as e:

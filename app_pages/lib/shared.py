@@ -1,5 +1,6 @@
 """Session state every page shares: the active dataset, this browser session's upload folder and
 id, the server's job queue and housekeeping."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,14 +14,14 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer.store import cache
-from explorer.transfer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
-from explorer.data.builtin import load_builtin
-from explorer.errors import ExplorerError
-from explorer.data.domains import Dataset
 from app_pages.lib.jobs import JobQueue
-from explorer.store.home import env_number
 from app_pages.lib.uploads import new_session, sweep_sessions, touch
+from explorer.data.builtin import load_builtin
+from explorer.data.domains import Dataset
+from explorer.errors import ExplorerError
+from explorer.store import cache
+from explorer.store.home import env_number
+from explorer.transfer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
 
 
 @st.cache_resource(show_spinner="Building the embedded dataset…")
@@ -98,8 +99,12 @@ def pick_weights(name: str, container, key: str):
     """Weights radio for a torchvision backbone: ImageNet from the hub cache, an uploaded
     state_dict, or random (labelled). Returns (weights, state) for `load_backbone` and the loaded
     model, or (None, None, None) with the reason on the page when there is nothing to use."""
-    kind = container.radio("Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
-                           horizontal=True, key=f"{key}_weights")
+    kind = container.radio(
+        "Weights",
+        ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
+        horizontal=True,
+        key=f"{key}_weights",
+    )
     try:
         if kind.startswith("ImageNet"):
             return "imagenet", None, _backbone(name, "imagenet", "")

@@ -10,6 +10,7 @@ A session's folder is removed some time after its browser session ends (`sweep_s
 File and class names from the browser are reduced to a safe basename before use, and every
 path is checked to resolve inside the session folder before anything is written.
 """
+
 from __future__ import annotations
 
 import hashlib

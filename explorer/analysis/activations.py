@@ -12,6 +12,7 @@ Input for a torchvision backbone: the lesson's preprocessing, centre crop to a s
 224, scale to [0, 1], normalise with ImageNet's mean and std. For a DANN run's feature extractor:
 the run's own input (grey, the run's image size, [0, 1]).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from explorer.data.grids import tile_array
 from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_SIZE = 224
@@ -54,18 +56,22 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> Capture:
     def conv_hook(name):
         def hook(module, inputs, output):
             maps[name] = output[0].detach().float().cpu()
+
         return hook
 
     def shape_hook(name):
         def hook(module, inputs, output):
             params = list(module.parameters(recurse=False))
-            rows.append({
-                "layer": name,
-                "type": type(module).__name__,
-                "output shape": "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "-",
-                "parameters": sum(p.numel() for p in params),
-                "trainable": ("yes" if all(p.requires_grad for p in params) else "frozen") if params else "-",
-            })
+            rows.append(
+                {
+                    "layer": name,
+                    "type": type(module).__name__,
+                    "output shape": "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "-",
+                    "parameters": sum(p.numel() for p in params),
+                    "trainable": ("yes" if all(p.requires_grad for p in params) else "frozen") if params else "-",
+                }
+            )
+
         return hook
 
     was = model.training
@@ -92,20 +98,20 @@ def _label(tile: np.ndarray, text: str, font) -> np.ndarray:
     return np.asarray(img)
 
 
-def map_grid(maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3) -> np.ndarray:
+def map_grid(
+    maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3
+) -> np.ndarray:
     """Maps ``start .. start+count`` of a (C, H, W) tensor as one RGB image, `cols` per row."""
     sel = maps[start : start + count].numpy()
     lo = sel.min(axis=(1, 2), keepdims=True)
     hi = sel.max(axis=(1, 2), keepdims=True)
     norm = ((sel - lo) / np.maximum(hi - lo, 1e-8) * 255).astype(np.uint8)
-    rows = -(-len(norm) // cols)
-    out = np.full((rows * (tile + gap) - gap, cols * (tile + gap) - gap, 3), 255, np.uint8)
     font = ImageFont.load_default(size=11)
-    for k, m in enumerate(norm):
-        t = cv2.applyColorMap(cv2.resize(m, (tile, tile), interpolation=cv2.INTER_NEAREST), cv2.COLORMAP_VIRIDIS)[:, :, ::-1]
-        r, c = divmod(k, cols)
-        out[r * (tile + gap) : r * (tile + gap) + tile, c * (tile + gap) : c * (tile + gap) + tile] = _label(t, str(start + k), font)
-    return out
+    tiles = [
+        _label(cv2.applyColorMap(_enlarge(m, tile), cv2.COLORMAP_VIRIDIS)[:, :, ::-1], str(start + k), font)
+        for k, m in enumerate(norm)
+    ]
+    return tile_array(np.stack(tiles), cols, gap)
 
 
 def single_map(maps: torch.Tensor, index: int, size: int = 448) -> np.ndarray:
@@ -121,13 +127,11 @@ def kernel_grid(weight: torch.Tensor, cols: int = 8, tile: int = 56, gap: int = 
     lo = w.amin(dim=(1, 2, 3), keepdim=True)
     hi = w.amax(dim=(1, 2, 3), keepdim=True)
     imgs = ((w - lo) / (hi - lo).clamp_min(1e-8) * 255).byte().permute(0, 2, 3, 1).numpy()
-    rows = -(-len(imgs) // cols)
-    out = np.full((rows * (tile + gap) - gap, cols * (tile + gap) - gap, 3), 255, np.uint8)
-    for k, im in enumerate(imgs):
-        r, c = divmod(k, cols)
-        out[r * (tile + gap) : r * (tile + gap) + tile, c * (tile + gap) : c * (tile + gap) + tile] = cv2.resize(
-            np.ascontiguousarray(im), (tile, tile), interpolation=cv2.INTER_NEAREST)
-    return out
+    return tile_array(np.stack([_enlarge(im, tile) for im in imgs]), cols, gap)
+
+
+def _enlarge(image: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
@@ -136,8 +140,8 @@ def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
 
 def dann_input(pixels: np.ndarray, in_channels: int) -> torch.Tensor:
     """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], as the run's target."""
+    from explorer.dann.inputs import target_inputs
     from explorer.data.augment import to_grey
-    from explorer.dann.engine import target_inputs
 
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
     if in_channels == 1:

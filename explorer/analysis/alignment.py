@@ -9,6 +9,7 @@
   separate clusters; computed over both domains together, it drops when aligned domains mix their
   classes.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,6 +16,7 @@ Results are cached on disk in ``$EXPLORER_HOME/embeddings/<run id>-<key>.npz``, 
 from the checkpoint file (path, size, modification time), the data, the sample and the method's
 parameters.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ import numpy as np
 import torch
 
 from explorer.dann.config import TrainConfig
+from explorer.dann.inputs import as_float, prepare_inputs
+from explorer.dann.predict import load_for_prediction
 from explorer.data.domains import Dataset
-from explorer.dann.engine import as_float, load_for_prediction, prepare_inputs
+from explorer.devices import autocast, map_batches, pick
 from explorer.errors import ExplorerError
 from explorer.store.home import subdir
 
@@ -64,10 +67,9 @@ def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.sort(torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]).values
 
 
-@torch.no_grad()
-def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto") -> Features:
-    from explorer.devices import pick
-
+def sample_features(
+    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto"
+) -> Features:
     if n < 1:
         raise ExplorerError("The sample size must be at least 1.")
     if n > max(len(dataset.source), len(dataset.target)):
@@ -82,21 +84,20 @@ def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, see
     idx_s = sample_indices(len(xs), n, seed)
     idx_t = sample_indices(len(xt), n, seed + 1)
     models.eval()
-    feats, preds = [], []
-    for x in (xs[idx_s], xt[idx_t]):
-        for i in range(0, len(x), BATCH):
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                f = models["feature"](as_float(x[i : i + BATCH], dev))
-                p = models["label"](f).argmax(1)
-            feats.append(f.float().cpu())
-            preds.append(p.cpu())
+
+    def features_and_classes(x):
+        with autocast(dev):
+            f = models["feature"](as_float(x, dev))
+            return f.float().cpu(), models["label"](f).argmax(1).cpu()
+
+    feats, preds = map_batches(features_and_classes, torch.cat([xs[idx_s], xt[idx_t]]), BATCH)
     ys = dataset.source.labels[idx_s]
     yt = dataset.target.labels[idx_t] if dataset.target.labelled else torch.full((len(idx_t),), -1)
     return Features(
-        features=torch.cat(feats).numpy(),
+        features=feats.numpy(),
         domain=np.r_[np.zeros(len(idx_s), np.int64), np.ones(len(idx_t), np.int64)],
         label=torch.cat([ys, yt]).numpy(),
-        pred=torch.cat(preds).numpy(),
+        pred=preds.numpy(),
         index=np.r_[idx_s.numpy(), idx_t.numpy()],
         classes=tuple(dataset.classes),
         epoch=int(ckpt["epoch"]),
@@ -122,19 +123,39 @@ def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, 
         )
     from openTSNE import TSNE
 
-    tsne = TSNE(perplexity=perplexity, n_jobs=os.cpu_count() or 1, negative_gradient_method="fft",
-                early_exaggeration_iter=125, n_iter=250, n_interpolation_points=2, ints_in_interval=2,
-                random_state=seed)
+    tsne = TSNE(
+        perplexity=perplexity,
+        n_jobs=os.cpu_count() or 1,
+        negative_gradient_method="fft",
+        early_exaggeration_iter=125,
+        n_iter=250,
+        n_interpolation_points=2,
+        ints_in_interval=2,
+        random_state=seed,
+    )
     return np.asarray(tsne.fit(x), dtype=np.float32)
 
 
-def cache_key(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float) -> str:
+def cache_key(
+    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float
+) -> str:
     try:
         st = Path(checkpoint).stat()
     except FileNotFoundError:
-        raise ExplorerError(f"{Path(checkpoint).name} is no longer in the checkpoint cache (cleared, or removed to keep "
-                            "the cache under its size cap); train the run again to see it.") from None
-    parts = [str(Path(checkpoint).resolve()), st.st_size, st.st_mtime_ns, dataset.fingerprint, n, seed, method, perplexity]
+        raise ExplorerError(
+            f"{Path(checkpoint).name} is no longer in the checkpoint cache (cleared, or removed to keep "
+            "the cache under its size cap); train the run again to see it."
+        ) from None
+    parts = [
+        str(Path(checkpoint).resolve()),
+        st.st_size,
+        st.st_mtime_ns,
+        dataset.fingerprint,
+        n,
+        seed,
+        method,
+        perplexity,
+    ]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
 
 
@@ -146,15 +167,30 @@ class Embedding:
     cached: bool
 
 
-def embedding(checkpoint, dataset: Dataset, n: int, method: str = "tsne", perplexity: float = 30.0, seed: int = 0,
-              device: str = "auto") -> Embedding:
+def embedding(
+    checkpoint,
+    dataset: Dataset,
+    n: int,
+    method: str = "tsne",
+    perplexity: float = 30.0,
+    seed: int = 0,
+    device: str = "auto",
+) -> Embedding:
     """Features and 2-D coordinates for a checkpoint, from the disk cache when they are there."""
     key = cache_key(checkpoint, dataset, n, seed, method, perplexity)
     path = subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"  # run id first: see explorer.store.cache
     if path.is_file():
         try:
             with np.load(path) as z:
-                f = Features(z["features"], z["domain"], z["label"], z["pred"], z["index"], tuple(z["classes"].tolist()), int(z["epoch"]))
+                f = Features(
+                    z["features"],
+                    z["domain"],
+                    z["label"],
+                    z["pred"],
+                    z["index"],
+                    tuple(z["classes"].tolist()),
+                    int(z["epoch"]),
+                )
                 return Embedding(z["coords"], f, 0.0, True)
         except (OSError, ValueError, KeyError):
             pass  # a broken cache entry is recomputed
@@ -163,7 +199,16 @@ def embedding(checkpoint, dataset: Dataset, n: int, method: str = "tsne", perple
     coords = embed(f.features, method, perplexity, seed)
     seconds = time.perf_counter() - t0
     tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.npz")
-    np.savez(tmp, coords=coords, features=f.features, domain=f.domain, label=f.label, pred=f.pred, index=f.index,
-             classes=np.array(f.classes), epoch=f.epoch)
+    np.savez(
+        tmp,
+        coords=coords,
+        features=f.features,
+        domain=f.domain,
+        label=f.label,
+        pred=f.pred,
+        index=f.index,
+        classes=np.array(f.classes),
+        epoch=f.epoch,
+    )
     os.replace(tmp, path)
     return Embedding(coords, f, seconds, False)

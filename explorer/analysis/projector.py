@@ -4,6 +4,7 @@ The projector (TensorBoard's, or projector.tensorflow.org with "Load") reads:
 ``vectors.tsv`` (one feature vector per line), ``metadata.tsv`` (a header, then one row per point),
 ``sprite.png`` (all thumbnails in one square grid, row-major) and ``projector_config.pbtxt``.
 """
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from explorer.data.domains import Dataset
 from explorer.analysis.embedding import Embedding
+from explorer.data.domains import Dataset
 
 
 def points(emb: Embedding, dataset: Dataset) -> pd.DataFrame:
@@ -25,15 +26,17 @@ def points(emb: Embedding, dataset: Dataset) -> pd.DataFrame:
     names = np.array(f.classes)
     files = [(dataset.source if d == 0 else dataset.target).files[i] for d, i in zip(f.domain, f.index)]
     known = f.label >= 0
-    return pd.DataFrame({
-        "x": emb.coords[:, 0],
-        "y": emb.coords[:, 1],
-        "domain": np.where(f.domain == 0, "source", "target"),
-        "class": np.where(known, names[np.maximum(f.label, 0)], names[f.pred]),
-        "class_from": np.where(known, "label", "prediction"),
-        "prediction": names[f.pred],
-        "file": files,
-    })
+    return pd.DataFrame(
+        {
+            "x": emb.coords[:, 0],
+            "y": emb.coords[:, 1],
+            "domain": np.where(f.domain == 0, "source", "target"),
+            "class": np.where(known, names[np.maximum(f.label, 0)], names[f.pred]),
+            "class_from": np.where(known, "label", "prediction"),
+            "prediction": names[f.pred],
+            "file": files,
+        }
+    )
 
 
 def coords_csv(emb: Embedding, dataset: Dataset) -> str:
@@ -70,8 +73,8 @@ def projector_zip(emb: Embedding, dataset: Dataset) -> bytes:
     png = io.BytesIO()
     image.save(png, format="PNG")
     config = (
-        "embeddings {\n  tensor_path: \"vectors.tsv\"\n  metadata_path: \"metadata.tsv\"\n"
-        f"  sprite {{\n    image_path: \"sprite.png\"\n    single_image_dim: {size}\n    single_image_dim: {size}\n  }}\n}}\n"
+        'embeddings {\n  tensor_path: "vectors.tsv"\n  metadata_path: "metadata.tsv"\n'
+        f'  sprite {{\n    image_path: "sprite.png"\n    single_image_dim: {size}\n    single_image_dim: {size}\n  }}\n}}\n'
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -1,12 +1,14 @@
 """A training run is its config: a frozen dataclass, hashed (with the data's fingerprints) into a run id."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
-from explorer.errors import ExplorerError
 from explorer.dann.schedules import SHAPES
+from explorer.data.domains import Dataset
+from explorer.errors import ExplorerError
 
 METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
@@ -45,7 +47,10 @@ class TrainConfig:
             (self.lr > 0, f"learning rate must be > 0 (got {self.lr})"),
             (self.batch_size >= 2, f"batch size must be at least 2 (got {self.batch_size})"),
             (self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
-            (self.time_budget is None or 0 < self.time_budget < 1e7, "time budget must be a positive number of seconds"),
+            (
+                self.time_budget is None or 0 < self.time_budget < 1e7,
+                "time budget must be a positive number of seconds",
+            ),
             (0 <= self.seed < 2**63, f"seed must be in 0 .. 2**63 - 1 (got {self.seed})"),
             (0 < self.width <= 4, f"width must be in (0, 4] (got {self.width})"),
             (self.mmd_weight >= 0, f"MMD weight must be >= 0 (got {self.mmd_weight})"),
@@ -67,12 +72,29 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         if d.get("canny") is not None:
             d["canny"] = tuple(d["canny"])
         return cls(**d)
+
+    def check(self, dataset: Dataset) -> None:
+        """Refuse, with a sentence, data this config cannot train on."""
+        src, tgt = dataset.source, dataset.target
+        size = src.images.shape[-1]
+        if size != self.image_size or tgt.images.shape[-1] != self.image_size:
+            raise ExplorerError(
+                f"The dataset is loaded at {size}x{size} px but the run asks for {self.image_size}; "
+                "load the data at the run's image size."
+            )
+        if len(dataset.classes) < 2:
+            raise ExplorerError("Training needs at least two source classes.")
+        if self.batch_size > min(len(src), len(tgt)):
+            raise ExplorerError(
+                f"Batch size {self.batch_size} is larger than the data ({len(src)} source, {len(tgt)} "
+                "target images); choose a smaller batch size."
+            )
 
     def run_id(self, data_fingerprint: str, device_type: str) -> str:
         """Identity of a run: config (the requested device replaced by the one used) + data."""

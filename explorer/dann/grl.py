@@ -6,6 +6,7 @@ backward pass of ``L_class + L_domain`` then trains D to *minimise* the domain l
 receives ``-lambda * dL_domain/dF``, i.e. F learns to *maximise* it: features that D cannot tell
 apart. This is the single-pass form of the homework's two optimiser steps.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,12 +25,3 @@ class _Reverse(torch.autograd.Function):
 
 def reverse_gradient(x: torch.Tensor, lamb: float) -> torch.Tensor:
     return _Reverse.apply(x, float(lamb))
-
-
-class GradientReversal(torch.nn.Module):
-    def __init__(self, lamb: float = 1.0):
-        super().__init__()
-        self.lamb = lamb
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return reverse_gradient(x, self.lamb)

@@ -5,12 +5,15 @@ over bandwidths ``s_i = m * 2^j``, j = -2..2, where m is the batch's mean square
 in DAN, Long et al. 2015). Zero when the two feature distributions match; a differentiable
 "discrepancy" term that can sit beside the adversarial loss.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def mmd(source: torch.Tensor, target: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> torch.Tensor:
+def mmd(
+    source: torch.Tensor, target: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+) -> torch.Tensor:
     x = torch.cat([source, target]).float()
     d2 = torch.cdist(x, x).pow(2)
     n = x.shape[0]

@@ -10,6 +10,7 @@
 ``width = 1`` is the homework's network (2.1 M parameters in the extractor); 0.25 is about a
 sixteenth of the compute, enough for the embedded 32x32 digits on a CPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,12 @@ class FeatureExtractor(nn.Module):
         layers, c_in = [], in_channels
         for c in CHANNELS:
             c_out = scaled(c, width)
-            layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, 1, 1),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
             c_in = c_out
         self.conv = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -67,5 +73,9 @@ def build(in_channels: int, classes: int, width: float) -> nn.ModuleDict:
     """The three networks as one ModuleDict: ``feature``, ``label``, ``domain``."""
     f = FeatureExtractor(in_channels, width)
     return nn.ModuleDict(
-        {"feature": f, "label": LabelPredictor(f.out_features, classes, width), "domain": DomainClassifier(f.out_features, width)}
+        {
+            "feature": f,
+            "label": LabelPredictor(f.out_features, classes, width),
+            "domain": DomainClassifier(f.out_features, width),
+        }
     )

@@ -9,6 +9,7 @@ Lambda (the weight of the adversarial term), ``lambda(p) = lamb * shape(p)``:
 
 Learning rate: Adam keeps ``lr0``; SGD anneals ``lr(p) = lr0 / (1 + 10 p) ** 0.75`` (the DANN paper).
 """
+
 from __future__ import annotations
 
 import math

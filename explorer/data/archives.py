@@ -11,6 +11,7 @@ A zip is refused whole, and nothing of it is left on disk, when any entry
 Entries are written into a staging folder beside `dest` that is renamed to `dest` only when
 everything succeeded. macOS resource forks (``__MACOSX/``) and hidden files are skipped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,7 +92,9 @@ def extract_zip(
                                 raise DataError(too_big)
                             out.write(chunk)
                 except (FileExistsError, NotADirectoryError):
-                    raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
+                    raise DataError(
+                        f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name."
+                    ) from None
                 except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
                     raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
             try:

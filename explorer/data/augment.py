@@ -11,6 +11,7 @@ Per batch (float, on the device, one call for the whole batch, no per-sample Pyt
 horizontal flip and a random rotation of up to +-`degrees`, as one affine warp
 (``affine_grid`` + ``grid_sample``), empty corners filled with 0 as torchvision's RandomRotation.
 """
+
 from __future__ import annotations
 
 import math

@@ -16,6 +16,7 @@
 The raw arrays are cached in ``$EXPLORER_HOME/builtin-v1.npz``; every size is then produced
 through the same checks and resize as images from disk (`explorer.data.images.prepare_image`).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,8 @@ import numpy as np
 from PIL import Image
 
 from explorer.data.domains import Dataset, _assemble, pair
-from explorer.store.home import home
 from explorer.data.images import prepare_image
+from explorer.store.home import home
 
 SEED = 0
 CACHE_NAME = "builtin-v2.npz"

@@ -22,6 +22,7 @@ A single class folder, like the homework's ``test_data/0``, means unlabelled.
 Unreadable files are skipped and counted in ``Domain.skipped`` with the reason; only a folder in
 which nothing can be read is an error.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,9 @@ import numpy as np
 import torch
 
 from explorer.data.archives import unpack
+from explorer.data.images import IMAGE_EXTENSIONS, ImageError, is_image_name, read_image
 from explorer.errors import DataError, printable
 from explorer.store.home import subdir
-from explorer.data.images import IMAGE_EXTENSIONS, ImageError, is_image_name, read_image
 
 PAIR_LAYOUTS = (("train_data", "test_data"), ("source", "target"))
 
@@ -102,9 +103,7 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.blake2b(
-            (self.source.fingerprint + self.target.fingerprint).encode(), digest_size=12
-        ).hexdigest()
+        return hashlib.blake2b((self.source.fingerprint + self.target.fingerprint).encode(), digest_size=12).hexdigest()
 
 
 def _visible(entries):
@@ -182,7 +181,9 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     return found, notes
 
 
-def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None) -> Domain:
+def load_domain(
+    root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None
+) -> Domain:
     """Load every image under `root` (see the module docstring for layouts) at `size` x `size`."""
     if size < 8 or size > 512:
         raise DataError(f"Image size {size} is out of range (8 to 512).")
@@ -261,7 +262,9 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
         )
     source = replace(source, name="source")
     if len(source.classes) < 2:
-        source = replace(source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",))
+        source = replace(
+            source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",)
+        )
     target = replace(target, name="target")
     if target.labelled:
         unknown = [c for c in target.classes if c not in source.classes]
@@ -279,8 +282,9 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     return Dataset(name=name, source=source, target=target)
 
 
-def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32,
-                 name: str | None = None) -> Dataset:
+def open_dataset(
+    source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32, name: str | None = None
+) -> Dataset:
     """Open a dataset from two domain folders, or from one two-domain folder when `target` is None.
     It is called `name`, or after its folders."""
     if target is None:

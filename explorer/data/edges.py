@@ -12,6 +12,7 @@ Thresholds whose edge density is close to the target's foreground density give s
 about as much "ink" as the drawings. `density_curve` scans the high threshold with the low one at
 a fixed ratio, as the page's chart shows.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -51,8 +52,11 @@ def density_curve(source: torch.Tensor, target: torch.Tensor, ratio: float, high
 def views(images: torch.Tensor, low: float, high: float) -> list[torch.Tensor]:
     """The pipeline step by step, as 3-channel uint8 batches: original, grey, Canny."""
     grey = to_grey(images)
-    return [images if images.shape[1] == 3 else images.repeat(1, 3, 1, 1), grey.repeat(1, 3, 1, 1),
-            canny(images, low, high).repeat(1, 3, 1, 1)]
+    return [
+        images if images.shape[1] == 3 else images.repeat(1, 3, 1, 1),
+        grey.repeat(1, 3, 1, 1),
+        canny(images, low, high).repeat(1, 3, 1, 1),
+    ]
 
 
 def from_array(pixels: np.ndarray) -> torch.Tensor:

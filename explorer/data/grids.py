@@ -1,4 +1,5 @@
 """Compose many small images into one picture (one image widget instead of hundreds)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,21 +16,25 @@ def _rgb(images: torch.Tensor) -> np.ndarray:
     return np.repeat(a, 3, axis=3) if a.shape[3] == 1 else a
 
 
-def tile(images: torch.Tensor, cols: int, scale: int = 2, gap: int = 2) -> np.ndarray:
-    """Images in rows of `cols`, each enlarged `scale` times (nearest neighbour), on white."""
-    a = _rgb(images)
-    n, h, w, _ = a.shape
-    a = a.repeat(scale, axis=1).repeat(scale, axis=2)
-    h, w = h * scale, w * scale
+def tile_array(tiles: np.ndarray, cols: int, gap: int = 2) -> np.ndarray:
+    """(N, H, W, 3) uint8 tiles in rows of `cols`, `gap` pixels apart, on white."""
+    n, h, w, _ = tiles.shape
     rows = max(1, -(-n // cols))
     out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), BACKGROUND, np.uint8)
     for i in range(n):
         r, c = divmod(i, cols)
-        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = a[i]
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tiles[i]
     return out
 
 
-def class_rows(images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0) -> np.ndarray:
+def tile(images: torch.Tensor, cols: int, scale: int = 2, gap: int = 2) -> np.ndarray:
+    """Images in rows of `cols`, each enlarged `scale` times (nearest neighbour), on white."""
+    return tile_array(_rgb(images).repeat(scale, axis=1).repeat(scale, axis=2), cols, gap)
+
+
+def class_rows(
+    images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0
+) -> np.ndarray:
     """One row per class of up to `per_class` random samples, the class name written on the left."""
     gen = torch.Generator().manual_seed(seed)
     h = images.shape[2] * scale

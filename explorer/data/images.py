@@ -16,6 +16,7 @@ BMP files, the homework's format, are decoded by OpenCV (header checked first); 
 
 Anything that fails raises `ImageError` whose message says what is wrong with the file.
 """
+
 from __future__ import annotations
 
 import io

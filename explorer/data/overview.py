@@ -4,6 +4,7 @@ The pixel-intensity histogram is where the domain shift shows first: luminance
 ``Y = 0.299 R + 0.587 G + 0.114 B`` (ITU-R BT.601), in 32 bins over 0..255, as a fraction of
 each domain's pixels so domains of different sizes compare.
 """
+
 from __future__ import annotations
 
 from collections import Counter

@@ -16,12 +16,14 @@ Checkpoints are written to ``.<name>.<random>.tmp`` and renamed into place
 file behind, never a half checkpoint under a real name; `sweep` deletes such leftovers in runs
 that no live process holds.
 """
+
 from __future__ import annotations
 
 import fcntl
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from explorer.store.runs import owners
 DEFAULT_CAP_MB = 2048
 LOCK = ".lock"
 LOCK_WAIT = 5.0  # seconds a trainer waits for a run's lock before it says the run is taken
+ENFORCE_EVERY = 30.0  # seconds between checks of the cap while a run trains (and at its first and last epoch)
 
 
 def cap_bytes() -> int:
@@ -72,13 +75,36 @@ def training_lock(run_dir: Path, wait: float | None = None):
     deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
     while (fd := _lock(run_dir)) is None:
         if time.monotonic() > deadline:
-            raise ExplorerError("This run is being trained right now (by another session or process); "
-                                "wait for it to finish, or change the seed to train a separate run.")
+            raise ExplorerError(
+                "This run is being trained right now (by another session or process); "
+                "wait for it to finish, or change the seed to train a separate run."
+            )
         time.sleep(0.01)
     try:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def run_dir(run_id: str) -> Path:
+    """Where the app keeps the run with this id."""
+    return subdir("runs") / run_id
+
+
+def guarded(folder: Path, events: Iterator[dict]) -> Iterator[dict]:
+    """A training run's events, trained under the cache's rules: the run's lock is held from the
+    first event to the last, and the cap is enforced after the first epoch, at the end, and at
+    most every `ENFORCE_EVERY` seconds between (the run itself, being locked, is never evicted)."""
+    with training_lock(folder):
+        checked = None
+        for event in events:
+            now = time.monotonic()
+            if event["kind"] != "start" and (
+                checked is None or now - checked > ENFORCE_EVERY or event["kind"] in ("done", "stopped", "error")
+            ):
+                enforce()
+                checked = now
+            yield event
 
 
 @contextmanager

@@ -7,6 +7,7 @@ read it and a hostile pickle is refused instead of executed::
      "data": {"source": fingerprint, "target": fingerprint}, "models": state_dict,
      "teacher": state_dict | None, "optim": {...} | None, "metrics": [event, ...], "elapsed": seconds}
 """
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,13 @@ def load(path: str | os.PathLike) -> dict:
         raise ExplorerError(f"{path.name} is a PyTorch file but not a Transfer Explorer DANN checkpoint.")
     arch = obj.get("arch")
     well_formed = (
-        isinstance(arch, dict) and isinstance(arch.get("in_channels"), int) and isinstance(arch.get("classes"), list)
-        and isinstance(arch.get("width"), (int, float)) and isinstance(obj.get("models"), dict)
-        and isinstance(obj.get("config"), dict) and isinstance(obj.get("epoch"), int)
+        isinstance(arch, dict)
+        and isinstance(arch.get("in_channels"), int)
+        and isinstance(arch.get("classes"), list)
+        and isinstance(arch.get("width"), (int, float))
+        and isinstance(obj.get("models"), dict)
+        and isinstance(obj.get("config"), dict)
+        and isinstance(obj.get("epoch"), int)
     )
     if not well_formed:
         raise ExplorerError(f"{path.name} claims to be a Transfer Explorer checkpoint but its contents are damaged.")

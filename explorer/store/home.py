@@ -2,6 +2,7 @@
 
 Everything lives under one folder, ``$EXPLORER_HOME`` or ``~/.cache/transfer-explorer``.
 """
+
 from __future__ import annotations
 
 import os

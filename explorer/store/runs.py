@@ -1,8 +1,7 @@
 """Finished and stopped runs in the checkpoint cache, read back for comparison and download."""
+
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,13 @@ CURVES = {
 }
 
 
+def run_label(config: dict) -> str:
+    """A run's method in a few words, e.g. ``dann λ=0.1 constant``, from its config as a dict."""
+    if config["method"] == "source-only":
+        return "source-only"
+    return f"dann λ={config['lamb']:g} {config['lambda_schedule']}"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -30,10 +36,7 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        c = self.config
-        if c["method"] == "source-only":
-            return f"source-only · {self.run_id[:6]}"
-        return f"dann λ={c['lamb']:g} {c['lambda_schedule']} · {self.run_id[:6]}"
+        return f"{run_label(self.config)} · {self.run_id[:6]}"
 
     @property
     def finished(self) -> bool:
@@ -116,19 +119,17 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         last = r.metrics[-1]
-        rows.append({
-            "run": r.label, "method": r.config["method"], "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
-            "canny": "off" if not r.config.get("canny") else "/".join(map(str, r.config["canny"])),
-            "epochs": last["epoch"], "target acc": last.get("target_acc"), "source acc": last.get("source_acc"),
-            "domain acc": last.get("domain_acc"), "seconds": round(last.get("elapsed", 0), 1),
-        })
+        rows.append(
+            {
+                "run": r.label,
+                "method": r.config["method"],
+                "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
+                "canny": "off" if not r.config.get("canny") else "/".join(map(str, r.config["canny"])),
+                "epochs": last["epoch"],
+                "target acc": last.get("target_acc"),
+                "source acc": last.get("source_acc"),
+                "domain acc": last.get("domain_acc"),
+                "seconds": round(last.get("elapsed", 0), 1),
+            }
+        )
     return pd.DataFrame(rows)
-
-
-def submission_csv(ids, labels, classes) -> str:
-    """``id,label`` rows; ids are positions in the target's sorted file order, labels class names."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "label"])
-    w.writerows((int(i), classes[int(y)]) for i, y in zip(ids, labels))
-    return buf.getvalue()

@@ -7,6 +7,7 @@ offline, `load_backbone` raises `WeightsMissing`, whose message says which file 
 caller can then offer an uploaded state_dict or random initialisation, and `LoadedModel.weights`
 always says which of these was really used. Random weights are never called pretrained.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,6 +45,12 @@ def hub_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
+def is_resnet(name: str) -> bool:
+    """ResNets keep their stages in ``layer1..4`` and their head in ``fc``; VGGs in ``features``
+    and ``classifier[-1]``."""
+    return name.startswith("resnet")
+
+
 def _check_name(name: str) -> None:
     if name not in WEIGHTS:
         raise ExplorerError(f"Unknown backbone {name!r}; choose one of {', '.join(WEIGHTS)}.")
@@ -62,7 +69,9 @@ def load_state_file(path: str | os.PathLike | bytes) -> dict:
         raise ExplorerError(f"Not a PyTorch state_dict (refused to load it: {type(e).__name__}).") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise ExplorerError("The file holds no state_dict (a mapping of parameter names to tensors).")
     return state
 
@@ -107,8 +116,10 @@ def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None
     try:
         result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys or set(result.missing_keys) - head_keys:
-            raise RuntimeError(f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
-                               f"unexpected {len(result.unexpected_keys)} keys")
+            raise RuntimeError(
+                f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
+                f"unexpected {len(result.unexpected_keys)} keys"
+            )
     except Exception as e:  # shapes, names, dtypes: any mismatch means "not this architecture"
         missing = len([k for k in model.state_dict() if k not in state])
         raise ExplorerError(

@@ -14,6 +14,7 @@ Data: the labelled source domain of a dataset, split into train / validation wit
 few labels. Inputs are scaled to [0, 1], normalised with ImageNet's mean and std, and flipped
 left-right at random (batched, on the device) when the backbone itself learns.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,10 +25,10 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD, load_backbone
-from explorer.devices import describe, pick
 from explorer.data.domains import Domain
+from explorer.devices import describe, map_batches, pick
 from explorer.errors import ExplorerError
+from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD, is_resnet, load_backbone
 
 EVAL_BATCH = 256
 
@@ -49,7 +50,9 @@ class FinetuneConfig:
 
     def __post_init__(self):
         if not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 2 and 0 < self.val_fraction < 1):
-            raise ExplorerError("Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1.")
+            raise ExplorerError(
+                "Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1."
+            )
         if self.per_class is not None and self.per_class < 1:
             raise ExplorerError("Images per class must be at least 1.")
         if not (self.freeze in ("head", "none") or self.freeze.startswith("from:")):
@@ -58,9 +61,14 @@ class FinetuneConfig:
 
 def stages(model: torch.nn.Module, backbone: str) -> dict[str, list[torch.nn.Module]]:
     """The backbone's stages in order, as lists of modules (the head excluded)."""
-    if backbone.startswith("resnet"):
-        return {"stem": [model.conv1, model.bn1], "layer1": [model.layer1], "layer2": [model.layer2],
-                "layer3": [model.layer3], "layer4": [model.layer4]}
+    if is_resnet(backbone):
+        return {
+            "stem": [model.conv1, model.bn1],
+            "layer1": [model.layer1],
+            "layer2": [model.layer2],
+            "layer3": [model.layer3],
+            "layer4": [model.layer4],
+        }
     blocks, current, n = {}, [], 1
     for m in model.features:
         current.append(m)
@@ -71,13 +79,13 @@ def stages(model: torch.nn.Module, backbone: str) -> dict[str, list[torch.nn.Mod
 
 
 def head(model: torch.nn.Module, backbone: str) -> torch.nn.Linear:
-    return model.fc if backbone.startswith("resnet") else model.classifier[-1]
+    return model.fc if is_resnet(backbone) else model.classifier[-1]
 
 
 def replace_head(model: torch.nn.Module, backbone: str, classes: int) -> torch.nn.Module:
     old = head(model, backbone)
     new = torch.nn.Linear(old.in_features, classes)
-    if backbone.startswith("resnet"):
+    if is_resnet(backbone):
         model.fc = new
     else:
         model.classifier[-1] = new
@@ -142,8 +150,10 @@ class FineTuner:
                 "lower the batch size or add images."
             )
         if config.backbone == "vgg16" and domain.images.shape[-1] < 32:
-            raise ExplorerError(f"vgg16 halves its input five times and needs images of at least 32 px; "
-                                f"these are {domain.images.shape[-1]} px. Load the data at 32 px or more.")
+            raise ExplorerError(
+                f"vgg16 halves its input five times and needs images of at least 32 px; "
+                f"these are {domain.images.shape[-1]} px. Load the data at 32 px or more."
+            )
         torch.manual_seed(config.seed)
         loaded = load_backbone(config.backbone, config.weights, state)
         self.weights = loaded.weights
@@ -154,7 +164,9 @@ class FineTuner:
         body = [p for p in self.model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
         groups = [{"params": head_params, "lr": config.lr}]
         if body:
-            groups.append({"params": body, "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0)})
+            groups.append(
+                {"params": body, "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0)}
+            )
         self.opt = torch.optim.Adam(groups)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -173,31 +185,23 @@ class FineTuner:
     def body(self, x: torch.Tensor) -> torch.Tensor:
         """Everything before the head: the features the head sees."""
         m = self.model
-        if self.config.backbone.startswith("resnet"):
+        if is_resnet(self.config.backbone):
             x = m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x))))))))
             return torch.flatten(m.avgpool(x), 1)
         x = torch.flatten(m.avgpool(m.features(x)), 1)
         return m.classifier[:-1](x)
 
-    @torch.no_grad()
     def features(self, idx: torch.Tensor, stop: threading.Event | None = None) -> torch.Tensor | None:
         """The frozen body's features of `idx`; None when `stop` was set on the way."""
         self.model.eval()
-        out = []
-        for i in range(0, len(idx), EVAL_BATCH):
-            if stop is not None and stop.is_set():
-                return None
-            out.append(self.body(self.inputs(idx[i : i + EVAL_BATCH], False)))
-        return torch.cat(out)
+        return map_batches(lambda j: self.body(self.inputs(j, False)), idx, EVAL_BATCH, stop)
 
-    @torch.no_grad()
     def accuracy(self, idx: torch.Tensor) -> float:
+        if len(idx) == 0:
+            return 0.0
         self.model.eval()
-        correct = 0
-        for i in range(0, len(idx), EVAL_BATCH):
-            j = idx[i : i + EVAL_BATCH]
-            correct += (self.model(self.inputs(j, False)).argmax(1).cpu() == self.domain.labels[j]).sum().item()
-        return correct / max(1, len(idx))
+        predicted = map_batches(lambda j: self.model(self.inputs(j, False)).argmax(1).cpu(), idx, EVAL_BATCH)
+        return (predicted == self.domain.labels[idx]).sum().item() / len(idx)
 
     def loss(self, positions: torch.Tensor, fc: torch.nn.Linear) -> torch.Tensor:
         """Cross-entropy of one batch (positions in `train_idx`): from cached features when only the head learns."""
@@ -211,9 +215,17 @@ class FineTuner:
     def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
         cfg = self.config
         stop = stop or threading.Event()
-        yield {"kind": "start", "device": describe(self.device), "weights": self.weights, "epochs": cfg.epochs,
-               "self_train_epochs": 0, "history": [], "params": self.params,
-               "n_train": len(self.train_idx), "n_val": len(self.val_idx)}
+        yield {
+            "kind": "start",
+            "device": describe(self.device),
+            "weights": self.weights,
+            "epochs": cfg.epochs,
+            "self_train_epochs": 0,
+            "history": [],
+            "params": self.params,
+            "n_train": len(self.train_idx),
+            "n_val": len(self.val_idx),
+        }
         fc = head(self.model, cfg.backbone)
         history = []
         for epoch in range(1, cfg.epochs + 1):
@@ -228,7 +240,9 @@ class FineTuner:
             losses = []
             self.model.train()
             for m in self.model.modules():  # frozen BatchNorm keeps its ImageNet statistics too
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(
+                    p.requires_grad for p in m.parameters()
+                ):
                     m.eval()
             for s in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
                 if stop.is_set():
@@ -240,10 +254,16 @@ class FineTuner:
                 self.opt.step()
                 losses.append(loss.item())
             seconds = time.perf_counter() - t0
-            event = {"kind": "epoch", "stage": "finetune", "epoch": epoch, "train_loss": sum(losses) / len(losses),
-                     "val_acc": self.accuracy(self.val_idx), "seconds": seconds,
-                     "elapsed": sum(h["seconds"] for h in history) + seconds,
-                     "img_per_s": len(losses) * cfg.batch_size / seconds}
+            event = {
+                "kind": "epoch",
+                "stage": "finetune",
+                "epoch": epoch,
+                "train_loss": sum(losses) / len(losses),
+                "val_acc": self.accuracy(self.val_idx),
+                "seconds": seconds,
+                "elapsed": sum(h["seconds"] for h in history) + seconds,
+                "img_per_s": len(losses) * cfg.batch_size / seconds,
+            }
             history.append(event)
             yield event
         yield {"kind": "done", **self.summary(history)}

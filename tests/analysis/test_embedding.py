@@ -1,4 +1,5 @@
 """Feature extraction, t-SNE/PCA, alignment numbers, the cache, projector export and `embed`."""
+
 import io
 import json
 import zipfile
@@ -6,11 +7,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from explorer.analysis import alignment, embedding as E, projector
-from explorer.data.builtin import load_builtin
+from explorer.analysis import alignment, projector
+from explorer.analysis import embedding as E
 from explorer.cli import main
 from explorer.dann.config import TrainConfig
-from explorer.dann.engine import train
+from explorer.dann.trainer import train
+from explorer.data.builtin import load_builtin
 from explorer.errors import ExplorerError
 
 SMALL = dict(width=0.125, image_size=16, batch_size=64, epochs=2)
@@ -19,7 +21,7 @@ SMALL = dict(width=0.125, image_size=16, batch_size=64, epochs=2)
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     data = load_builtin(16)
-    trainer, _ = train(TrainConfig(**SMALL), data, runs_root=tmp_path_factory.mktemp("runs"))
+    trainer, _ = train(TrainConfig(**SMALL), data, run_dir=tmp_path_factory.mktemp("runs"))
     return data, trainer.dir
 
 
@@ -81,8 +83,24 @@ def test_cli_embed_from_a_train_folder(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125"]) == 0
     capsys.readouterr()
-    assert main(["embed", "--run", str(out), "--n", "100", "--method", "pca", "--out", str(tmp_path / "c.csv"),
-                 "--projector", str(tmp_path / "proj")]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--run",
+                str(out),
+                "--n",
+                "100",
+                "--method",
+                "pca",
+                "--out",
+                str(tmp_path / "c.csv"),
+                "--projector",
+                str(tmp_path / "proj"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"seconds", "a_distance", "n_source", "n_target"} <= summary.keys()
     assert summary["n_source"] == summary["n_target"] == 100 and 0 <= summary["a_distance"] <= 2

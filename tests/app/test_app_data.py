@@ -1,4 +1,5 @@
 """AppTest tests of the app shell and the Data page, on the embedded default and on uploads."""
+
 from pathlib import Path
 
 import pytest

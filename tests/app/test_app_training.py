@@ -1,4 +1,5 @@
 """AppTest tests of the Canny Tuner and Train DANN pages: sliders, a short run, stop, comparison."""
+
 import time
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The DANN engine on small data: alignment, determinism, checkpoints, resume, stop, NaN."""
+
 import json
 import os
 import pickle
@@ -8,13 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.store import checkpoints
-from explorer.dann import engine
-from explorer.data.builtin import load_builtin
+from explorer.dann import trainer as engine
 from explorer.dann.config import TrainConfig
+from explorer.dann.inputs import target_inputs
+from explorer.dann.predict import load_for_prediction, predict_proba
+from explorer.dann.runfolder import marked
+from explorer.dann.trainer import Trainer, train
+from explorer.data.builtin import load_builtin
 from explorer.data.domains import Domain, pair
-from explorer.dann.engine import Trainer, load_for_prediction, marked, predict_proba, target_inputs, train
 from explorer.errors import ExplorerError
+from explorer.store import checkpoints
 
 SMALL = dict(width=0.125, image_size=16, batch_size=32, canny=(100, 200))
 
@@ -43,17 +47,33 @@ def bars(n: int, offset: int, seed: int) -> Domain:
         else:
             x[i, 0, 2:14, pos[i] - 1 : pos[i] + 2] = 220
     x = (x + offset).clamp(0, 255).to(torch.uint8)
-    return Domain("bars", x, labels, ("horizontal", "vertical"), tuple(f"{i}.png" for i in range(n)), "test",
-                  np.full((n, 2), 16), ("L",) * n)
+    return Domain(
+        "bars",
+        x,
+        labels,
+        ("horizontal", "vertical"),
+        tuple(f"{i}.png" for i in range(n)),
+        "test",
+        np.full((n, 2), 16),
+        ("L",) * n,
+    )
 
 
 def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tmp_path):
     data = pair(bars(256, 0, 0), bars(256, 80, 1))
     accs = {}
     for method in ("source-only", "dann"):
-        cfg = TrainConfig(method=method, epochs=12, lamb=1.0, lambda_schedule="constant", width=0.125,
-                          image_size=16, batch_size=32, augment=False)
-        _, events = train(cfg, data, runs_root=tmp_path)
+        cfg = TrainConfig(
+            method=method,
+            epochs=12,
+            lamb=1.0,
+            lambda_schedule="constant",
+            width=0.125,
+            image_size=16,
+            batch_size=32,
+            augment=False,
+        )
+        _, events = train(cfg, data, run_dir=tmp_path / method)
         # the adversarial game oscillates epoch to epoch: average the second half
         accs[method] = sum(e["domain_acc"] for e in events[7:13]) / 6
     assert accs["source-only"] > 0.95  # features of the two domains stay easy to tell apart
@@ -62,23 +82,43 @@ def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tm
 
 def test_same_config_seed_device_same_numbers(data16, tmp_path):
     cfg = TrainConfig(epochs=2, **SMALL)
-    _, a = train(cfg, data16, runs_root=tmp_path / "a")
-    _, b = train(cfg, data16, runs_root=tmp_path / "b")
+    _, a = train(cfg, data16, run_dir=tmp_path / "a")
+    _, b = train(cfg, data16, run_dir=tmp_path / "b")
     assert numbers(a) == numbers(b) and len(numbers(a)) == 2
-    _, c = train(TrainConfig(epochs=2, seed=1, **SMALL), data16, runs_root=tmp_path / "c")
+    _, c = train(TrainConfig(epochs=2, seed=1, **SMALL), data16, run_dir=tmp_path / "c")
     assert numbers(c) != numbers(a)
 
 
 def test_grl_update_and_mmd_run(data16, tmp_path):
-    _, events = train(TrainConfig(epochs=1, update="grl", mmd_weight=0.5, **SMALL), data16, runs_root=tmp_path)
+    _, events = train(TrainConfig(epochs=1, update="grl", mmd_weight=0.5, **SMALL), data16, run_dir=tmp_path)
     assert events[-1]["kind"] == "done" and events[-2]["domain_acc"] is not None
 
 
 def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
-    trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, runs_root=tmp_path)
+    trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, run_dir=tmp_path)
     files = sorted(p.name for p in trainer.dir.iterdir())
-    assert files == [".lock", "config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl"]
-    assert [marked(e) for e in (0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 500)] == [True, True, True, False, True, True, True, False, True, True, True]
+    assert files == [
+        "config.json",
+        "epoch_0000.pt",
+        "epoch_0001.pt",
+        "epoch_0002.pt",
+        "epoch_0003.pt",
+        "last.pt",
+        "metrics.jsonl",
+    ]
+    assert [marked(e) for e in (0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 500)] == [
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+        True,
+        True,
+        True,
+    ]
     models, ckpt = load_for_prediction(trainer.dir / "last.pt", torch.device("cpu"))
     x = target_inputs(data16.target.images, ckpt["arch"]["in_channels"])
     assert torch.allclose(predict_proba(models, x, torch.device("cpu")), trainer.predict(x))
@@ -101,31 +141,37 @@ class StopAfter(threading.Event):
 def test_stop_mid_epoch_keeps_the_last_checkpoint_and_resume_finishes(data16, tmp_path):
     cfg = TrainConfig(epochs=3, **SMALL)
     steps = len(data16.source) // cfg.batch_size
-    trainer = Trainer(cfg, data16, runs_root=tmp_path)
+    trainer = Trainer(cfg, data16, run_dir=tmp_path)
     events = list(trainer.events(StopAfter(steps + steps // 2)))  # half-way through epoch 2
     assert events[-1]["kind"] == "stopped" and "epoch 1 is kept" in events[-1]["message"]
     assert checkpoints.load(trainer.dir / "last.pt")["epoch"] == 1
-    again = Trainer(cfg, data16, runs_root=tmp_path)
+    again = Trainer(cfg, data16, run_dir=tmp_path)
     events = list(again.events())
     assert events[0]["resumed_from"] == 1 and len(events[0]["history"]) == 1
     assert [e["epoch"] for e in events if e["kind"] == "epoch"] == [2, 3]
     assert events[-1]["kind"] == "done" and events[-1]["epochs"] == 3
     # a finished run comes back from the cache without training
-    events = list(Trainer(cfg, data16, runs_root=tmp_path).events())
+    events = list(Trainer(cfg, data16, run_dir=tmp_path).events())
     assert [e["kind"] for e in events] == ["start", "done"]
 
 
 def test_nan_loss_stops_with_lambda_and_lr(data16, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "mmd", lambda a, b: torch.tensor(float("nan")))
-    trainer = Trainer(TrainConfig(epochs=2, mmd_weight=1.0, lr=0.002, **SMALL), data16, runs_root=tmp_path)
+    trainer = Trainer(TrainConfig(epochs=2, mmd_weight=1.0, lr=0.002, **SMALL), data16, run_dir=tmp_path)
     events = list(trainer.events())
     assert events[-1]["kind"] == "error"
-    assert "nan" in events[-1]["message"] and "lambda = " in events[-1]["message"] and "lr = 0.002" in events[-1]["message"]
+    assert (
+        "nan" in events[-1]["message"]
+        and "lambda = " in events[-1]["message"]
+        and "lr = 0.002" in events[-1]["message"]
+    )
     assert checkpoints.load(trainer.dir / "last.pt")["epoch"] == 0  # the NaN weights were never saved
 
 
 def test_self_training_uses_an_ema_teacher(data16, tmp_path):
-    trainer, events = train(TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL), data16, runs_root=tmp_path)
+    trainer, events = train(
+        TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL), data16, run_dir=tmp_path
+    )
     stages = [e["stage"] for e in events if e["kind"] == "epoch"]
     assert stages == ["dann", "self-train"] and 0 <= events[-2]["pseudo_frac"] <= 1
     assert trainer.teacher is not None
@@ -135,9 +181,9 @@ def test_self_training_uses_an_ema_teacher(data16, tmp_path):
 
 def test_bad_requests(data16, tmp_path):
     with pytest.raises(ExplorerError, match="Batch size 5000 is larger than the data"):
-        Trainer(TrainConfig(batch_size=5000, width=0.125, image_size=16), data16, runs_root=tmp_path)
+        Trainer(TrainConfig(batch_size=5000, width=0.125, image_size=16), data16, run_dir=tmp_path)
     with pytest.raises(ExplorerError, match="loaded at 16x16 px but the run asks for 32"):
-        Trainer(TrainConfig(width=0.125), data16, runs_root=tmp_path)
+        Trainer(TrainConfig(width=0.125), data16, run_dir=tmp_path)
 
 
 class Evil:
@@ -161,7 +207,7 @@ def test_hostile_pickle_and_foreign_files_are_refused(tmp_path, monkeypatch):
 
 
 def test_checkpoint_from_another_architecture_is_refused(data16, tmp_path):
-    trainer, _ = train(TrainConfig(epochs=1, **SMALL), data16, runs_root=tmp_path)
+    trainer, _ = train(TrainConfig(epochs=1, **SMALL), data16, run_dir=tmp_path)
     ckpt = checkpoints.load(trainer.dir / "last.pt")
     from explorer.dann.models import build
 
@@ -171,7 +217,7 @@ def test_checkpoint_from_another_architecture_is_refused(data16, tmp_path):
 
 def test_time_budget_moves_lambda_within_the_first_epoch(data16, tmp_path):
     cfg = TrainConfig(epochs=100, time_budget=0.5, lambda_schedule="dann", lamb=1.0, **SMALL)
-    trainer, events = train(cfg, data16, runs_root=tmp_path)
+    trainer, events = train(cfg, data16, run_dir=tmp_path)
     epochs = [e for e in events if e["kind"] == "epoch"]
     assert events[-1]["kind"] == "done" and len(epochs) < 100
     assert epochs[0]["lambda"] > 0  # p grew with the seconds spent, not only at epoch ends
@@ -181,10 +227,10 @@ def test_time_budget_moves_lambda_within_the_first_epoch(data16, tmp_path):
 def test_resume_rewrites_metrics_from_the_checkpoint(data16, tmp_path):
     cfg = TrainConfig(epochs=2, **SMALL)
     steps = len(data16.source) // cfg.batch_size
-    trainer = Trainer(cfg, data16, runs_root=tmp_path)
+    trainer = Trainer(cfg, data16, run_dir=tmp_path)
     list(trainer.events(StopAfter(steps + 1)))
     (trainer.dir / "metrics.jsonl").write_text("")  # as if the process died before appending
-    list(Trainer(cfg, data16, runs_root=tmp_path).events())
+    list(Trainer(cfg, data16, run_dir=tmp_path).events())
     lines = (trainer.dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
 

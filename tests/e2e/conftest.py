@@ -4,6 +4,7 @@ Every test here is marked ``e2e``; run the fast suite alone with ``pytest -m "no
 ``E2E_SCREENSHOTS=docs/screenshots`` the tests that reach a page's telling state save the README's
 screenshots there; otherwise they go to a temporary folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,11 +21,22 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
-PAGES = {"Data": "data", "Canny Tuner": "canny", "Train DANN": "train", "Feature Space": "features",
-         "Layer Activations": "activations", "Transfer Fine-tune": "finetune"}
+PAGES = {
+    "Data": "data",
+    "Canny Tuner": "canny",
+    "Train DANN": "train",
+    "Feature Space": "features",
+    "Layer Activations": "activations",
+    "Transfer Fine-tune": "finetune",
+}
 
 
 def pytest_collection_modifyitems(items):
@@ -53,9 +65,26 @@ class App:
     def start(self) -> App:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-                 "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "app.py",
+                    "--server.port",
+                    str(self.port),
+                    "--server.address",
+                    "127.0.0.1",
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         end = time.time() + 90
         while time.time() < end:
@@ -96,7 +125,9 @@ def browser():
 
     exe = shutil.which("chromium")
     if exe is None:
-        pytest.fail("Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it).")
+        pytest.fail(
+            "Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it)."
+        )
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b

@@ -1,4 +1,5 @@
 """Faults, in a browser against the real app: hostile uploads, and the app killed while it trains."""
+
 import io
 import os
 import stat
@@ -69,8 +70,10 @@ def non_utf8_zip() -> bytes:
 
 def huge_png(side: int = 20000) -> bytes:
     """A real 20000x20000 grey PNG (400 megapixels), compressed to well under a megabyte."""
+
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     z, row, parts = zlib.compressobj(9), b"\x00" * (side + 1), []
     for _ in range(side):
         parts.append(z.compress(row))
@@ -93,8 +96,12 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     before = tree(outside)
 
     refused = {}
-    for name, data in [("traversal.zip", traversal_zip()), ("symlink.zip", symlink_zip()), ("bomb.zip", bomb_zip()),
-                       ("non-utf8.zip", non_utf8_zip())]:
+    for name, data in [
+        ("traversal.zip", traversal_zip()),
+        ("symlink.zip", symlink_zip()),
+        ("bomb.zip", bomb_zip()),
+        ("non-utf8.zip", non_utf8_zip()),
+    ]:
         open_zip(page, data, name)
         refused[name] = errors(page)
         assert app.healthy()
@@ -114,7 +121,9 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
         settle(page, 1000)
         seen[name] = (errors(page), page.locator("[data-testid='stMain']").inner_text())
         assert app.healthy()
-    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(seen["huge.png"][0]), seen["huge.png"][0]
+    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(seen["huge.png"][0]), seen[
+        "huge.png"
+    ][0]
     shown = seen["caf\udce9 \udcff.png"][1]
     assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[:1200]  # read; its name as the browser sent it
 
@@ -122,15 +131,18 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     settle(page)
     evil = io.BytesIO()
     torch.save({"conv1.weight": Evil(sentinel)}, evil)
-    uploader(page, "state_dict").set_input_files({"name": "resnet18.pth", "mimeType": "application/octet-stream",
-                                                  "buffer": evil.getvalue()})
+    uploader(page, "state_dict").set_input_files(
+        {"name": "resnet18.pth", "mimeType": "application/octet-stream", "buffer": evil.getvalue()}
+    )
     page.wait_for_selector("[data-testid='stAlertContentError']")
     settle(page)
     assert "refused" in " ".join(errors(page)).lower()
     assert not sentinel.exists() and app.healthy()
 
     new = tree(outside) - before
-    sessions = {p.split(os.sep)[2] for p in new if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2}
+    sessions = {
+        p.split(os.sep)[2] for p in new if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2
+    }
     assert len(sessions) <= 1
     stray = [p for p in new if not p.startswith(f"home{os.sep}sessions") and p != "app.log"]
     assert not stray, stray

@@ -1,4 +1,5 @@
 """Transfer Fine-tune in a browser: a frozen backbone's head, then the whole network, compared."""
+
 import os
 
 from tests.e2e.conftest import go, no_errors, settle, shoot, table_cells

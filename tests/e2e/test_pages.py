@@ -1,4 +1,5 @@
 """Every page opens from the sidebar without an error; a zip dataset and a dropped image work."""
+
 import io
 import zipfile
 
@@ -61,8 +62,9 @@ def test_an_image_dropped_on_layer_activations_shows_64_maps(page):
     go(page, "Layer Activations")
     page.get_by_text("Random (not pretrained)").click()
     settle(page)
-    import sklearn.datasets
     from pathlib import Path
+
+    import sklearn.datasets
 
     photo = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
     uploader(page, "Drop an image").set_input_files(str(photo))

@@ -1,4 +1,5 @@
 """The teaching loop in a browser: tune Canny, train DANN and watch it, stop, see the t-SNE."""
+
 import os
 import re
 
@@ -15,7 +16,9 @@ def wait_epoch(page, at_least: int, timeout: float = 120_000) -> None:
     """Until the progress bar shows epoch `at_least` or later."""
     page.wait_for_function(
         "n => +((document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] ?? -1) >= n",
-        arg=at_least, timeout=timeout)
+        arg=at_least,
+        timeout=timeout,
+    )
 
 
 def set_number(page, label: str, value) -> None:
@@ -55,7 +58,9 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     no_errors(page)
     shoot(page, "train")
     page.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
+    page.wait_for_selector(
+        "text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000
+    )
     settle(page)
     no_errors(page)
     assert page.get_by_role("button", name="Clear my cached runs").count() == 1

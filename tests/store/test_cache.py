@@ -1,5 +1,6 @@
 """The checkpoint cache: size cap with oldest-first eviction, clearing one owner's runs, the
 training lock, and what a process killed in the middle of a checkpoint write leaves behind."""
+
 import os
 import subprocess
 import sys
@@ -8,13 +9,28 @@ import time
 
 import pytest
 
-from explorer.store import cache, checkpoints, runs
 from explorer.dann.config import TrainConfig
-from explorer.dann.engine import Trainer, train
+from explorer.dann.trainer import Trainer
 from explorer.errors import ExplorerError
+from explorer.store import cache, checkpoints, runs
 from explorer.store.home import subdir
 
 SMALL = dict(width=0.125, image_size=16, batch_size=32, canny=(100, 200))
+
+
+def cached_trainer(cfg, data):
+    """A trainer whose events come as the app trains: in the cache, under the run's lock and the cap."""
+    trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, "cpu")))
+    return trainer, cache.guarded(trainer.dir, trainer.events())
+
+
+def cached(cfg, data):
+    return cached_trainer(cfg, data)[1]
+
+
+def cached_train(cfg, data):
+    trainer, events = cached_trainer(cfg, data)
+    return trainer, list(events)
 
 
 def fake_run(name: str, size: int, age: float, owner: str = "a" * 32):
@@ -69,12 +85,12 @@ def test_a_second_trainer_of_the_same_run_is_refused(monkeypatch):
     monkeypatch.setattr(cache, "LOCK_WAIT", 0.3)
     data = load_builtin(16)
     cfg = TrainConfig(epochs=1, **SMALL)
-    first = Trainer(cfg, data).events()
+    first = cached(cfg, data)
     next(first)  # holds the run's lock from here on
     with pytest.raises(ExplorerError, match="being trained right now"):
-        next(Trainer(cfg, data).events())
+        next(cached(cfg, data))
     first.close()  # the lock goes with the generator
-    _, events = train(cfg, data)
+    trainer, events = cached_train(cfg, data)
     assert events[-1]["kind"] == "done"
 
 
@@ -90,7 +106,7 @@ def test_training_evicts_older_runs_beyond_the_cap(monkeypatch):
 
     old = fake_run("old", 10_000, 1000)
     monkeypatch.setenv("EXPLORER_CACHE_MB", "0.000001")
-    trainer, events = train(TrainConfig(epochs=1, **SMALL), load_builtin(16))
+    trainer, events = cached_train(TrainConfig(epochs=1, **SMALL), load_builtin(16))
     assert events[-1]["kind"] == "done"
     assert not old.exists() and (trainer.dir / "last.pt").is_file()  # a training run is never its own victim
 
@@ -99,7 +115,8 @@ KILLED_MID_WRITE = textwrap.dedent("""
     import os, signal, torch
     from explorer.data.builtin import load_builtin
     from explorer.dann.config import TrainConfig
-    from explorer.dann.engine import train
+    from explorer.dann.trainer import Trainer
+    from explorer.store import cache
 
     calls = 0
     real_save = torch.save
@@ -114,15 +131,23 @@ KILLED_MID_WRITE = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return real_save(obj, f, *a, **k)
     torch.save = save
-    train(TrainConfig(epochs=3, width=0.125, image_size=16, batch_size=32, canny=(100, 200)), load_builtin(16))
+    cfg, data = TrainConfig(epochs=3, width=0.125, image_size=16, batch_size=32, canny=(100, 200)), load_builtin(16)
+    run = cache.run_dir(cfg.run_id(data.fingerprint, "cpu"))
+    list(cache.guarded(run, Trainer(cfg, data, run).events()))
 """)
 
 
 @pytest.mark.parametrize("kill_at", [1, 4, 5])  # the first checkpoint; epoch 1's marked copy; epoch 2's last.pt
 def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoints(kill_at, explorer_home):
     env = dict(os.environ, EXPLORER_HOME=str(explorer_home))
-    proc = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE.replace("{kill_at}", str(kill_at))], env=env,
-                          cwd=os.path.dirname(os.path.dirname(__file__)), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE.replace("{kill_at}", str(kill_at))],
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr
     (run_dir,) = subdir("runs").iterdir()
     assert list(run_dir.glob(".*.tmp")), "the killed write left its temporary file"
@@ -139,7 +164,7 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     # ... and training resumes from the last whole checkpoint.
     from explorer.data.builtin import load_builtin
 
-    _, events = train(TrainConfig(epochs=3, **SMALL), load_builtin(16))
+    trainer, events = cached_train(TrainConfig(epochs=3, **SMALL), load_builtin(16))
     assert events[0]["resumed_from"] == (0 if kill_at == 1 else 1)
     assert events[-1]["kind"] == "done" and events[-1]["epochs"] == 3
 
@@ -189,8 +214,8 @@ def test_writes_in_progress_are_not_cache_entries():
 
 
 def test_a_removed_checkpoint_gets_a_message_on_feature_space():
-    from explorer.data.builtin import load_builtin
     from explorer.analysis.embedding import embedding
+    from explorer.data.builtin import load_builtin
 
     with pytest.raises(ExplorerError, match="no longer in the checkpoint cache"):
         embedding(subdir("runs") / "gone" / "epoch_0000.pt", load_builtin(16), 10)

@@ -1,0 +1,57 @@
+"""A run's folder, the only place a `Trainer` writes::
+
+    config.json      the config, the run id, the data's fingerprint and classes
+    metrics.jsonl    one `EpochEvent` per line
+    last.pt          after every epoch, with the optimiser state (for resuming)
+    epoch_NNNN.pt    at marked epochs (0, 1, 2, 5, 10, 20, 50, ... and the last), for Feature Space
+
+Checkpoints are written atomically (`explorer.store.checkpoints`). The checkpoint is the truth:
+on resume, metrics.jsonl is rewritten from ``last.pt``, so a crash between saving a checkpoint and
+appending its metrics line loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from explorer.store import checkpoints
+
+
+def marked(epoch: int) -> bool:
+    """Epochs whose checkpoints are kept: 0, 1, 2, 5, 10, 20, 50, 100, ..."""
+    if epoch == 0:
+        return True
+    mag = 10 ** int(math.log10(epoch))
+    return epoch in (mag, 2 * mag, 5 * mag)
+
+
+class RunFolder:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def begin(self, info: dict) -> None:
+        """A new run: config.json and an empty metrics.jsonl."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "config.json").write_text(json.dumps(info, indent=2))
+        (self.path / "metrics.jsonl").write_text("")
+
+    def save(self, epoch: int, last_epoch: int, payload: Callable[[bool], dict]) -> None:
+        """``last.pt`` (payload with the optimiser state), and ``epoch_NNNN.pt`` when the epoch is kept."""
+        checkpoints.save(self.path / "last.pt", payload(True))
+        if marked(epoch) or epoch == last_epoch:
+            checkpoints.save(self.path / f"epoch_{epoch:04d}.pt", payload(False))
+
+    def append(self, event: dict) -> None:
+        with open(self.path / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(event) + "\n")
+
+    def rewrite(self, history: list[dict]) -> None:
+        (self.path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+
+    def last(self) -> dict | None:
+        """The checkpoint to resume from; None for a new run."""
+        path = self.path / "last.pt"
+        return checkpoints.load(path) if path.is_file() else None

@@ -1,0 +1,300 @@
+"""DANN training: one plain loop that yields the events of `explorer.dann.events`.
+
+``Trainer(config, dataset, run_dir).events(stop)`` trains into `run_dir` and nowhere else (the
+files: `runfolder.py`). A folder that already holds this run's ``last.pt`` is resumed; one that
+holds another run's is refused. Where folders live, how much they may take and who may write them
+at once is the caller's business (the app: `explorer.store.cache`; the CLI: ``--out``).
+
+A step: ``f = F([xs; xt])`` (one BatchNorm pass over both domains, as in the homework), source
+rows classified by C, and the domain game of `objective.py` at weight lambda (0 for source-only:
+D still learns, showing how separable the domains are, but F never hears from it), plus
+``mmd_weight * MMD^2(f_s, f_t)``. Self-training (after DANN) adds the target's confident
+pseudo-labels from an EMA teacher (`teacher.py`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from explorer.dann.config import TrainConfig
+from explorer.dann.events import DoneEvent, EpochEvent, ErrorEvent, Event, StartEvent, StoppedEvent, Summary
+from explorer.dann.inputs import as_float, prepare_inputs
+from explorer.dann.mmd import mmd
+from explorer.dann.models import build
+from explorer.dann.objective import DomainAdversarial
+from explorer.dann.predict import predict_proba
+from explorer.dann.runfolder import RunFolder
+from explorer.dann.schedules import LambdaSchedule, learning_rate
+from explorer.dann.teacher import EmaTeacher
+from explorer.data.augment import random_flip_rotate
+from explorer.data.domains import Dataset
+from explorer.devices import autocast, describe, pick
+from explorer.errors import ExplorerError
+from explorer.store import checkpoints
+
+NAN_CHECK_EVERY = 20  # steps; checking every step would sync the GPU every step
+
+
+class Running:
+    """Per-step numbers summed on the device (no GPU sync per step), read once per epoch."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+
+    def add(self, **values: torch.Tensor) -> None:
+        for name, v in values.items():
+            self.sums[name] = self.sums[name] + v.float() if name in self.sums else v.float()
+        self.steps += 1
+
+    def totals(self) -> dict[str, float]:
+        return dict(zip(self.sums, torch.stack(list(self.sums.values())).tolist()))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, dataset: Dataset, run_dir: str | Path, info: dict | None = None):
+        """`info`: more keys for config.json (the CLI records where the data came from)."""
+        config.check(dataset)
+        self.config, self.dataset, self.info = config, dataset, info or {}
+        self.device = dev = pick(config.device)
+        self.run_id = config.run_id(dataset.fingerprint, dev.type)
+        self.dir, self.folder = Path(run_dir), RunFolder(run_dir)
+        self.schedule = LambdaSchedule(config.lambda_schedule, 0.0 if config.method == "source-only" else config.lamb)
+        self.total_epochs = config.epochs + config.self_train_epochs
+
+        torch.manual_seed(config.seed)
+        xs, xt = prepare_inputs(dataset, config)
+        self.xs, self.xt = xs.to(dev), xt.to(dev)
+        self.ys = dataset.source.labels.to(dev)
+        self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
+        self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
+        if dev.type == "cuda":
+            self.models = self.models.to(memory_format=torch.channels_last)
+        self.objective = DomainAdversarial(self.models["domain"])
+        self.teacher: EmaTeacher | None = None
+        fc = list(self.models["feature"].parameters()) + list(self.models["label"].parameters())
+        d = self.models["domain"].parameters()
+        if config.optimizer == "adam":
+            self.opt_fc, self.opt_d = torch.optim.Adam(fc, lr=config.lr), torch.optim.Adam(d, lr=config.lr)
+        else:
+            self.opt_fc = torch.optim.SGD(fc, lr=config.lr, momentum=0.9, weight_decay=5e-4)
+            self.opt_d = torch.optim.SGD(d, lr=config.lr, momentum=0.9, weight_decay=5e-4)
+        self.gen = torch.Generator(device=dev).manual_seed(config.seed)
+        self.cpu_gen = torch.Generator().manual_seed(config.seed)
+        self.history: list[EpochEvent] = []
+        self.elapsed = 0.0
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ the loop
+    def events(self, stop: threading.Event | None = None) -> Iterator[Event]:
+        stop = stop or threading.Event()
+        resumed_from = self._resume()
+        yield StartEvent(kind="start", run_id=self.run_id, dir=str(self.dir), device=describe(self.device),
+                         epochs=self.config.epochs, self_train_epochs=self.config.self_train_epochs,
+                         resumed_from=resumed_from, history=list(self.history))  # fmt: skip
+        if resumed_from == 0:  # config.json, and the untrained epoch 0 for Feature Space
+            info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
+                    "classes": list(self.dataset.classes), "device_type": self.device.type}  # fmt: skip
+            self.folder.begin(self.config.to_dict() | info | self.info)
+            self.folder.save(0, self.total_epochs, self._payload)
+        while (stage := self._next_stage()) is not None:
+            event = self._epoch(stage, stop)
+            if event["kind"] != "epoch":
+                yield event
+                return
+            self.history.append(event)
+            self.folder.save(self.epoch, self.total_epochs, self._payload)
+            self.folder.append(event)
+            yield event
+        yield DoneEvent(kind="done", **self.summary())
+
+    def _next_stage(self) -> str | None:
+        cfg = self.config
+        self_trained = sum(1 for h in self.history if h["stage"] == "self-train")
+        budget_spent = bool(cfg.time_budget) and self.elapsed >= cfg.time_budget
+        if self.epoch < cfg.epochs and not budget_spent and not self_trained:
+            return "dann"
+        return "self-train" if self_trained < cfg.self_train_epochs else None
+
+    def _epoch(self, stage: str, stop: threading.Event) -> EpochEvent | StoppedEvent | ErrorEvent:
+        """One pass over the source (the target cycled to match), in steps of one batch each."""
+        cfg, bs, dann = self.config, self.config.batch_size, stage == "dann"
+        steps = len(self.xs) // bs
+        order = torch.randperm(len(self.xs), generator=self.cpu_gen).to(self.device)
+        t_order = (torch.randperm(max(len(self.xt), steps * bs), generator=self.cpu_gen) % len(self.xt)).to(self.device)
+        if not dann and self.teacher is None:
+            self.teacher = EmaTeacher(self.models, cfg.ema_decay)
+        running, t0, lamb, lr = Running(), time.perf_counter(), 0.0, 0.0
+        for step in range(steps):
+            if stop.is_set():
+                message = (
+                    f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
+                )
+                return StoppedEvent(kind="stopped", epoch=self.epoch, message=message)
+            p = self._progress(self.epoch if dann else cfg.epochs, step, steps, time.perf_counter() - t0)
+            lamb, lr = self.schedule(p), self._set_lr(p)
+            i, j = order[step * bs : (step + 1) * bs], t_order[step * bs : (step + 1) * bs]
+            xs, ys, xt = self._float(self.xs[i], augment=True), self.ys[i], self.xt[j]
+            if dann:
+                running.add(**self._dann_step(xs, ys, self._float(xt, augment=True), lamb))
+            else:
+                running.add(**self._self_train_step(xs, ys, self._float(xt, False), self._float(xt, True)))
+            if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(running.sums["loss"]):
+                break
+            if dann and cfg.time_budget and self.elapsed + time.perf_counter() - t0 >= cfg.time_budget:
+                break
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        s, seen, n = running.totals(), running.steps * bs, running.steps
+        if not all(math.isfinite(v) for v in s.values()):
+            message = (f"Training diverged in epoch {self.epoch + 1}: the loss became "
+                       f"{'nan' if math.isnan(s['loss']) else 'inf'} with lambda = {lamb:.3g} and lr = {lr:.3g}. "
+                       f"Lower the learning rate or lambda. The last good checkpoint (epoch {self.epoch}) is kept.")  # fmt: skip
+            return ErrorEvent(kind="error", epoch=self.epoch + 1, message=message)
+        self.elapsed += seconds
+        self.epoch += 1
+        return EpochEvent(**{
+            "kind": "epoch", "stage": stage, "epoch": self.epoch, "lambda": lamb if dann else 0.0, "lr": lr,
+            "class_loss": s["class_loss"] / n,
+            "domain_loss": s["domain_loss"] / n if dann else None,
+            "source_acc": s["source_correct"] / seen,
+            "domain_acc": s["domain_correct"] / (2 * seen) if dann else None,
+            "pseudo_loss": None if dann else s["pseudo_loss"] / n,
+            "pseudo_frac": None if dann else s["confident"] / seen,
+            "target_acc": self.target_accuracy(), "seconds": seconds, "elapsed": self.elapsed,
+            "img_per_s": seen / seconds, "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
+        })  # fmt: skip
+
+    # ------------------------------------------------------------------ the steps
+    def _dann_step(self, xs, ys, xt, lamb: float) -> dict[str, torch.Tensor]:
+        m, n, two_step = self.models, len(xs), self.config.update == "two-step"
+        with autocast(self.device):
+            f = m["feature"](torch.cat([xs, xt]))
+            if two_step:  # D learns on its own, F held fixed
+                disc = self.objective(f.detach(), n)
+                self.opt_d.zero_grad(set_to_none=True)
+                disc.loss.backward()
+                self.opt_d.step()
+            c_logit = m["label"](f[:n]).float()
+            class_loss = F.cross_entropy(c_logit, ys)
+            if two_step:  # then F fools the updated D
+                loss = class_loss - lamb * self.objective(f, n).loss if lamb > 0 else class_loss
+            else:  # one pass: the GRL turns D's gradient around on its way into F
+                disc = self.objective(f, n, reverse=lamb)
+                loss = class_loss + disc.loss
+                self.opt_d.zero_grad(set_to_none=True)
+            if self.config.mmd_weight > 0:
+                loss = loss + self.config.mmd_weight * mmd(f[:n], f[n:])
+        self.opt_fc.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_fc.step()
+        if not two_step:
+            self.opt_d.step()
+        return {"class_loss": class_loss.detach(), "domain_loss": disc.loss.detach(), "loss": loss.detach(),
+                "source_correct": (c_logit.argmax(1) == ys).sum(), "domain_correct": disc.correct}  # fmt: skip
+
+    def _self_train_step(self, xs, ys, xt_weak, xt_strong) -> dict[str, torch.Tensor]:
+        n = len(xs)
+        with autocast(self.device):
+            pseudo, mask = self.teacher.pseudo_labels(xt_weak, self.config.self_train_threshold)
+            logits = self.models["label"](self.models["feature"](torch.cat([xs, xt_strong]))).float()
+            class_loss = F.cross_entropy(logits[:n], ys)
+            pseudo_loss = (F.cross_entropy(logits[n:], pseudo, reduction="none") * mask).mean()
+            loss = class_loss + pseudo_loss
+        self.opt_fc.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_fc.step()
+        self.teacher.update(self.models)
+        return {"class_loss": class_loss.detach(), "pseudo_loss": pseudo_loss.detach(), "loss": loss.detach(),
+                "source_correct": (logits[:n].argmax(1) == ys).sum(), "confident": mask.sum()}  # fmt: skip
+
+    # ------------------------------------------------------------------ helpers
+    def _float(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
+        x = as_float(x, self.device)
+        return random_flip_rotate(x, self.gen) if augment and self.config.augment else x
+
+    def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:
+        """p in [0, 1]: epochs done, or with a time budget, training seconds spent (`running`: in this epoch)."""
+        if self.config.time_budget:
+            return min(1.0, (self.elapsed + running) / self.config.time_budget)
+        return (epoch + step / steps) / self.config.epochs
+
+    def _set_lr(self, p: float) -> float:
+        lr = learning_rate(self.config.optimizer, self.config.lr, p)
+        for opt in (self.opt_fc, self.opt_d):
+            for g in opt.param_groups:
+                g["lr"] = lr
+        return lr
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (teacher if self-trained) for uint8 images prepared like the target."""
+        return predict_proba(self.teacher.model if self.teacher else self.models, images, self.device)
+
+    def target_accuracy(self) -> float | None:
+        if self.yt is None:
+            return None
+        return (self.predict(self.xt).argmax(1) == self.yt).float().mean().item()
+
+    def summary(self) -> Summary:
+        last = self.history[-1] if self.history else {}
+        images = sum(h["img_per_s"] * h["seconds"] for h in self.history)
+        domain_acc = next((h["domain_acc"] for h in reversed(self.history) if h["domain_acc"] is not None), None)
+        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=self.target_accuracy(),
+                       source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=self.elapsed,
+                       img_per_s=images / self.elapsed if self.elapsed else None, device=self.device.type)  # fmt: skip
+
+    # ------------------------------------------------------------------ checkpoints
+    def _payload(self, with_optim: bool) -> dict:
+        return {
+            "epoch": self.epoch,
+            "config": self.config.to_dict(),
+            "arch": {
+                "in_channels": self.xs.shape[1],
+                "classes": list(self.dataset.classes),
+                "width": self.config.width,
+            },
+            "data": {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint},
+            "models": self.models.state_dict(),
+            "teacher": self.teacher.state_dict() if self.teacher is not None else None,
+            "optim": {"fc": self.opt_fc.state_dict(), "d": self.opt_d.state_dict()} if with_optim else None,
+            "metrics": self.history,
+            "elapsed": self.elapsed,
+            "device": self.device.type,
+        }
+
+    def _resume(self) -> int:
+        """Continue from the folder's ``last.pt`` if it has one; returns the epoch it had reached."""
+        ckpt = self.folder.last()
+        if ckpt is None:
+            return 0
+        data = {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint}
+        ours = self.config.to_dict() | {"device": self.device.type}
+        if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours:
+            raise ExplorerError(f"{self.dir} holds another run (other options or data); train into an empty "
+                                "folder, or give the same options and data to resume that run.")  # fmt: skip
+        checkpoints.restore(self.models, ckpt["models"])
+        if ckpt.get("teacher") is not None:
+            self.teacher = EmaTeacher(self.models, self.config.ema_decay, ckpt["teacher"])
+        if ckpt.get("optim"):
+            self.opt_fc.load_state_dict(ckpt["optim"]["fc"])
+            self.opt_d.load_state_dict(ckpt["optim"]["d"])
+        self.history, self.elapsed, self.epoch = list(ckpt["metrics"]), float(ckpt["elapsed"]), int(ckpt["epoch"])
+        self.folder.rewrite(self.history)
+        # a resumed run continues from a different random stream than an unbroken one
+        self.gen.manual_seed(self.config.seed + self.epoch)
+        self.cpu_gen.manual_seed(self.config.seed + self.epoch)
+        return self.epoch
+
+
+def train(config: TrainConfig, dataset: Dataset, run_dir: str | Path, stop=None) -> tuple[Trainer, list[Event]]:
+    """Run to the end; returns the trainer (models, predictions) and every event."""
+    trainer = Trainer(config, dataset, run_dir)
+    return trainer, list(trainer.events(stop))
