@@ -32,9 +32,7 @@ def model_lock() -> threading.Lock:
 def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
     """A run's feature extractor, loaded once per checkpoint version (not on every rerun)."""
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
-    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt[
-        "epoch"
-    ]
+    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt["epoch"]
 
 
 my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
@@ -72,11 +70,7 @@ if loaded is not None:
                 source = f"{up.name} ({info.width}x{info.height} {info.mode})"
             else:
                 pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
-            x = (
-                A.dann_input(pixels, loaded.in_channels)
-                if isinstance(loaded, A.LoadedExtractor)
-                else A.imagenet_input(pixels)
-            )
+            x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
             model = loaded.model
             with model_lock():
                 cap = A.capture(model, x)
@@ -111,9 +105,7 @@ with c2:
     )
     maps = cap.maps[layer]
     pages = max(1, -(-maps.shape[0] // 64))
-    first = st.number_input(
-        f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}"
-    )
+    first = st.number_input(f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}")
     st.image(
         A.map_grid(maps, int(first)),
         caption=f"{layer}: maps {int(first)}–{min(int(first) + 64, maps.shape[0]) - 1}, "

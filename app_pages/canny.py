@@ -17,9 +17,7 @@ st.caption(
 )
 
 ds = dataset()
-low, high = st.slider(
-    "Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range"
-)
+low, high = st.slider("Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range")
 if high <= low:
     st.error("The high threshold must be above the low one: move the handles apart.")
     st.stop()

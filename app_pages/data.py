@@ -55,8 +55,7 @@ with st.container(border=True):
 
     elif choice == "Folder on this server":
         src = st.text_input(
-            "Source folder or .zip",
-            placeholder="/data/real_or_drawing   (holds train_data/ and test_data/)   or   /data/photos",
+            "Source folder or .zip", placeholder="/data/real_or_drawing   (holds train_data/ and test_data/)   or   /data/photos"
         )
         tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
         if st.button("Open", type="primary", disabled=not src.strip()):
@@ -82,10 +81,7 @@ with st.container(border=True):
                 src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
                 tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
                 return open_dataset(
-                    src_dir,
-                    tgt_dir,
-                    size=size,
-                    name=uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else ""),
+                    src_dir, tgt_dir, size=size, name=uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else "")
                 )
 
             activate(load)
@@ -106,9 +102,7 @@ with st.container(border=True):
                 st.error("Source images need a class name: the source domain is the labelled one.")
             else:
                 try:
-                    added = uploads.add_images(
-                        session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files)
-                    )
+                    added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
                 except ExplorerError as e:
                     st.error(str(e))
                 else:
@@ -122,9 +116,7 @@ with st.container(border=True):
         if b2.button("Use dropped images", type="primary", disabled=len(counts) < 2):
             activate(
                 lambda: open_dataset(
-                    uploads.dropped_folder(session_dir(), "source"),
-                    uploads.dropped_folder(session_dir(), "target"),
-                    size=size,
+                    uploads.dropped_folder(session_dir(), "source"), uploads.dropped_folder(session_dir(), "target"), size=size
                 )
             )
         if b3.button("Clear dropped images", disabled=not counts):

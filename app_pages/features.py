@@ -18,9 +18,7 @@ st.caption(
 ds = dataset()
 mine = runs.list_runs(ds.fingerprint, owner())
 if not mine:
-    st.info(
-        "No runs on this dataset yet: train one on the **Train DANN** page, then come back.", icon=":material/info:"
-    )
+    st.info("No runs on this dataset yet: train one on the **Train DANN** page, then come back.", icon=":material/info:")
     st.stop()
 
 with st.container(border=True):
@@ -29,10 +27,7 @@ with st.container(border=True):
     run = labels[c1.selectbox("Run", list(labels), key="f_run")]
     epochs = sorted(int(p.stem.split("_")[1]) for p in run.dir.glob("epoch_*.pt"))
     picked = c2.multiselect(
-        "Checkpoints (epochs)",
-        epochs,
-        default=[epochs[0], epochs[-1]] if len(epochs) > 1 else epochs,
-        key=f"f_epochs_{run.run_id}",
+        "Checkpoints (epochs)", epochs, default=[epochs[0], epochs[-1]] if len(epochs) > 1 else epochs, key=f"f_epochs_{run.run_id}"
     )
     c1, c2, c3, c4 = st.columns(4)
     most = max(len(ds.source), len(ds.target))
@@ -45,9 +40,7 @@ with st.container(border=True):
         key="f_n",
         help=f"up to 5,000; this dataset has {len(ds.source):,} source and {len(ds.target):,} target images",
     )
-    method = c2.selectbox(
-        "Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods"
-    )
+    method = c2.selectbox("Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods")
     perplexity = c3.number_input("Perplexity", 2.0, 200.0, 30.0, step=5.0, key="f_perp", disabled=method != "tsne")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="f_seed")
 
@@ -68,9 +61,7 @@ for epoch in sorted(picked):
     try:
         with st.spinner(f"Epoch {epoch}: extracting features and embedding {2 * int(n):,} points…"):
             emb = embedding(ckpt, ds, int(n), method, float(perplexity), int(seed))
-            num = numbers(
-                (str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed)
-            )
+            num = numbers((str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed))
     except ExplorerError as e:
         st.error(f"Epoch {epoch}: {e}")
         continue
@@ -81,35 +72,20 @@ for epoch in sorted(picked):
         st.altair_chart(charts.feature_space(df, f"epoch {epoch}"), width="content")
     with right:
         st.metric(
-            "proxy A-distance",
-            f"{num['a']:.2f}",
-            help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned",
+            "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
         )
         if num["target"] is not None:
             st.metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
         if num["knn"] is not None:
-            st.metric(
-                "5-NN class agreement",
-                f"{num['knn']:.3f}",
-                help="share of each point's 5 nearest neighbours with its class",
-            )
+            st.metric("5-NN class agreement", f"{num['knn']:.3f}", help="share of each point's 5 nearest neighbours with its class")
         tgt = f.domain == 1
         st.caption(
             f"{'from the cache' if emb.cached else f'{emb.seconds:.1f} s'} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points"
         )
-        st.download_button(
-            "Coordinates (CSV)",
-            lambda emb=emb: projector.coords_csv(emb, ds),
-            f"coords-{run.run_id}-e{epoch}.csv",
-            "text/csv",
-            key=f"csv_{epoch}",
-            on_click="ignore",
-        )
-        st.download_button(
-            "TensorBoard projector (zip)",
-            lambda emb=emb: projector.projector_zip(emb, ds),
-            f"projector-{run.run_id}-e{epoch}.zip",
-            "application/zip",
-            key=f"proj_{epoch}",
-            on_click="ignore",
-        )
+        downloads = [
+            ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
+            ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
+        ]
+        for title, make, stem, ext, mime in downloads:
+            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.run_id}-e{epoch}.{ext}",
+                               mime, key=f"{stem}_{epoch}", on_click="ignore")  # fmt: skip

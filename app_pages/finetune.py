@@ -46,12 +46,8 @@ with st.container(border=True):
     c1, c2, c3 = st.columns(3)
     mode = c1.radio("Train", ["only the new head", "from a stage on", "everything"], key="ft_mode")
     names = list(stages(skeleton(name, len(src.classes)), name))
-    stage = c2.selectbox(
-        "First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on"
-    )
-    scale = c3.select_slider(
-        "Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything"
-    )
+    stage = c2.selectbox("First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on")
+    scale = c3.select_slider("Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything")
     freeze = {"only the new head": "head", "from a stage on": f"from:{stage}", "everything": "none"}[mode]
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 200, 5, key="ft_epochs")
@@ -83,9 +79,7 @@ with st.container(border=True):
         except ExplorerError as e:
             st.error(str(e))
         else:
-            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (
-                f" · {int(per_class)}/class" if per_class else ""
-            )
+            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (f" · {int(per_class)}/class" if per_class else "")
             out = session_dir() / "finetuned"
 
             def start(stop, cfg=cfg, domain=src, state=state, label=label):

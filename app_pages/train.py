@@ -33,9 +33,7 @@ with st.container(border=True):
         key="t_update",
         help="two-step: the homework's two optimiser steps; grl: one pass through a gradient reversal layer",
     )
-    schedule = c2.selectbox(
-        "λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule"
-    )
+    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule")
     lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb")
     with c3:
         if lamb >= 0:
@@ -46,9 +44,7 @@ with st.container(border=True):
     lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")
     epochs = c2.number_input("Epochs", 1, 5000, d.epochs, key="t_epochs")
     batch = c2.number_input("Batch size", 2, 4096, d.batch_size, key="t_batch")
-    width = c3.select_slider(
-        "Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network"
-    )
+    width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
     self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
     cuda = torch.cuda.is_available()
@@ -107,19 +103,14 @@ def progress_view(job) -> None:
     history = (start or {}).get("history", []) + epochs
     if state == "queued":
         ahead = queue.waiting_ahead(job)
-        st.info(
-            f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.",
-            icon=":material/hourglass:",
-        )
+        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
     elif state == "running":
         done = history[-1]["epoch"] if history else 0
         per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
         eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
         st.progress(done / total if total else 0.0, text=f"**{job.label}** · epoch {done}/{total or '?'}{eta}")
     elif state == "done":
-        st.success(
-            f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:"
-        )
+        st.success(f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:")
     elif state == "stopped":
         st.warning(message or "Stopped.", icon=":material/stop_circle:")
     else:

@@ -49,9 +49,7 @@ def main() -> None:
 
     model = load_backbone("resnet18", "random").model
     x = imagenet_input(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8))
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
-    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
 
     def bare():
         with torch.no_grad():

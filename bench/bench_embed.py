@@ -47,13 +47,9 @@ def main() -> None:
         return replace(d, images=x, labels=d.labels.repeat(reps)[: args.n], files=d.files * reps, ids=None)
 
     data = replace(data, source=grow(data.source), target=grow(data.target))
-    trainer = Trainer(
-        TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run"
-    )
+    trainer = Trainer(TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
     next(trainer.events())  # writes the epoch-0 checkpoint: the homework-width extractor, 512-d features
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
-    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")
 
     t0 = time.perf_counter()
     f = sample_features(trainer.dir / "epoch_0000.pt", data, args.n, device=args.device)

@@ -59,22 +59,12 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
             T.ToTensor(),
         ]
     )
-    target_tf = T.Compose(
-        [T.Grayscale(), T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()]
-    )
+    target_tf = T.Compose([T.Grayscale(), T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()])
     sl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(src), transform=source_tf),
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=True,
+        datasets.ImageFolder(str(src), transform=source_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
     )
     tl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(tgt), transform=target_tf),
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=True,
+        datasets.ImageFolder(str(tgt), transform=target_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
     )
     m = build(1, 10, width).to(device)
     opt_f = torch.optim.Adam(list(m["feature"].parameters()) + list(m["label"].parameters()), lr=1e-3)
@@ -93,9 +83,7 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(
-                m["domain"](f), d
-            )
+            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(m["domain"](f), d)
             opt_f.zero_grad()
             loss.backward()
             opt_f.step()
@@ -138,9 +126,7 @@ def main() -> None:
     from explorer.devices import describe, pick
 
     device = pick(args.device)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}"
-    )
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}")
     print(f"model: homework DANN at width {args.width}, batch {args.batch_size}, {args.n_source} images per domain")
     src, tgt = make_folders(work / "data", args.n_source)
     ref = reference(src, tgt, args.width, args.batch_size, args.ref_steps, device, args.workers)

@@ -55,20 +55,7 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", n_target=6)
     (hw / "test_data" / "0" / "00002.bmp").write_bytes(b"broken")
     sub = tmp_path / "sub.csv"
-    assert (
-        main(
-            [
-                "predict",
-                "--checkpoint",
-                str(out / "checkpoint.pt"),
-                "--target",
-                str(hw / "test_data"),
-                "--out",
-                str(sub),
-            ]
-        )
-        == 0
-    )
+    assert main(["predict", "--checkpoint", str(out / "checkpoint.pt"), "--target", str(hw / "test_data"), "--out", str(sub)]) == 0
     rows = read_csv(sub)
     assert [r[0] for r in rows[1:]] == ["0", "1", "3", "4", "5"]  # ids keep their place in the sorted order
     assert last_json(capsys.readouterr().out) == {"out": str(sub), "images": 5, "skipped": 1}

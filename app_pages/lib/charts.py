@@ -68,9 +68,7 @@ def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
             .mark_line(strokeWidth=2)
             .encode(
                 x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y(
-                    "value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined
-                ),
+                y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
                 color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
                 strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
                 tooltip=["run", "metric", "epoch", alt.Tooltip("value:Q", format=".3f")],
@@ -87,22 +85,14 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
     base = (
         alt.Chart(df)
         .mark_circle(size=14, opacity=0.75)
-        .encode(
-            x=alt.X("x:Q", axis=None),
-            y=alt.Y("y:Q", axis=None),
-            tooltip=["file", "domain", "class", "class_from", "prediction"],
-        )
+        .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), tooltip=["file", "domain", "class", "class_from", "prediction"])
         .properties(width=270, height=270)
     )
     grey = alt.value("#dddddd")
     by_class = (
         base.encode(
             color=alt.condition(
-                brush,
-                alt.Color(
-                    "class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", columns=5)
-                ),
-                grey,
+                brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", columns=5)), grey
             ),
             shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
         )
@@ -110,11 +100,7 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
         .properties(title="by class")
     )
     by_domain = (
-        base.encode(
-            color=alt.condition(
-                brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom")), grey
-            ),
-        )
+        base.encode(color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom")), grey))
         .add_params(brush)
         .properties(title="by domain")
     )

@@ -100,10 +100,7 @@ def pick_weights(name: str, container, key: str):
     state_dict, or random (labelled). Returns (weights, state) for `load_backbone` and the loaded
     model, or (None, None, None) with the reason on the page when there is nothing to use."""
     kind = container.radio(
-        "Weights",
-        ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"],
-        horizontal=True,
-        key=f"{key}_weights",
+        "Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"], horizontal=True, key=f"{key}_weights"
     )
     try:
         if kind.startswith("ImageNet"):

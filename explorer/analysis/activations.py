@@ -98,9 +98,7 @@ def _label(tile: np.ndarray, text: str, font) -> np.ndarray:
     return np.asarray(img)
 
 
-def map_grid(
-    maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3
-) -> np.ndarray:
+def map_grid(maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3) -> np.ndarray:
     """Maps ``start .. start+count`` of a (C, H, W) tensor as one RGB image, `cols` per row."""
     sel = maps[start : start + count].numpy()
     lo = sel.min(axis=(1, 2), keepdims=True)
@@ -108,8 +106,7 @@ def map_grid(
     norm = ((sel - lo) / np.maximum(hi - lo, 1e-8) * 255).astype(np.uint8)
     font = ImageFont.load_default(size=11)
     tiles = [
-        _label(cv2.applyColorMap(_enlarge(m, tile), cv2.COLORMAP_VIRIDIS)[:, :, ::-1], str(start + k), font)
-        for k, m in enumerate(norm)
+        _label(cv2.applyColorMap(_enlarge(m, tile), cv2.COLORMAP_VIRIDIS)[:, :, ::-1], str(start + k), font) for k, m in enumerate(norm)
     ]
     return tile_array(np.stack(tiles), cols, gap)
 

@@ -67,9 +67,7 @@ def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.sort(torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]).values
 
 
-def sample_features(
-    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto"
-) -> Features:
+def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto") -> Features:
     if n < 1:
         raise ExplorerError("The sample size must be at least 1.")
     if n > max(len(dataset.source), len(dataset.target)):
@@ -136,9 +134,7 @@ def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, 
     return np.asarray(tsne.fit(x), dtype=np.float32)
 
 
-def cache_key(
-    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float
-) -> str:
+def cache_key(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float) -> str:
     try:
         st = Path(checkpoint).stat()
     except FileNotFoundError:
@@ -146,16 +142,7 @@ def cache_key(
             f"{Path(checkpoint).name} is no longer in the checkpoint cache (cleared, or removed to keep "
             "the cache under its size cap); train the run again to see it."
         ) from None
-    parts = [
-        str(Path(checkpoint).resolve()),
-        st.st_size,
-        st.st_mtime_ns,
-        dataset.fingerprint,
-        n,
-        seed,
-        method,
-        perplexity,
-    ]
+    parts = [str(Path(checkpoint).resolve()), st.st_size, st.st_mtime_ns, dataset.fingerprint, n, seed, method, perplexity]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
 
 
@@ -168,13 +155,7 @@ class Embedding:
 
 
 def embedding(
-    checkpoint,
-    dataset: Dataset,
-    n: int,
-    method: str = "tsne",
-    perplexity: float = 30.0,
-    seed: int = 0,
-    device: str = "auto",
+    checkpoint, dataset: Dataset, n: int, method: str = "tsne", perplexity: float = 30.0, seed: int = 0, device: str = "auto"
 ) -> Embedding:
     """Features and 2-D coordinates for a checkpoint, from the disk cache when they are there."""
     key = cache_key(checkpoint, dataset, n, seed, method, perplexity)
@@ -182,15 +163,7 @@ def embedding(
     if path.is_file():
         try:
             with np.load(path) as z:
-                f = Features(
-                    z["features"],
-                    z["domain"],
-                    z["label"],
-                    z["pred"],
-                    z["index"],
-                    tuple(z["classes"].tolist()),
-                    int(z["epoch"]),
-                )
+                f = Features(z["features"], z["domain"], z["label"], z["pred"], z["index"], tuple(z["classes"].tolist()), int(z["epoch"]))
                 return Embedding(z["coords"], f, 0.0, True)
         except (OSError, ValueError, KeyError):
             pass  # a broken cache entry is recomputed
@@ -199,16 +172,6 @@ def embedding(
     coords = embed(f.features, method, perplexity, seed)
     seconds = time.perf_counter() - t0
     tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.npz")
-    np.savez(
-        tmp,
-        coords=coords,
-        features=f.features,
-        domain=f.domain,
-        label=f.label,
-        pred=f.pred,
-        index=f.index,
-        classes=np.array(f.classes),
-        epoch=f.epoch,
-    )
+    np.savez(tmp, coords=coords, **(vars(f) | {"classes": np.array(f.classes)}))
     os.replace(tmp, path)
     return Embedding(coords, f, seconds, False)

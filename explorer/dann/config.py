@@ -47,10 +47,7 @@ class TrainConfig:
             (self.lr > 0, f"learning rate must be > 0 (got {self.lr})"),
             (self.batch_size >= 2, f"batch size must be at least 2 (got {self.batch_size})"),
             (self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
-            (
-                self.time_budget is None or 0 < self.time_budget < 1e7,
-                "time budget must be a positive number of seconds",
-            ),
+            (self.time_budget is None or 0 < self.time_budget < 1e7, "time budget must be a positive number of seconds"),
             (0 <= self.seed < 2**63, f"seed must be in 0 .. 2**63 - 1 (got {self.seed})"),
             (0 < self.width <= 4, f"width must be in (0, 4] (got {self.width})"),
             (self.mmd_weight >= 0, f"MMD weight must be >= 0 (got {self.mmd_weight})"),
@@ -85,8 +82,7 @@ class TrainConfig:
         size = src.images.shape[-1]
         if size != self.image_size or tgt.images.shape[-1] != self.image_size:
             raise ExplorerError(
-                f"The dataset is loaded at {size}x{size} px but the run asks for {self.image_size}; "
-                "load the data at the run's image size."
+                f"The dataset is loaded at {size}x{size} px but the run asks for {self.image_size}; load the data at the run's image size."
             )
         if len(dataset.classes) < 2:
             raise ExplorerError("Training needs at least two source classes.")

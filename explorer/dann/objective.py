@@ -41,12 +41,7 @@ class DomainAdversarial(nn.Module):
         self.discriminator = discriminator
 
     def forward(self, features: torch.Tensor, n_source: int, reverse: float | None = None) -> DomainLoss:
-        d = torch.cat(
-            [
-                torch.zeros(n_source, device=features.device),
-                torch.ones(len(features) - n_source, device=features.device),
-            ]
-        )
+        d = torch.cat([torch.zeros(n_source, device=features.device), torch.ones(len(features) - n_source, device=features.device)])
         x = features if reverse is None else reverse_gradient(features, reverse)
         logit = self.discriminator(x).float()
         return DomainLoss(F.binary_cross_entropy_with_logits(logit, d), ((logit > 0) == (d > 0.5)).sum())

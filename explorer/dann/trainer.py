@@ -134,9 +134,7 @@ class Trainer:
         running, t0, lamb, lr = Running(), time.perf_counter(), 0.0, 0.0
         for step in range(steps):
             if stop.is_set():
-                message = (
-                    f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
-                )
+                message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
                 return StoppedEvent(kind="stopped", epoch=self.epoch, message=message)
             p = self._progress(self.epoch if dann else cfg.epochs, step, steps, time.perf_counter() - t0)
             lamb, lr = self.schedule(p), self._set_lr(p)
@@ -256,11 +254,7 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "config": self.config.to_dict(),
-            "arch": {
-                "in_channels": self.xs.shape[1],
-                "classes": list(self.dataset.classes),
-                "width": self.config.width,
-            },
+            "arch": {"in_channels": self.xs.shape[1], "classes": list(self.dataset.classes), "width": self.config.width},
             "data": {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint},
             "models": self.models.state_dict(),
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,

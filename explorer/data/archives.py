@@ -72,8 +72,7 @@ def extract_zip(
             if parts is not None and not info.is_dir():
                 entries.append((info, parts))
         too_big = (
-            f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB "
-            "(the limit for one upload; a zip bomb looks like this)."
+            f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB (the limit for one upload; a zip bomb looks like this)."
         )
         if sum(info.file_size for info, _ in entries) > max_bytes:
             raise DataError(too_big)
@@ -92,9 +91,7 @@ def extract_zip(
                                 raise DataError(too_big)
                             out.write(chunk)
                 except (FileExistsError, NotADirectoryError):
-                    raise DataError(
-                        f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name."
-                    ) from None
+                    raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
                 except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
                     raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
             try:

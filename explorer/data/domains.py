@@ -153,15 +153,13 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     for src, tgt in PAIR_LAYOUTS:
         if {src, tgt} <= names:
             raise DataError(
-                f"{root} holds two domains ({src}/ and {tgt}/): open it as a dataset, "
-                f"or choose {src}/ or {tgt}/ as one domain."
+                f"{root} holds two domains ({src}/ and {tgt}/): open it as a dataset, or choose {src}/ or {tgt}/ as one domain."
             )
     if not subdirs:
         return [(name, None) for name in loose], notes
     if loose:
         notes.append(
-            f"{len(loose)} image(s) directly in {root.name}/ were ignored: in a class layout, "
-            f"images belong in {root.name}/<class>/."
+            f"{len(loose)} image(s) directly in {root.name}/ were ignored: in a class layout, images belong in {root.name}/<class>/."
         )
     found, empty = [], []
     for d in subdirs:
@@ -181,9 +179,7 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     return found, notes
 
 
-def load_domain(
-    root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None
-) -> Domain:
+def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None) -> Domain:
     """Load every image under `root` (see the module docstring for layouts) at `size` x `size`."""
     if size < 8 or size > 512:
         raise DataError(f"Image size {size} is out of range (8 to 512).")
@@ -257,14 +253,11 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     """Check the source is labelled and decide whether the target's labels can be used."""
     if not source.labelled:
         raise DataError(
-            f"The source domain ({source.origin}) must be labelled: put its images in one folder per class, "
-            "source/<class>/<image>."
+            f"The source domain ({source.origin}) must be labelled: put its images in one folder per class, source/<class>/<image>."
         )
     source = replace(source, name="source")
     if len(source.classes) < 2:
-        source = replace(
-            source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",)
-        )
+        source = replace(source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",))
     target = replace(target, name="target")
     if target.labelled:
         unknown = [c for c in target.classes if c not in source.classes]
@@ -282,9 +275,7 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     return Dataset(name=name, source=source, target=target)
 
 
-def open_dataset(
-    source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32, name: str | None = None
-) -> Dataset:
+def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32, name: str | None = None) -> Dataset:
     """Open a dataset from two domain folders, or from one two-domain folder when `target` is None.
     It is called `name`, or after its folders."""
     if target is None:

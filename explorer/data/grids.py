@@ -32,9 +32,7 @@ def tile(images: torch.Tensor, cols: int, scale: int = 2, gap: int = 2) -> np.nd
     return tile_array(_rgb(images).repeat(scale, axis=1).repeat(scale, axis=2), cols, gap)
 
 
-def class_rows(
-    images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0
-) -> np.ndarray:
+def class_rows(images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0) -> np.ndarray:
     """One row per class of up to `per_class` random samples, the class name written on the left."""
     gen = torch.Generator().manual_seed(seed)
     h = images.shape[2] * scale

@@ -69,9 +69,7 @@ def load_state_file(path: str | os.PathLike | bytes) -> dict:
         raise ExplorerError(f"Not a PyTorch state_dict (refused to load it: {type(e).__name__}).") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise ExplorerError("The file holds no state_dict (a mapping of parameter names to tensors).")
     return state
 
@@ -117,8 +115,7 @@ def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None
         result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys or set(result.missing_keys) - head_keys:
             raise RuntimeError(
-                f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
-                f"unexpected {len(result.unexpected_keys)} keys"
+                f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, unexpected {len(result.unexpected_keys)} keys"
             )
     except Exception as e:  # shapes, names, dtypes: any mismatch means "not this architecture"
         missing = len([k for k in model.state_dict() if k not in state])

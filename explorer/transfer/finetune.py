@@ -50,9 +50,7 @@ class FinetuneConfig:
 
     def __post_init__(self):
         if not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 2 and 0 < self.val_fraction < 1):
-            raise ExplorerError(
-                "Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1."
-            )
+            raise ExplorerError("Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1.")
         if self.per_class is not None and self.per_class < 1:
             raise ExplorerError("Images per class must be at least 1.")
         if not (self.freeze in ("head", "none") or self.freeze.startswith("from:")):
@@ -146,8 +144,7 @@ class FineTuner:
         self.train_idx, self.val_idx = split(domain, config.val_fraction, config.per_class, config.seed)
         if len(self.train_idx) < config.batch_size:
             raise ExplorerError(
-                f"Only {len(self.train_idx)} training images for a batch size of {config.batch_size}; "
-                "lower the batch size or add images."
+                f"Only {len(self.train_idx)} training images for a batch size of {config.batch_size}; lower the batch size or add images."
             )
         if config.backbone == "vgg16" and domain.images.shape[-1] < 32:
             raise ExplorerError(
@@ -164,9 +161,7 @@ class FineTuner:
         body = [p for p in self.model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
         groups = [{"params": head_params, "lr": config.lr}]
         if body:
-            groups.append(
-                {"params": body, "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0)}
-            )
+            groups.append({"params": body, "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0)})
         self.opt = torch.optim.Adam(groups)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -240,9 +235,7 @@ class FineTuner:
             losses = []
             self.model.train()
             for m in self.model.modules():  # frozen BatchNorm keeps its ImageNet statistics too
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(
-                    p.requires_grad for p in m.parameters()
-                ):
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
                     m.eval()
             for s in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
                 if stop.is_set():

@@ -32,13 +32,7 @@ def test_hooks_capture_every_conv_layer_and_leave_nothing_behind(resnet):
     assert tuple(cap.maps["layer4.1.conv2"].shape) == (512, 7, 7)
     assert tuple(cap.maps["layer2.0.downsample.0"].shape) == (128, 28, 28)
     assert all(not m._forward_hooks for m in resnet.modules())
-    assert {
-        "layer": "fc",
-        "type": "Linear",
-        "output shape": "1000",
-        "parameters": 513000,
-        "trainable": "yes",
-    } in cap.summary
+    assert {"layer": "fc", "type": "Linear", "output shape": "1000", "parameters": 513000, "trainable": "yes"} in cap.summary
 
 
 def test_hooks_are_removed_when_the_pass_fails(resnet):
@@ -94,19 +88,7 @@ def test_cli_activations(tmp_path, capsys):
     img = tmp_path / "cat.png"
     img.write_bytes(png_bytes((120, 80, 40), (300, 200)))
     assert (
-        main(
-            [
-                "activations",
-                "--image",
-                str(img),
-                "--weights",
-                "random",
-                "--layer",
-                "layer1.0.conv1",
-                "--out",
-                str(tmp_path / "g.png"),
-            ]
-        )
+        main(["activations", "--image", str(img), "--weights", "random", "--layer", "layer1.0.conv1", "--out", str(tmp_path / "g.png")])
         == 0
     )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -145,20 +127,5 @@ def test_state_dict_with_odd_keys_and_missing_files(tmp_path):
 def test_cli_start_out_of_range(tmp_path, capsys):
     img = tmp_path / "x.png"
     img.write_bytes(png_bytes((1, 2, 3), (64, 64)))
-    assert (
-        main(
-            [
-                "activations",
-                "--image",
-                str(img),
-                "--weights",
-                "random",
-                "--start",
-                "100",
-                "--out",
-                str(tmp_path / "g.png"),
-            ]
-        )
-        == 2
-    )
+    assert main(["activations", "--image", str(img), "--weights", "random", "--start", "100", "--out", str(tmp_path / "g.png")]) == 2
     assert "--start must be 0 to 63" in capsys.readouterr().err

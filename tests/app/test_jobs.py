@@ -98,16 +98,7 @@ def test_runs_are_listed_for_their_owners_only(tmp_path):
     run = tmp_path / "abc"
     run.mkdir()
     (run / "config.json").write_text(
-        json.dumps(
-            {
-                "run_id": "abc",
-                "data_fingerprint": "fp",
-                "method": "dann",
-                "lamb": 0.1,
-                "lambda_schedule": "constant",
-                "epochs": 1,
-            }
-        )
+        json.dumps({"run_id": "abc", "data_fingerprint": "fp", "method": "dann", "lamb": 0.1, "lambda_schedule": "constant", "epochs": 1})
     )
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "target_acc": 0.5}) + "\n")
     add_owner(run, "alice")
@@ -124,16 +115,7 @@ def test_half_written_metrics_line_is_skipped(tmp_path):
     run = tmp_path / "r"
     run.mkdir()
     (run / "config.json").write_text(
-        json.dumps(
-            {
-                "run_id": "r",
-                "data_fingerprint": "fp",
-                "method": "dann",
-                "lamb": 0.1,
-                "lambda_schedule": "constant",
-                "epochs": 3,
-            }
-        )
+        json.dumps({"run_id": "r", "data_fingerprint": "fp", "method": "dann", "lamb": 0.1, "lambda_schedule": "constant", "epochs": 3})
     )
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + '{"epoch": 2, "targ')
     (tmp_path / "junk").mkdir()  # a folder that is not a run

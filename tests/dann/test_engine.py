@@ -48,14 +48,7 @@ def bars(n: int, offset: int, seed: int) -> Domain:
             x[i, 0, 2:14, pos[i] - 1 : pos[i] + 2] = 220
     x = (x + offset).clamp(0, 255).to(torch.uint8)
     return Domain(
-        "bars",
-        x,
-        labels,
-        ("horizontal", "vertical"),
-        tuple(f"{i}.png" for i in range(n)),
-        "test",
-        np.full((n, 2), 16),
-        ("L",) * n,
+        "bars", x, labels, ("horizontal", "vertical"), tuple(f"{i}.png" for i in range(n)), "test", np.full((n, 2), 16), ("L",) * n
     )
 
 
@@ -64,14 +57,7 @@ def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tm
     accs = {}
     for method in ("source-only", "dann"):
         cfg = TrainConfig(
-            method=method,
-            epochs=12,
-            lamb=1.0,
-            lambda_schedule="constant",
-            width=0.125,
-            image_size=16,
-            batch_size=32,
-            augment=False,
+            method=method, epochs=12, lamb=1.0, lambda_schedule="constant", width=0.125, image_size=16, batch_size=32, augment=False
         )
         _, events = train(cfg, data, run_dir=tmp_path / method)
         # the adversarial game oscillates epoch to epoch: average the second half
@@ -97,15 +83,7 @@ def test_grl_update_and_mmd_run(data16, tmp_path):
 def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
     trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, run_dir=tmp_path)
     files = sorted(p.name for p in trainer.dir.iterdir())
-    assert files == [
-        "config.json",
-        "epoch_0000.pt",
-        "epoch_0001.pt",
-        "epoch_0002.pt",
-        "epoch_0003.pt",
-        "last.pt",
-        "metrics.jsonl",
-    ]
+    assert files == ["config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl"]
     assert [marked(e) for e in (0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 500)] == [
         True,
         True,
@@ -160,18 +138,12 @@ def test_nan_loss_stops_with_lambda_and_lr(data16, tmp_path, monkeypatch):
     trainer = Trainer(TrainConfig(epochs=2, mmd_weight=1.0, lr=0.002, **SMALL), data16, run_dir=tmp_path)
     events = list(trainer.events())
     assert events[-1]["kind"] == "error"
-    assert (
-        "nan" in events[-1]["message"]
-        and "lambda = " in events[-1]["message"]
-        and "lr = 0.002" in events[-1]["message"]
-    )
+    assert "nan" in events[-1]["message"] and "lambda = " in events[-1]["message"] and "lr = 0.002" in events[-1]["message"]
     assert checkpoints.load(trainer.dir / "last.pt")["epoch"] == 0  # the NaN weights were never saved
 
 
 def test_self_training_uses_an_ema_teacher(data16, tmp_path):
-    trainer, events = train(
-        TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL), data16, run_dir=tmp_path
-    )
+    trainer, events = train(TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL), data16, run_dir=tmp_path)
     stages = [e["stage"] for e in events if e["kind"] == "epoch"]
     assert stages == ["dann", "self-train"] and 0 <= events[-2]["pseudo_frac"] <= 1
     assert trainer.teacher is not None

@@ -25,10 +25,7 @@ def test_grl_is_identity_forward_and_flips_and_scales_gradients():
     x2 = torch.randn(4, dtype=torch.float64)
     eps = 1e-6
     numerical = torch.stack(
-        [
-            (reverse_gradient(x2 + eps * e, 0.7) - reverse_gradient(x2 - eps * e, 0.7)) / (2 * eps)
-            for e in torch.eye(4, dtype=torch.float64)
-        ]
+        [(reverse_gradient(x2 + eps * e, 0.7) - reverse_gradient(x2 - eps * e, 0.7)) / (2 * eps) for e in torch.eye(4, dtype=torch.float64)]
     )
     analytical = torch.autograd.functional.jacobian(lambda t: reverse_gradient(t, 0.7), x2)
     assert torch.allclose(numerical, torch.eye(4, dtype=torch.float64))
@@ -120,17 +117,7 @@ def test_bad_configs_are_refused(kw, message):
 def test_run_id_depends_on_config_data_and_device():
     c = TrainConfig()
     assert c.run_id("a", "cpu") == TrainConfig().run_id("a", "cpu")
-    assert (
-        len(
-            {
-                c.run_id("a", "cpu"),
-                c.run_id("b", "cpu"),
-                c.run_id("a", "cuda"),
-                TrainConfig(lamb=0.5).run_id("a", "cpu"),
-            }
-        )
-        == 4
-    )
+    assert len({c.run_id("a", "cpu"), c.run_id("b", "cpu"), c.run_id("a", "cuda"), TrainConfig(lamb=0.5).run_id("a", "cpu")}) == 4
     assert TrainConfig.from_dict(TrainConfig(canny=(1, 2)).to_dict()) == TrainConfig(canny=(1, 2))
 
 
@@ -145,3 +132,48 @@ def test_density_curve_matches_edge_density():
     assert got == pytest.approx([edges.edge_density(src, 50, 100), edges.edge_density(src, 150, 300)])
     assert got[0] > got[1]  # higher thresholds, fewer edges
     assert 0.1 < edges.foreground_density(tgt) < 0.5  # outline strokes on black
+
+
+def test_domain_objective_scores_the_discriminator_and_reverses_only_with_grl():
+    from explorer.dann.objective import DomainAdversarial
+
+    linear = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        linear.bias.zero_()
+    objective = DomainAdversarial(torch.nn.Sequential(linear, torch.nn.Flatten(0)))  # one logit per row
+    f = torch.tensor([[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True)  # 2 source, 2 target
+    out = objective(f, 2)
+    assert out.correct.item() == 3  # the last target row looks like a source row
+    plain = torch.autograd.grad(out.loss, f)[0]
+    reversed_ = torch.autograd.grad(objective(f, 2, reverse=0.5).loss, f)[0]
+    assert torch.allclose(reversed_, -0.5 * plain)
+
+
+def test_ema_teacher_moves_a_fraction_towards_the_student_and_copies_statistics():
+    from explorer.dann.models import build
+    from explorer.dann.teacher import EmaTeacher
+
+    student = build(1, 3, 0.125)
+    teacher = EmaTeacher(student, decay=0.9)
+    before = [p.clone() for p in teacher.model.parameters()]
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+        for b in student.buffers():
+            b.add_(2)
+    teacher.update(student)
+    for t, b0, s in zip(teacher.model.parameters(), before, student.parameters()):
+        assert torch.allclose(t, 0.9 * b0 + 0.1 * s)
+    assert all(torch.equal(t, s) for t, s in zip(teacher.model.buffers(), student.buffers()))
+    labels, mask = teacher.pseudo_labels(torch.rand(5, 1, 16, 16), threshold=0.0)
+    assert labels.shape == (5,) and mask.tolist() == [1.0] * 5
+
+
+def test_running_means_are_named_sums():
+    from explorer.dann.trainer import Running
+
+    r = Running()
+    r.add(loss=torch.tensor(1.0), correct=torch.tensor(3))
+    r.add(loss=torch.tensor(2.5), correct=torch.tensor(4))
+    assert r.totals() == {"loss": 3.5, "correct": 7.0} and r.steps == 2

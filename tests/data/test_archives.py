@@ -22,13 +22,7 @@ def leftovers(folder):
 
 def test_extracts_nested_files_and_skips_junk(tmp_path):
     z = make_zip(
-        tmp_path / "a.zip",
-        [
-            ("data/cat/1.png", png_bytes()),
-            ("__MACOSX/data/._1.png", b"x"),
-            ("data/.DS_Store", b"x"),
-            ("data/dog/", b""),
-        ],
+        tmp_path / "a.zip", [("data/cat/1.png", png_bytes()), ("__MACOSX/data/._1.png", b"x"), ("data/.DS_Store", b"x"), ("data/dog/", b"")]
     )
     out = extract_zip(z, tmp_path / "out")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["data/cat/1.png"]

@@ -125,9 +125,7 @@ def browser():
 
     exe = shutil.which("chromium")
     if exe is None:
-        pytest.fail(
-            "Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it)."
-        )
+        pytest.fail("Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it).")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b

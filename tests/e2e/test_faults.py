@@ -121,9 +121,7 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
         settle(page, 1000)
         seen[name] = (errors(page), page.locator("[data-testid='stMain']").inner_text())
         assert app.healthy()
-    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(seen["huge.png"][0]), seen[
-        "huge.png"
-    ][0]
+    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(seen["huge.png"][0]), seen["huge.png"][0]
     shown = seen["caf\udce9 \udcff.png"][1]
     assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[:1200]  # read; its name as the browser sent it
 
@@ -140,9 +138,7 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     assert not sentinel.exists() and app.healthy()
 
     new = tree(outside) - before
-    sessions = {
-        p.split(os.sep)[2] for p in new if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2
-    }
+    sessions = {p.split(os.sep)[2] for p in new if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2}
     assert len(sessions) <= 1
     stray = [p for p in new if not p.startswith(f"home{os.sep}sessions") and p != "app.log"]
     assert not stray, stray

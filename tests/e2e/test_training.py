@@ -58,9 +58,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     no_errors(page)
     shoot(page, "train")
     page.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_selector(
-        "text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000
-    )
+    page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
     settle(page)
     no_errors(page)
     assert page.get_by_role("button", name="Clear my cached runs").count() == 1

@@ -55,9 +55,7 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     settle(b)
     no_errors(b)
     # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
-    b.wait_for_selector(
-        "[data-testid='stDataFrame'] [data-testid^=glide-cell]", state="attached"
-    )  # the comparison is drawn
+    b.wait_for_selector("[data-testid='stDataFrame'] [data-testid^=glide-cell]", state="attached")  # the comparison is drawn
     cells = table_cells(b)
     assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells
     go(b, "Feature Space")
@@ -72,17 +70,10 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     for d in (app.home / "runs").iterdir():
         info = json.loads((d / "config.json").read_text())
         if info["dataset"] in ("orchard.zip", "garden.zip"):
-            records[info["dataset"]] = (
-                info,
-                (d / "metrics.jsonl").read_text().count("\n"),
-                (d / "owners").read_text().split(),
-            )
+            records[info["dataset"]] = (info, (d / "metrics.jsonl").read_text().count("\n"), (d / "owners").read_text().split())
     assert records.keys() == {"orchard.zip", "garden.zip"}
     assert records["orchard.zip"][1] == 100 and records["garden.zip"][1] == 20
-    assert records["orchard.zip"][0]["classes"] == ["apple", "banana"] and records["garden.zip"][0]["classes"] == [
-        "cherry",
-        "damson",
-    ]
+    assert records["orchard.zip"][0]["classes"] == ["apple", "banana"] and records["garden.zip"][0]["classes"] == ["cherry", "damson"]
     assert records["orchard.zip"][2] != records["garden.zip"][2]
 
     # a's upload folder goes once its session has ended (the test app's grace: 2 s); b's stays.

@@ -1,0 +1,224 @@
+"""What each subcommand does: it reads the parsed arguments, drives the engine, writes files, and
+prints one JSON object as its last line on stdout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+
+from explorer.dann.config import TrainConfig
+from explorer.errors import ExplorerError
+
+
+def config_from(cls, args, **overrides):
+    """A config dataclass from the arguments named like its fields, then `overrides`."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if f.name in vars(args)}
+    return cls(**(given | overrides))
+
+
+def _dataset(args):
+    from explorer.data.builtin import load_builtin
+    from explorer.data.domains import open_dataset
+
+    if args.data == "builtin":
+        if args.source or args.target:
+            raise ExplorerError("Give either --data builtin or --source/--target, not both.")
+        return load_builtin(args.image_size)
+    if not args.source:
+        raise ExplorerError("Give --data builtin, or --source (and --target unless the source folder holds both domains).")
+    return open_dataset(args.source, args.target, size=args.image_size)
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from explorer.dann.inputs import target_inputs
+    from explorer.dann.predict import submission_csv
+    from explorer.dann.trainer import Trainer
+
+    canny = None if args.no_canny else (tuple(args.canny) if args.canny else None)
+    config = config_from(TrainConfig, args, canny=canny, augment=not args.no_augment)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ExplorerError(f"--out {out} is a file; give a folder to write the run into.")
+    dataset = _dataset(args)
+    for note in dataset.notes:
+        print(f"note: {note}", file=sys.stderr)
+    where = {
+        "data": args.data,
+        "source": args.source and str(Path(args.source).resolve()),
+        "target": args.target and str(Path(args.target).resolve()),
+    }
+    trainer = Trainer(config, dataset, out, info=where)
+    events = trainer.events(threading.Event())
+    start = next(events)  # a folder holding another run is refused here, before any progress is drawn
+    resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
+    print(f"run {start['run_id']} on {start['device']}{resumed}", file=sys.stderr)
+    final = None
+    with tqdm(total=trainer.total_epochs, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
+        for event in events:
+            if event["kind"] != "epoch":
+                final = event
+                continue
+            tgt = "-" if event["target_acc"] is None else f"{event['target_acc']:.3f}"
+            bar.set_description_str(f"epoch {event['epoch']}/{trainer.total_epochs} {event['stage']}")
+            bar.set_postfix_str(
+                f"lambda {event['lambda']:.2f} loss {event['class_loss']:.3f} src {event['source_acc']:.3f} "
+                f"tgt {tgt} {event['img_per_s']:,.0f} img/s"
+            )
+            bar.update(1)
+    if final["kind"] == "error":
+        raise ExplorerError(final["message"])
+    shutil.copyfile(out / "last.pt", out / "checkpoint.pt")
+    labels = trainer.predict(target_inputs(dataset.target.images, trainer.xs.shape[1])).argmax(1).cpu()
+    (out / "submission.csv").write_text(submission_csv(dataset.target.ids, labels, dataset.classes))
+    summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from explorer.analysis import alignment, projector
+    from explorer.analysis.embedding import embedding
+    from explorer.store import checkpoints
+
+    if args.run:
+        run = Path(args.run)
+        try:
+            info = json.loads((run / "config.json").read_text())
+        except (OSError, ValueError):
+            raise ExplorerError(f"{run} is not a `train --out` folder (no readable config.json).") from None
+        args.checkpoint = args.checkpoint or str(run / "checkpoint.pt")
+        if not (args.data or args.source):
+            args.data, args.source, args.target = info.get("data"), info.get("source"), info.get("target")
+    if not args.checkpoint:
+        raise ExplorerError("Give --checkpoint (or --run with a train output folder).")
+    args.image_size = checkpoints.load(args.checkpoint)["config"]["image_size"]
+    dataset = _dataset(args)
+    emb = embedding(args.checkpoint, dataset, args.n, args.method, args.perplexity, args.seed, args.device)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(projector.coords_csv(emb, dataset))
+    if args.projector:
+        import io
+        import zipfile
+
+        Path(args.projector).mkdir(parents=True, exist_ok=True)
+        zipfile.ZipFile(io.BytesIO(projector.projector_zip(emb, dataset))).extractall(args.projector)
+    f = emb.features
+    tgt = f.domain == 1
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "method": args.method,
+                "epoch": f.epoch,
+                "seconds": round(emb.seconds, 3),
+                "cached": emb.cached,
+                "n_source": int((~tgt).sum()),
+                "n_target": int(tgt.sum()),
+                "a_distance": alignment.proxy_a_distance(f.features, f.domain, args.seed),
+                "knn_class_agreement": alignment.knn_class_agreement(f.features, f.label),
+                "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_activations(args) -> int:
+    import time
+
+    from PIL import Image
+
+    from explorer.analysis.activations import INPUT_SIZE, capture, conv_layers, imagenet_input, map_grid
+    from explorer.data.images import read_image
+    from explorer.transfer.backbones import load_backbone
+
+    loaded = load_backbone(args.model, args.weights if args.weights in ("imagenet", "random") else args.weights)
+    layers = conv_layers(loaded.model)
+    layer = args.layer or layers[0]
+    if layer not in layers:
+        raise ExplorerError(f"{args.model} has no conv layer {layer!r}; it has {', '.join(layers[:6])}, ... ({len(layers)} in all).")
+    try:
+        pixels, _ = read_image(args.image, INPUT_SIZE)
+    except FileNotFoundError:
+        raise ExplorerError(f"Image not found: {args.image}") from None
+    t0 = time.perf_counter()
+    maps = capture(loaded.model, imagenet_input(pixels)).maps[layer]
+    if not 0 <= args.start < maps.shape[0]:
+        raise ExplorerError(f"--start must be 0 to {maps.shape[0] - 1}: {layer} has {maps.shape[0]} maps.")
+    grid = map_grid(maps, args.start)
+    seconds = time.perf_counter() - t0
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(args.out)
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "model": args.model,
+                "layer": layer,
+                "channels": int(maps.shape[0]),
+                "drawn": int(min(64, maps.shape[0] - args.start)),
+                "map_size": list(maps.shape[1:]),
+                "seconds": round(seconds, 4),
+                "weights": loaded.weights,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    import torch
+
+    from explorer.data.builtin import load_builtin
+    from explorer.data.domains import load_domain
+    from explorer.transfer.finetune import FinetuneConfig, FineTuner
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ExplorerError(f"--out {out} is a file; give a folder.")
+    weights = args.weights if args.weights in ("imagenet", "random") else str(Path(args.weights))
+    config = config_from(FinetuneConfig, args, weights=weights)
+    domain = load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
+    tuner = FineTuner(config, domain)
+    final, lines = None, []
+    for event in tuner.events():
+        if event["kind"] == "epoch":
+            lines.append(json.dumps(event))
+            print(
+                f"epoch {event['epoch']}/{config.epochs} loss {event['train_loss']:.3f} val {event['val_acc']:.3f} {event['seconds']:.2f}s",
+                file=sys.stderr,
+            )
+        elif event["kind"] != "start":
+            final = event
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(tuner.model.state_dict(), out / "model.pt")
+    (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    summary = {k: v for k, v in final.items() if k not in ("kind", "config")}
+    (out / "config.json").write_text(json.dumps(final["config"] | {"classes": list(domain.classes)}, indent=2))
+    print(json.dumps(summary | {"out": str(out)}))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from explorer.dann.predict import checkpoint_submission, load_for_prediction
+    from explorer.data.domains import load_domain
+    from explorer.devices import pick
+
+    device = pick(args.device)
+    models, ckpt = load_for_prediction(args.checkpoint, device)
+    size = ckpt["config"]["image_size"]
+    target = load_domain(args.target, size=size)
+    for note in target.notes:
+        print(f"note: {note}", file=sys.stderr)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(checkpoint_submission(models, ckpt, target, device))
+    print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped)}))
+    return 0

@@ -1,0 +1,88 @@
+"""The command line's arguments: one subcommand per front-end task, defaults from the configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.dann.schedules import SHAPES
+from explorer.errors import ExplorerError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise ExplorerError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m explorer", description="Transfer Explorer from the command line.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = TrainConfig()
+
+    t = sub.add_parser("train", help="train DANN or a source-only baseline")
+    t.add_argument("--data", choices=["builtin"], help="the embedded default dataset")
+    t.add_argument("--source", help="labelled source: ImageFolder root or .zip (or a two-domain folder)")
+    t.add_argument("--target", help="target: folder or .zip")
+    t.add_argument("--out", required=True, help="output folder")
+    t.add_argument("--method", choices=METHODS, default=d.method)
+    t.add_argument("--update", choices=UPDATES, default=d.update)
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--time-budget", type=float, help="seconds; lambda/lr progress is measured against it")
+    t.add_argument("--lambda-schedule", choices=sorted(SHAPES), default=d.lambda_schedule)
+    t.add_argument("--lamb", type=float, default=d.lamb, help="lambda (the schedule's maximum)")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    t.add_argument("--lr", type=float, default=d.lr)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--width", type=float, default=d.width, help="channel multiplier; 1 = the homework's network")
+    t.add_argument("--mmd-weight", type=float, default=d.mmd_weight)
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--canny", nargs=2, type=int, metavar=("LOW", "HIGH"), default=d.canny)
+    g.add_argument("--no-canny", action="store_true")
+    t.add_argument("--no-augment", action="store_true", help="no random flip/rotation")
+    t.add_argument("--image-size", type=int, default=d.image_size)
+    t.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+
+    em = sub.add_parser("embed", help="t-SNE / PCA coordinates of a checkpoint's source and target features")
+    em.add_argument("--run", help="a `train --out` folder: its checkpoint and its data")
+    em.add_argument("--checkpoint")
+    em.add_argument("--data", choices=["builtin"])
+    em.add_argument("--source")
+    em.add_argument("--target")
+    em.add_argument("--n", type=int, default=5000, help="samples per domain (default 5000)")
+    em.add_argument("--method", choices=["tsne", "pca"], default="tsne")
+    em.add_argument("--perplexity", type=float, default=30.0)
+    em.add_argument("--seed", type=int, default=0)
+    em.add_argument("--projector", help="also write TensorBoard projector files into this folder")
+    em.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    em.add_argument("--out", required=True, help="CSV of 2-D coordinates to write")
+
+    ac = sub.add_parser("activations", help="draw one conv layer's feature maps for an image")
+    ac.add_argument("--image", required=True)
+    ac.add_argument("--model", default="resnet18", help="resnet18, resnet50 or vgg16")
+    ac.add_argument("--weights", default="imagenet", help="imagenet (from the torch hub cache), random, or a .pth path")
+    ac.add_argument("--layer", default=None, help="conv layer name (default: the first, conv1 for ResNets)")
+    ac.add_argument("--start", type=int, default=0, help="first channel to draw (64 are drawn)")
+    ac.add_argument("--out", required=True, help="PNG to write")
+
+    ft = sub.add_parser("finetune", help="fine-tune a pretrained torchvision backbone on a labelled folder")
+    ft.add_argument("--data", required=True, help="builtin (the embedded source domain) or an ImageFolder root / .zip")
+    ft.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet50", "vgg16"])
+    ft.add_argument("--weights", default="imagenet", help="imagenet (from the torch hub cache), random, or a .pth path")
+    ft.add_argument("--freeze", default="head", help="head, from:<stage> (e.g. from:layer3, from:block4) or none")
+    ft.add_argument("--epochs", type=int, default=5)
+    ft.add_argument("--lr", type=float, default=1e-3)
+    ft.add_argument("--batch-size", type=int, default=64)
+    ft.add_argument("--per-class", type=int, help="cap the labelled training images per class")
+    ft.add_argument("--image-size", type=int, default=32)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ft.add_argument("--out", required=True, help="folder for model.pt (state_dict), metrics.jsonl, config.json")
+
+    pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--target", required=True, help="target folder or .zip (e.g. real_or_drawing/test_data)")
+    pr.add_argument("--out", required=True, help="CSV file to write")
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    return p
