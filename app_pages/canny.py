@@ -1,11 +1,12 @@
 """Canny Tuner: find thresholds that make source photos look like target drawings."""
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 import torch
 
 from app_pages.lib.shared import dataset
-from explorer.data import edges, grids
+from explorer.data import edges, grids, preprocess
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
 
@@ -68,6 +69,39 @@ with c2:
     views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS]
     st.image(grids.tile(torch.cat(views), 4, scale=4), caption="original · 50/100 · 150/200 · 250/300", width="stretch")
 
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the options…")
+def auto_choice(fingerprint: str, _src, _tgt) -> preprocess.Preprocess:
+    return preprocess.choose(_src, _tgt)
+
+
+st.markdown("**What `auto` would choose** for this dataset: the option whose transformed source is closest to the "
+            "target, by the energy distance between simple image statistics (brightness, gradient strength, ink). "
+            "Unlabelled images only: no target label is used.")  # fmt: skip
+chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
+dist = pd.DataFrame(chosen.evidence, columns=["option", "distance"]).assign(chosen=lambda d: d.option == chosen.label)
+c1, c2 = st.columns([3, 2])
+c1.altair_chart(
+    alt.Chart(dist).mark_bar().encode(
+        x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
+        y=alt.Y("option:N", sort=None, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
+        color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#2e86ab", "#cccccc"]), legend=None),
+        tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
+    ).properties(height=26 * len(dist)),
+    width="stretch",
+)  # fmt: skip
+c2.info(f"**auto: {chosen.label}**  \n{preprocess.explain(chosen).split('(', 1)[1].rstrip(')')}", icon=":material/auto_awesome:")
+seen = chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])
+c2.image(grids.tile(torch.cat(seen), 6, scale=2), caption="what the networks would see: source (top), target (bottom)", width="stretch")
+if c2.button("Train with auto (the default)", key="canny_auto"):
+    st.session_state.canny = "auto"
+    st.toast("Train DANN will choose the preprocessing from the data")
+if c2.button("Use these thresholds for training", type="primary"):
+    st.session_state.canny = (low, high)
+    st.toast(f"Train DANN will use Canny {low}/{high} on the source")
+choice = st.session_state.get("canny", "auto")
+c2.caption(f"Training uses {'auto: ' + chosen.label if choice == 'auto' else f'Canny {choice[0]}/{choice[1]} on the source'}.")
+
 st.markdown("**Your own photo** through the same pipeline")
 up = st.file_uploader("Drop a photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="canny_upload")
 if up is not None:
@@ -81,9 +115,3 @@ if up is not None:
             caption=f"{up.name} ({info.width}x{info.height} {info.mode}): original · grey · Canny {low}/{high}",
             width="stretch",
         )
-
-if st.button("Use these thresholds for training", type="primary"):
-    st.session_state.canny = (low, high)
-    st.toast(f"Train DANN will use Canny {low}/{high}")
-if "canny" in st.session_state:
-    st.caption(f"Training uses Canny {st.session_state.canny[0]}/{st.session_state.canny[1]}.")

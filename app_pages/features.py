@@ -6,6 +6,7 @@ from app_pages.lib import charts
 from app_pages.lib.shared import dataset, owner
 from explorer.analysis import alignment, projector
 from explorer.analysis.embedding import embedding
+from explorer.dann.validators import DEFAULT, selected_epoch
 from explorer.errors import ExplorerError
 from explorer.store import runs
 
@@ -25,10 +26,11 @@ with st.container(border=True):
     c1, c2 = st.columns([2, 3])
     labels = {r.label: r for r in mine}
     run = labels[c1.selectbox("Run", list(labels), key="f_run")]
-    epochs = sorted(int(p.stem.split("_")[1]) for p in run.dir.glob("epoch_*.pt"))
-    picked = c2.multiselect(
-        "Checkpoints (epochs)", epochs, default=[epochs[0], epochs[-1]] if len(epochs) > 1 else epochs, key=f"f_epochs_{run.run_id}"
-    )
+    checkpoints = runs.checkpoints(run.dir, DEFAULT, selected_epoch(run.metrics, DEFAULT))
+    names = list(checkpoints)
+    default = [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
+    picked = c2.multiselect("Checkpoints", names, default=default, key=f"f_epochs_{run.run_id}",
+                            help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels")  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
     most = max(len(ds.source), len(ds.target))
     n = c1.number_input(
@@ -56,20 +58,20 @@ def numbers(key: tuple, _emb, seed: int) -> dict:
     }
 
 
-for epoch in sorted(picked):
-    ckpt = run.dir / f"epoch_{epoch:04d}.pt"
+for epoch in sorted(picked, key=names.index):
+    ckpt = checkpoints[epoch]
     try:
-        with st.spinner(f"Epoch {epoch}: extracting features and embedding {2 * int(n):,} points…"):
+        with st.spinner(f"{epoch}: extracting features and embedding {2 * int(n):,} points…"):
             emb = embedding(ckpt, ds, int(n), method, float(perplexity), int(seed))
             num = numbers((str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed))
     except ExplorerError as e:
-        st.error(f"Epoch {epoch}: {e}")
+        st.error(f"{epoch}: {e}")
         continue
     df = projector.points(emb, ds)
     f = emb.features
     left, right = st.columns([4, 1])
     with left:
-        st.altair_chart(charts.feature_space(df, f"epoch {epoch}"), width="content")
+        st.altair_chart(charts.feature_space(df, epoch), width="content")
     with right:
         st.metric(
             "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
@@ -87,5 +89,5 @@ for epoch in sorted(picked):
             ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
         ]
         for title, make, stem, ext, mime in downloads:
-            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.run_id}-e{epoch}.{ext}",
-                               mime, key=f"{stem}_{epoch}", on_click="ignore")  # fmt: skip
+            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.run_id}-e{f.epoch}.{ext}",
+                               mime, key=f"{stem}_{f.epoch}", on_click="ignore")  # fmt: skip

@@ -4,11 +4,14 @@ import streamlit as st
 import torch
 
 from app_pages.lib import charts
+from app_pages.lib.judging import twin_panel, validators_panel
 from app_pages.lib.shared import dataset, job_queue, owner
-from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
+from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import SHAPES, LambdaSchedule
 from explorer.dann.trainer import Trainer
+from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
 from explorer.store import cache, runs
@@ -22,6 +25,20 @@ st.caption(
 ds = dataset()
 queue = job_queue()
 d = TrainConfig()
+
+
+def submit(cfg: TrainConfig) -> None:
+    """Queue a run on this server's device worker; it trains in the cache, under its lock and cap."""
+    me = owner()
+
+    def start(stop, cfg=cfg, data=ds, me=me):
+        trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, pick(cfg.device).type)))
+        runs.add_owner(trainer.dir, me)
+        return cache.guarded(trainer.dir, trainer.events(stop))
+
+    job = queue.submit(me, f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}", pick(cfg.device).type, start)
+    st.session_state.current_job = job.id
+
 
 with st.container(border=True):
     c1, c2, c3 = st.columns(3)
@@ -49,8 +66,16 @@ with st.container(border=True):
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
     cuda = torch.cuda.is_available()
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
-    tuned = st.session_state.get("canny", d.canny)
-    use_canny = st.toggle(f"Canny on the source ({tuned[0]}/{tuned[1]}, from the Canny Tuner)", True, key="t_canny")
+    tuned = st.session_state.get("canny", "auto")
+    options = ["auto: chosen from the data", "off: no edges"]
+    if isinstance(tuned, tuple):
+        options.insert(1, f"Canny {tuned[0]}/{tuned[1]} on the source (from the Canny Tuner)")
+    c1, c2 = st.columns(2)
+    prep = c1.radio("Preprocessing", options, index=1 if isinstance(tuned, tuple) else 0, key="t_prep", horizontal=True,
+                    help="auto compares edges (none, source, both) and polarity on unlabelled statistics; the Canny Tuner shows why")  # fmt: skip
+    canny = "auto" if prep.startswith("auto") else (None if prep.startswith("off") else tuple(tuned))
+    augment = c2.radio("Augmentation", AUGMENTS, index=AUGMENTS.index(d.augment), key="t_augment", horizontal=True,
+                       help="rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no longer a 2)")  # fmt: skip
     st.caption(
         f"Runs on **{describe(pick(device))}** · data: {ds.name} · {len(ds.source):,} source, "
         f"{len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
@@ -67,7 +92,8 @@ with st.container(border=True):
             batch_size=int(batch),
             epochs=int(epochs),
             width=float(width),
-            canny=tuple(tuned) if use_canny else None,
+            canny=canny,
+            augment=augment,
             image_size=ds.source.images.shape[-1],
             self_train_epochs=int(self_train),
             seed=int(seed),
@@ -78,21 +104,9 @@ with st.container(border=True):
 
     if st.button("Start training", type="primary", key="t_start"):
         try:
-            cfg = config()
+            submit(config())
         except ExplorerError as e:
             st.error(str(e))
-        else:
-            label = f"{runs.run_label(cfg.to_dict())} · seed {seed}"
-
-            me = owner()
-
-            def start(stop, cfg=cfg, data=ds, me=me):
-                trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, pick(cfg.device).type)))
-                runs.add_owner(trainer.dir, me)
-                return cache.guarded(trainer.dir, trainer.events(stop))
-
-            job = queue.submit(me, label, pick(device).type, start)
-            st.session_state.current_job = job.id
 
 
 def progress_view(job) -> None:
@@ -129,6 +143,7 @@ def progress_view(job) -> None:
         )
         cols[3].metric("images / s", f"{last['img_per_s']:,.0f}")
         st.altair_chart(charts.training_curves(runs.curves({job.label: history})), width="content")
+        validators_panel(history)
 
 
 mine = {j.id: j for j in queue.jobs(owner())}
@@ -184,26 +199,33 @@ else:
     if picked:
         st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
         st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
+        for r in picked:
+            twin_panel(r, submit)
         st.markdown("**Downloads**")
-        run = labels[st.selectbox("Run", chosen, key="t_download_run")]
-        last_ckpt = run.dir / "last.pt"
+        c1, c2 = st.columns(2)
+        run = labels[c1.selectbox("Run", chosen, key="t_download_run")]
+        select = c2.selectbox("Checkpoint", ["last", *NAMES], index=1 + NAMES.index(DEFAULT), key="t_select",
+                              format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}")  # fmt: skip
+        epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
+        last_ckpt = RunFolder(run.dir).checkpoint(select)
+        c2.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
 
         @st.cache_data(max_entries=8, show_spinner="Predicting the target…")
-        def submission(run_dir: str, mtime: float, fingerprint: str) -> str:
+        def submission(path: str, mtime: float, fingerprint: str) -> str:
             dev = pick("auto")
-            models, ckpt = load_for_prediction(last_ckpt, dev)
+            models, ckpt = load_for_prediction(path, dev)
             return checkpoint_submission(models, ckpt, ds.target, dev)
 
         if last_ckpt.is_file():
             b1, b2 = st.columns(2)
             try:
-                csv_text = submission(str(run.dir), last_ckpt.stat().st_mtime, ds.fingerprint)
+                csv_text = submission(str(last_ckpt), last_ckpt.stat().st_mtime, ds.fingerprint)
             except FileNotFoundError:
                 b1.error("This run's checkpoint was just removed from the cache (cleared, or over the size cap).")
             except ExplorerError as e:
                 b1.error(str(e))
             else:
-                b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}.csv", "text/csv")
+                b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}-e{epoch}.csv", "text/csv")
             b2.download_button(
                 "Checkpoint (.pt)",
                 lambda path=last_ckpt: path.read_bytes(),

@@ -47,3 +47,19 @@ def map_batches(fn: Callable, items: torch.Tensor, batch: int, stop: threading.E
     if isinstance(outs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outs))
     return torch.cat(outs)
+
+
+class Sums:
+    """Named per-step numbers summed on the device (no GPU sync per step), read together once."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.steps = 0
+
+    def add(self, **values: torch.Tensor) -> None:
+        for name, v in values.items():
+            self.sums[name] = self.sums[name] + v.float() if name in self.sums else v.float()
+        self.steps += 1
+
+    def totals(self) -> dict[str, float]:
+        return dict(zip(self.sums, torch.stack(list(self.sums.values())).tolist()))

@@ -33,6 +33,7 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     assert summary["epochs"] == 2 and 0 <= summary["target_acc"] <= 1
     assert "epoch 2/2" in captured.err
     assert sorted(p.name for p in out.iterdir()) == [
+        *(f"best-{name}.pt" for name in ("bnm", "entropy", "im", "snd", "source_acc")),
         "checkpoint.pt",
         "config.json",
         "epoch_0000.pt",
@@ -139,3 +140,49 @@ def test_train_again_into_the_same_folder_resumes_and_another_run_is_refused(tmp
     assert main([*args, "--seed", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "holds another run" in err
+
+
+def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys):
+    from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
+    from explorer.store.checkpoints import load
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "4", "--width", "0.125"]) == 0
+    summary = last_json(capsys.readouterr().out)
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert set(history[-1]["validators"]) == set(NAMES)
+    assert summary["selected"]["by"] == DEFAULT and summary["checkpoint_epoch"] == selected_epoch(history, DEFAULT)
+    assert load(out / "checkpoint.pt")["epoch"] == summary["checkpoint_epoch"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["canny"] == "auto" and config["preprocess"]["label"] and config["preprocess"]["evidence"]
+    target = tmp_path / "target"
+    make_homework_layout(target, n_target=5)
+    epochs = {}
+    for select in ("last", *NAMES):
+        csv_out = tmp_path / f"{select}.csv"
+        args = ["predict", "--run", str(out), "--select", select, "--target", str(target / "test_data"), "--out", str(csv_out)]
+        assert main(args) == 0
+        epochs[select] = last_json(capsys.readouterr().out)["epoch"]
+    assert epochs["last"] == 4
+    assert all(epochs[name] == selected_epoch(history, name) for name in NAMES)
+    assert main(["predict", "--target", str(target), "--out", "x.csv"]) == 2
+    assert "--checkpoint FILE or --run DIR" in capsys.readouterr().err
+
+
+def test_a_target_smaller_than_a_batch_is_a_message(tmp_path, capsys):
+    hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=3)
+    args = ["train", "--source", str(hw / "train_data"), "--target", str(hw / "test_data"), "--out", str(tmp_path / "o"),
+            "--batch-size", "16", "--epochs", "1"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "3 target images" in err and "smaller batch size" in err
+
+
+def test_old_canny_flags_still_work(tmp_path, capsys):
+    for flags, expected in ((["--canny", "100", "200"], [100, 200]), (["--no-canny"], None), (["--canny", "auto"], "auto")):
+        out = tmp_path / str(len(flags)) / str(expected)
+        assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125", *flags]) == 0
+        capsys.readouterr()
+        assert json.loads((out / "config.json").read_text())["canny"] == expected
+    assert main(["train", "--data", "builtin", "--out", "x", "--canny", "lots"]) == 2
+    assert "--canny takes auto or two whole numbers" in capsys.readouterr().err

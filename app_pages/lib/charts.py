@@ -108,3 +108,15 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
         # the same brush on both views is the point: altair merges it into one shared selection
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
         return alt.hconcat(by_class, by_domain, title=title).resolve_scale(color="independent")
+
+
+def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> alt.FacetChart:
+    """One small panel per validator (own y scale): its score per epoch, the epoch it selects marked."""
+    df = df.assign(selected=[selected.get(v) == e for v, e in zip(df.validator, df.epoch)])
+    line = alt.Chart().mark_line(color="#6a4c93").encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
+        tooltip=["validator", "epoch", alt.Tooltip("score:Q", format=".4f")])  # fmt: skip
+    dot = alt.Chart().mark_point(filled=True, size=80, color="#e4572e").encode(x="epoch:Q", y="score:Q").transform_filter("datum.selected")
+    return alt.layer(line, dot, data=df).properties(width=112, height=100).facet(
+        facet=alt.Facet("validator:N", title=None, sort=list(selected)), columns=5
+    ).resolve_scale(y="independent")  # fmt: skip

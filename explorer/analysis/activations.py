@@ -138,12 +138,10 @@ def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
 def dann_input(pixels: np.ndarray, in_channels: int) -> torch.Tensor:
     """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], as the run's target."""
     from explorer.dann.inputs import target_inputs
-    from explorer.data.augment import to_grey
+    from explorer.data.preprocess import Preprocess
 
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-    if in_channels == 1:
-        x = to_grey(x)
-    return target_inputs(x, in_channels).float() / 255
+    return target_inputs(x, Preprocess("none"), in_channels).float() / 255
 
 
 @dataclass

@@ -30,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.dann.config import TrainConfig
-from explorer.dann.inputs import as_float, prepare_inputs
+from explorer.dann.inputs import as_float, of_checkpoint, prepare_inputs
 from explorer.dann.predict import load_for_prediction
 from explorer.data.domains import Dataset
 from explorer.devices import autocast, map_batches, pick
@@ -78,7 +77,7 @@ def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, see
     dev = pick(device)
     models, ckpt = load_for_prediction(checkpoint, dev)
     check_checkpoint(ckpt, dataset)
-    xs, xt = prepare_inputs(dataset, TrainConfig.from_dict(ckpt["config"]))
+    xs, xt = prepare_inputs(dataset, of_checkpoint(ckpt))
     idx_s = sample_indices(len(xs), n, seed)
     idx_t = sample_indices(len(xt), n, seed + 1)
     models.eval()

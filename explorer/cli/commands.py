@@ -33,15 +33,27 @@ def _dataset(args):
     return open_dataset(args.source, args.target, size=args.image_size)
 
 
+def _canny(args):
+    if args.no_canny:
+        return None
+    if not args.canny or args.canny == ["auto"]:
+        return "auto"
+    try:
+        low, high = (int(v) for v in args.canny)
+    except ValueError:
+        raise ExplorerError(f"--canny takes auto or two whole numbers LOW HIGH (got {' '.join(args.canny)}).") from None
+    return (low, high)
+
+
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from explorer.dann.inputs import target_inputs
-    from explorer.dann.predict import submission_csv
+    from explorer.dann.predict import checkpoint_submission, load_for_prediction
     from explorer.dann.trainer import Trainer
+    from explorer.data.preprocess import explain
 
-    canny = None if args.no_canny else (tuple(args.canny) if args.canny else None)
-    config = config_from(TrainConfig, args, canny=canny, augment=not args.no_augment)
+    augment = "none" if args.no_augment else args.augment
+    config = config_from(TrainConfig, args, canny=_canny(args), augment=augment)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ExplorerError(f"--out {out} is a file; give a folder to write the run into.")
@@ -58,6 +70,8 @@ def cmd_train(args) -> int:
     start = next(events)  # a folder holding another run is refused here, before any progress is drawn
     resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
     print(f"run {start['run_id']} on {start['device']}{resumed}", file=sys.stderr)
+    auto = config.canny == "auto"
+    print(explain(trainer.preprocess) if auto else f"preprocessing: {trainer.preprocess.label}", file=sys.stderr)
     final = None
     with tqdm(total=trainer.total_epochs, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
         for event in events:
@@ -73,10 +87,12 @@ def cmd_train(args) -> int:
             bar.update(1)
     if final["kind"] == "error":
         raise ExplorerError(final["message"])
-    shutil.copyfile(out / "last.pt", out / "checkpoint.pt")
-    labels = trainer.predict(target_inputs(dataset.target.images, trainer.xs.shape[1])).argmax(1).cpu()
-    (out / "submission.csv").write_text(submission_csv(dataset.target.ids, labels, dataset.classes))
-    summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out)}
+    chosen = trainer.folder.checkpoint(args.select)
+    shutil.copyfile(chosen, out / "checkpoint.pt")
+    models, ckpt = load_for_prediction(chosen, trainer.device)
+    (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, trainer.device))
+    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']} ({args.select})", file=sys.stderr)
+    summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out), "checkpoint_epoch": ckpt["epoch"]}
     print(json.dumps(summary))
     return 0
 
@@ -208,11 +224,17 @@ def cmd_finetune(args) -> int:
 
 def cmd_predict(args) -> int:
     from explorer.dann.predict import checkpoint_submission, load_for_prediction
+    from explorer.dann.runfolder import RunFolder
     from explorer.data.domains import load_domain
     from explorer.devices import pick
 
+    if bool(args.checkpoint) == bool(args.run):
+        raise ExplorerError("Give --checkpoint FILE or --run DIR (a `train --out` folder), one of the two.")
+    if args.run and not Path(args.run, "last.pt").is_file():
+        raise ExplorerError(f"{args.run} is not a `train --out` folder (no last.pt).")
     device = pick(args.device)
-    models, ckpt = load_for_prediction(args.checkpoint, device)
+    path = args.checkpoint or RunFolder(args.run).checkpoint(args.select)
+    models, ckpt = load_for_prediction(path, device)
     size = ckpt["config"]["image_size"]
     target = load_domain(args.target, size=size)
     for note in target.notes:
@@ -220,5 +242,5 @@ def cmd_predict(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(checkpoint_submission(models, ckpt, target, device))
-    print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped)}))
+    print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped), "epoch": ckpt["epoch"]}))
     return 0

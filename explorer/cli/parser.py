@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from explorer.dann.config import METHODS, OPTIMIZERS, UPDATES, TrainConfig
+from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.schedules import SHAPES
+from explorer.dann.validators import DEFAULT, NAMES
 from explorer.errors import ExplorerError
 
 
@@ -36,9 +37,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=float, default=d.width, help="channel multiplier; 1 = the homework's network")
     t.add_argument("--mmd-weight", type=float, default=d.mmd_weight)
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--canny", nargs=2, type=int, metavar=("LOW", "HIGH"), default=d.canny)
-    g.add_argument("--no-canny", action="store_true")
-    t.add_argument("--no-augment", action="store_true", help="no random flip/rotation")
+    g.add_argument(
+        "--canny",
+        nargs="+",
+        metavar="auto | LOW HIGH",
+        help="edge detection: auto (the default: chosen from unlabelled statistics) or two thresholds",
+    )
+    g.add_argument("--no-canny", action="store_true", help="no edge detection")
+    t.add_argument("--augment", choices=AUGMENTS, default=d.augment, help=f"per-batch augmentation (default {d.augment})")
+    t.add_argument("--no-augment", action="store_true", help="the same as --augment none")
+    t.add_argument(
+        "--select",
+        choices=("last", *NAMES),
+        default=DEFAULT,
+        help=f"which epoch's checkpoint becomes checkpoint.pt and submission.csv (default: best by {DEFAULT})",
+    )
     t.add_argument("--image-size", type=int, default=d.image_size)
     t.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
     t.add_argument("--seed", type=int, default=d.seed)
@@ -81,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--out", required=True, help="folder for model.pt (state_dict), metrics.jsonl, config.json")
 
     pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
-    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--checkpoint", help="a checkpoint file")
+    pr.add_argument("--run", help="a `train --out` folder, instead of --checkpoint")
+    pr.add_argument("--select", choices=("last", *NAMES), default=DEFAULT, help="with --run: which epoch's checkpoint")
     pr.add_argument("--target", required=True, help="target folder or .zip (e.g. real_or_drawing/test_data)")
     pr.add_argument("--out", required=True, help="CSV file to write")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")

@@ -13,6 +13,7 @@ from explorer.errors import ExplorerError
 METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
 OPTIMIZERS = ("adam", "sgd")
+AUGMENTS = ("rotate", "flip-rotate", "none")
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,10 @@ class TrainConfig:
     time_budget: float | None = None  # seconds; progress p is then elapsed / budget
     width: float = 0.25
     mmd_weight: float = 0.0
-    canny: tuple[int, int] | None = (100, 200)  # (low, high), or None for no edge detection
+    canny: str | tuple[int, int] | None = "auto"  # chosen from the data (explorer.data.preprocess), (low, high), or None
     image_size: int = 32
-    augment: bool = True
+    augment: str = "rotate"  # random rotation by up to 15 degrees; flip-rotate adds a horizontal flip
+    source_val: float = 0.1  # held out of the labelled source, for the source-accuracy validator
     self_train_epochs: int = 0
     self_train_threshold: float = 0.9
     ema_decay: float = 0.99
@@ -56,7 +58,13 @@ class TrainConfig:
             (0 <= self.ema_decay < 1, "EMA decay must be in [0, 1)"),
             (8 <= self.image_size <= 512, f"image size must be 8 to 512 (got {self.image_size})"),
         ]
-        if self.canny is not None:
+        checks += [
+            (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
+            (0 <= self.source_val < 0.5, f"source validation fraction must be in [0, 0.5) (got {self.source_val})"),
+        ]
+        if self.canny == "auto" or isinstance(self.canny, str):
+            checks.append((self.canny == "auto", f"canny must be auto, two thresholds or off (got {self.canny!r})"))
+        elif self.canny is not None:
             low, high = self.canny
             checks.append((0 <= low < high, f"Canny thresholds need 0 <= low < high (got {low}, {high})"))
         for ok, message in checks:
@@ -65,15 +73,17 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["canny"] = list(self.canny) if self.canny else None
+        d["canny"] = list(self.canny) if isinstance(self.canny, tuple) else self.canny
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        if d.get("canny") is not None:
+        if isinstance(d.get("canny"), list):
             d["canny"] = tuple(d["canny"])
+        if isinstance(d.get("augment"), bool):  # configs written before augment had names
+            d["augment"] = "flip-rotate" if d["augment"] else "none"
         return cls(**d)
 
     def check(self, dataset: Dataset) -> None:
@@ -86,11 +96,17 @@ class TrainConfig:
             )
         if len(dataset.classes) < 2:
             raise ExplorerError("Training needs at least two source classes.")
-        if self.batch_size > min(len(src), len(tgt)):
+        n_train, held = self.split(len(src))
+        if self.batch_size > min(n_train, len(tgt)):
             raise ExplorerError(
-                f"Batch size {self.batch_size} is larger than the data ({len(src)} source, {len(tgt)} "
-                "target images); choose a smaller batch size."
+                f"Batch size {self.batch_size} is larger than the data ({n_train} source images to train on after "
+                f"holding out {held} for validation, {len(tgt)} target images); choose a smaller batch size."
             )
+
+    def split(self, n_source: int) -> tuple[int, int]:
+        """How many source images train and how many are held out for validation."""
+        held = int(n_source * self.source_val)
+        return n_source - held, held
 
     def run_id(self, data_fingerprint: str, device_type: str) -> str:
         """Identity of a run: config (the requested device replaced by the one used) + data."""

@@ -24,6 +24,7 @@ class StartEvent(TypedDict):
     self_train_epochs: int
     resumed_from: int  # 0 for a new run, else the epoch of the checkpoint it resumed
     history: list[EpochEvent]  # the epochs done before a resume
+    preprocess: dict  # explorer.data.preprocess.Preprocess.to_dict(): what was done to the images, and why
 
 
 # The functional form, because one key is the keyword `lambda`.
@@ -42,6 +43,7 @@ EpochEvent = TypedDict(
         "pseudo_loss": "float | None",  # mean masked cross-entropy on pseudo-labels (self-training stage)
         "pseudo_frac": "float | None",  # fraction of target images confident enough to be pseudo-labelled
         "target_acc": "float | None",  # on the whole target, when it is labelled; never used for training
+        "validators": "dict[str, float]",  # label-free scores, higher is better (explorer.dann.validators)
         "seconds": float,  # this epoch's training time
         "elapsed": float,  # training time of the run so far (without evaluation and checkpoints)
         "img_per_s": float,  # source images per second in this epoch
@@ -54,6 +56,7 @@ class Summary(TypedDict):
     run_id: str
     epochs: int
     target_acc: float | None
+    selected: dict  # the checkpoint the default validator picks: {"by", "epoch", "target_acc"}
     source_acc: float | None
     domain_acc: float | None
     seconds: float

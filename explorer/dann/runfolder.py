@@ -4,6 +4,7 @@
     metrics.jsonl    one `EpochEvent` per line
     last.pt          after every epoch, with the optimiser state (for resuming)
     epoch_NNNN.pt    at marked epochs (0, 1, 2, 5, 10, 20, 50, ... and the last), for Feature Space
+    best-<v>.pt      the epoch validator <v> scores highest (explorer.dann.validators)
 
 Checkpoints are written atomically (`explorer.store.checkpoints`). The checkpoint is the truth:
 on resume, metrics.jsonl is rewritten from ``last.pt``, so a crash between saving a checkpoint and
@@ -31,6 +32,7 @@ def marked(epoch: int) -> bool:
 class RunFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.best: dict[str, float] = {}  # each validator's best score so far
 
     def begin(self, info: dict) -> None:
         """A new run: config.json and an empty metrics.jsonl."""
@@ -44,12 +46,28 @@ class RunFolder:
         if marked(epoch) or epoch == last_epoch:
             checkpoints.save(self.path / f"epoch_{epoch:04d}.pt", payload(False))
 
+    def keep_best(self, validators: dict[str, float], payload: Callable[[bool], dict]) -> None:
+        """``best-<v>.pt`` for each validator whose score is its highest so far (the first such epoch)."""
+        for name, score in validators.items():
+            if score > self.best.get(name, -math.inf):
+                self.best[name] = score
+                checkpoints.save(self.path / f"best-{name}.pt", payload(False))
+
+    def checkpoint(self, select: str = "last") -> Path:
+        """The checkpoint `select` picks: ``last``, or the best epoch by a validator."""
+        path = self.path / ("last.pt" if select == "last" else f"best-{select}.pt")
+        return path if path.is_file() else self.path / "last.pt"
+
     def append(self, event: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(json.dumps(event) + "\n")
 
     def rewrite(self, history: list[dict]) -> None:
+        """metrics.jsonl from a resumed checkpoint's history, which is the truth."""
         (self.path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        for h in history:
+            for name, score in (h.get("validators") or {}).items():
+                self.best[name] = max(score, self.best.get(name, -math.inf))
 
     def last(self) -> dict | None:
         """The checkpoint to resume from; None for a new run."""

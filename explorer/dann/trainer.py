@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from explorer.dann.config import TrainConfig
 from explorer.dann.events import DoneEvent, EpochEvent, ErrorEvent, Event, StartEvent, StoppedEvent, Summary
-from explorer.dann.inputs import as_float, prepare_inputs
+from explorer.dann.inputs import as_float, prepare_inputs, resolve
 from explorer.dann.mmd import mmd
 from explorer.dann.models import build
 from explorer.dann.objective import DomainAdversarial
@@ -33,29 +33,14 @@ from explorer.dann.predict import predict_proba
 from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import LambdaSchedule, learning_rate
 from explorer.dann.teacher import EmaTeacher
+from explorer.dann.validators import DEFAULT, SAMPLE, evaluate, selected_epoch
 from explorer.data.augment import random_flip_rotate
 from explorer.data.domains import Dataset
-from explorer.devices import autocast, describe, pick
+from explorer.devices import Sums, autocast, describe, pick
 from explorer.errors import ExplorerError
 from explorer.store import checkpoints
 
 NAN_CHECK_EVERY = 20  # steps; checking every step would sync the GPU every step
-
-
-class Running:
-    """Per-step numbers summed on the device (no GPU sync per step), read once per epoch."""
-
-    def __init__(self):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.steps = 0
-
-    def add(self, **values: torch.Tensor) -> None:
-        for name, v in values.items():
-            self.sums[name] = self.sums[name] + v.float() if name in self.sums else v.float()
-        self.steps += 1
-
-    def totals(self) -> dict[str, float]:
-        return dict(zip(self.sums, torch.stack(list(self.sums.values())).tolist()))
 
 
 class Trainer:
@@ -70,9 +55,16 @@ class Trainer:
         self.total_epochs = config.epochs + config.self_train_epochs
 
         torch.manual_seed(config.seed)
-        xs, xt = prepare_inputs(dataset, config)
-        self.xs, self.xt = xs.to(dev), xt.to(dev)
-        self.ys = dataset.source.labels.to(dev)
+        self.preprocess = resolve(config, dataset)
+        xs, xt = prepare_inputs(dataset, self.preprocess)
+        split = torch.Generator().manual_seed(config.seed)
+        n_train, _ = config.split(len(xs))
+        order = torch.randperm(len(xs), generator=split)
+        train, held = torch.sort(order[:n_train]).values, torch.sort(order[n_train:]).values
+        self.xs, self.ys = xs[train].to(dev), dataset.source.labels[train].to(dev)
+        self.xs_val, self.ys_val = xs[held].to(dev), dataset.source.labels[held].to(dev)
+        self.xt = xt.to(dev)
+        self.xt_val = self.xt[torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values]
         self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
         self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
         if dev.type == "cuda":
@@ -98,10 +90,12 @@ class Trainer:
         resumed_from = self._resume()
         yield StartEvent(kind="start", run_id=self.run_id, dir=str(self.dir), device=describe(self.device),
                          epochs=self.config.epochs, self_train_epochs=self.config.self_train_epochs,
-                         resumed_from=resumed_from, history=list(self.history))  # fmt: skip
+                         resumed_from=resumed_from, history=list(self.history),
+                         preprocess=self.preprocess.to_dict())  # fmt: skip
         if resumed_from == 0:  # config.json, and the untrained epoch 0 for Feature Space
             info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
-                    "classes": list(self.dataset.classes), "device_type": self.device.type}  # fmt: skip
+                    "classes": list(self.dataset.classes), "device_type": self.device.type,
+                    "preprocess": self.preprocess.to_dict()}  # fmt: skip
             self.folder.begin(self.config.to_dict() | info | self.info)
             self.folder.save(0, self.total_epochs, self._payload)
         while (stage := self._next_stage()) is not None:
@@ -111,6 +105,7 @@ class Trainer:
                 return
             self.history.append(event)
             self.folder.save(self.epoch, self.total_epochs, self._payload)
+            self.folder.keep_best(event["validators"], self._payload)
             self.folder.append(event)
             yield event
         yield DoneEvent(kind="done", **self.summary())
@@ -131,7 +126,7 @@ class Trainer:
         t_order = (torch.randperm(max(len(self.xt), steps * bs), generator=self.cpu_gen) % len(self.xt)).to(self.device)
         if not dann and self.teacher is None:
             self.teacher = EmaTeacher(self.models, cfg.ema_decay)
-        running, t0, lamb, lr = Running(), time.perf_counter(), 0.0, 0.0
+        running, t0, lamb, lr = Sums(), time.perf_counter(), 0.0, 0.0
         for step in range(steps):
             if stop.is_set():
                 message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
@@ -167,7 +162,7 @@ class Trainer:
             "domain_acc": s["domain_correct"] / (2 * seen) if dann else None,
             "pseudo_loss": None if dann else s["pseudo_loss"] / n,
             "pseudo_frac": None if dann else s["confident"] / seen,
-            "target_acc": self.target_accuracy(), "seconds": seconds, "elapsed": self.elapsed,
+            "target_acc": self.target_accuracy(), "validators": evaluate(self.predict, self.xt_val, self.xs_val, self.ys_val), "seconds": seconds, "elapsed": self.elapsed,
             "img_per_s": seen / seconds, "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
         })  # fmt: skip
 
@@ -217,7 +212,9 @@ class Trainer:
     # ------------------------------------------------------------------ helpers
     def _float(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
         x = as_float(x, self.device)
-        return random_flip_rotate(x, self.gen) if augment and self.config.augment else x
+        if not augment or self.config.augment == "none":
+            return x
+        return random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
 
     def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:
         """p in [0, 1]: epochs done, or with a time budget, training seconds spent (`running`: in this epoch)."""
@@ -245,7 +242,10 @@ class Trainer:
         last = self.history[-1] if self.history else {}
         images = sum(h["img_per_s"] * h["seconds"] for h in self.history)
         domain_acc = next((h["domain_acc"] for h in reversed(self.history) if h["domain_acc"] is not None), None)
-        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=self.target_accuracy(),
+        chosen = selected_epoch(self.history, DEFAULT) or self.epoch
+        at = next((h for h in self.history if h["epoch"] == chosen), {})
+        selected = {"by": DEFAULT, "epoch": chosen, "target_acc": at.get("target_acc")}
+        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=self.target_accuracy(), selected=selected,
                        source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=self.elapsed,
                        img_per_s=images / self.elapsed if self.elapsed else None, device=self.device.type)  # fmt: skip
 
@@ -254,6 +254,7 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "config": self.config.to_dict(),
+            "preprocess": self.preprocess.to_dict(),
             "arch": {"in_channels": self.xs.shape[1], "classes": list(self.dataset.classes), "width": self.config.width},
             "data": {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint},
             "models": self.models.state_dict(),

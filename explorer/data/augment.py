@@ -8,7 +8,8 @@ Once per run (uint8, on the CPU, cached by the engine):
 * `to_grey`: luminance, ``0.299 R + 0.587 G + 0.114 B``.
 
 Per batch (float, on the device, one call for the whole batch, no per-sample Python): a random
-horizontal flip and a random rotation of up to +-`degrees`, as one affine warp
+rotation of up to +-`degrees` and, optionally, a random horizontal flip (which turns a 2 into
+something else and a left-facing object into a right-facing one), as one affine warp
 (``affine_grid`` + ``grid_sample``), empty corners filled with 0 as torchvision's RandomRotation.
 """
 
@@ -47,11 +48,11 @@ def canny(images: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return torch.from_numpy(out)[:, None]
 
 
-def random_flip_rotate(x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0) -> torch.Tensor:
-    """Flip each image left-right with probability 1/2 and rotate it by U(-degrees, degrees)."""
+def random_flip_rotate(x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0, flip: bool = True) -> torch.Tensor:
+    """Rotate each image by U(-degrees, degrees) and, with `flip`, flip it left-right with probability 1/2."""
     n = x.shape[0]
     angle = (torch.rand(n, generator=generator, device=x.device) * 2 - 1) * math.radians(degrees)
-    flip = torch.where(torch.rand(n, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(n, generator=generator, device=x.device) < 0.5, -1.0, 1.0) if flip else torch.ones_like(angle)
     cos, sin = torch.cos(angle), torch.sin(angle)
     zero = torch.zeros_like(cos)
     theta = torch.stack([torch.stack([cos * flip, -sin, zero], 1), torch.stack([sin * flip, cos, zero], 1)], 1)

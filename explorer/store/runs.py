@@ -27,6 +27,14 @@ def run_label(config: dict) -> str:
     return f"dann λ={config['lamb']:g} {config['lambda_schedule']}"
 
 
+def preprocessing(config: dict) -> str:
+    """What was done to the images, in words: the run's recorded decision, or its Canny setting."""
+    if (config.get("preprocess") or {}).get("label"):
+        return ("auto: " if config.get("canny") == "auto" else "") + config["preprocess"]["label"]
+    canny = config.get("canny")
+    return "/".join(map(str, canny)) if isinstance(canny, list) else "off"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str
@@ -87,6 +95,16 @@ def owners(run_dir: Path) -> set[str]:
         return set()
 
 
+def checkpoints(run_dir: Path, select: str, selected: int | None) -> dict[str, Path]:
+    """A run's checkpoints to look at, in epoch order, by name: ``epoch N`` for the marked epochs and
+    ``epoch N (selected by <select>)`` for the validator's pick (its own file when not a marked epoch)."""
+    found = {int(p.stem.split("_")[1]): p for p in sorted(run_dir.glob("epoch_*.pt"))}
+    best = run_dir / f"best-{select}.pt"
+    if selected is not None and best.is_file():
+        found[selected] = best
+    return {f"epoch {e}" + (f" (selected by {select})" if e == selected else ""): found[e] for e in sorted(found)}
+
+
 def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
     """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
     root = Path(root or subdir("runs"))
@@ -124,7 +142,7 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
                 "run": r.label,
                 "method": r.config["method"],
                 "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
-                "canny": "off" if not r.config.get("canny") else "/".join(map(str, r.config["canny"])),
+                "preprocessing": preprocessing(r.config),
                 "epochs": last["epoch"],
                 "target acc": last.get("target_acc"),
                 "source acc": last.get("source_acc"),

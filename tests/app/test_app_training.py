@@ -106,11 +106,11 @@ def test_tuned_thresholds_reach_the_training_config(at):
     at.slider(key="canny_range").set_value((120, 240)).run()
     button(at, "Use these thresholds for training").click().run()
     page(at, "train")
-    assert "120/240" in at.toggle(key="t_canny").label
+    assert "120/240" in at.radio(key="t_prep").value
     small_run(at, epochs=1).run()
     button(at, "Start training").click().run()
     wait_for(at, lambda a: any("finished" in s.value for s in a.success))
-    assert at.dataframe[0].value["canny"].tolist()[0] == "120/240"
+    assert at.dataframe[0].value["preprocessing"].tolist()[0] == "edges on the source 120/240"
 
 
 @pytest.mark.parametrize(
@@ -188,3 +188,54 @@ def test_clear_my_cached_runs_removes_only_mine(at):
     button(at, "Remove them").click().run()  # inside the "Clear my cached runs" popover
     assert not at.exception and len(at.dataframe) == 0
     assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0
+
+
+def fake_run(config, fingerprint, owner, judge_scores, target_accs):
+    """A finished run in the cache, as the trainer leaves it, with the given validator scores."""
+    import json
+
+    from explorer.dann.validators import JUDGE
+    from explorer.store import cache, runs
+
+    run_id = config.run_id(fingerprint, "cpu")
+    d = cache.run_dir(run_id)
+    d.mkdir(parents=True)
+    info = {"run_id": run_id, "data_fingerprint": fingerprint, "dataset": "builtin", "classes": [str(i) for i in range(10)],
+            "device_type": "cpu"}  # fmt: skip
+    (d / "config.json").write_text(json.dumps(config.to_dict() | info))
+    rows = [{"kind": "epoch", "stage": "dann", "epoch": e + 1, "lambda": config.lamb, "lr": 1e-3, "class_loss": 1.0,
+             "domain_loss": 0.6, "source_acc": 0.9, "domain_acc": 0.6, "target_acc": acc, "elapsed": e + 1.0,
+             "validators": {JUDGE: score}} for e, (score, acc) in enumerate(zip(judge_scores, target_accs))]  # fmt: skip
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs.add_owner(d, owner)
+    return d
+
+
+def test_dann_worse_than_its_source_only_twin_is_called_out(at):
+    from explorer.dann.config import TrainConfig
+    from explorer.data.builtin import load_builtin
+
+    fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
+    dann = TrainConfig(epochs=2, lamb=0.7)
+    fake_run(dann, fingerprint, me, [0.50, 0.55], [0.40, 0.42])
+    page(at, "train")
+    assert any("source-only twin" in i.value for i in at.info)  # no twin yet: offered
+    fake_run(TrainConfig(epochs=2, lamb=0.7, method="source-only"), fingerprint, me, [0.80, 0.85], [0.60, 0.66])
+    at.run()
+    (warning,) = [w for w in at.warning if "DANN probably hurt" in w.value]
+    assert "0.5500" in warning.value and "0.8500" in warning.value and "DANN 0.420 against source-only 0.660" in warning.value
+    assert "Only target labels can tell for sure" in warning.value
+
+
+def test_the_source_only_twin_trains_with_one_click(at):
+    from explorer.dann.config import TrainConfig
+    from explorer.data.builtin import load_builtin
+
+    fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
+    fake_run(TrainConfig(epochs=1, width=0.125, seed=int(time.time()) % 100000), fingerprint, me, [0.5], [0.4])
+    page(at, "train")
+    button(at, "Train the source-only twin").click().run()
+    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
+    assert any("source-only" in s.value for s in at.success)
+    at.run()
+    assert any("DANN probably" in m.value for m in [*at.warning, *at.success])

@@ -15,6 +15,7 @@ from explorer.dann.inputs import target_inputs
 from explorer.dann.predict import load_for_prediction, predict_proba
 from explorer.dann.runfolder import marked
 from explorer.dann.trainer import Trainer, train
+from explorer.dann.validators import NAMES
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Domain, pair
 from explorer.errors import ExplorerError
@@ -57,7 +58,15 @@ def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tm
     accs = {}
     for method in ("source-only", "dann"):
         cfg = TrainConfig(
-            method=method, epochs=12, lamb=1.0, lambda_schedule="constant", width=0.125, image_size=16, batch_size=32, augment=False
+            method=method,
+            epochs=12,
+            lamb=1.0,
+            lambda_schedule="constant",
+            width=0.125,
+            image_size=16,
+            batch_size=32,
+            augment="none",
+            canny=None,
         )
         _, events = train(cfg, data, run_dir=tmp_path / method)
         # the adversarial game oscillates epoch to epoch: average the second half
@@ -83,7 +92,10 @@ def test_grl_update_and_mmd_run(data16, tmp_path):
 def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
     trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, run_dir=tmp_path)
     files = sorted(p.name for p in trainer.dir.iterdir())
-    assert files == ["config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl"]
+    best = [f"best-{name}.pt" for name in NAMES]
+    assert files == sorted(
+        ["config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl", *best]
+    )
     assert [marked(e) for e in (0, 1, 2, 3, 5, 10, 20, 30, 50, 100, 500)] == [
         True,
         True,
@@ -98,7 +110,7 @@ def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
         True,
     ]
     models, ckpt = load_for_prediction(trainer.dir / "last.pt", torch.device("cpu"))
-    x = target_inputs(data16.target.images, ckpt["arch"]["in_channels"])
+    x = target_inputs(data16.target.images, trainer.preprocess, ckpt["arch"]["in_channels"])
     assert torch.allclose(predict_proba(models, x, torch.device("cpu")), trainer.predict(x))
     assert ckpt["epoch"] == 3 and len(ckpt["metrics"]) == 3
     assert len((trainer.dir / "metrics.jsonl").read_text().splitlines()) == 3

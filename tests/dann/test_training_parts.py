@@ -171,9 +171,9 @@ def test_ema_teacher_moves_a_fraction_towards_the_student_and_copies_statistics(
 
 
 def test_running_means_are_named_sums():
-    from explorer.dann.trainer import Running
+    from explorer.devices import Sums
 
-    r = Running()
+    r = Sums()
     r.add(loss=torch.tensor(1.0), correct=torch.tensor(3))
     r.add(loss=torch.tensor(2.5), correct=torch.tensor(4))
     assert r.totals() == {"loss": 3.5, "correct": 7.0} and r.steps == 2

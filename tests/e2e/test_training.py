@@ -43,7 +43,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     shoot(page, "canny")
 
     go(page, "Train DANN")
-    assert page.get_by_text("Canny on the source (80/200").count() == 1
+    assert page.get_by_text("Canny 80/200 on the source").count() == 1
     set_number(page, "Epochs", 300)
     page.get_by_role("button", name="Start training").click()
     wait_epoch(page, 1)

@@ -1,0 +1,78 @@
+"""How a run judges itself without target labels, drawn for Train DANN: the validators over the
+epochs, what each means, how well each tracked the truth when the target is labelled, and a
+comparison with the run's source-only twin."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.lib import charts
+from explorer.dann import validators as V
+from explorer.dann.config import TrainConfig
+from explorer.store import cache, runs
+
+
+def validators_panel(history: list[dict]) -> None:
+    """The validators' curves with the epoch each selects, their meanings, and, when the target is
+    labelled, how well each ranked the epochs."""
+    if not any(h.get("validators") for h in history):
+        return
+    selected = {name: V.selected_epoch(history, name) for name in V.NAMES}
+    st.markdown(f"**Judging the run without target labels**: each validator's score per epoch; the dot is the epoch it "
+                f"would pick. Downloads and Feature Space use the pick of **{V.DEFAULT}** unless you choose otherwise.")  # fmt: skip
+    st.altair_chart(charts.validator_curves(V.long_table(history), selected), width="content")
+    labelled = all(h.get("target_acc") is not None for h in history)
+    rho = V.rank_correlations(history) if labelled else {}
+    table = pd.DataFrame({
+        "validator": list(V.NAMES), "picks epoch": [selected[n] for n in V.NAMES],
+        **({"target acc there": [next((h["target_acc"] for h in history if h["epoch"] == selected[n]), None) for n in V.NAMES],
+            "rank corr.": [rho[n] for n in V.NAMES]} if labelled else {}),
+    })  # fmt: skip
+    c1, c2 = st.columns([1, 1])
+    c1.dataframe(table, hide_index=True, width="stretch")
+    c2.markdown("\n".join(f"* **{n}**: {V.MEANING[n]}." for n in V.NAMES))
+    if labelled:
+        best = max(h["target_acc"] for h in history)
+        st.caption(f"The target here is labelled, so the truth is known: the best epoch reached {best:.3f}. A rank correlation "
+                   "(Spearman, over the epochs, with target accuracy) "
+                   "near 1 means the validator ordered the epochs as target accuracy did; near 0 or below, it would have "
+                   "picked blindly. This is why choosing a checkpoint without labels is hard.")  # fmt: skip
+
+
+def twin_of(run: runs.RunRecord) -> tuple[TrainConfig, runs.RunRecord | None]:
+    """The source-only run with the same options and data, and its record when it has been trained."""
+    config = TrainConfig.from_dict(run.config | {"method": "source-only"})
+    twin_dir = cache.run_dir(config.run_id(run.config["data_fingerprint"], run.config["device_type"]))
+    return config, runs.read_run(twin_dir) if (twin_dir / "metrics.jsonl").is_file() else None
+
+
+def twin_panel(run: runs.RunRecord, start_twin) -> None:
+    """For a DANN run: did adaptation probably help? By the judge validator, against the source-only
+    twin; a button trains the twin when there is none (`start_twin(config)`)."""
+    if run.config["method"] != "dann" or not run.metrics:
+        return
+    config, twin = twin_of(run)
+    if twin is None or len(twin.metrics) < twin.config["epochs"]:
+        st.info(f"**{run.label}**: did DANN help? Its **source-only twin** (the same options with λ = 0) answers that"
+                + (" once it has finished training." if twin else ": train it, then come back."), icon=":material/compare:")  # fmt: skip
+        if twin is None and st.button("Train the source-only twin", key=f"twin_{run.run_id}"):
+            start_twin(config)
+            st.rerun()  # the page's live section shows the new job
+        return
+    e_d, dann = V.score_at(run.metrics, V.DEFAULT, V.JUDGE)
+    e_s, base = V.score_at(twin.metrics, V.DEFAULT, V.JUDGE)
+    if dann is None or base is None:
+        return
+    truth = ""
+    acc_d = next((h["target_acc"] for h in run.metrics if h["epoch"] == e_d), None)
+    acc_s = next((h["target_acc"] for h in twin.metrics if h["epoch"] == e_s), None)
+    if acc_d is not None and acc_s is not None:
+        truth = f" The target is labelled here: DANN {acc_d:.3f} against source-only {acc_s:.3f}."
+    if dann < base:
+        st.warning(f"**{run.label}: DANN probably hurt on this data.** By {V.JUDGE}, DANN scores {dann:.4f} (epoch {e_d}) against "
+                   f"{base:.4f} for its source-only twin (epoch {e_s}). Only target labels can tell for sure; try another "
+                   f"λ or preprocessing.{truth}", icon=":material/trending_down:")  # fmt: skip
+    else:
+        st.success(f"**{run.label}**: DANN probably helped. By {V.JUDGE} it scores {dann:.4f} (epoch {e_d}) against {base:.4f} for its "
+                   f"source-only twin (epoch {e_s}). Only target labels can tell for sure.{truth}", icon=":material/trending_up:")  # fmt: skip

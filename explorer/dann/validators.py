@@ -1,0 +1,107 @@
+"""Judging a run without target labels: scores computed every epoch, higher is better for all.
+
+With unlabelled target data there is no target accuracy to pick a checkpoint (or a lambda) by.
+These scores use only the model's predictions on target images (and a held-out part of the
+labelled source); `p` is the (N, C) matrix of softmax predictions on a fixed sample of the target:
+
+* ``source_acc``: accuracy on held-out source images. Safe, but blind to the target.
+* ``entropy``: minus the mean prediction entropy, ``-mean_i H(p_i)``: confident predictions score
+  high, however wrong (Grandvalet & Bengio 2005).
+* ``im``: information maximisation, ``H(mean_i p_i) - mean_i H(p_i)``: confident *and* spread over
+  the classes; a model that puts everything in one class scores low (Shi & Sha 2012; SHOT).
+* ``bnm``: the nuclear norm of ``p`` divided by N, ``||p||_* / N``: high when predictions are both
+  confident and diverse (Cui et al., CVPR 2020).
+* ``snd``: soft neighbourhood density: for the L2-normalised rows of ``p``, the mean entropy of
+  each row's softmax similarity to all the others at temperature 0.05; high when target points sit
+  in dense neighbourhoods (Saito et al., ICCV 2021).
+
+`DEFAULT` is the score that picked checkpoints closest to the best one on the benchmark of
+domain pairs (bench/adaptation.py, docs/ADAPTATION.md); `JUDGE` the one whose comparison of a DANN
+run with its source-only twin agreed most often with target accuracy there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+NAMES = ("source_acc", "entropy", "im", "bnm", "snd")
+DEFAULT = "source_acc"  # picks a run's checkpoint
+JUDGE = "source_acc"  # compares a DANN run with its source-only twin (the negative-transfer warning)
+SAMPLE = 2000  # target images scored per epoch (a fixed sample): the homework has 100,000
+MEANING = {
+    "source_acc": "accuracy on held-out labelled source images: safe, but blind to the target",
+    "entropy": "how confident the target predictions are (minus their mean entropy), right or wrong",
+    "im": "confident and spread over all classes (information maximisation): low when everything lands in one class",
+    "bnm": "nuclear norm of the target prediction matrix: high when predictions are confident and diverse",
+    "snd": "soft neighbourhood density: high when each target point has close neighbours in prediction space",
+}
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+
+def evaluate(predict, target: torch.Tensor, source: torch.Tensor, source_labels: torch.Tensor) -> dict[str, float]:
+    """Every validator for a model: `predict` maps uint8 images to softmax probabilities; `target`
+    is the fixed target sample, `source` the held-out source (``source_acc`` is left out when empty)."""
+    result = scores(predict(target))
+    if len(source):
+        result["source_acc"] = (predict(source).argmax(1) == source_labels).float().mean().item()
+    return result
+
+
+def scores(p: torch.Tensor) -> dict[str, float]:
+    """The target-only validators for softmax predictions `p` (N, C), N >= 2."""
+    p = p.double()
+    mean_h = _entropy(p).mean()
+    z = torch.nn.functional.normalize(p, dim=1)
+    sim = z @ z.T / 0.05
+    sim.fill_diagonal_(-math.inf)  # a point is not its own neighbour
+    return {
+        "entropy": float(-mean_h),
+        "im": float(_entropy(p.mean(0)) - mean_h),
+        "bnm": float(torch.linalg.matrix_norm(p, ord="nuc") / len(p)),
+        "snd": float(_entropy(sim.softmax(1)).mean()),
+    }
+
+
+def selected_epoch(history: list[dict], select: str) -> int | None:
+    """The epoch `select` (a validator's name, or ``last``) picks from a run's metrics: the first
+    epoch with the highest score. None when there are no epochs."""
+    scored = [h for h in history if select == "last" or (h.get("validators") or {}).get(select) is not None]
+    if not scored:
+        return None
+    if select == "last":
+        return scored[-1]["epoch"]
+    return max(scored, key=lambda h: (h["validators"][select], -h["epoch"]))["epoch"]
+
+
+def rank_correlations(history: list[dict]) -> dict[str, float | None]:
+    """Each validator's Spearman rank correlation with target accuracy over a run's epochs (needs
+    target labels): how well it would have ranked the checkpoints. None where undefined."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for name in NAMES:
+        rows = [(h["validators"][name], h["target_acc"]) for h in history
+                if name in (h.get("validators") or {}) and h.get("target_acc") is not None]  # fmt: skip
+        rho = spearmanr(*zip(*rows)).statistic if len(rows) >= 3 else float("nan")
+        out[name] = None if rho != rho else float(rho)
+    return out
+
+
+def score_at(history: list[dict], select: str, name: str) -> tuple[int, float | None]:
+    """The epoch `select` picks and validator `name`'s score there."""
+    epoch = selected_epoch(history, select)
+    row = next((h for h in history if h["epoch"] == epoch), {})
+    return epoch, (row.get("validators") or {}).get(name)
+
+
+def long_table(history: list[dict]):
+    """(epoch, validator, score) rows for charts."""
+    import pandas as pd
+
+    rows = [{"epoch": h["epoch"], "validator": k, "score": v} for h in history for k, v in (h.get("validators") or {}).items()]
+    return pd.DataFrame(rows, columns=["epoch", "validator", "score"])
