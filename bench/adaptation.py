@@ -72,13 +72,25 @@ def spearman(history: list[dict], name: str) -> float | None:
     return None if rho != rho else float(rho)  # constant series: undefined
 
 
+def twin_verdict_right(dann: dict, base: dict, name: str) -> bool | None:
+    """Comparing the two runs by validator `name` at the checkpoints the default validator selects (as
+    Train DANN does), is the winner the one target accuracy names?"""
+    from explorer.dann.validators import DEFAULT, score_at
+
+    (e_d, v_d), (e_s, v_s) = score_at(dann["history"], DEFAULT, name), score_at(base["history"], DEFAULT, name)
+    if v_d is None or v_s is None:
+        return None
+    acc = {h["epoch"]: h["target_acc"] for h in dann["history"]}[e_d] - {h["epoch"]: h["target_acc"] for h in base["history"]}[e_s]
+    return (v_d > v_s) == (acc > 0)
+
+
 def mean_sd(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
 
 
 def report(results: list[dict], seeds: int, seconds: float) -> str:
-    from explorer.dann.validators import DEFAULT, NAMES
+    from explorer.dann.validators import DEFAULT, JUDGE, NAMES
 
     by = {}
     for r in results:
@@ -92,8 +104,8 @@ def report(results: list[dict], seeds: int, seconds: float) -> str:
         f"'oracle' the best epoch by target accuracy (needs labels).",
         "",
         "| pair | auto chose | source-only (last) | DANN last | DANN selected | DANN oracle | "
-        + " | ".join(f"{v} (last)" for v in variants if v not in ("source-only", "dann"))
-        + " | DANN − source-only |",
+        + "".join(f"{v} (last) | " for v in variants if v not in ("source-only", "dann"))
+        + "DANN selected − source-only |",
         "|---" * (7 + len([v for v in variants if v not in ("source-only", "dann")])) + "|",
     ]
     gains, verdicts = [], []
@@ -113,18 +125,24 @@ def report(results: list[dict], seeds: int, seconds: float) -> str:
         verdicts.append(verdict)
         lines.append(
             f"| {p} | {dann[0]['preprocess'] if dann else '–'} | {mean_sd(so) if so else '–'} | {mean_sd(last) if last else '–'} "
-            f"| {mean_sd(sel) if sel else '–'} | {mean_sd(oracle) if oracle else '–'} | " + " | ".join(extra)
-            + f" | {100 * gain:+.1f} ({verdict}) |"
+            f"| {mean_sd(sel) if sel else '–'} | {mean_sd(oracle) if oracle else '–'} | " + "".join(f"{x} | " for x in extra)
+            + f"{100 * gain:+.1f} ({verdict}) |"
         )  # fmt: skip
-    lines += ["", "**Validators** (all DANN runs): mean gap between the checkpoint each one selects and the oracle, "
-              "in points of target accuracy, and its mean Spearman correlation with target accuracy over the epochs.", "",
-              "| validator | gap to oracle | rank correlation |", "|---|---|---|"]  # fmt: skip
+    lines += ["", "**Validators** (all DANN runs): the mean gap between the checkpoint each one selects and the oracle, "
+              "in points of target accuracy; its mean Spearman correlation with target accuracy over the epochs; and how "
+              "often comparing a DANN run with its source-only twin by this validator (both at the checkpoints the "
+              "default validator selects, as Train DANN does) named the winner that target accuracy names.", "",
+              "| validator | gap to oracle | rank correlation | twin verdict right |", "|---|---|---|---|"]  # fmt: skip
     dann_runs = [r for r in results if r["variant"] == "dann"]
+    twins = [(r, b[0]) for r in dann_runs if (b := [s for s in by.get((r["pair"], "source-only"), []) if s["seed"] == r["seed"]])]
     for name in ("last", *NAMES):
         gap = statistics.mean(max(h["target_acc"] for h in r["history"]) - at(r["history"], name) for r in dann_runs)
         rhos = [x for r in dann_runs if (x := spearman(r["history"], name)) is not None] if name != "last" else []
-        lines.append(f"| {name}{' (default)' if name == DEFAULT else ''} | {100 * gap:.1f} | "
-                     f"{statistics.mean(rhos):+.2f} |" if rhos else f"| {name} | {100 * gap:.1f} | – |")  # fmt: skip
+        right = [twin_verdict_right(d, s, name) for d, s in twins] if name != "last" else []
+        right = [x for x in right if x is not None]
+        lines.append(f"| {name}{' (default)' if name == DEFAULT else ''}{' (judge)' if name == JUDGE else ''} | {100 * gap:.1f} | "
+                     + (f"{statistics.mean(rhos):+.2f}" if rhos else "–") + " | "
+                     + (f"{sum(right)}/{len(right)}" if right else "–") + " |")  # fmt: skip
     better = sum(v == "better" for v in verdicts)
     worse = sum(v == "worse" for v in verdicts)
     five = sum(g >= 0.05 for g in gains)

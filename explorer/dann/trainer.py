@@ -36,6 +36,7 @@ from explorer.dann.teacher import EmaTeacher
 from explorer.dann.validators import DEFAULT, SAMPLE, evaluate, selected_epoch
 from explorer.data.augment import random_flip_rotate
 from explorer.data.domains import Dataset
+from explorer.data.preprocess import Preprocess
 from explorer.devices import Sums, autocast, describe, pick
 from explorer.errors import ExplorerError
 from explorer.store import checkpoints
@@ -272,7 +273,8 @@ class Trainer:
             return 0
         data = {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint}
         ours = self.config.to_dict() | {"device": self.device.type}
-        if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours:
+        same_preprocess = ckpt.get("preprocess") is None or Preprocess.from_dict(ckpt["preprocess"]) == self.preprocess
+        if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours or not same_preprocess:
             raise ExplorerError(f"{self.dir} holds another run (other options or data); train into an empty "
                                 "folder, or give the same options and data to resume that run.")  # fmt: skip
         checkpoints.restore(self.models, ckpt["models"])
