@@ -8,6 +8,7 @@ import torch
 
 from app_pages.lib.shared import dataset, owner, pick_weights
 from explorer.analysis import activations as A
+from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
@@ -32,7 +33,8 @@ def model_lock() -> threading.Lock:
 def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
     """A run's feature extractor, loaded once per checkpoint version (not on every rerun)."""
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
-    return A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"]), ckpt["epoch"]
+    loaded = A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"], of_checkpoint(ckpt))
+    return loaded, ckpt["epoch"]
 
 
 my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
@@ -70,7 +72,7 @@ if loaded is not None:
                 source = f"{up.name} ({info.width}x{info.height} {info.mode})"
             else:
                 pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
-            x = A.dann_input(pixels, loaded.in_channels) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
+            x = A.dann_input(pixels, loaded) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
             model = loaded.model
             with model_lock():
                 cap = A.capture(model, x)

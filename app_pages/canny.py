@@ -18,7 +18,8 @@ st.caption(
 )
 
 ds = dataset()
-low, high = st.slider("Canny thresholds (low, high)", 0, 500, st.session_state.get("canny", (100, 200)), key="canny_range")
+tuned = st.session_state.get("canny")
+low, high = st.slider("Canny thresholds (low, high)", 0, 500, tuned if isinstance(tuned, tuple) else (100, 200), key="canny_range")
 if high <= low:
     st.error("The high threshold must be above the low one: move the handles apart.")
     st.stop()

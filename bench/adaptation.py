@@ -27,6 +27,7 @@ VARIANTS = {
     "dann": {},
     "dann-old-defaults": {"canny": (100, 200), "augment": "flip-rotate"},  # before canny auto: Canny 100/200, flips
     "dann-flip": {"augment": "flip-rotate"},
+    "dann-no-edges": {"canny": None},
 }
 
 
@@ -89,7 +90,7 @@ def mean_sd(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
 
 
-def report(results: list[dict], seeds: int, seconds: float) -> str:
+def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[str, float]) -> str:
     from explorer.dann.validators import DEFAULT, JUDGE, NAMES
 
     by = {}
@@ -149,6 +150,10 @@ def report(results: list[dict], seeds: int, seconds: float) -> str:
     lines += ["", f"Summary: DANN at the selected checkpoint is better than source-only beyond noise on {better} of "
               f"{len(pairs)} pairs, worse on {worse}, at least 5 points better on {five}; mean gain {100 * statistics.mean(gains):+.1f} "
               f"points. {len(results)} runs, {seconds / 60:.0f} minutes of wall time."]  # fmt: skip
+    epoch = statistics.median(h["seconds"] for r in results for h in r["history"])
+    slow = max(auto_seconds.values())
+    lines.append(f"\nAuto's choice took {min(auto_seconds.values()):.2f}–{slow:.2f} s per pair (300 + 300 images, 11 options), "
+                 f"{slow / epoch:.1f}x the median training epoch of these runs ({epoch:.2f} s, one torch thread, two runs side by side).")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -168,6 +173,15 @@ def main() -> None:
         ap.error(f"unknown variants {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
     jobs = [(p, v, s, args.out) for p in args.pairs.split(",") for s in range(args.seeds) for v in variants]
     os.environ.setdefault("EXPLORER_HOME", str(Path(args.out) / "home"))
+    from explorer.data.preprocess import choose
+
+    auto_seconds = {}
+    for p in dict.fromkeys(j[0] for j in jobs):  # timed here, on an idle machine, before the workers start
+        ds = _pair(p)
+        choose(ds.source.images, ds.target.images)  # warm-up: imports, first allocations
+        t = time.perf_counter()
+        choose(ds.source.images, ds.target.images)
+        auto_seconds[p] = time.perf_counter() - t
     t0, results = time.perf_counter(), []
     with ProcessPoolExecutor(args.workers) as pool:
         for i, r in enumerate(pool.map(run_one, jobs), 1):
@@ -175,7 +189,7 @@ def main() -> None:
             last = r["history"][-1]["target_acc"]
             print(f"[{i}/{len(jobs)}] {r['pair']} {r['variant']} seed {r['seed']}: target {last:.3f} "
                   f"({r['preprocess']}, {r['seconds']:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
-    table = report(results, args.seeds, time.perf_counter() - t0)
+    table = report(results, args.seeds, time.perf_counter() - t0, auto_seconds)
     print(table)
     if args.write:
         path = Path(args.write)

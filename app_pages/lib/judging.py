@@ -10,6 +10,7 @@ import streamlit as st
 from app_pages.lib import charts
 from explorer.dann import validators as V
 from explorer.dann.config import TrainConfig
+from explorer.errors import ExplorerError
 from explorer.store import cache, runs
 
 
@@ -53,16 +54,21 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
     if run.config["method"] != "dann" or not run.metrics:
         return
     config, twin = twin_of(run)
-    if twin is None or len(twin.metrics) < twin.config["epochs"]:
+    if twin is None or not twin.finished:
         st.info(f"**{run.label}**: did DANN help? Its **source-only twin** (the same options with λ = 0) answers that"
                 + (" once it has finished training." if twin else ": train it, then come back."), icon=":material/compare:")  # fmt: skip
         if twin is None and st.button("Train the source-only twin", key=f"twin_{run.run_id}"):
-            start_twin(config)
-            st.rerun()  # the page's live section shows the new job
+            try:
+                start_twin(config)
+            except ExplorerError as e:
+                st.error(str(e))
+            else:
+                st.rerun()  # the page's live section shows the new job
         return
     e_d, dann = V.score_at(run.metrics, V.DEFAULT, V.JUDGE)
     e_s, base = V.score_at(twin.metrics, V.DEFAULT, V.JUDGE)
     if dann is None or base is None:
+        st.caption(f"**{run.label}** and its source-only twin: no validator scores to compare (trained before validators).")
         return
     truth = ""
     acc_d = next((h["target_acc"] for h in run.metrics if h["epoch"] == e_d), None)

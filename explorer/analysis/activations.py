@@ -23,6 +23,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from explorer.data.grids import tile_array
+from explorer.data.preprocess import Preprocess
 from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_SIZE = 224
@@ -135,13 +136,13 @@ def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
     return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
 
 
-def dann_input(pixels: np.ndarray, in_channels: int) -> torch.Tensor:
-    """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], as the run's target."""
+def dann_input(pixels: np.ndarray, loaded: LoadedExtractor) -> torch.Tensor:
+    """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], prepared as the
+    run prepared its target images (grey, or Canny when it drew edges on both domains)."""
     from explorer.dann.inputs import target_inputs
-    from explorer.data.preprocess import Preprocess
 
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-    return target_inputs(x, Preprocess("none"), in_channels).float() / 255
+    return target_inputs(x, loaded.preprocess, loaded.in_channels).float() / 255
 
 
 @dataclass
@@ -151,6 +152,7 @@ class LoadedExtractor:
     model: torch.nn.Module
     in_channels: int
     input_size: int
+    preprocess: Preprocess
 
 
 def dataset_pixels(image: torch.Tensor, size: int) -> np.ndarray:

@@ -4,11 +4,11 @@
     python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
     python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
     python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
-    python -m explorer predict --checkpoint C --target TGT --out submission.csv
+    python -m explorer predict (--checkpoint C | --run DIR [--select V]) --target TGT --out submission.csv
 
-`train` trains into DIR: config.json, metrics.jsonl (one JSON object per epoch), last.pt and
+`train` trains into DIR: config.json, metrics.jsonl (one JSON object per epoch), last.pt, best-*.pt and
 epoch_NNNN.pt (the same files as a run in the app's cache; running it again with the same options
-resumes or finds the run finished), then checkpoint.pt (the final model) and submission.csv
+resumes or finds the run finished), then checkpoint.pt (the epoch --select picks) and submission.csv
 (``id,label``). It shows a progress bar on stderr and prints one JSON object as its last line on
 stdout. Bad arguments or data: one line on stderr, exit status 2.
 """

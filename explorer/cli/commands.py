@@ -91,7 +91,10 @@ def cmd_train(args) -> int:
     shutil.copyfile(chosen, out / "checkpoint.pt")
     models, ckpt = load_for_prediction(chosen, trainer.device)
     (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, trainer.device))
-    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']} ({args.select})", file=sys.stderr)
+    why = "the last epoch" if chosen.name == "last.pt" else f"the best epoch by {args.select}"
+    if chosen.name == "last.pt" and args.select != "last":
+        why += f" (no {args.select} scores: no held-out source)"
+    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']}, {why}", file=sys.stderr)
     summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out), "checkpoint_epoch": ckpt["epoch"]}
     print(json.dumps(summary))
     return 0

@@ -47,9 +47,9 @@ class RunFolder:
             checkpoints.save(self.path / f"epoch_{epoch:04d}.pt", payload(False))
 
     def keep_best(self, validators: dict[str, float], payload: Callable[[bool], dict]) -> None:
-        """``best-<v>.pt`` for each validator whose score is its highest so far (the first such epoch)."""
+        """``best-<v>.pt`` for each validator whose score is its highest so far (ties: the later epoch)."""
         for name, score in validators.items():
-            if score > self.best.get(name, -math.inf):
+            if score >= self.best.get(name, -math.inf):
                 self.best[name] = score
                 checkpoints.save(self.path / f"best-{name}.pt", payload(False))
 

@@ -56,7 +56,9 @@ class Trainer:
         self.total_epochs = config.epochs + config.self_train_epochs
 
         torch.manual_seed(config.seed)
-        self.preprocess = resolve(config, dataset)
+        self._last = self.folder.last()  # a run keeps the preprocessing it started with
+        started = (self._last or {}).get("preprocess")
+        self.preprocess = Preprocess.from_dict(started) if started and config.canny == "auto" else resolve(config, dataset)
         xs, xt = prepare_inputs(dataset, self.preprocess)
         split = torch.Generator().manual_seed(config.seed)
         n_train, _ = config.split(len(xs))
@@ -105,8 +107,8 @@ class Trainer:
                 yield event
                 return
             self.history.append(event)
+            self.folder.keep_best(event["validators"], self._payload)  # first: last.pt's history is what a resume trusts
             self.folder.save(self.epoch, self.total_epochs, self._payload)
-            self.folder.keep_best(event["validators"], self._payload)
             self.folder.append(event)
             yield event
         yield DoneEvent(kind="done", **self.summary())
@@ -268,13 +270,12 @@ class Trainer:
 
     def _resume(self) -> int:
         """Continue from the folder's ``last.pt`` if it has one; returns the epoch it had reached."""
-        ckpt = self.folder.last()
+        ckpt, self._last = self._last, None
         if ckpt is None:
             return 0
         data = {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint}
         ours = self.config.to_dict() | {"device": self.device.type}
-        same_preprocess = ckpt.get("preprocess") is None or Preprocess.from_dict(ckpt["preprocess"]) == self.preprocess
-        if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours or not same_preprocess:
+        if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours:
             raise ExplorerError(f"{self.dir} holds another run (other options or data); train into an empty "
                                 "folder, or give the same options and data to resume that run.")  # fmt: skip
         checkpoints.restore(self.models, ckpt["models"])

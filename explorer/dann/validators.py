@@ -68,14 +68,15 @@ def scores(p: torch.Tensor) -> dict[str, float]:
 
 
 def selected_epoch(history: list[dict], select: str) -> int | None:
-    """The epoch `select` (a validator's name, or ``last``) picks from a run's metrics: the first
-    epoch with the highest score. None when there are no epochs."""
+    """The epoch `select` (a validator's name, or ``last``) picks from a run's metrics: the epoch
+    with the highest score, the later one on a tie (a saturated held-out accuracy should not keep a
+    barely adapted early epoch). None when there are no epochs."""
     scored = [h for h in history if select == "last" or (h.get("validators") or {}).get(select) is not None]
     if not scored:
         return None
     if select == "last":
         return scored[-1]["epoch"]
-    return max(scored, key=lambda h: (h["validators"][select], -h["epoch"]))["epoch"]
+    return max(scored, key=lambda h: (h["validators"][select], h["epoch"]))["epoch"]
 
 
 def rank_correlations(history: list[dict]) -> dict[str, float | None]:

@@ -244,3 +244,14 @@ def test_the_source_only_twin_trains_with_one_click(at):
     assert any("source-only" in s.value for s in at.success)
     at.run()
     assert any("DANN probably" in m.value for m in [*at.warning, *at.success])
+
+
+def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):
+    page(at, "canny")
+    assert any(i.value.startswith("**auto: ") for i in at.info)
+    button(at, "Use these thresholds for training").click().run()
+    button(at, "Train with auto (the default)").click().run()
+    at.run()  # the page again, with "auto" as the training choice
+    assert not at.exception and at.slider(key="canny_range").value == (100, 200)
+    page(at, "train")
+    assert at.radio(key="t_prep").value.startswith("auto")
