@@ -27,8 +27,8 @@ import math
 import torch
 
 NAMES = ("source_acc", "entropy", "im", "bnm", "snd")
-DEFAULT = "source_acc"  # picks a run's checkpoint
-JUDGE = "source_acc"  # compares a DANN run with its source-only twin (the negative-transfer warning)
+DEFAULT = "im"  # picks a run's checkpoint
+JUDGE = "im"  # compares a DANN run with its source-only twin (the negative-transfer warning)
 SAMPLE = 2000  # target images scored per epoch (a fixed sample): the homework has 100,000
 MEANING = {
     "source_acc": "accuracy on held-out labelled source images: safe, but blind to the target",

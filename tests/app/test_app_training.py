@@ -199,7 +199,7 @@ def fake_run(config, fingerprint, owner, judge_scores, target_accs):
     """A finished run in the cache, as the trainer leaves it, with the given validator scores."""
     import json
 
-    from explorer.dann.validators import JUDGE
+    from explorer.dann.validators import DEFAULT, JUDGE
     from explorer.store import cache, runs
 
     run_id = config.run_id(fingerprint, "cpu")
@@ -210,7 +210,7 @@ def fake_run(config, fingerprint, owner, judge_scores, target_accs):
     (d / "config.json").write_text(json.dumps(config.to_dict() | info))
     rows = [{"kind": "epoch", "stage": "dann", "epoch": e + 1, "lambda": config.lamb, "lr": 1e-3, "class_loss": 1.0,
              "domain_loss": 0.6, "source_acc": 0.9, "domain_acc": 0.6, "target_acc": acc, "elapsed": e + 1.0,
-             "validators": {JUDGE: score}} for e, (score, acc) in enumerate(zip(judge_scores, target_accs))]  # fmt: skip
+             "validators": {DEFAULT: score, JUDGE: score}} for e, (score, acc) in enumerate(zip(judge_scores, target_accs))]  # fmt: skip
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     runs.add_owner(d, owner)
     return d
