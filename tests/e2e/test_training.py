@@ -37,7 +37,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     page.wait_for_selector("text=At 80/200:")  # the edge share is recomputed for the new thresholds
     settle(page)
     page.get_by_role("button", name="Use these thresholds for training").click()
-    page.wait_for_selector("text=Training uses Canny 80/200.")
+    page.wait_for_selector("text=Training uses Canny 80/200 on the source.")
     settle(page)
     no_errors(page)
     shoot(page, "canny")

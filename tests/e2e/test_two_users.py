@@ -55,7 +55,8 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     settle(b)
     no_errors(b)
     # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
-    b.wait_for_selector("[data-testid='stDataFrame'] [data-testid^=glide-cell]", state="attached")  # the comparison is drawn
+    b.locator("[data-testid='stDataFrame']").last.scroll_into_view_if_needed()  # the comparison table, below the validators'
+    b.wait_for_function("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).some(e => e.textContent.startsWith('dann'))")
     cells = table_cells(b)
     assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells
     go(b, "Feature Space")

@@ -122,8 +122,8 @@ KILLED_MID_WRITE = textwrap.dedent("""
     real_save = torch.save
     def save(obj, f, *a, **k):
         global calls
-        calls += 1
-        if calls == {kill_at}:  # write half of this checkpoint, then die like `kill -9`
+        calls += "{name}." in str(f)  # the temporary file is named after the checkpoint it becomes
+        if calls == {nth}:  # write half of this checkpoint, then die like `kill -9`
             import io
             buf = io.BytesIO(); real_save(obj, buf)
             with open(f, "wb") as out:
@@ -137,11 +137,12 @@ KILLED_MID_WRITE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("kill_at", [1, 4, 5])  # the first checkpoint; epoch 1's marked copy; epoch 2's last.pt
+# the first checkpoint (epoch 0's last.pt); epoch 1's marked copy; epoch 2's last.pt
+@pytest.mark.parametrize("kill_at", [("last.pt", 1), ("epoch_0001.pt", 1), ("last.pt", 3)])
 def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoints(kill_at, explorer_home):
     env = dict(os.environ, EXPLORER_HOME=str(explorer_home))
     proc = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_WRITE.replace("{kill_at}", str(kill_at))],
+        [sys.executable, "-c", KILLED_MID_WRITE.replace("{name}", kill_at[0]).replace("{nth}", str(kill_at[1]))],
         env=env,
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
         capture_output=True,
@@ -159,13 +160,14 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     pts = sorted(run_dir.glob("*.pt"))
     for p in pts:
         checkpoints.load(p)
-    expected = {1: [], 4: ["epoch_0000.pt", "last.pt"], 5: ["epoch_0000.pt", "epoch_0001.pt", "last.pt"]}
-    assert [p.name for p in pts] == expected[kill_at]
+    expected = {("last.pt", 1): [], ("epoch_0001.pt", 1): ["epoch_0000.pt", "last.pt"],
+                ("last.pt", 3): ["epoch_0000.pt", "epoch_0001.pt", "last.pt"]}  # fmt: skip
+    assert [p.name for p in pts if not p.name.startswith("best-")] == expected[kill_at]
     # ... and training resumes from the last whole checkpoint.
     from explorer.data.builtin import load_builtin
 
     trainer, events = cached_train(TrainConfig(epochs=3, **SMALL), load_builtin(16))
-    assert events[0]["resumed_from"] == (0 if kill_at == 1 else 1)
+    assert events[0]["resumed_from"] == (0 if kill_at == ("last.pt", 1) else 1)
     assert events[-1]["kind"] == "done" and events[-1]["epochs"] == 3
 
 
