@@ -1,9 +1,8 @@
 """DANN training: one plain loop that yields the events of `explorer.dann.events`.
 
-``Trainer(config, dataset, run_dir).events(stop)`` trains into `run_dir` and nowhere else (the
-files: `runfolder.py`). A folder that already holds this run's ``last.pt`` is resumed; one that
-holds another run's is refused. Where folders live, how much they may take and who may write them
-at once is the caller's business (the app: `explorer.store.cache`; the CLI: ``--out``).
+``Trainer(config, dataset, run_dir).events(stop)`` trains into `run_dir` and nowhere else (files:
+`runfolder.py`), resuming this run's ``last.pt`` there and refusing another run's. Where folders
+live and who may write them is the caller's business (app: `explorer.store.cache`; CLI: ``--out``).
 
 A step: ``f = F([xs; xt])`` (one BatchNorm pass over both domains, as in the homework), source
 rows classified by C, and the domain game of `objective.py` at weight lambda (0 for source-only:
@@ -67,7 +66,7 @@ class Trainer:
         self.xs, self.ys = xs[train].to(dev), dataset.source.labels[train].to(dev)
         self.xs_val, self.ys_val = xs[held].to(dev), dataset.source.labels[held].to(dev)
         self.xt = xt.to(dev)
-        self.xt_val = self.xt[torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values]
+        self.t_sample = torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values  # the validators' target images
         self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
         self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
         if dev.type == "cuda":
@@ -165,7 +164,7 @@ class Trainer:
             "domain_acc": s["domain_correct"] / (2 * seen) if dann else None,
             "pseudo_loss": None if dann else s["pseudo_loss"] / n,
             "pseudo_frac": None if dann else s["confident"] / seen,
-            "target_acc": self.target_accuracy(), "validators": evaluate(self.predict, self.xt_val, self.xs_val, self.ys_val), "seconds": seconds, "elapsed": self.elapsed,
+            **self._judge(), "seconds": seconds, "elapsed": self.elapsed,
             "img_per_s": seen / seconds, "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
         })  # fmt: skip
 
@@ -236,10 +235,13 @@ class Trainer:
         """Class probabilities (teacher if self-trained) for uint8 images prepared like the target."""
         return predict_proba(self.teacher.model if self.teacher else self.models, images, self.device)
 
-    def target_accuracy(self) -> float | None:
-        if self.yt is None:
-            return None
-        return (self.predict(self.xt).argmax(1) == self.yt).float().mean().item()
+    def _judge(self) -> dict:
+        """Target accuracy (a labelled target only) and the validators, from one pass over the target."""
+        probs = self.predict(self.xt) if self.yt is not None else None
+        sample = probs[self.t_sample] if probs is not None else self.predict(self.xt[self.t_sample])
+        source = self.predict(self.xs_val) if len(self.xs_val) else None
+        return {"target_acc": None if probs is None else (probs.argmax(1) == self.yt).float().mean().item(),
+                "validators": evaluate(sample, source, self.ys_val)}  # fmt: skip
 
     def summary(self) -> Summary:
         last = self.history[-1] if self.history else {}
@@ -248,7 +250,7 @@ class Trainer:
         chosen = selected_epoch(self.history, DEFAULT) or self.epoch
         at = next((h for h in self.history if h["epoch"] == chosen), {})
         selected = {"by": DEFAULT, "epoch": chosen, "target_acc": at.get("target_acc")}
-        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=self.target_accuracy(), selected=selected,
+        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=last.get("target_acc"), selected=selected,
                        source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=self.elapsed,
                        img_per_s=images / self.elapsed if self.elapsed else None, device=self.device.type)  # fmt: skip
 

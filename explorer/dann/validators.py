@@ -43,12 +43,12 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
-def evaluate(predict, target: torch.Tensor, source: torch.Tensor, source_labels: torch.Tensor) -> dict[str, float]:
-    """Every validator for a model: `predict` maps uint8 images to softmax probabilities; `target`
-    is the fixed target sample, `source` the held-out source (``source_acc`` is left out when empty)."""
-    result = scores(predict(target))
-    if len(source):
-        result["source_acc"] = (predict(source).argmax(1) == source_labels).float().mean().item()
+def evaluate(target: torch.Tensor, source: torch.Tensor | None, source_labels: torch.Tensor) -> dict[str, float]:
+    """Every validator, from softmax predictions on the fixed target sample and on the held-out
+    source (None when nothing is held out: ``source_acc`` is then left out)."""
+    result = scores(target)
+    if source is not None:
+        result["source_acc"] = (source.argmax(1) == source_labels).float().mean().item()
     return result
 
 

@@ -223,3 +223,11 @@ def test_damaged_checkpoint_is_refused(tmp_path):
     torch.save({"format": checkpoints.FORMAT, "arch": "nonsense", "models": []}, tmp_path / "bad.pt")
     with pytest.raises(ExplorerError, match="contents are damaged"):
         checkpoints.load(tmp_path / "bad.pt")
+
+
+def test_without_a_held_out_source_the_other_validators_still_judge(data16, tmp_path):
+    trainer, events = train(TrainConfig(epochs=1, source_val=0.0, **SMALL), data16, run_dir=tmp_path)
+    scores = events[-2]["validators"]
+    assert "source_acc" not in scores and {"entropy", "im", "bnm", "snd"} <= scores.keys()
+    assert trainer.folder.checkpoint("source_acc").name == "last.pt"  # nothing to select by: the last epoch
+    assert trainer.folder.checkpoint("im").name == "best-im.pt"
