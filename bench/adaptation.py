@@ -58,31 +58,20 @@ def run_one(job: tuple[str, str, int, str]) -> dict:
 
 
 def at(history: list[dict], select: str) -> float:
-    from explorer.dann.validators import selected_epoch
+    from explorer.dann.validators import row_at, selected_epoch
 
-    epoch = selected_epoch(history, select)
-    return next(h["target_acc"] for h in history if h["epoch"] == epoch)
-
-
-def spearman(history: list[dict], name: str) -> float | None:
-    from scipy.stats import spearmanr
-
-    pairs = [(h["validators"][name], h["target_acc"]) for h in history if name in h["validators"]]
-    if len(pairs) < 3:
-        return None
-    rho = spearmanr(*zip(*pairs)).statistic
-    return None if rho != rho else float(rho)  # constant series: undefined
+    return row_at(history, selected_epoch(history, select))["target_acc"]
 
 
 def twin_verdict_right(dann: dict, base: dict, name: str) -> bool | None:
     """Comparing the two runs by validator `name` at the checkpoints the default validator selects (as
     Train DANN does), is the winner the one target accuracy names?"""
-    from explorer.dann.validators import DEFAULT, score_at
+    from explorer.dann.validators import DEFAULT, row_at, score_at
 
     (e_d, v_d), (e_s, v_s) = score_at(dann["history"], DEFAULT, name), score_at(base["history"], DEFAULT, name)
     if v_d is None or v_s is None:
         return None
-    acc = {h["epoch"]: h["target_acc"] for h in dann["history"]}[e_d] - {h["epoch"]: h["target_acc"] for h in base["history"]}[e_s]
+    acc = row_at(dann["history"], e_d)["target_acc"] - row_at(base["history"], e_s)["target_acc"]
     return (v_d > v_s) == (acc > 0)
 
 
@@ -92,7 +81,7 @@ def mean_sd(values: list[float]) -> str:
 
 
 def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[str, float]) -> str:
-    from explorer.dann.validators import DEFAULT, JUDGE, NAMES
+    from explorer.dann.validators import DEFAULT, JUDGE, NAMES, rank_correlations
 
     by = {}
     for r in results:
@@ -142,7 +131,7 @@ def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[s
     twins = [(r, b[0]) for r in dann_runs if (b := [s for s in by.get((r["pair"], "source-only"), []) if s["seed"] == r["seed"]])]
     for name in ("last", *NAMES):
         gap = statistics.mean(max(h["target_acc"] for h in r["history"]) - at(r["history"], name) for r in dann_runs)
-        rhos = [x for r in dann_runs if (x := spearman(r["history"], name)) is not None] if name != "last" else []
+        rhos = [x for r in dann_runs if (x := rank_correlations(r["history"])[name]) is not None] if name != "last" else []
         right = [twin_verdict_right(d, s, name) for d, s in twins] if name != "last" else []
         right = [x for x in right if x is not None]
         lines.append(f"| {name}{' (default)' if name == DEFAULT else ''}{' (judge)' if name == JUDGE else ''} | {100 * gap:.1f} | "

@@ -27,7 +27,7 @@ def validators_panel(history: list[dict]) -> None:
     rho = V.rank_correlations(history) if labelled else {}
     table = pd.DataFrame({
         "validator": list(V.NAMES), "picks epoch": [selected[n] for n in V.NAMES],
-        **({"target acc there": [next((h["target_acc"] for h in history if h["epoch"] == selected[n]), None) for n in V.NAMES],
+        **({"target acc there": [V.row_at(history, selected[n]).get("target_acc") for n in V.NAMES],
             "rank corr.": [rho[n] for n in V.NAMES]} if labelled else {}),
     })  # fmt: skip
     c1, c2 = st.columns([1, 1])
@@ -71,8 +71,7 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
         st.caption(f"**{run.label}** and its source-only twin: no validator scores to compare (trained before validators).")
         return
     truth = ""
-    acc_d = next((h["target_acc"] for h in run.metrics if h["epoch"] == e_d), None)
-    acc_s = next((h["target_acc"] for h in twin.metrics if h["epoch"] == e_s), None)
+    acc_d, acc_s = V.row_at(run.metrics, e_d).get("target_acc"), V.row_at(twin.metrics, e_s).get("target_acc")
     if acc_d is not None and acc_s is not None:
         truth = f" The target is labelled here: DANN {acc_d:.3f} against source-only {acc_s:.3f}."
     if dann < base:

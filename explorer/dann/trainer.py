@@ -32,7 +32,7 @@ from explorer.dann.predict import predict_proba
 from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import LambdaSchedule, learning_rate
 from explorer.dann.teacher import EmaTeacher
-from explorer.dann.validators import DEFAULT, SAMPLE, evaluate, selected_epoch
+from explorer.dann.validators import DEFAULT, SAMPLE, evaluate, row_at, selected_epoch
 from explorer.data.augment import random_flip_rotate
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
@@ -248,8 +248,7 @@ class Trainer:
         images = sum(h["img_per_s"] * h["seconds"] for h in self.history)
         domain_acc = next((h["domain_acc"] for h in reversed(self.history) if h["domain_acc"] is not None), None)
         chosen = selected_epoch(self.history, DEFAULT) or self.epoch
-        at = next((h for h in self.history if h["epoch"] == chosen), {})
-        selected = {"by": DEFAULT, "epoch": chosen, "target_acc": at.get("target_acc")}
+        selected = {"by": DEFAULT, "epoch": chosen, "target_acc": row_at(self.history, chosen).get("target_acc")}
         return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=last.get("target_acc"), selected=selected,
                        source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=self.elapsed,
                        img_per_s=images / self.elapsed if self.elapsed else None, device=self.device.type)  # fmt: skip

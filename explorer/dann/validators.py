@@ -93,11 +93,15 @@ def rank_correlations(history: list[dict]) -> dict[str, float | None]:
     return out
 
 
+def row_at(history: list[dict], epoch: int | None) -> dict:
+    """The metrics line of `epoch` ({} when there is none)."""
+    return next((h for h in history if h["epoch"] == epoch), {})
+
+
 def score_at(history: list[dict], select: str, name: str) -> tuple[int, float | None]:
     """The epoch `select` picks and validator `name`'s score there."""
     epoch = selected_epoch(history, select)
-    row = next((h for h in history if h["epoch"] == epoch), {})
-    return epoch, (row.get("validators") or {}).get(name)
+    return epoch, (row_at(history, epoch).get("validators") or {}).get(name)
 
 
 def long_table(history: list[dict]):
