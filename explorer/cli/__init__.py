@@ -1,6 +1,7 @@
 """``python -m explorer``: the same engine as the app, for scripts, benchmarks and slides.
 
     python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
+    python -m explorer sweep (--data builtin | --source SRC --target TGT) --out DIR --grid lamb=0,0.1,1 canny=auto,off [--seeds N] [train options]
     python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
     python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
     python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
@@ -10,18 +11,27 @@
 epoch_NNNN.pt (the same files as a run in the app's cache; running it again with the same options
 resumes or finds the run finished), then checkpoint.pt (the epoch --select picks) and submission.csv
 (``id,label``). It shows a progress bar on stderr and prints one JSON object as its last line on
-stdout. Bad arguments or data: one line on stderr, exit status 2.
+stdout. `sweep` trains every grid point x seed into DIR/runs/<run id>/ (the same files; finished runs
+are not trained again, a stopped sweep resumes), writes DIR/results.csv, and prints one JSON object
+(runs, seconds, best) as its last line. Bad arguments or data: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
 
 import sys
 
-from explorer.cli.commands import cmd_activations, cmd_embed, cmd_finetune, cmd_predict, cmd_train
+from explorer.cli.commands import cmd_activations, cmd_embed, cmd_finetune, cmd_predict, cmd_sweep, cmd_train
 from explorer.cli.parser import build_parser
 from explorer.errors import ExplorerError
 
-COMMANDS = {"train": cmd_train, "embed": cmd_embed, "activations": cmd_activations, "finetune": cmd_finetune, "predict": cmd_predict}
+COMMANDS = {
+    "train": cmd_train,
+    "sweep": cmd_sweep,
+    "embed": cmd_embed,
+    "activations": cmd_activations,
+    "finetune": cmd_finetune,
+    "predict": cmd_predict,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from explorer.dann.config import TrainConfig
+from explorer.dann.grid import describe
 from explorer.errors import ExplorerError
 
 
@@ -45,18 +46,14 @@ def _canny(args):
     return (low, high)
 
 
-def cmd_train(args) -> int:
-    from tqdm import tqdm
-
-    from explorer.dann.predict import checkpoint_submission, load_for_prediction
-    from explorer.dann.trainer import Trainer
-    from explorer.data.preprocess import explain
-
+def _training_setup(args):
+    """`train`'s and `sweep`'s shared part: the config from the options, the output folder, the
+    data (its notes on stderr) and where it came from (recorded in config.json)."""
     augment = "none" if args.no_augment else args.augment
     config = config_from(TrainConfig, args, canny=_canny(args), augment=augment)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise ExplorerError(f"--out {out} is a file; give a folder to write the run into.")
+        raise ExplorerError(f"--out {out} is a file; give a folder to write into.")
     dataset = _dataset(args)
     for note in dataset.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -65,6 +62,17 @@ def cmd_train(args) -> int:
         "source": args.source and str(Path(args.source).resolve()),
         "target": args.target and str(Path(args.target).resolve()),
     }
+    return config, out, dataset, where
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from explorer.dann.predict import checkpoint_submission, load_for_prediction
+    from explorer.dann.trainer import Trainer
+    from explorer.data.preprocess import explain
+
+    config, out, dataset, where = _training_setup(args)
     trainer = Trainer(config, dataset, out, info=where)
     events = trainer.events(threading.Event())
     start = next(events)  # a folder holding another run is refused here, before any progress is drawn
@@ -98,6 +106,62 @@ def cmd_train(args) -> int:
     summary = {k: v for k, v in final.items() if k != "kind"} | {"out": str(out), "checkpoint_epoch": ckpt["epoch"]}
     print(json.dumps(summary))
     return 0
+
+
+def cmd_sweep(args) -> int:
+    import signal
+
+    from tqdm import tqdm
+
+    from explorer.dann.grid import Grid
+    from explorer.dann.sweep import Sweep
+
+    grid = Grid.parse(args.grid, args.seeds, args.seed)  # a bad axis fails here, before the data is read
+    if args.workers is not None and args.workers < 1:
+        raise ExplorerError(f"--workers must be at least 1 (got {args.workers}).")
+    base, out, dataset, where = _training_setup(args)
+    sweep = Sweep(grid, base, dataset, out / "runs", workers=args.workers, info=where)
+    stop = threading.Event()
+
+    def first_interrupt(signum, frame):  # the first Ctrl-C stops the sweep within one step; a second one ends it at once
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\nstopping: the runs in progress keep their last finished epoch; run the same command again to resume.", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    out.mkdir(parents=True, exist_ok=True)
+    results, final, failed = out / "results.csv", None, []
+    try:
+        with tqdm(total=sweep.total_epochs, unit="epoch", file=sys.stderr) as bar:
+            for event in sweep.events(stop):
+                if event["kind"] == "sweep":
+                    print(f"sweep: {event['runs']} runs ({event['cached']} already trained) · {event['plan']}", file=sys.stderr)
+                    continue
+                if event["kind"] != "run":
+                    final = event
+                    continue
+                inner, run = event["event"], sweep.runs[event["index"]]
+                if inner["kind"] == "epoch":
+                    bar.update(1)
+                    bar.set_description_str(f"run {run.index + 1}/{len(sweep.runs)}")
+                elif inner["kind"] == "cached":
+                    bar.update(run.config.epochs + run.config.self_train_epochs)
+                elif inner["kind"] in ("done", "error"):
+                    if inner["kind"] == "error":
+                        failed.append(run.index)
+                        tqdm.write(f"run {run.index + 1} ({describe(run.point)}): {inner['message']}", file=sys.stderr)
+                    results.write_text(sweep.results_csv())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    results.write_text(sweep.results_csv())
+    best = final.get("best")
+    if best:
+        acc = "" if best["target_acc"] is None else f", target acc {best['target_acc']:.3f}"
+        print(f"best by {best['by']}: {best['point']} ({best['by']} {best['score']:.3f}{acc})", file=sys.stderr)
+    keys = ("runs", "cached", "seconds", "best", "oracle")
+    print(json.dumps({k: final[k] for k in keys} | {"failed": len(failed), "stopped": final["kind"] == "stopped",
+                                                    "results": str(results)}))  # fmt: skip
+    return 130 if final["kind"] == "stopped" else 0
 
 
 def cmd_embed(args) -> int:

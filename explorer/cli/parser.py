@@ -21,41 +21,28 @@ def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
 
     t = sub.add_parser("train", help="train DANN or a source-only baseline")
-    t.add_argument("--data", choices=["builtin"], help="the embedded default dataset")
-    t.add_argument("--source", help="labelled source: ImageFolder root or .zip (or a two-domain folder)")
-    t.add_argument("--target", help="target: folder or .zip")
     t.add_argument("--out", required=True, help="output folder")
-    t.add_argument("--method", choices=METHODS, default=d.method)
-    t.add_argument("--update", choices=UPDATES, default=d.update)
-    t.add_argument("--epochs", type=int, default=d.epochs)
-    t.add_argument("--time-budget", type=float, help="seconds; lambda/lr progress is measured against it")
-    t.add_argument("--lambda-schedule", choices=sorted(SHAPES), default=d.lambda_schedule)
-    t.add_argument("--lamb", type=float, default=d.lamb, help="lambda (the schedule's maximum)")
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    t.add_argument("--lr", type=float, default=d.lr)
-    t.add_argument("--batch-size", type=int, default=d.batch_size)
-    t.add_argument("--width", type=float, default=d.width, help="channel multiplier; 1 = the homework's network")
-    t.add_argument("--mmd-weight", type=float, default=d.mmd_weight)
-    g = t.add_mutually_exclusive_group()
-    g.add_argument(
-        "--canny",
-        nargs="+",
-        metavar="auto | LOW HIGH",
-        help="edge detection: auto (the default: chosen from unlabelled statistics) or two thresholds",
-    )
-    g.add_argument("--no-canny", action="store_true", help="no edge detection")
-    t.add_argument("--augment", choices=AUGMENTS, default=d.augment, help=f"per-batch augmentation (default {d.augment})")
-    t.add_argument("--no-augment", action="store_true", help="the same as --augment none")
+    _train_options(t, d)
     t.add_argument(
         "--select",
         choices=("last", *NAMES),
         default=DEFAULT,
         help=f"which epoch's checkpoint becomes checkpoint.pt and submission.csv (default: best by {DEFAULT})",
     )
-    t.add_argument("--image-size", type=int, default=d.image_size)
-    t.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
-    t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+
+    sw = sub.add_parser("sweep", help="train a grid of configs (x seeds) and judge them without target labels")
+    sw.add_argument("--out", required=True, help="output folder: results.csv and runs/<run id>/ (the files train writes)")
+    sw.add_argument(
+        "--grid",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="NAME=V1,V2",
+        help="axes, e.g. lamb=0,0.1,0.3,1 canny=auto,off,100/200 lambda-schedule=constant,dann (any training option)",
+    )
+    sw.add_argument("--seeds", type=int, default=1, help="seeds per grid point: --seed, --seed + 1, ... (default 1)")
+    sw.add_argument("--workers", type=int, help="CPU: runs trained side by side (default: one per core)")
+    _train_options(sw, d)
 
     em = sub.add_parser("embed", help="t-SNE / PCA coordinates of a checkpoint's source and target features")
     em.add_argument("--run", help="a `train --out` folder: its checkpoint and its data")
@@ -101,3 +88,35 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="CSV file to write")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     return p
+
+
+def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """What a run trains on and how: `train`'s options, and the fixed part of a `sweep`."""
+    p.add_argument("--data", choices=["builtin"], help="the embedded default dataset")
+    p.add_argument("--source", help="labelled source: ImageFolder root or .zip (or a two-domain folder)")
+    p.add_argument("--target", help="target: folder or .zip")
+    p.add_argument("--method", choices=METHODS, default=d.method)
+    p.add_argument("--update", choices=UPDATES, default=d.update)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--time-budget", type=float, help="seconds; lambda/lr progress is measured against it")
+    p.add_argument("--lambda-schedule", choices=sorted(SHAPES), default=d.lambda_schedule)
+    p.add_argument("--lamb", type=float, default=d.lamb, help="lambda (the schedule's maximum)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--width", type=float, default=d.width, help="channel multiplier; 1 = the homework's network")
+    p.add_argument("--mmd-weight", type=float, default=d.mmd_weight)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "--canny",
+        nargs="+",
+        metavar="auto | LOW HIGH",
+        help="edge detection: auto (the default: chosen from unlabelled statistics) or two thresholds",
+    )
+    g.add_argument("--no-canny", action="store_true", help="no edge detection")
+    p.add_argument("--augment", choices=AUGMENTS, default=d.augment, help=f"per-batch augmentation (default {d.augment})")
+    p.add_argument("--no-augment", action="store_true", help="the same as --augment none")
+    p.add_argument("--image-size", type=int, default=d.image_size)
+    p.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)

@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,6 +42,14 @@ from explorer.errors import ExplorerError
 from explorer.store import checkpoints
 
 NAN_CHECK_EVERY = 20  # steps; checking every step would sync the GPU every step
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    stage: str  # "dann" or "self-train"
+    steps: int
+    order: torch.Tensor  # source rows, shuffled
+    t_order: torch.Tensor  # target rows, shuffled and cycled to steps * batch size
 
 
 class Trainer:
@@ -89,28 +98,39 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def events(self, stop: threading.Event | None = None) -> Iterator[Event]:
         stop = stop or threading.Event()
-        resumed_from = self._resume()
-        yield StartEvent(kind="start", run_id=self.run_id, dir=str(self.dir), device=describe(self.device),
-                         epochs=self.config.epochs, self_train_epochs=self.config.self_train_epochs,
-                         resumed_from=resumed_from, history=list(self.history),
-                         preprocess=self.preprocess.to_dict())  # fmt: skip
-        if resumed_from == 0:  # config.json, and the untrained epoch 0 for Feature Space
-            info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
-                    "classes": list(self.dataset.classes), "device_type": self.device.type,
-                    "preprocess": self.preprocess.to_dict()}  # fmt: skip
-            self.folder.begin(self.config.to_dict() | info | self.info)
-            self.folder.save(0, self.total_epochs, self._payload)
+        yield self.begin()
         while (stage := self._next_stage()) is not None:
             event = self._epoch(stage, stop)
             if event["kind"] != "epoch":
                 yield event
                 return
-            self.history.append(event)
-            self.folder.keep_best(event["validators"], self._payload)  # first: last.pt's history is what a resume trusts
-            self.folder.save(self.epoch, self.total_epochs, self._payload)
-            self.folder.append(event)
+            self.record(event)
             yield event
-        yield DoneEvent(kind="done", **self.summary())
+        yield self.done()
+
+    def begin(self) -> StartEvent:
+        """Resume from the folder's ``last.pt``, or start the folder (config.json, the untrained epoch 0)."""
+        resumed_from = self._resume()
+        if resumed_from == 0:
+            info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
+                    "classes": list(self.dataset.classes), "device_type": self.device.type,
+                    "preprocess": self.preprocess.to_dict()}  # fmt: skip
+            self.folder.begin(self.config.to_dict() | info | self.info)
+            self.folder.save(0, self.total_epochs, self._payload)
+        return StartEvent(kind="start", run_id=self.run_id, dir=str(self.dir), device=describe(self.device),
+                          epochs=self.config.epochs, self_train_epochs=self.config.self_train_epochs,
+                          resumed_from=resumed_from, history=list(self.history),
+                          preprocess=self.preprocess.to_dict())  # fmt: skip
+
+    def record(self, event: EpochEvent) -> None:
+        """A finished epoch into the history and the folder."""
+        self.history.append(event)
+        self.folder.keep_best(event["validators"], self._payload)  # first: last.pt's history is what a resume trusts
+        self.folder.save(self.epoch, self.total_epochs, self._payload)
+        self.folder.append(event)
+
+    def done(self) -> DoneEvent:
+        return DoneEvent(kind="done", **self.summary())
 
     def _next_stage(self) -> str | None:
         cfg = self.config
@@ -122,32 +142,48 @@ class Trainer:
 
     def _epoch(self, stage: str, stop: threading.Event) -> EpochEvent | StoppedEvent | ErrorEvent:
         """One pass over the source (the target cycled to match), in steps of one batch each."""
-        cfg, bs, dann = self.config, self.config.batch_size, stage == "dann"
-        steps = len(self.xs) // bs
-        order = torch.randperm(len(self.xs), generator=self.cpu_gen).to(self.device)
-        t_order = (torch.randperm(max(len(self.xt), steps * bs), generator=self.cpu_gen) % len(self.xt)).to(self.device)
-        if not dann and self.teacher is None:
-            self.teacher = EmaTeacher(self.models, cfg.ema_decay)
+        dann, plan = stage == "dann", self.plan(stage)
         running, t0, lamb, lr = Sums(), time.perf_counter(), 0.0, 0.0
-        for step in range(steps):
+        for step in range(plan.steps):
             if stop.is_set():
-                message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
-                return StoppedEvent(kind="stopped", epoch=self.epoch, message=message)
-            p = self._progress(self.epoch if dann else cfg.epochs, step, steps, time.perf_counter() - t0)
-            lamb, lr = self.schedule(p), self._set_lr(p)
-            i, j = order[step * bs : (step + 1) * bs], t_order[step * bs : (step + 1) * bs]
-            xs, ys, xt = self._float(self.xs[i], augment=True), self.ys[i], self.xt[j]
+                return self.stopped()
+            xs, ys, xt, lamb, lr = self.batch(plan, step, time.perf_counter() - t0)
             if dann:
                 running.add(**self._dann_step(xs, ys, self._float(xt, augment=True), lamb))
             else:
                 running.add(**self._self_train_step(xs, ys, self._float(xt, False), self._float(xt, True)))
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(running.sums["loss"]):
                 break
-            if dann and cfg.time_budget and self.elapsed + time.perf_counter() - t0 >= cfg.time_budget:
+            if dann and self.config.time_budget and self.elapsed + time.perf_counter() - t0 >= self.config.time_budget:
                 break
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        return self.finish(stage, running, time.perf_counter() - t0, lamb, lr)
+
+    def plan(self, stage: str) -> EpochPlan:
+        """This epoch's shuffled source order and the target order cycled to its length."""
+        steps = len(self.xs) // self.config.batch_size
+        order = torch.randperm(len(self.xs), generator=self.cpu_gen).to(self.device)
+        t_order = (torch.randperm(max(len(self.xt), steps * self.config.batch_size), generator=self.cpu_gen) % len(self.xt)).to(self.device)
+        if stage == "self-train" and self.teacher is None:
+            self.teacher = EmaTeacher(self.models, self.config.ema_decay)
+        return EpochPlan(stage, steps, order, t_order)
+
+    def batch(self, plan: EpochPlan, step: int, running: float = 0.0):
+        """Step `step`'s augmented source batch, labels, raw target batch (uint8), lambda and lr."""
+        cfg, bs = self.config, self.config.batch_size
+        p = self._progress(self.epoch if plan.stage == "dann" else cfg.epochs, step, plan.steps, running)
+        lamb, lr = self.schedule(p), self._set_lr(p)
+        i, j = plan.order[step * bs : (step + 1) * bs], plan.t_order[step * bs : (step + 1) * bs]
+        return self._float(self.xs[i], augment=True), self.ys[i], self.xt[j], lamb, lr
+
+    def stopped(self) -> StoppedEvent:
+        message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
+        return StoppedEvent(kind="stopped", epoch=self.epoch, message=message)
+
+    def finish(self, stage: str, running: Sums, seconds: float, lamb: float, lr: float) -> EpochEvent | ErrorEvent:
+        """The epoch's event from its summed step numbers (an error when they are not finite)."""
+        dann, bs = stage == "dann", self.config.batch_size
         s, seen, n = running.totals(), running.steps * bs, running.steps
         if not all(math.isfinite(v) for v in s.values()):
             message = (f"Training diverged in epoch {self.epoch + 1}: the loss became "

@@ -48,7 +48,13 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return len(self.metrics) >= self.config["epochs"] + self.config.get("self_train_epochs", 0)
+        """All epochs done, or (with a time budget) the budget spent and the self-training epochs done."""
+        c, m = self.config, self.metrics
+        if len(m) >= c["epochs"] + c.get("self_train_epochs", 0):
+            return True
+        dann = [h for h in m if h.get("stage", "dann") == "dann"]
+        spent = bool(c.get("time_budget")) and bool(dann) and dann[-1]["elapsed"] >= c["time_budget"]
+        return spent and len(m) - len(dann) >= c.get("self_train_epochs", 0)
 
 
 def _config(run_dir: Path) -> dict | None:

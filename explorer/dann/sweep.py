@@ -1,0 +1,296 @@
+"""A sweep: every config of a `Grid` trained into its own run folder, then judged without labels.
+
+``Sweep(grid, base, dataset, root).events(stop)`` yields one `SweepStart`, a ``run`` event around
+every event of every run (``{"kind": "run", "index": i, "where": ..., "event": <Trainer event>}``),
+and one final ``done`` or ``stopped`` event with the results. Runs live in ``root/<run id>``, the
+same files `train` writes: a run already finished there is not trained again, a run cut short
+resumes from its ``last.pt``, so a stopped sweep goes on where it was.
+
+How the device is used (bench/bench_sweep.py measures it, docs/BENCHMARKS.md):
+
+* CPU: `workers` processes side by side (default: one per core, one torch thread each), each
+  training whole runs; the dataset is sent to each once. A worker that dies fails its run with a
+  message; the others go on.
+* CUDA: new runs that can share a batch train K at a time as one stacked model (`stacked.py`);
+  the rest one after another.
+
+Comparing runs without target labels: each run is scored at the checkpoint its default validator
+selects (`validators.DEFAULT`), and the grid point with the best mean score over seeds is the
+sweep's ``best``. When the target is labelled, results also say which point target accuracy
+would have chosen, so a page can show how often the label-free choice is right.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+
+import torch
+
+from explorer.dann.config import TrainConfig
+from explorer.dann.events import FINAL
+from explorer.dann.grid import Grid, describe, show
+from explorer.dann.stacked import StackedTrainer, stack_key, stackable
+from explorer.dann.trainer import Trainer
+from explorer.dann.validators import DEFAULT, NAMES, row_at, selected_epoch
+from explorer.data.domains import Dataset
+from explorer.devices import pick
+from explorer.errors import ExplorerError
+from explorer.store import cache, runs
+
+STACK_MAX = 16  # copies in one stacked model on CUDA
+
+
+@dataclass(frozen=True)
+class Planned:
+    index: int
+    config: TrainConfig
+    point: dict  # the grid's fields for this run, seed included
+    run_id: str
+    folder: Path
+
+    @property
+    def key(self) -> str:
+        """The grid point without its seed: runs that differ only in seed share it."""
+        return describe({k: v for k, v in self.point.items() if k != "seed"}) or "base"
+
+
+class Sweep:
+    def __init__(self, grid: Grid, base: TrainConfig, dataset: Dataset, root: str | Path, *, workers: int | None = None,
+                 owner: str | None = None, info: dict | None = None):  # fmt: skip
+        """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's)."""
+        self.grid, self.dataset, self.root, self.owner, self.info = grid, dataset, Path(root), owner, info or {}
+        self.device = pick(base.device)
+        configs = grid.configs(base)
+        for cfg in configs:
+            try:
+                cfg.check(dataset)
+            except ExplorerError as e:
+                raise ExplorerError(f"Grid point {describe(point_of(cfg, grid))}: {e}") from None
+        self.runs = []
+        for i, cfg in enumerate(configs):
+            run_id = cfg.run_id(dataset.fingerprint, self.device.type)
+            self.runs.append(Planned(i, cfg, point_of(cfg, grid), run_id, self.root / run_id))
+        self.workers = max(1, min(workers or os.cpu_count() or 1, len(self.runs)))
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(r.config.epochs + r.config.self_train_epochs for r in self.runs)
+
+    def plan(self, pending: int) -> str:
+        if self.device.type == "cuda":
+            return f"CUDA: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
+        n = max(1, min(self.workers, pending))
+        return f"CPU: {n} run(s) side by side, {max(1, (os.cpu_count() or 1) // n)} torch thread(s) each"
+
+    # ------------------------------------------------------------------ running
+    def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
+        stop = stop or threading.Event()
+        t0 = time.perf_counter()
+        done = {r.index for r in self.runs if finished(r.folder, r.config)}
+        pending = [r for r in self.runs if r.index not in done]
+        yield {"kind": "sweep", "runs": len(self.runs), "cached": len(done), "plan": self.plan(len(pending)),
+               "total_epochs": self.total_epochs, "points": [r.point for r in self.runs]}  # fmt: skip
+        for r in self.runs:
+            if r.index in done:
+                history = runs.read_run(r.folder).metrics
+                yield {"kind": "run", "index": r.index, "where": "cached", "event": {"kind": "cached", "history": history}}
+        if self.device.type == "cuda":
+            stream = self._stacked(pending, stop)
+        elif self.workers > 1 and len(pending) > 1:
+            stream = self._processes(pending, stop)
+        else:
+            stream = self._one_by_one(pending, stop, "in this process")
+        yield from stream
+        seconds = time.perf_counter() - t0
+        final = {"runs": len(self.runs), "cached": len(done), "seconds": seconds, **self.best()}
+        if stop.is_set():
+            yield {"kind": "stopped", "message": "Sweep stopped; finished runs are kept and the next start resumes it.", **final}
+        else:
+            yield {"kind": "done", **final}
+
+    def _trainer(self, r: Planned) -> Trainer:
+        if self.owner:
+            runs.add_owner(r.folder, self.owner)
+        return Trainer(r.config, self.dataset, r.folder, info=self.info)
+
+    def _wrap(self, r: Planned, events: Iterator[dict]) -> Iterator[dict]:
+        return cache.guarded(r.folder, events) if self.owner else events
+
+    def _one_by_one(self, pending: list[Planned], stop: threading.Event, where: str) -> Iterator[dict]:
+        for r in pending:
+            if stop.is_set():
+                return
+            try:
+                for event in self._wrap(r, self._trainer(r).events(stop)):
+                    yield {"kind": "run", "index": r.index, "where": where, "event": event}
+            except ExplorerError as e:
+                yield {"kind": "run", "index": r.index, "where": where, "event": {"kind": "error", "message": str(e)}}
+
+    def _stacked(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
+        groups: dict[tuple, list[tuple[Planned, Trainer]]] = {}
+        alone = []
+        for r in pending:
+            trainer = self._trainer(r)
+            fresh = not (r.folder / "last.pt").exists()
+            if fresh and stackable(r.config):
+                groups.setdefault(stack_key(r.config, trainer.xs.shape[1]), []).append((r, trainer))
+            else:
+                alone.append(r)
+        for members in groups.values():
+            for i in range(0, len(members), STACK_MAX):
+                chunk = members[i : i + STACK_MAX]
+                if len(chunk) == 1:
+                    alone.append(chunk[0][0])
+                    continue
+                where = f"cuda, stacked x{len(chunk)}"
+                with _locks([r for r, _ in chunk] if self.owner else []):
+                    for k, event in StackedTrainer([t for _, t in chunk]).events(stop):
+                        yield {"kind": "run", "index": chunk[k][0].index, "where": where, "event": event}
+                if self.owner:
+                    cache.enforce()
+                if stop.is_set():
+                    return
+        yield from self._one_by_one(sorted(alone, key=lambda r: r.index), stop, "cuda")
+
+    def _processes(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
+        from concurrent.futures import ProcessPoolExecutor
+
+        import torch.multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # never fork a process that runs threads (Streamlit, torch's pool)
+        events, stop_all = ctx.Queue(), ctx.Event()
+        n = min(self.workers, len(pending))
+        threads = max(1, (os.cpu_count() or 1) // n)
+        args = (self.dataset, events, stop_all, threads, self.owner, self.info)
+        open_runs, where = {r.index for r in pending}, {}
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=args) as pool:
+            futures = {pool.submit(_worker_train, r.index, r.config.to_dict(), str(r.folder)): r.index for r in pending}
+            while open_runs:
+                if stop.is_set():
+                    stop_all.set()
+                try:
+                    index, pid, event = events.get(timeout=0.2)
+                except queue.Empty:
+                    for f, index in futures.items():  # a worker that died never sends its run's final event
+                        if index in open_runs and f.done() and f.exception() is not None:
+                            open_runs.discard(index)
+                            message = f"The worker process training this run died ({type(f.exception()).__name__}); run the sweep again to resume it."
+                            yield {"kind": "run", "index": index, "where": "cpu", "event": {"kind": "error", "message": message}}
+                    continue
+                where.setdefault(pid, f"cpu process {len(where) + 1} of {n}, {threads} thread(s)")
+                if event["kind"] in FINAL:
+                    open_runs.discard(index)
+                yield {"kind": "run", "index": index, "where": where[pid], "event": event}
+
+    # ------------------------------------------------------------------ results
+    def results(self) -> list[dict]:
+        """One row per run, read back from its folder: the grid's fields, where the run stands, and
+        its numbers at the checkpoint the default validator selects."""
+        rows = []
+        for r in self.runs:
+            record = runs.read_run(r.folder) if r.folder.is_dir() else None
+            history = record.metrics if record else []
+            epoch = selected_epoch(history, DEFAULT)
+            at = row_at(history, epoch)
+            row = {k: show(v) for k, v in r.point.items()} | {"seed": r.config.seed, "run_id": r.run_id}
+            row |= {"status": "finished" if finished(r.folder, r.config) else ("partial" if history else "not trained"),
+                    "epochs": history[-1]["epoch"] if history else 0, "selected_epoch": epoch,
+                    "target_acc": at.get("target_acc"), "target_acc_last": history[-1].get("target_acc") if history else None}  # fmt: skip
+            row |= {f"val_{n}": (at.get("validators") or {}).get(n) for n in NAMES}
+            row |= {"seconds": round(history[-1]["elapsed"], 2) if history else None, "folder": str(r.folder)}
+            rows.append(row)
+        return rows
+
+    def best(self) -> dict:
+        """The grid point the default validator prefers (mean over seeds at each run's selected
+        checkpoint), and, with target labels, the point target accuracy prefers."""
+        rows = {r.index: row for r, row in zip(self.runs, self.results())}
+        by_point: dict[str, list[dict]] = {}
+        for r in self.runs:
+            if rows[r.index][f"val_{DEFAULT}"] is not None:
+                by_point.setdefault(r.key, []).append(rows[r.index])
+        if not by_point:
+            return {"best": None, "oracle": None}
+
+        def score(key: str, column: str) -> float:
+            values = [row[column] for row in by_point[key] if row[column] is not None]
+            return mean(values) if values else -math.inf
+
+        best = max(by_point, key=lambda k: score(k, f"val_{DEFAULT}"))
+        labelled = all(row["target_acc"] is not None for rs in by_point.values() for row in rs)
+        oracle = max(by_point, key=lambda k: score(k, "target_acc")) if labelled else None
+
+        def summary(key):
+            acc = score(key, "target_acc") if labelled else None
+            return {"point": key, "by": DEFAULT, "score": score(key, f"val_{DEFAULT}"), "target_acc": acc, "seeds": len(by_point[key])}
+
+        return {"best": summary(best), "oracle": summary(oracle) if oracle else None}
+
+    def results_csv(self) -> str:
+        rows = self.results()
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+def point_of(config: TrainConfig, grid: Grid) -> dict:
+    return {k: getattr(config, k) for k in grid.axes} | {"seed": config.seed}
+
+
+def finished(folder: Path, config: TrainConfig) -> bool:
+    """The run in `folder` has trained all it was asked to (its epochs, or its time budget)."""
+    record = runs.read_run(folder) if (folder / "last.pt").is_file() else None
+    return bool(record and record.finished)
+
+
+class _locks:
+    """The cache locks of several runs at once (a stacked group trains them together)."""
+
+    def __init__(self, planned: list[Planned]):
+        self.contexts = [cache.training_lock(r.folder) for r in planned]
+
+    def __enter__(self):
+        for c in self.contexts:
+            c.__enter__()
+
+    def __exit__(self, *exc):
+        for c in reversed(self.contexts):
+            c.__exit__(*exc)
+
+
+# ------------------------------------------------------------------ worker processes (CPU)
+_worker: dict = {}
+
+
+def _worker_init(dataset, events, stop, threads, owner, info) -> None:
+    torch.set_num_threads(threads)
+    _worker.update(dataset=dataset, events=events, stop=stop, owner=owner, info=info)
+
+
+def _worker_train(index: int, config: dict, folder: str) -> None:
+    w, pid = _worker, os.getpid()
+    if w["stop"].is_set():
+        w["events"].put((index, pid, {"kind": "stopped", "epoch": 0, "message": "Stopped before it started."}))
+        return
+    try:
+        if w["owner"]:
+            runs.add_owner(folder, w["owner"])
+        events = Trainer(TrainConfig.from_dict(config), w["dataset"], folder, info=w["info"]).events(w["stop"])
+        for event in cache.guarded(Path(folder), events) if w["owner"] else events:
+            w["events"].put((index, pid, event))
+    except ExplorerError as e:
+        w["events"].put((index, pid, {"kind": "error", "message": str(e)}))
+    except Exception as e:  # a bug in one run must not hang the sweep waiting for its final event
+        w["events"].put((index, pid, {"kind": "error", "message": f"Training failed unexpectedly: {type(e).__name__}: {e}"}))
