@@ -120,3 +120,22 @@ def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> alt.FacetCha
     return alt.layer(line, dot, data=df).properties(width=112, height=100).facet(
         facet=alt.Facet("validator:N", title=None, sort=list(selected)), columns=5
     ).resolve_scale(y="independent")  # fmt: skip
+
+
+def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
+    """A sweep's grid as coloured cells: columns = the lambda settings, rows = the preprocessing;
+    colour = `value` (empty until the cell's runs are trained), the number written in the cell.
+    Clicking a cell selects it (selection ``cell``: its ``column`` and ``row``)."""
+    pick = alt.selection_point(name="cell", fields=["column", "row"], on="click")
+    base = alt.Chart(df).encode(
+        x=alt.X("column:N", sort=None, title="λ (schedule), or source-only", axis=alt.Axis(labelAngle=0, labelLimit=160)),
+        y=alt.Y("row:N", sort=None, title="preprocessing", axis=alt.Axis(labelLimit=200)),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis"), title=colour_title, legend=alt.Legend(orient="right")),
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+        tooltip=["column", "row", alt.Tooltip("value:Q", format=".3f", title=colour_title), "seeds", "status"],
+    ).add_params(pick)  # fmt: skip
+    text = base.mark_text(fontSize=13, fontWeight="bold").encode(text="text:N", color=alt.value("black"))
+    under = base.mark_rect(color="#eeeeee")  # cells not trained yet stay visible, in grey
+    return alt.layer(under, cells, text).properties(width=alt.Step(110), height=alt.Step(48))

@@ -3,7 +3,8 @@
 ``lamb=0,0.1,0.3,1`` is one axis: a field name (``lambda-schedule`` and ``lambda_schedule`` are
 the same), ``=``, comma-separated values read as the field's type. Canny values are ``auto``,
 ``off`` or ``LOW/HIGH``. The grid is every combination of the axes, in order, each with every seed;
-everything not on an axis comes from the fixed `base` config. Any mistake (an unknown field, a
+everything not on an axis comes from the fixed `base` config. Source-only runs ignore lambda and
+its schedule, so the grid keeps one of them where the lambda axes would repeat it. Any mistake (an unknown field, a
 value of the wrong type, an empty axis, a value the config refuses, more runs than `max_runs`)
 is one `ExplorerError` sentence, raised before anything trains.
 """
@@ -11,6 +12,7 @@ is one `ExplorerError` sentence, raised before anything trains.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, fields, replace
 
 from explorer.dann.config import TrainConfig
@@ -100,19 +102,27 @@ class Grid:
     def configs(self, base: TrainConfig, limit: int | None = None) -> list[TrainConfig]:
         """Every point with every seed, on top of `base`; each one checked by the config itself."""
         limit = max_runs() if limit is None else limit
-        n = len(self.points()) * (1 if "seed" in self.axes else len(self.seeds))
-        if n > limit:
-            raise ExplorerError(
-                f"This grid makes {n} runs, more than the limit of {limit}; drop some values (or raise EXPLORER_SWEEP_MAX_RUNS)."
-            )
-        out = []
+        n = math.prod(len(v) for v in self.axes.values()) * (1 if "seed" in self.axes else len(self.seeds))
+        if n > 50 * limit:  # refused before building the configs; the exact count (repeats dropped) is checked after
+            raise too_many(n, limit)
+        out, seen = [], set()
         for point in self.points():
             for seed in [point["seed"]] if "seed" in point else self.seeds:
                 try:
-                    out.append(replace(base, **(point | {"seed": seed})))
+                    cfg = replace(base, **(point | {"seed": seed}))
                 except ExplorerError as e:
                     raise ExplorerError(f"Grid point {describe(point)}: {e}") from None
+                same = replace(cfg, lamb=0.0, lambda_schedule="constant") if cfg.method == "source-only" else cfg
+                if same not in seen:  # source-only ignores lambda: one run stands for all its values
+                    seen.add(same)
+                    out.append(cfg)
+        if len(out) > limit:
+            raise too_many(len(out), limit)
         return out
+
+
+def too_many(n: int, limit: int) -> ExplorerError:
+    return ExplorerError(f"This grid makes {n} runs, more than the limit of {limit}; drop some values (or raise EXPLORER_SWEEP_MAX_RUNS).")
 
 
 def describe(point: dict) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import queue
 import threading
@@ -35,6 +34,7 @@ from pathlib import Path
 from statistics import mean
 
 import torch
+import torch.nn.functional as F
 
 from explorer.dann.config import TrainConfig
 from explorer.dann.events import FINAL
@@ -48,6 +48,7 @@ from explorer.errors import ExplorerError
 from explorer.store import cache, runs
 
 STACK_MAX = 16  # copies in one stacked model on CUDA
+OVERHEAD = 1.6  # a run's wall time over its training steps' time (judging every epoch, checkpoints): measured on the embedded data
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,19 @@ class Sweep:
                     open_runs.discard(index)
                 yield {"kind": "run", "index": index, "where": where[pid], "event": event}
 
+    def estimate_seconds(self, speedup: float = 1.0) -> float:
+        """About how long the runs not yet trained will take: a few timed training steps of the base
+        model, times the steps ahead, plus evaluation and checkpoints (`OVERHEAD`), divided by what
+        running side by side gains (`speedup`: measured, bench/bench_sweep.py)."""
+        pending = [r for r in self.runs if not finished(r.folder, r.config)]
+        if not pending:
+            return 0.0
+        cfg = pending[0].config
+        per_step = step_seconds(cfg, self.dataset.source.images.shape[1], len(self.dataset.classes), self.device)
+        steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(self.dataset.source))[0] // r.config.batch_size)
+                    for r in pending)  # fmt: skip
+        return steps * per_step * OVERHEAD / speedup
+
     # ------------------------------------------------------------------ results
     def results(self) -> list[dict]:
         """One row per run, read back from its folder: the grid's fields, where the run stands, and
@@ -211,30 +225,63 @@ class Sweep:
             rows.append(row)
         return rows
 
+    def by_point(self, rows: list[dict] | None = None) -> list[dict]:
+        """The results per grid point (its seeds together): the mean target accuracy (labelled
+        target) and mean default-validator score over the seeds trained so far, and the run to open
+        (the seed the validator scores highest)."""
+        rows = rows if rows is not None else self.results()
+        points: dict[str, dict] = {}
+        for r, row in zip(self.runs, rows):
+            p = points.setdefault(r.key, {"point": r.key, **{k: v for k, v in r.point.items() if k != "seed"}, "runs": 0, "scored": []})
+            p["runs"] += 1
+            if row[f"val_{DEFAULT}"] is not None:
+                p["scored"].append((row[f"val_{DEFAULT}"], row["target_acc"], r.index))
+        out = []
+        for p in points.values():
+            scored = p.pop("scored")
+            accs = [a for _, a, _ in scored if a is not None]
+            p |= {"trained": len(scored), "score": mean(v for v, _, _ in scored) if scored else None,
+                  "target_acc": mean(accs) if accs and len(accs) == len(scored) else None,
+                  "pick": max(scored)[2] if scored else None}  # fmt: skip
+            out.append(p)
+        return out
+
     def best(self) -> dict:
         """The grid point the default validator prefers (mean over seeds at each run's selected
-        checkpoint), and, with target labels, the point target accuracy prefers."""
-        rows = {r.index: row for r, row in zip(self.runs, self.results())}
-        by_point: dict[str, list[dict]] = {}
-        for r in self.runs:
-            if rows[r.index][f"val_{DEFAULT}"] is not None:
-                by_point.setdefault(r.key, []).append(rows[r.index])
-        if not by_point:
-            return {"best": None, "oracle": None}
+        checkpoint); with target labels also the point target accuracy prefers (``oracle``) and how
+        often, seed by seed, the validator's choice was that point (``agreement``)."""
+        rows = self.results()
+        scored = [p for p in self.by_point(rows) if p["score"] is not None]
+        if not scored:
+            return {"best": None, "oracle": None, "agreement": None}
+        labelled = all(p["target_acc"] is not None for p in scored)
 
-        def score(key: str, column: str) -> float:
-            values = [row[column] for row in by_point[key] if row[column] is not None]
-            return mean(values) if values else -math.inf
+        def summary(p):
+            return {"point": p["point"], "by": DEFAULT, "score": p["score"], "target_acc": p["target_acc"], "seeds": p["trained"]}
 
-        best = max(by_point, key=lambda k: score(k, f"val_{DEFAULT}"))
-        labelled = all(row["target_acc"] is not None for rs in by_point.values() for row in rs)
-        oracle = max(by_point, key=lambda k: score(k, "target_acc")) if labelled else None
+        best = max(scored, key=lambda p: p["score"])
+        oracle = max(scored, key=lambda p: p["target_acc"]) if labelled else None
+        return {
+            "best": summary(best),
+            "oracle": summary(oracle) if oracle else None,
+            "agreement": self._agreement(rows) if labelled else None,
+        }
 
-        def summary(key):
-            acc = score(key, "target_acc") if labelled else None
-            return {"point": key, "by": DEFAULT, "score": score(key, f"val_{DEFAULT}"), "target_acc": acc, "seeds": len(by_point[key])}
-
-        return {"best": summary(best), "oracle": summary(oracle) if oracle else None}
+    def _agreement(self, rows: list[dict]) -> dict | None:
+        """Seed by seed, among that seed's trained runs: did the validator's favourite reach the best
+        target accuracy, and how much accuracy did following it give up (its regret)?"""
+        by_seed: dict[int, list[dict]] = {}
+        for r, row in zip(self.runs, rows):
+            if row[f"val_{DEFAULT}"] is not None and row["target_acc"] is not None:
+                by_seed.setdefault(r.config.seed, []).append(row)
+        regrets = []
+        for candidates in by_seed.values():
+            if len(candidates) > 1:
+                chosen = max(candidates, key=lambda row: row[f"val_{DEFAULT}"])
+                regrets.append(max(row["target_acc"] for row in candidates) - chosen["target_acc"])
+        if not regrets:
+            return None
+        return {"seeds": len(regrets), "matched": sum(r == 0 for r in regrets), "regret": mean(regrets)}
 
     def results_csv(self) -> str:
         rows = self.results()
@@ -294,3 +341,27 @@ def _worker_train(index: int, config: dict, folder: str) -> None:
         w["events"].put((index, pid, {"kind": "error", "message": str(e)}))
     except Exception as e:  # a bug in one run must not hang the sweep waiting for its final event
         w["events"].put((index, pid, {"kind": "error", "message": f"Training failed unexpectedly: {type(e).__name__}: {e}"}))
+
+
+def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
+    """Seconds of one DANN step of `config`'s network on random images (the median of 3, after a warm-up)."""
+    from explorer.dann.models import build
+    from explorer.dann.objective import DomainAdversarial
+
+    torch.manual_seed(0)
+    models = build(in_channels, classes, config.width).to(device)
+    opt = torch.optim.Adam(models.parameters(), lr=config.lr)
+    n, size = config.batch_size, config.image_size
+    x, y = torch.rand(2 * n, in_channels, size, size, device=device), torch.randint(0, classes, (n,), device=device)
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        f = models["feature"](x)
+        loss = F.cross_entropy(models["label"](f[:n]), y) + DomainAdversarial(models["domain"])(f, n).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return sorted(times[1:])[1]
