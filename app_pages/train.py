@@ -6,6 +6,7 @@ import torch
 from app_pages.lib import charts
 from app_pages.lib.judging import twin_panel, validators_panel
 from app_pages.lib.shared import dataset, job_queue, owner
+from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
 from explorer.dann.runfolder import RunFolder
@@ -102,9 +103,15 @@ with st.container(border=True):
         cfg.check(ds)
         return cfg
 
-    if st.button("Start training", type="primary", key="t_start"):
+    one, grid = st.tabs(["One run", "Sweep"])
+    if one.button("Start training", type="primary", key="t_start"):
         try:
             submit(config())
+        except ExplorerError as e:
+            one.error(str(e))
+    with grid:
+        try:
+            sweep_form(ds, config())
         except ExplorerError as e:
             st.error(str(e))
 
@@ -148,7 +155,8 @@ def progress_view(job) -> None:
 
 mine = {j.id: j for j in queue.jobs(owner())}
 current = mine.get(st.session_state.get("current_job"))
-others = [j for j in mine.values() if not j.finished and j is not current]
+sweep_job = (st.session_state.get("sweep") or {}).get("job")  # drawn by the sweep's own section
+others = [j for j in mine.values() if not j.finished and j is not current and j.id != sweep_job]
 if current is not None or others:
     st.subheader("This run")
     active = any(not j.finished for j in [current, *others] if j is not None)
@@ -167,6 +175,10 @@ if current is not None or others:
             st.rerun()  # the whole page: the comparison below now includes them
 
     live()
+
+if st.session_state.get("sweep"):
+    st.subheader("Sweep")
+    sweep_results()
 
 # ------------------------------------------------------------------ compare
 st.subheader("Compare runs")

@@ -124,7 +124,8 @@ def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> alt.FacetCha
 
 def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
     """A sweep's grid as coloured cells: columns = the lambda settings, rows = the preprocessing;
-    colour = `value` (empty until the cell's runs are trained), the number written in the cell.
+    colour = `value` (empty until the cell's runs are trained), the number written in the cell in
+    `ink` (white on the dark end of the scale).
     Clicking a cell selects it (selection ``cell``: its ``column`` and ``row``)."""
     pick = alt.selection_point(name="cell", fields=["column", "row"], on="click")
     base = alt.Chart(df).encode(
@@ -132,10 +133,11 @@ def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
         y=alt.Y("row:N", sort=None, title="preprocessing", axis=alt.Axis(labelLimit=200)),
     )
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis"), title=colour_title, legend=alt.Legend(orient="right")),
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis"), title=colour_title,
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=220)),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
         tooltip=["column", "row", alt.Tooltip("value:Q", format=".3f", title=colour_title), "seeds", "status"],
     ).add_params(pick)  # fmt: skip
-    text = base.mark_text(fontSize=13, fontWeight="bold").encode(text="text:N", color=alt.value("black"))
+    text = base.mark_text(fontSize=13, fontWeight="bold").encode(text="text:N", color=alt.Color("ink:N", scale=None))
     under = base.mark_rect(color="#eeeeee")  # cells not trained yet stay visible, in grey
-    return alt.layer(under, cells, text).properties(width=alt.Step(110), height=alt.Step(48))
+    return alt.layer(under, cells, text).resolve_scale(color="independent").properties(width=alt.Step(110), height=alt.Step(48))

@@ -26,9 +26,12 @@ import csv
 import io
 import os
 import queue
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
@@ -59,10 +62,7 @@ class Planned:
     run_id: str
     folder: Path
 
-    @property
-    def key(self) -> str:
-        """The grid point without its seed: runs that differ only in seed share it."""
-        return describe({k: v for k, v in self.point.items() if k != "seed"}) or "base"
+    key: str  # the grid point in words, its seed and single-valued axes left out: the seeds of a point share it
 
 
 class Sweep:
@@ -78,9 +78,11 @@ class Sweep:
             except ExplorerError as e:
                 raise ExplorerError(f"Grid point {describe(point_of(cfg, grid))}: {e}") from None
         self.runs = []
+        varied = [k for k, v in grid.axes.items() if len(v) > 1 and k != "seed"]
         for i, cfg in enumerate(configs):
-            run_id = cfg.run_id(dataset.fingerprint, self.device.type)
-            self.runs.append(Planned(i, cfg, point_of(cfg, grid), run_id, self.root / run_id))
+            run_id, point = cfg.run_id(dataset.fingerprint, self.device.type), point_of(cfg, grid)
+            key = describe({k: point[k] for k in varied}) or "the fixed config"
+            self.runs.append(Planned(i, cfg, point, run_id, self.root / run_id, key))
         self.workers = max(1, min(workers or os.cpu_count() or 1, len(self.runs)))
 
     @property
@@ -103,6 +105,8 @@ class Sweep:
                "total_epochs": self.total_epochs, "points": [r.point for r in self.runs]}  # fmt: skip
         for r in self.runs:
             if r.index in done:
+                if self.owner:  # trained before (by this session or another): now also this session's to open
+                    runs.add_owner(r.folder, self.owner)
                 history = runs.read_run(r.folder).metrics
                 yield {"kind": "run", "index": r.index, "where": "cached", "event": {"kind": "cached", "history": history}}
         if self.device.type == "cuda":
@@ -175,7 +179,8 @@ class Sweep:
         args = (self.dataset, events, stop_all, threads, self.owner, self.info)
         open_runs, where = {r.index for r in pending}, {}
         with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=args) as pool:
-            futures = {pool.submit(_worker_train, r.index, r.config.to_dict(), str(r.folder)): r.index for r in pending}
+            with _bare_main():  # the workers start at the first submit
+                futures = {pool.submit(_worker_train, r.index, r.config.to_dict(), str(r.folder)): r.index for r in pending}
             while open_runs:
                 if stop.is_set():
                     stop_all.set()
@@ -302,6 +307,18 @@ def finished(folder: Path, config: TrainConfig) -> bool:
     return bool(record and record.finished)
 
 
+@contextmanager
+def _bare_main():
+    """A spawned process first imports its parent's ``__main__``; under Streamlit that is the page
+    script, which would then run in every worker. While the workers start, ``__main__`` is empty."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 class _locks:
     """The cache locks of several runs at once (a stacked group trains them together)."""
 
@@ -344,7 +361,7 @@ def _worker_train(index: int, config: dict, folder: str) -> None:
 
 
 def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
-    """Seconds of one DANN step of `config`'s network on random images (the median of 3, after a warm-up)."""
+    """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to warm up)."""
     from explorer.dann.models import build
     from explorer.dann.objective import DomainAdversarial
 
@@ -354,7 +371,7 @@ def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: to
     n, size = config.batch_size, config.image_size
     x, y = torch.rand(2 * n, in_channels, size, size, device=device), torch.randint(0, classes, (n,), device=device)
     times = []
-    for _ in range(4):
+    for _ in range(8):
         t0 = time.perf_counter()
         f = models["feature"](x)
         loss = F.cross_entropy(models["label"](f[:n]), y) + DomainAdversarial(models["domain"])(f, n).loss
@@ -364,4 +381,4 @@ def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: to
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    return sorted(times[1:])[1]
+    return min(times[3:])

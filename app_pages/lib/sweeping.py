@@ -1,0 +1,185 @@
+"""Train DANN's sweep: a grid of lambda, schedule, preprocessing and method values (x seeds) in the
+server's queue, its results filling a heat-map as the runs finish."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app_pages.lib import charts
+from app_pages.lib.shared import job_queue, owner
+from explorer.dann.config import METHODS, TrainConfig
+from explorer.dann.grid import Grid, show
+from explorer.dann.schedules import SHAPES
+from explorer.dann.sweep import Sweep, finished
+from explorer.dann.validators import DEFAULT
+from explorer.data.domains import Dataset
+from explorer.errors import ExplorerError
+from explorer.store import runs
+from explorer.store.home import subdir
+
+LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+EDGES = ("auto", "off", "100/200", "150/300")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _estimate(_sweep: Sweep, key: tuple) -> float:
+    return _sweep.estimate_seconds()
+
+
+def sweep_form(ds: Dataset, base: TrainConfig) -> None:
+    """The grid's axes, the run count and time estimate, Start."""
+    st.markdown(
+        "Train a grid of settings and see the whole landscape at once: λ too small and the domains never align, too large "
+        f"and the class accuracy collapses. The other settings come from the form above. Without target labels, the "
+        f"**{DEFAULT}** validator picks a winner; with labels, the page shows how often it picked right."
+    )
+    c1, c2, c3, c4, c5 = st.columns([3, 2, 3, 2, 1])
+    lambdas = c1.multiselect("λ values", LAMBDAS, default=[0.0, 0.1, 0.3, 1.0], key="s_lambdas", format_func=lambda v: f"{v:g}",
+                             help="λ = 0 trains like source-only: the discriminator learns, the features never hear from it")  # fmt: skip
+    schedules = c2.multiselect("λ schedules", sorted(SHAPES), default=[base.lambda_schedule], key="s_schedules")
+    tuned = st.session_state.get("canny")
+    edges = [*EDGES, *([show(tuple(tuned))] if isinstance(tuned, tuple) and show(tuple(tuned)) not in EDGES else [])]
+    canny = c3.multiselect("Preprocessing", edges, default=["auto", "off"], key="s_canny",
+                           help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds")  # fmt: skip
+    methods = c4.multiselect("Methods", METHODS, default=["dann"], key="s_methods", help="source-only runs once per preprocessing and seed")
+    seeds = c5.number_input("Seeds", 1, 5, 1, key="s_seeds")
+    specs = [f"lamb={','.join(f'{v:g}' for v in lambdas)}", f"lambda_schedule={','.join(schedules)}",
+             f"canny={','.join(canny)}", f"method={','.join(methods)}"]  # fmt: skip
+    try:
+        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner())
+    except ExplorerError as e:
+        st.error(str(e))
+        return
+    key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs))
+    todo = sum(not finished(r.folder, r.config) for r in sweep.runs)
+    estimate = _estimate(sweep, key) if todo else 0.0
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{_duration(estimate)}** · "
+               f"{sweep.plan(todo)} · waits in the same queue as single runs")  # fmt: skip
+    if c2.button("Start sweep", key="s_start", type="primary"):
+        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", sweep.device.type, sweep.events)
+        st.session_state.sweep = {"job": job.id, "sweep": sweep}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def sweep_results() -> None:
+    """The current sweep: progress and Stop while it runs, the heat-map, the table and the curves."""
+    state = st.session_state.get("sweep")
+    if not state:
+        return
+    job = next((j for j in job_queue().jobs(owner()) if j.id == state["job"]), None)
+    sweep: Sweep = state["sweep"]
+    running = job is not None and not job.finished
+
+    @st.fragment(run_every=1.5 if running else None)
+    def live():
+        if job is not None:
+            _progress(job, sweep)
+        rows = sweep.results()
+        points = pd.DataFrame(sweep.by_point(rows))
+        labelled = sweep.dataset.target.labelled
+        colour = "target accuracy" if labelled else f"validator: {DEFAULT}"
+        if labelled:
+            colour = (
+                st.segmented_control("Colour by", ["target accuracy", f"validator: {DEFAULT}"], default=colour, key="s_colour") or colour
+            )
+        c1, c2 = st.columns([3, 2])
+        with c1:
+            event = st.altair_chart(charts.sweep_map(_cells(points, colour), colour), on_select="rerun", key="s_map", width="content")
+            st.caption("Click a cell to open its run in Feature Space (the seed the validator scores highest).")
+        with c2:
+            _verdict(sweep.best())
+        _open_clicked(event, points, sweep)
+        table = pd.DataFrame(rows).drop(columns=["folder", "run_id"]).round(3)
+        st.dataframe(table, hide_index=True, width="stretch")
+        trained = {r.label: r.metrics for r in (runs.read_run(p.folder) for p in sweep.runs if p.folder.is_dir()) if r and r.metrics}
+        if trained:
+            st.altair_chart(charts.training_curves(runs.curves(trained)), width="content")
+        if running and job.finished:
+            st.rerun()
+
+    live()
+
+
+def _progress(job, sweep: Sweep) -> None:
+    state, events, message = job.snapshot()
+    epochs = sum(1 for e in events if e["kind"] == "run" and e["event"]["kind"] == "epoch")
+    epochs += sum(len(e["event"]["history"]) for e in events if e["kind"] == "run" and e["event"]["kind"] == "cached")
+    where = sorted({e["where"] for e in events if e["kind"] == "run" and e["where"] != "cached"})
+    if state == "queued":
+        st.info(f"The sweep is waiting for the {job.device.upper()}: {job_queue().waiting_ahead(job)} run(s) ahead of it.",
+                icon=":material/hourglass:")  # fmt: skip
+    elif state == "running":
+        st.progress(min(1.0, epochs / max(sweep.total_epochs, 1)),
+                    text=f"Sweep · epoch {epochs} of {sweep.total_epochs} · {', '.join(where) or 'starting'}")  # fmt: skip
+    elif state == "done":
+        st.success(f"Sweep finished: {len(sweep.runs)} runs.", icon=":material/check:")
+    elif state == "stopped":
+        st.warning(message or "Sweep stopped.", icon=":material/stop_circle:")
+    else:
+        st.error(message, icon=":material/error:")
+    failed = [e for e in events if e["kind"] == "run" and e["event"]["kind"] == "error"]
+    for e in failed:
+        st.warning(f"Run {e['index'] + 1} ({sweep.runs[e['index']].key}): {e['event']['message']}")
+    if not job.finished and st.button("Stop sweep", key=f"s_stop_{job.id}"):
+        job.stop()
+
+
+def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
+    """One cell per grid point: column = method and lambda, row = preprocessing."""
+
+    def column(p) -> str:
+        if p.get("method", "dann") == "source-only":
+            return "source-only"
+        schedule = f" {p['lambda_schedule']}" if points["lambda_schedule"].nunique() > 1 else ""
+        return f"λ={p['lamb']:g}{schedule}"
+
+    value = points["target_acc"] if colour == "target accuracy" else points["score"]
+    low, high = value.min(), value.max()
+    dark = [pd.notna(v) and high > low and (v - low) / (high - low) < 0.45 for v in value]
+    return pd.DataFrame({
+        "ink": ["white" if d else "black" for d in dark],
+        "column": [column(p) for _, p in points.iterrows()], "row": [show(c if isinstance(c, str | tuple) else None) for c in points["canny"]],
+        "value": value, "text": [f"{v:.3f}" if pd.notna(v) else "…" for v in value],
+        "seeds": [f"{t} of {n}" for t, n in zip(points["trained"], points["runs"])],
+        "status": ["trained" if t == n else ("training" if t else "waiting") for t, n in zip(points["trained"], points["runs"])],
+    })  # fmt: skip
+
+
+def _verdict(best: dict) -> None:
+    if not best["best"]:
+        st.caption("The verdict appears when the first run has finished.")
+        return
+    b, o, agree = best["best"], best["oracle"], best["agreement"]
+    acc = "" if b["target_acc"] is None else f", target accuracy **{b['target_acc']:.3f}**"
+    st.markdown(f"**Without labels**, {DEFAULT} prefers **{b['point']}** (score {b['score']:.3f}{acc}).")
+    if o:
+        st.markdown(f"**With the target's labels**, the best is **{o['point']}** ({o['target_acc']:.3f}).")
+    if agree:
+        st.markdown(
+            f"Seed by seed, the validator's favourite was also the most accurate run for **{agree['matched']} of "
+            f"{agree['seeds']}** seed(s); following it cost **{agree['regret'] * 100:.1f}** points of target accuracy on average."
+        )
+        st.caption(
+            "Model selection without labels is a guess from the predictions' shape; a real unlabelled target gives no way to check it."
+        )
+
+
+def _open_clicked(event, points: pd.DataFrame, sweep: Sweep) -> None:
+    """A clicked cell: its run (the seed the validator prefers) opens in Feature Space."""
+    clicked = (event.selection.get("cell") or [None])[0] if event else None
+    if not clicked:
+        return
+    cells = _cells(points, "target accuracy")
+    match = cells[(cells.column == clicked.get("column")) & (cells.row == clicked.get("row"))]
+    pick_index = points.loc[match.index[0], "pick"] if len(match) else None
+    if pick_index is None or pd.isna(pick_index):
+        st.toast("That cell has no finished run yet.")
+        return
+    record = runs.read_run(sweep.runs[int(pick_index)].folder)
+    st.session_state.f_run = record.label
+    st.switch_page("app_pages/features.py")
