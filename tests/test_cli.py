@@ -187,3 +187,39 @@ def test_old_canny_flags_still_work(tmp_path, capsys):
         assert json.loads((out / "config.json").read_text())["canny"] == expected
     assert main(["train", "--data", "builtin", "--out", "x", "--canny", "lots"]) == 2
     assert "--canny takes auto or two whole numbers" in capsys.readouterr().err
+
+
+SWEEP = ["sweep", "--data", "builtin", "--image-size", "16", "--width", "0.125", "--batch-size", "32", "--epochs", "1", "--workers", "1"]
+
+
+def test_sweep_cli_writes_results_and_runs_then_finds_them_cached(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = [*SWEEP, "--out", str(out), "--grid", "lamb=0,1", "canny=off,100/200"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    summary = last_json(captured.out)
+    assert summary["runs"] == 4 and summary["cached"] == 0 and summary["failed"] == 0 and summary["seconds"] > 0
+    assert summary["best"]["by"] == "im" and "lamb=" in summary["best"]["point"] and 0 <= summary["best"]["target_acc"] <= 1
+    assert "sweep: 4 runs" in captured.err and "best by im" in captured.err
+    rows = read_csv(out / "results.csv")
+    assert rows[0][:3] == ["lamb", "canny", "seed"] and len(rows) == 5
+    assert {r[rows[0].index("status")] for r in rows[1:]} == {"finished"}
+    assert len(list((out / "runs").iterdir())) == 4
+    assert main(args) == 0
+    assert last_json(capsys.readouterr().out)["cached"] == 4
+
+
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        (["lamb=0,x"], "lamb takes numbers"),
+        (["colour=red"], "'colour' is not a training option"),
+        (["lamb="], "has no values"),
+        (["batch_size=32,100000"], "Batch size 100000 is larger than the data"),
+    ],
+)
+def test_sweep_cli_refuses_a_bad_grid_in_one_line_before_training(tmp_path, capsys, grid, message):
+    assert main([*SWEEP, "--out", str(tmp_path / "s"), "--grid", *grid]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s" / "runs").exists()

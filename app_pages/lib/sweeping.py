@@ -44,6 +44,9 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
                            help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds")  # fmt: skip
     methods = c4.multiselect("Methods", METHODS, default=["dann"], key="s_methods", help="source-only runs once per preprocessing and seed")
     seeds = c5.number_input("Seeds", 1, 5, 1, key="s_seeds")
+    if not (lambdas and schedules and canny and methods):
+        st.warning("Choose at least one value for each of λ, schedule, preprocessing and method.")
+        return
     specs = [f"lamb={','.join(f'{v:g}' for v in lambdas)}", f"lambda_schedule={','.join(schedules)}",
              f"canny={','.join(canny)}", f"method={','.join(methods)}"]  # fmt: skip
     try:

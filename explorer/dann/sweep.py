@@ -67,10 +67,12 @@ class Planned:
 
 class Sweep:
     def __init__(self, grid: Grid, base: TrainConfig, dataset: Dataset, root: str | Path, *, workers: int | None = None,
-                 owner: str | None = None, info: dict | None = None):  # fmt: skip
-        """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's)."""
+                 owner: str | None = None, info: dict | None = None, stacked: bool | None = None):  # fmt: skip
+        """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's).
+        `stacked`: train runs that can share a batch as stacked models (default: on CUDA)."""
         self.grid, self.dataset, self.root, self.owner, self.info = grid, dataset, Path(root), owner, info or {}
         self.device = pick(base.device)
+        self.stacked = self.device.type == "cuda" if stacked is None else stacked
         configs = grid.configs(base)
         for cfg in configs:
             try:
@@ -90,8 +92,8 @@ class Sweep:
         return sum(r.config.epochs + r.config.self_train_epochs for r in self.runs)
 
     def plan(self, pending: int) -> str:
-        if self.device.type == "cuda":
-            return f"CUDA: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
+        if self.stacked:
+            return f"{self.device.type.upper()}: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
         n = max(1, min(self.workers, pending))
         return f"CPU: {n} run(s) side by side, {max(1, (os.cpu_count() or 1) // n)} torch thread(s) each"
 
@@ -109,7 +111,7 @@ class Sweep:
                     runs.add_owner(r.folder, self.owner)
                 history = runs.read_run(r.folder).metrics
                 yield {"kind": "run", "index": r.index, "where": "cached", "event": {"kind": "cached", "history": history}}
-        if self.device.type == "cuda":
+        if self.stacked:
             stream = self._stacked(pending, stop)
         elif self.workers > 1 and len(pending) > 1:
             stream = self._processes(pending, stop)
@@ -142,30 +144,35 @@ class Sweep:
                 yield {"kind": "run", "index": r.index, "where": where, "event": {"kind": "error", "message": str(e)}}
 
     def _stacked(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
-        groups: dict[tuple, list[tuple[Planned, Trainer]]] = {}
+        """New runs that can share a batch, `STACK_MAX` at a time as one stacked model; the rest alone."""
+        groups: dict[tuple, list[Planned]] = {}
         alone = []
         for r in pending:
-            trainer = self._trainer(r)
-            fresh = not (r.folder / "last.pt").exists()
-            if fresh and stackable(r.config):
-                groups.setdefault(stack_key(r.config, trainer.xs.shape[1]), []).append((r, trainer))
-            else:
+            if (r.folder / "last.pt").exists() or not stackable(r.config):
                 alone.append(r)
-        for members in groups.values():
-            for i in range(0, len(members), STACK_MAX):
-                chunk = members[i : i + STACK_MAX]
-                if len(chunk) == 1:
-                    alone.append(chunk[0][0])
-                    continue
-                where = f"cuda, stacked x{len(chunk)}"
-                with _locks([r for r, _ in chunk] if self.owner else []):
-                    for k, event in StackedTrainer([t for _, t in chunk]).events(stop):
-                        yield {"kind": "run", "index": chunk[k][0].index, "where": where, "event": event}
-                if self.owner:
-                    cache.enforce()
-                if stop.is_set():
-                    return
-        yield from self._one_by_one(sorted(alone, key=lambda r: r.index), stop, "cuda")
+                continue
+            try:  # the channels the networks will see decide who can share (auto may choose edges)
+                channels = self._trainer(r).xs.shape[1]
+            except ExplorerError as e:
+                yield {"kind": "run", "index": r.index, "where": self.device.type, "event": {"kind": "error", "message": str(e)}}
+                continue
+            groups.setdefault(stack_key(r.config, channels), []).append(r)
+        chunks = [members[i : i + STACK_MAX] for members in groups.values() for i in range(0, len(members), STACK_MAX)]
+        for chunk in chunks:
+            if len(chunk) == 1 or stop.is_set():
+                alone += chunk
+                continue
+            where = f"{self.device.type}, stacked x{len(chunk)}"
+            try:
+                with _locks(chunk if self.owner else []):
+                    for k, event in StackedTrainer([self._trainer(r) for r in chunk]).events(stop):
+                        yield {"kind": "run", "index": chunk[k].index, "where": where, "event": event}
+            except ExplorerError as e:
+                for r in chunk:
+                    yield {"kind": "run", "index": r.index, "where": where, "event": {"kind": "error", "message": str(e)}}
+            if self.owner:
+                cache.enforce()
+        yield from self._one_by_one(sorted(alone, key=lambda r: r.index), stop, self.device.type)
 
     def _processes(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
         from concurrent.futures import ProcessPoolExecutor
@@ -190,7 +197,8 @@ class Sweep:
                     for f, index in futures.items():  # a worker that died never sends its run's final event
                         if index in open_runs and f.done() and f.exception() is not None:
                             open_runs.discard(index)
-                            message = f"The worker process training this run died ({type(f.exception()).__name__}); run the sweep again to resume it."
+                            message = (f"A worker process of the sweep died ({type(f.exception()).__name__}), so this run did not finish; "
+                                       "its finished epochs are kept: run the sweep again to resume it.")  # fmt: skip
                             yield {"kind": "run", "index": index, "where": "cpu", "event": {"kind": "error", "message": message}}
                     continue
                 where.setdefault(pid, f"cpu process {len(where) + 1} of {n}, {threads} thread(s)")

@@ -255,3 +255,32 @@ def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):
     assert not at.exception and at.slider(key="canny_range").value == (100, 200)
     page(at, "train")
     assert at.radio(key="t_prep").value.startswith("auto")
+
+
+def test_a_sweep_fills_its_heat_map_table_and_verdict(at):
+    page(at, "train")
+    small_run(at, epochs=1)
+    at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
+    at.multiselect(key="s_canny").set_value(["off"]).run()
+    assert any("**2 runs**" in c.value for c in at.caption)
+    button(at, "Start sweep").click().run()
+    wait_for(at, lambda a: any("Sweep finished" in s.value for s in a.success))
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert table["status"].tolist() == ["finished", "finished"] and table["lamb"].tolist() == ["0", "1"]
+    verdict = " ".join(m.value for m in at.markdown)
+    assert "**Without labels**, im prefers" in verdict and "**With the target's labels**" in verdict
+    # the runs are this session's: they are listed for comparison (and so for Feature Space)
+    assert len(compare_table(at)) >= 2
+    at.segmented_control(key="s_colour").set_value("validator: im").run()
+    assert not at.exception
+
+
+def test_a_sweep_that_cannot_train_says_why(at):
+    page(at, "train")
+    at.multiselect(key="s_lambdas").set_value([]).run()
+    assert any("at least one value for each" in w.value for w in at.warning)
+    at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
+    at.number_input(key="t_batch").set_value(4000).run()
+    assert any("Batch size 4000 is larger than the data" in e.value for e in at.error)
+    assert not any(b.label == "Start sweep" for b in at.button)

@@ -21,6 +21,12 @@ def wait_epoch(page, at_least: int, timeout: float = 120_000) -> None:
     )
 
 
+def first_selectbox(page) -> str:
+    """The first select box's label and chosen value."""
+    box = page.locator("[data-testid='stSelectbox']").first
+    return box.text_content() + " ".join(i.input_value() for i in box.locator("input").all())
+
+
 def set_number(page, label: str, value) -> None:
     box = page.get_by_label(label, exact=True)
     box.fill(str(value))
@@ -64,8 +70,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     assert page.get_by_role("button", name="Clear my cached runs").count() == 1
 
     go(page, "Feature Space")
-    box = page.locator("[data-testid='stSelectbox']").first
-    shown = box.text_content() + " ".join(i.input_value() for i in box.locator("input").all())
+    shown = first_selectbox(page)
     assert "dann λ=0.1 constant" in shown, shown
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 6", timeout=240_000)
     settle(page, 2000)
@@ -74,3 +79,29 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     assert main.count("proxy A-distance") == 2 and "source +" in main
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the last checkpoint
     shoot(page, "features")
+
+
+def test_sweep_fills_the_heat_map_and_a_cell_opens_its_run(page):
+    go(page, "Train DANN")
+    set_number(page, "Epochs", 2 if not os.environ.get("E2E_SCREENSHOTS") else 8)
+    page.get_by_role("tab", name="Sweep").click()
+    page.wait_for_selector("text=/8 runs/")
+    page.get_by_role("button", name="Start sweep").click()
+    page.wait_for_selector("text=Sweep finished: 8 runs.", timeout=300_000)
+    settle(page, 2000)
+    no_errors(page)
+    assert "Without labels" in page.locator("[data-testid='stMain']").inner_text()
+    heat_map = page.locator("[data-testid='stVegaLiteChart']").filter(has_text="preprocessing").first
+    shoot(page, "train_sweep")
+    heat_map.scroll_into_view_if_needed()
+    box = heat_map.bounding_box()
+    for dx in range(60, int(box["width"]), 25):  # along the first row until a cell takes the click
+        page.mouse.click(box["x"] + dx, box["y"] + 25)
+        page.wait_for_timeout(800)
+        if "/features" in page.url:
+            break
+    page.wait_for_selector("[data-testid='stMain'] h1:has-text('Feature Space')")
+    settle(page)
+    shown = first_selectbox(page)
+    assert "dann λ=0 constant" in shown, shown  # the first row's first cell: λ = 0
+    no_errors(page)

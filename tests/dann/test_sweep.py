@@ -1,0 +1,148 @@
+"""Sweeps end to end on small data: folders and results, the cache, stop and resume, worker
+processes (one killed mid-run), and stacked models that take the same steps as separate runs."""
+
+import multiprocessing
+import os
+import signal
+import threading
+
+import pytest
+import torch
+
+from explorer.dann.config import TrainConfig
+from explorer.dann.grid import Grid
+from explorer.dann.stacked import StackedTrainer
+from explorer.dann.sweep import Sweep
+from explorer.dann.trainer import Trainer
+from explorer.data.builtin import load_builtin
+from explorer.store import checkpoints
+
+BASE = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=2)
+TRAIN_FILES = {"config.json", "metrics.jsonl", "last.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "best-im.pt"}
+
+
+@pytest.fixture(scope="module")
+def data16():
+    return load_builtin(16)
+
+
+def finals(events):
+    """Each run's final event, by run index."""
+    return {e["index"]: e["event"] for e in events if e["kind"] == "run" and e["event"]["kind"] in ("done", "stopped", "error", "cached")}
+
+
+def test_a_2x2_sweep_writes_run_folders_and_results_then_skips_them(data16, tmp_path):
+    grid = Grid.parse(["lamb=0,0.3", "canny=off,100/200"])
+    sweep = Sweep(grid, BASE, data16, tmp_path, workers=1)
+    events = list(sweep.events())
+    assert events[0]["kind"] == "sweep" and events[0]["runs"] == 4 and events[0]["cached"] == 0
+    assert events[-1]["kind"] == "done" and events[-1]["runs"] == 4
+    assert {e["kind"] for e in finals(events).values()} == {"done"}
+    for r in sweep.runs:
+        assert TRAIN_FILES <= {p.name for p in r.folder.iterdir()}
+    rows = sweep.results()
+    assert [(row["lamb"], row["canny"]) for row in rows] == [("0", "off"), ("0", "100/200"), ("0.3", "off"), ("0.3", "100/200")]
+    assert all(row["status"] == "finished" and row["epochs"] == 2 and 0 <= row["target_acc"] <= 1 for row in rows)
+    assert all(row["selected_epoch"] in (1, 2) and row["val_im"] is not None for row in rows)
+    header = sweep.results_csv().splitlines()[0].split(",")
+    assert header[:3] == ["lamb", "canny", "seed"] and {"target_acc", "val_im", "seconds", "selected_epoch", "folder"} <= set(header)
+    best = events[-1]["best"]
+    assert best["point"] in {r.key for r in sweep.runs} and best["by"] == "im"
+    assert best["score"] == max(row["val_im"] for row in rows)  # one seed: the point's score is its run's
+    assert events[-1]["oracle"]["target_acc"] == max(row["target_acc"] for row in rows)
+    agreement = events[-1]["agreement"]
+    assert agreement["seeds"] == 1 and agreement["matched"] in (0, 1) and agreement["regret"] >= 0
+
+    again = list(Sweep(grid, BASE, data16, tmp_path, workers=1).events())
+    assert again[0]["cached"] == 4
+    assert not [e for e in again if e["kind"] == "run" and e["event"]["kind"] == "epoch"]  # nothing trained again
+    assert {e["kind"] for e in finals(again).values()} == {"cached"}
+
+
+def test_a_stopped_sweep_resumes_where_it_was(data16, tmp_path):
+    grid = Grid.parse(["lamb=0.1,1"])
+    stop = threading.Event()
+    sweep = Sweep(grid, BASE.__class__(**(BASE.to_dict() | {"epochs": 3})), data16, tmp_path, workers=1)
+    events = []
+    for e in sweep.events(stop):
+        events.append(e)
+        if e["kind"] == "run" and e["event"]["kind"] == "epoch":
+            stop.set()  # after the first epoch of the first run
+    assert events[-1]["kind"] == "stopped" and "resumes" in events[-1]["message"]
+    assert [row["status"] for row in sweep.results()] == ["partial", "not trained"]
+    resumed = list(sweep.events())
+    starts = [e["event"] for e in resumed if e["kind"] == "run" and e["event"]["kind"] == "start"]
+    assert [s["resumed_from"] for s in starts] == [1, 0]
+    assert [row["status"] for row in sweep.results()] == ["finished", "finished"]
+
+
+def test_worker_processes_train_side_by_side_and_a_killed_worker_fails_only_what_it_had(data16, tmp_path):
+    grid = Grid.parse(["lamb=0,0.3", "canny=off,100/200"])
+    sweep = Sweep(grid, BASE.__class__(**(BASE.to_dict() | {"epochs": 6})), data16, tmp_path, workers=2)
+    events, killed = [], False
+    for e in sweep.events():
+        events.append(e)
+        if not killed and e["kind"] == "run" and e["event"]["kind"] == "epoch":
+            victim = multiprocessing.active_children()[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            killed = True
+    wheres = {e["where"] for e in events if e["kind"] == "run" and e["event"]["kind"] == "epoch"}
+    assert all(w.startswith("cpu process") and "of 2" in w for w in wheres)
+    errors = [e for e in finals(events).values() if e["kind"] == "error"]
+    assert errors and all("worker process of the sweep died" in e["message"] for e in errors)
+    assert events[-1]["kind"] == "done"
+    # what had finished is kept; the next call trains the rest
+    rerun = Sweep(grid, BASE.__class__(**(BASE.to_dict() | {"epochs": 6})), data16, tmp_path, workers=1)
+    list(rerun.events())
+    assert [row["status"] for row in rerun.results()] == ["finished"] * 4
+
+
+@pytest.mark.parametrize("update", ["two-step", "grl"])
+def test_a_stacked_step_equals_k_separate_steps(data16, tmp_path, update):
+    configs = [TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": lamb, "seed": seed, "canny": (100, 200)}))
+               for lamb, seed in ((0.3, 0), (1.0, 1), (0.0, 2))]  # fmt: skip
+    alone = [Trainer(c, data16, tmp_path / f"a{i}") for i, c in enumerate(configs)]
+    together = [Trainer(c, data16, tmp_path / f"b{i}") for i, c in enumerate(configs)]
+    stack = StackedTrainer(together)
+    for t in alone + together:
+        t.begin()
+    stack._stack()
+    plans_a, plans_b = [t.plan("dann") for t in alone], [t.plan("dann") for t in together]
+    for step in range(3):
+        separate = []
+        for t, plan in zip(alone, plans_a):
+            xs, ys, xt, lamb, _ = t.batch(plan, step)
+            separate.append(t._dann_step(xs, ys, t._float(xt, augment=True), lamb))
+        picks = [t.batch(plan, step) for t, plan in zip(together, plans_b)]
+        xs, ys = torch.stack([p[0] for p in picks]), torch.stack([p[1] for p in picks])
+        xt = torch.stack([t._float(p[2], augment=True) for t, p in zip(together, picks)])
+        out = stack.step(xs, ys, xt, torch.tensor([p[3] for p in picks]))
+        for k, one in enumerate(separate):
+            for name in ("class_loss", "domain_loss", "loss"):
+                assert out[name][k].item() == pytest.approx(one[name].item(), rel=1e-4, abs=1e-5), (step, k, name)
+            assert out["source_correct"][k].item() == one["source_correct"].item()
+
+
+def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, tmp_path):
+    grid = Grid.parse(["lamb=0.1,1", "lambda_schedule=constant,dann"])
+    base = TrainConfig(**(BASE.to_dict() | {"epochs": 3}))
+    stop = threading.Event()
+    sweep = Sweep(grid, base, data16, tmp_path, stacked=True)
+    events = []
+    for e in sweep.events(stop):
+        events.append(e)
+        if e["kind"] == "run" and e["event"]["kind"] == "epoch" and e["event"]["epoch"] == 2:
+            stop.set()  # the stack stops after its second epoch
+    assert {e["where"] for e in events if e["kind"] == "run" and e["event"]["kind"] == "epoch"} == {"cpu, stacked x4"}
+    assert {e["kind"] for e in finals(events).values()} == {"stopped"}
+    sizes = set()
+    for r in sweep.runs:
+        assert TRAIN_FILES <= {p.name for p in r.folder.iterdir()}
+        last = checkpoints.load(r.folder / "last.pt")
+        assert last["epoch"] == 2 and last["optim"]["fc"]["state"] and len(last["metrics"]) == 2
+        sizes.add((r.folder / "last.pt").stat().st_size)
+    assert len(sizes) == 1  # each file holds its own copy, not the whole stack
+    resumed = list(Sweep(grid, base, data16, tmp_path, workers=1).events())  # resumes each run alone
+    starts = [e["event"]["resumed_from"] for e in resumed if e["kind"] == "run" and e["event"]["kind"] == "start"]
+    assert starts == [2, 2, 2, 2]
+    assert [row["epochs"] for row in sweep.results()] == [3, 3, 3, 3]
