@@ -5,7 +5,7 @@ import torch
 
 from app_pages.lib import charts
 from app_pages.lib.judging import twin_panel, validators_panel
-from app_pages.lib.shared import dataset, job_queue, owner
+from app_pages.lib.shared import dataset, job_queue, job_status, owner
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
@@ -122,22 +122,11 @@ def progress_view(job) -> None:
     start = next((e for e in events if e["kind"] == "start"), None)
     total = (start["epochs"] + start["self_train_epochs"]) if start else None
     history = (start or {}).get("history", []) + epochs
-    if state == "queued":
-        ahead = queue.waiting_ahead(job)
-        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
-    elif state == "running":
-        done = history[-1]["epoch"] if history else 0
-        per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
-        eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
-        st.progress(done / total if total else 0.0, text=f"**{job.label}** · epoch {done}/{total or '?'}{eta}")
-    elif state == "done":
-        st.success(f"**{job.label}** finished: {history[-1]['epoch'] if history else 0} epochs.", icon=":material/check:")
-    elif state == "stopped":
-        st.warning(message or "Stopped.", icon=":material/stop_circle:")
-    else:
-        st.error(message, icon=":material/error:")
-    if not job.finished and st.button("Stop", key=f"stop_{job.id}"):
-        job.stop()
+    done = history[-1]["epoch"] if history else 0
+    per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
+    eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
+    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta}",
+               f"**{job.label}** finished: {done} epochs.")  # fmt: skip
     if history:
         last = history[-1]
         cols = st.columns(4)

@@ -77,6 +77,25 @@ def job_queue() -> JobQueue:
     return JobQueue()
 
 
+def job_status(job, fraction: float, running: str, finished: str, stop_label: str = "Stop") -> None:
+    """Where a queued job stands, one element: waiting (and behind how many), a progress bar with
+    `running` while it runs, `finished` when done, the stop or error message, and its Stop button."""
+    state, _, message = job.snapshot()
+    if state == "queued":
+        ahead = job_queue().waiting_ahead(job)
+        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
+    elif state == "running":
+        st.progress(min(1.0, max(0.0, fraction)), text=running)
+    elif state == "done":
+        st.success(finished, icon=":material/check:")
+    elif state == "stopped":
+        st.warning(message or "Stopped.", icon=":material/stop_circle:")
+    else:
+        st.error(message, icon=":material/error:")
+    if not job.finished and st.button(stop_label, key=f"stop_{job.id}"):
+        job.stop()
+
+
 def owner() -> str:
     """This browser session's id: its jobs and runs are its own.
 

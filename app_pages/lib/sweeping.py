@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
-from app_pages.lib.shared import job_queue, owner
+from app_pages.lib.shared import job_queue, job_status, owner
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.grid import Grid, show
 from explorer.dann.schedules import SHAPES
@@ -109,27 +109,16 @@ def sweep_results() -> None:
 
 
 def _progress(job, sweep: Sweep) -> None:
-    state, events, message = job.snapshot()
-    epochs = sum(1 for e in events if e["kind"] == "run" and e["event"]["kind"] == "epoch")
-    epochs += sum(len(e["event"]["history"]) for e in events if e["kind"] == "run" and e["event"]["kind"] == "cached")
-    where = sorted({e["where"] for e in events if e["kind"] == "run" and e["where"] != "cached"})
-    if state == "queued":
-        st.info(f"The sweep is waiting for the {job.device.upper()}: {job_queue().waiting_ahead(job)} run(s) ahead of it.",
-                icon=":material/hourglass:")  # fmt: skip
-    elif state == "running":
-        st.progress(min(1.0, epochs / max(sweep.total_epochs, 1)),
-                    text=f"Sweep · epoch {epochs} of {sweep.total_epochs} · {', '.join(where) or 'starting'}")  # fmt: skip
-    elif state == "done":
-        st.success(f"Sweep finished: {len(sweep.runs)} runs.", icon=":material/check:")
-    elif state == "stopped":
-        st.warning(message or "Sweep stopped.", icon=":material/stop_circle:")
-    else:
-        st.error(message, icon=":material/error:")
-    failed = [e for e in events if e["kind"] == "run" and e["event"]["kind"] == "error"]
-    for e in failed:
-        st.warning(f"Run {e['index'] + 1} ({sweep.runs[e['index']].key}): {e['event']['message']}")
-    if not job.finished and st.button("Stop sweep", key=f"s_stop_{job.id}"):
-        job.stop()
+    _, events, _ = job.snapshot()
+    runs_events = [e for e in events if e["kind"] == "run"]
+    epochs = sum(1 for e in runs_events if e["event"]["kind"] == "epoch")
+    epochs += sum(len(e["event"]["history"]) for e in runs_events if e["event"]["kind"] == "cached")
+    where = ", ".join(sorted({e["where"] for e in runs_events if e["where"] != "cached"})) or "starting"
+    job_status(job, epochs / max(sweep.total_epochs, 1), f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
+               f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
+    for e in runs_events:
+        if e["event"]["kind"] == "error":
+            st.warning(f"Run {e['index'] + 1} ({sweep.runs[e['index']].key}): {e['event']['message']}")
 
 
 def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:

@@ -284,3 +284,16 @@ def test_a_sweep_that_cannot_train_says_why(at):
     at.number_input(key="t_batch").set_value(4000).run()
     assert any("Batch size 4000 is larger than the data" in e.value for e in at.error)
     assert not any(b.label == "Start sweep" for b in at.button)
+
+
+def test_a_sweep_stops_on_request_and_keeps_what_it_finished(at):
+    page(at, "train")
+    small_run(at, epochs=300)
+    at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
+    at.multiselect(key="s_canny").set_value(["off"]).run()
+    button(at, "Start sweep").click().run()
+    wait_for(at, lambda a: any(b.label == "Stop sweep" for b in a.button) and any(p.value for p in a.get("progress")), timeout=60)
+    button(at, "Stop sweep").click().run()
+    wait_for(at, lambda a: any("Sweep stopped" in w.value for w in a.warning), timeout=60)
+    table = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert set(table["status"]) <= {"partial", "not trained"} and not at.exception
