@@ -86,6 +86,7 @@ class Sweep:
             key = describe({k: point[k] for k in varied}) or "the fixed config"
             self.runs.append(Planned(i, cfg, point, run_id, self.root / run_id, key))
         self.workers = max(1, min(workers or os.cpu_count() or 1, len(self.runs)))
+        self.where: dict[int, str] = {}  # run index -> where its last event came from
 
     @property
     def total_epochs(self) -> int:
@@ -110,7 +111,7 @@ class Sweep:
                 if self.owner:  # trained before (by this session or another): now also this session's to open
                     runs.add_owner(r.folder, self.owner)
                 history = runs.read_run(r.folder).metrics
-                yield {"kind": "run", "index": r.index, "where": "cached", "event": {"kind": "cached", "history": history}}
+                yield self._event(r.index, "cached", {"kind": "cached", "history": history})
         if self.stacked:
             stream = self._stacked(pending, stop)
         elif self.workers > 1 and len(pending) > 1:
@@ -124,6 +125,11 @@ class Sweep:
             yield {"kind": "stopped", "message": "Sweep stopped; finished runs are kept and the next start resumes it.", **final}
         else:
             yield {"kind": "done", **final}
+
+    def _event(self, index: int, where: str, event: dict) -> dict:
+        """A run's event as the sweep yields it; `where` is remembered for the results."""
+        self.where[index] = where
+        return {"kind": "run", "index": index, "where": where, "event": event}
 
     def _trainer(self, r: Planned) -> Trainer:
         if self.owner:
@@ -139,9 +145,9 @@ class Sweep:
                 return
             try:
                 for event in self._wrap(r, self._trainer(r).events(stop)):
-                    yield {"kind": "run", "index": r.index, "where": where, "event": event}
+                    yield self._event(r.index, where, event)
             except ExplorerError as e:
-                yield {"kind": "run", "index": r.index, "where": where, "event": {"kind": "error", "message": str(e)}}
+                yield self._event(r.index, where, {"kind": "error", "message": str(e)})
 
     def _stacked(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
         """New runs that can share a batch, `STACK_MAX` at a time as one stacked model; the rest alone."""
@@ -154,7 +160,7 @@ class Sweep:
             try:  # the channels the networks will see decide who can share (auto may choose edges)
                 channels = self._trainer(r).xs.shape[1]
             except ExplorerError as e:
-                yield {"kind": "run", "index": r.index, "where": self.device.type, "event": {"kind": "error", "message": str(e)}}
+                yield self._event(r.index, self.device.type, {"kind": "error", "message": str(e)})
                 continue
             groups.setdefault(stack_key(r.config, channels), []).append(r)
         chunks = [members[i : i + STACK_MAX] for members in groups.values() for i in range(0, len(members), STACK_MAX)]
@@ -166,10 +172,10 @@ class Sweep:
             try:
                 with _locks(chunk if self.owner else []):
                     for k, event in StackedTrainer([self._trainer(r) for r in chunk]).events(stop):
-                        yield {"kind": "run", "index": chunk[k].index, "where": where, "event": event}
+                        yield self._event(chunk[k].index, where, event)
             except ExplorerError as e:
                 for r in chunk:
-                    yield {"kind": "run", "index": r.index, "where": where, "event": {"kind": "error", "message": str(e)}}
+                    yield self._event(r.index, where, {"kind": "error", "message": str(e)})
             if self.owner:
                 cache.enforce()
         yield from self._one_by_one(sorted(alone, key=lambda r: r.index), stop, self.device.type)
@@ -199,12 +205,12 @@ class Sweep:
                             open_runs.discard(index)
                             message = (f"A worker process of the sweep died ({type(f.exception()).__name__}), so this run did not finish; "
                                        "its finished epochs are kept: run the sweep again to resume it.")  # fmt: skip
-                            yield {"kind": "run", "index": index, "where": "cpu", "event": {"kind": "error", "message": message}}
+                            yield self._event(index, "cpu", {"kind": "error", "message": message})
                     continue
                 where.setdefault(pid, f"cpu process {len(where) + 1} of {n}, {threads} thread(s)")
                 if event["kind"] in FINAL:
                     open_runs.discard(index)
-                yield {"kind": "run", "index": index, "where": where[pid], "event": event}
+                yield self._event(index, where[pid], event)
 
     def estimate_seconds(self, speedup: float = 1.0) -> float:
         """About how long the runs not yet trained will take: a few timed training steps of the base
@@ -234,7 +240,8 @@ class Sweep:
                     "epochs": history[-1]["epoch"] if history else 0, "selected_epoch": epoch,
                     "target_acc": at.get("target_acc"), "target_acc_last": history[-1].get("target_acc") if history else None}  # fmt: skip
             row |= {f"val_{n}": (at.get("validators") or {}).get(n) for n in NAMES}
-            row |= {"seconds": round(history[-1]["elapsed"], 2) if history else None, "folder": str(r.folder)}
+            row |= {"seconds": round(history[-1]["elapsed"], 2) if history else None, "where": self.where.get(r.index, ""),
+                    "folder": str(r.folder)}  # fmt: skip
             rows.append(row)
         return rows
 

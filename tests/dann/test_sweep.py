@@ -45,7 +45,10 @@ def test_a_2x2_sweep_writes_run_folders_and_results_then_skips_them(data16, tmp_
     assert all(row["status"] == "finished" and row["epochs"] == 2 and 0 <= row["target_acc"] <= 1 for row in rows)
     assert all(row["selected_epoch"] in (1, 2) and row["val_im"] is not None for row in rows)
     header = sweep.results_csv().splitlines()[0].split(",")
-    assert header[:3] == ["lamb", "canny", "seed"] and {"target_acc", "val_im", "seconds", "selected_epoch", "folder"} <= set(header)
+    assert header[:3] == ["lamb", "canny", "seed"] and {"target_acc", "val_im", "seconds", "selected_epoch", "where", "folder"} <= set(
+        header
+    )
+    assert {row["where"] for row in rows} == {"in this process"}
     best = events[-1]["best"]
     assert best["point"] in {r.key for r in sweep.runs} and best["by"] == "im"
     assert best["score"] == max(row["val_im"] for row in rows)  # one seed: the point's score is its run's
