@@ -137,8 +137,8 @@ def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
         "ink": ["white" if d else "black" for d in dark],
         "column": [column(p) for _, p in points.iterrows()], "row": [show(c if isinstance(c, str | tuple) else None) for c in points["canny"]],
         "value": value, "text": [f"{v:.3f}" if pd.notna(v) else "…" for v in value],
-        "seeds": [f"{t} of {n}" for t, n in zip(points["trained"], points["runs"])],
-        "status": ["trained" if t == n else ("training" if t else "waiting") for t, n in zip(points["trained"], points["runs"])],
+        "seeds": [f"{f} of {n} finished" for f, n in zip(points["finished"], points["runs"])],
+        "status": ["finished" if f == n else ("so far" if t else "waiting") for f, t, n in zip(points["finished"], points["trained"], points["runs"])],
     })  # fmt: skip
 
 

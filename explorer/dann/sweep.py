@@ -61,7 +61,6 @@ class Planned:
     point: dict  # the grid's fields for this run, seed included
     run_id: str
     folder: Path
-
     key: str  # the grid point in words, its seed and single-valued axes left out: the seeds of a point share it
 
 
@@ -246,14 +245,18 @@ class Sweep:
         return rows
 
     def by_point(self, rows: list[dict] | None = None) -> list[dict]:
-        """The results per grid point (its seeds together): the mean target accuracy (labelled
-        target) and mean default-validator score over the seeds trained so far, and the run to open
-        (the seed the validator scores highest)."""
+        """The results per grid point (its seeds together): how many runs it has, how many have
+        finished and how many have a scored epoch (``trained``); the mean target accuracy (labelled
+        target) and mean default-validator score over those, as far as they have got; and the run to
+        open (the seed the validator scores highest)."""
         rows = rows if rows is not None else self.results()
         points: dict[str, dict] = {}
         for r, row in zip(self.runs, rows):
-            p = points.setdefault(r.key, {"point": r.key, **{k: v for k, v in r.point.items() if k != "seed"}, "runs": 0, "scored": []})
+            p = points.setdefault(
+                r.key, {"point": r.key, **{k: v for k, v in r.point.items() if k != "seed"}, "runs": 0, "finished": 0, "scored": []}
+            )
             p["runs"] += 1
+            p["finished"] += row["status"] == "finished"
             if row[f"val_{DEFAULT}"] is not None:
                 p["scored"].append((row[f"val_{DEFAULT}"], row["target_acc"], r.index))
         out = []
@@ -354,6 +357,9 @@ _worker: dict = {}
 
 
 def _worker_init(dataset, events, stop, threads, owner, info) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the runs
     torch.set_num_threads(threads)
     _worker.update(dataset=dataset, events=events, stop=stop, owner=owner, info=info)
 
