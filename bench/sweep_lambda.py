@@ -49,7 +49,13 @@ def report(results: list[dict], lambdas: list[float], default: float, seeds: int
              "| --- " * (len(lambdas) + 6) + "|"]  # fmt: skip
     gains, regrets, matched, seeds_seen = [], [], 0, 0
     for res in results:
-        acc = {lam: statistics.mean(row["target_acc"] for row in rows) for lam, rows in res["per_lambda"].items()}
+        if not res["best"] or not res["oracle"]:
+            lines.append(f"| {res['pair']} | no run finished with a score |" + " |" * (len(lambdas) + 4))
+            continue
+        acc = {
+            lam: statistics.mean(row["target_acc"] for row in rows if row["target_acc"] is not None)
+            for lam, rows in res["per_lambda"].items()
+        }
         picked = float(res["best"]["point"].split("=")[1])
         oracle = float(res["oracle"]["point"].split("=")[1])
         gain, regret = acc[picked] - acc[default], acc[oracle] - acc[picked]

@@ -15,7 +15,7 @@ from explorer.dann.sweep import Sweep, finished
 from explorer.dann.validators import DEFAULT
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
-from explorer.store import runs
+from explorer.store import cache, runs
 from explorer.store.home import subdir
 
 LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -56,10 +56,19 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
         return
     key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs))
     todo = sum(not finished(r.folder, r.config) for r in sweep.runs)
-    estimate = _estimate(sweep, key) if todo else 0.0
+    try:
+        estimate = _duration(_estimate(sweep, key)) if todo else "0 s"
+    except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
+        estimate = "an unknown time"
+    size, cap = sweep.estimate_bytes(), cache.cap_bytes()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{_duration(estimate)}** · "
-               f"{sweep.plan(todo)} · waits in the same queue as single runs")  # fmt: skip
+    c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "
+               f"{size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · waits in the same queue as single runs")  # fmt: skip
+    if size > cap:
+        st.warning(f"This sweep would write about {size / 2**20:,.0f} MB of checkpoints, more than the server's cache holds "
+                   f"({cap / 2**20:,.0f} MB): its first runs would be removed before it ends. Choose fewer values, seeds or "
+                   "epochs, or a smaller width.")  # fmt: skip
+        return
     if c2.button("Start sweep", key="s_start", type="primary"):
         job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", sweep.device.type, sweep.events)
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
@@ -117,7 +126,7 @@ def _progress(job, sweep: Sweep) -> None:
     job_status(job, epochs / max(sweep.total_epochs, 1), f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
                f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
     for e in runs_events:
-        if e["event"]["kind"] == "error":
+        if e["event"]["kind"] in ("error", "retry"):
             st.warning(f"Run {e['index'] + 1} ({sweep.runs[e['index']].key}): {e['event']['message']}")
 
 

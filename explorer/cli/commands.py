@@ -146,6 +146,8 @@ def cmd_sweep(args) -> int:
                     bar.set_description_str(f"run {run.index + 1}/{len(sweep.runs)}")
                 elif inner["kind"] == "cached":
                     bar.update(run.config.epochs + run.config.self_train_epochs)
+                elif inner["kind"] == "retry":
+                    tqdm.write(f"run {run.index + 1} ({describe(run.point)}): {inner['message']}", file=sys.stderr)
                 elif inner["kind"] in ("done", "error"):
                     if inner["kind"] == "error":
                         failed.append(run.index)

@@ -12,8 +12,8 @@ channels: one BatchNorm per copy, each with its own running statistics. A step i
 Each copy's loss depends only on its own weights, so the gradient of the sum is each copy's own
 gradient, and Adam (and SGD with momentum and weight decay) being element-wise, one optimiser
 over the stacked weights takes exactly the K separate steps. The GRL update reverses each copy's
-gradient by its own lambda: ``f_rev = (1 + lambda) f.detach() - lambda f`` is f going forward and
-``-lambda`` going back.
+gradient by its own lambda: ``f_rev = f.detach() - lambda (f - f.detach())`` is exactly f going
+forward and ``-lambda`` going back.
 
 Everything else (data order, augmentation, the lambda and lr schedules, judging, checkpoints,
 events) is each run's own `Trainer`; after every epoch the stacked weights and optimiser state are
@@ -106,7 +106,7 @@ class StackedTrainer:
             if two_step:
                 loss = class_loss - lamb * domain_loss(f)[0] if bool((lamb > 0).any()) else class_loss
             else:
-                disc_loss, disc_correct = domain_loss((1 + lam) * f.detach() - lam * f)
+                disc_loss, disc_correct = domain_loss(f.detach() - lam * (f - f.detach()))
                 loss = class_loss + disc_loss
                 self.opt_d.zero_grad(set_to_none=True)
             if self.config.mmd_weight > 0:
@@ -150,13 +150,16 @@ class StackedTrainer:
                         yield k, self.trainers[k].stopped()
                     return
                 picks = [t.batch(plan, step) for t, plan in zip(self.trainers, plans)]
+                for opt in (self.opt_fc, self.opt_d):  # the lr schedule (SGD anneals): the same for every copy
+                    for group in opt.param_groups:
+                        group["lr"] = picks[0][4]
                 xs, ys, xt = (torch.stack(part) for part in list(zip(*picks))[:3])
                 xt = torch.stack([t._float(x, augment=True) for t, x in zip(self.trainers, xt)])
                 out = self.step(xs, ys, xt, torch.tensor([p[3] for p in picks], device=self.device))
                 for k, s in enumerate(sums):
                     s.add(**{name: v[k] for name, v in out.items()})
-                if (step + 1) % NAN_CHECK_EVERY == 0 and not all(torch.isfinite(sums[k].sums["loss"]) for k in live):
-                    break
+                if (step + 1) % NAN_CHECK_EVERY == 0 and not any(torch.isfinite(sums[k].sums["loss"]) for k in live):
+                    break  # every copy diverged; one that did alone finishes the epoch with the others and is dropped then
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0

@@ -25,13 +25,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-import queue
-import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
@@ -45,6 +42,7 @@ from explorer.dann.grid import Grid, describe, show
 from explorer.dann.stacked import StackedTrainer, stack_key, stackable
 from explorer.dann.trainer import Trainer
 from explorer.dann.validators import DEFAULT, NAMES, row_at, selected_epoch
+from explorer.dann.workers import train_side_by_side
 from explorer.data.domains import Dataset
 from explorer.devices import pick
 from explorer.errors import ExplorerError
@@ -145,8 +143,8 @@ class Sweep:
             try:
                 for event in self._wrap(r, self._trainer(r).events(stop)):
                     yield self._event(r.index, where, event)
-            except ExplorerError as e:
-                yield self._event(r.index, where, {"kind": "error", "message": str(e)})
+            except Exception as e:  # one run's failure (a bug, CUDA out of memory) ends that run, not the sweep
+                yield self._event(r.index, where, {"kind": "error", "message": failure(e)})
 
     def _stacked(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
         """New runs that can share a batch, `STACK_MAX` at a time as one stacked model; the rest alone."""
@@ -168,48 +166,35 @@ class Sweep:
                 alone += chunk
                 continue
             where = f"{self.device.type}, stacked x{len(chunk)}"
+            ended: set[int] = set()
             try:
                 with _locks(chunk if self.owner else []):
                     for k, event in StackedTrainer([self._trainer(r) for r in chunk]).events(stop):
+                        if event["kind"] in FINAL:
+                            ended.add(k)
                         yield self._event(chunk[k].index, where, event)
-            except ExplorerError as e:
-                for r in chunk:
-                    yield self._event(r.index, where, {"kind": "error", "message": str(e)})
+            except ExplorerError as e:  # a run of the group is being trained elsewhere
+                for k, r in enumerate(chunk):
+                    if k not in ended:
+                        yield self._event(r.index, where, {"kind": "error", "message": str(e)})
+            except Exception as e:  # e.g. out of memory with K copies: each run trains alone, from its last epoch
+                message = f"The stacked group of {len(chunk)} failed ({failure(e)}); its runs train one by one instead."
+                for k, r in enumerate(chunk):
+                    if k not in ended:
+                        yield self._event(r.index, where, {"kind": "retry", "message": message})
+                        alone.append(r)
             if self.owner:
                 cache.enforce()
         yield from self._one_by_one(sorted(alone, key=lambda r: r.index), stop, self.device.type)
 
     def _processes(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
-        from concurrent.futures import ProcessPoolExecutor
-
-        import torch.multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # never fork a process that runs threads (Streamlit, torch's pool)
-        events, stop_all = ctx.Queue(), ctx.Event()
-        n = min(self.workers, len(pending))
+        jobs = {r.index: (r.config, r.folder) for r in pending}
+        n, names = min(self.workers, len(pending)), {}
         threads = max(1, (os.cpu_count() or 1) // n)
-        args = (self.dataset, events, stop_all, threads, self.owner, self.info)
-        open_runs, where = {r.index for r in pending}, {}
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init, initargs=args) as pool:
-            with _bare_main():  # the workers start at the first submit
-                futures = {pool.submit(_worker_train, r.index, r.config.to_dict(), str(r.folder)): r.index for r in pending}
-            while open_runs:
-                if stop.is_set():
-                    stop_all.set()
-                try:
-                    index, pid, event = events.get(timeout=0.2)
-                except queue.Empty:
-                    for f, index in futures.items():  # a worker that died never sends its run's final event
-                        if index in open_runs and f.done() and f.exception() is not None:
-                            open_runs.discard(index)
-                            message = (f"A worker process of the sweep died ({type(f.exception()).__name__}), so this run did not finish; "
-                                       "its finished epochs are kept: run the sweep again to resume it.")  # fmt: skip
-                            yield self._event(index, "cpu", {"kind": "error", "message": message})
-                    continue
-                where.setdefault(pid, f"cpu process {len(where) + 1} of {n}, {threads} thread(s)")
-                if event["kind"] in FINAL:
-                    open_runs.discard(index)
-                yield self._event(index, where[pid], event)
+        for index, pid, event in train_side_by_side(jobs, self.dataset, n, stop, self.owner, self.info):
+            if pid:
+                names.setdefault(pid, f"cpu process {len(names) % n + 1} of {n}, {threads} thread(s)")
+            yield self._event(index, names.get(pid, "cpu"), event)
 
     def estimate_seconds(self, speedup: float = 1.0) -> float:
         """About how long the runs not yet trained will take: a few timed training steps of the base
@@ -223,6 +208,25 @@ class Sweep:
         steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(self.dataset.source))[0] // r.config.batch_size)
                     for r in pending)  # fmt: skip
         return steps * per_step * OVERHEAD / speedup
+
+    def estimate_bytes(self) -> int:
+        """About how much the runs not yet trained will write: each checkpoint holds the weights (and
+        ``last.pt`` Adam's two moments as well); a run keeps its marked epochs, the last one, and one
+        best checkpoint per validator."""
+        from explorer.dann.models import build
+        from explorer.dann.runfolder import marked
+
+        total = 0
+        for r in self.runs:
+            if finished(r.folder, r.config):
+                continue
+            with torch.device("meta"):
+                models = build(self.dataset.source.images.shape[1], len(self.dataset.classes), r.config.width)
+            weights = 4 * sum(t.numel() for t in models.state_dict().values())
+            epochs = r.config.epochs + r.config.self_train_epochs
+            kept = sum(marked(e) for e in range(epochs + 1)) + (not marked(epochs)) + len(NAMES)
+            total += weights * (kept + 3)
+        return total
 
     # ------------------------------------------------------------------ results
     def results(self) -> list[dict]:
@@ -265,7 +269,7 @@ class Sweep:
             accs = [a for _, a, _ in scored if a is not None]
             p |= {"trained": len(scored), "score": mean(v for v, _, _ in scored) if scored else None,
                   "target_acc": mean(accs) if accs and len(accs) == len(scored) else None,
-                  "pick": max(scored)[2] if scored else None}  # fmt: skip
+                  "pick": max(scored, key=lambda t: t[0])[2] if scored else None}  # fmt: skip
             out.append(p)
         return out
 
@@ -315,6 +319,11 @@ class Sweep:
         return out.getvalue()
 
 
+def failure(e: Exception) -> str:
+    """An exception as a sentence for the user."""
+    return str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
+
+
 def point_of(config: TrainConfig, grid: Grid) -> dict:
     return {k: getattr(config, k) for k in grid.axes} | {"seed": config.seed}
 
@@ -326,71 +335,34 @@ def finished(folder: Path, config: TrainConfig) -> bool:
 
 
 @contextmanager
-def _bare_main():
-    """A spawned process first imports its parent's ``__main__``; under Streamlit that is the page
-    script, which would then run in every worker. While the workers start, ``__main__`` is empty."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-class _locks:
+def _locks(planned: list[Planned]):
     """The cache locks of several runs at once (a stacked group trains them together)."""
-
-    def __init__(self, planned: list[Planned]):
-        self.contexts = [cache.training_lock(r.folder) for r in planned]
-
-    def __enter__(self):
-        for c in self.contexts:
-            c.__enter__()
-
-    def __exit__(self, *exc):
-        for c in reversed(self.contexts):
-            c.__exit__(*exc)
-
-
-# ------------------------------------------------------------------ worker processes (CPU)
-_worker: dict = {}
-
-
-def _worker_init(dataset, events, stop, threads, owner, info) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops the runs
-    torch.set_num_threads(threads)
-    _worker.update(dataset=dataset, events=events, stop=stop, owner=owner, info=info)
-
-
-def _worker_train(index: int, config: dict, folder: str) -> None:
-    w, pid = _worker, os.getpid()
-    if w["stop"].is_set():
-        w["events"].put((index, pid, {"kind": "stopped", "epoch": 0, "message": "Stopped before it started."}))
-        return
-    try:
-        if w["owner"]:
-            runs.add_owner(folder, w["owner"])
-        events = Trainer(TrainConfig.from_dict(config), w["dataset"], folder, info=w["info"]).events(w["stop"])
-        for event in cache.guarded(Path(folder), events) if w["owner"] else events:
-            w["events"].put((index, pid, event))
-    except ExplorerError as e:
-        w["events"].put((index, pid, {"kind": "error", "message": str(e)}))
-    except Exception as e:  # a bug in one run must not hang the sweep waiting for its final event
-        w["events"].put((index, pid, {"kind": "error", "message": f"Training failed unexpectedly: {type(e).__name__}: {e}"}))
+    with ExitStack() as stack:
+        for r in planned:
+            stack.enter_context(cache.training_lock(r.folder))
+        yield
 
 
 def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
-    """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to warm up)."""
+    """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to
+    warm up). It draws from its own generator: a run starting meanwhile in another thread seeds and
+    draws from torch's global one."""
     from explorer.dann.models import build
     from explorer.dann.objective import DomainAdversarial
 
-    torch.manual_seed(0)
-    models = build(in_channels, classes, config.width).to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    with torch.device("meta"):
+        models = build(in_channels, classes, config.width)
+    models = models.to_empty(device=device)
+    for p in models.parameters():
+        torch.nn.init.uniform_(p, -0.05, 0.05, generator=g)
+    for m in models.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
     opt = torch.optim.Adam(models.parameters(), lr=config.lr)
     n, size = config.batch_size, config.image_size
-    x, y = torch.rand(2 * n, in_channels, size, size, device=device), torch.randint(0, classes, (n,), device=device)
+    x = torch.rand(2 * n, in_channels, size, size, device=device, generator=g)
+    y = torch.randint(0, classes, (n,), device=device, generator=g)
     times = []
     for _ in range(8):
         t0 = time.perf_counter()

@@ -261,13 +261,14 @@ def test_a_sweep_fills_its_heat_map_table_and_verdict(at):
     page(at, "train")
     small_run(at, epochs=1)
     at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
-    at.multiselect(key="s_canny").set_value(["off"]).run()
-    assert any("**2 runs**" in c.value for c in at.caption)
+    at.multiselect(key="s_canny").set_value(["off", "100/200"]).run()
+    assert any("**4 runs**" in c.value for c in at.caption)
     button(at, "Start sweep").click().run()
     wait_for(at, lambda a: any("Sweep finished" in s.value for s in a.success))
     assert not at.exception and not at.error
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    assert table["status"].tolist() == ["finished", "finished"] and table["lamb"].tolist() == ["0", "1"]
+    assert table["status"].tolist() == ["finished"] * 4 and table["lamb"].tolist() == ["0", "0", "1", "1"]
+    assert table["canny"].tolist() == ["off", "100/200"] * 2
     verdict = " ".join(m.value for m in at.markdown)
     assert "**Without labels**, im prefers" in verdict and "**With the target's labels**" in verdict
     # the runs are this session's: they are listed for comparison (and so for Feature Space)

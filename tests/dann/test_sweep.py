@@ -79,25 +79,24 @@ def test_a_stopped_sweep_resumes_where_it_was(data16, tmp_path):
     assert [row["status"] for row in sweep.results()] == ["finished", "finished"]
 
 
-def test_worker_processes_train_side_by_side_and_a_killed_worker_fails_only_what_it_had(data16, tmp_path):
+def test_worker_processes_train_side_by_side_and_a_killed_worker_costs_a_retry_not_a_run(data16, tmp_path):
     grid = Grid.parse(["lamb=0,0.3", "canny=off,100/200"])
-    sweep = Sweep(grid, BASE.__class__(**(BASE.to_dict() | {"epochs": 6})), data16, tmp_path, workers=2)
+    sweep = Sweep(grid, TrainConfig(**(BASE.to_dict() | {"epochs": 4})), data16, tmp_path, workers=2)
     events, killed = [], False
     for e in sweep.events():
         events.append(e)
         if not killed and e["kind"] == "run" and e["event"]["kind"] == "epoch":
-            victim = multiprocessing.active_children()[0]
-            os.kill(victim.pid, signal.SIGKILL)
+            os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
             killed = True
     wheres = {e["where"] for e in events if e["kind"] == "run" and e["event"]["kind"] == "epoch"}
-    assert all(w.startswith("cpu process") and "of 2" in w for w in wheres)
-    errors = [e for e in finals(events).values() if e["kind"] == "error"]
-    assert errors and all("worker process of the sweep died" in e["message"] for e in errors)
+    assert wheres and all(w.startswith("cpu process") and "of 2" in w for w in wheres)
+    retries = [e for e in events if e["kind"] == "run" and e["event"]["kind"] == "retry"]
+    assert retries and all("trains again from its last finished epoch" in e["event"]["message"] for e in retries)
     assert events[-1]["kind"] == "done"
-    # what had finished is kept; the next call trains the rest
-    rerun = Sweep(grid, BASE.__class__(**(BASE.to_dict() | {"epochs": 6})), data16, tmp_path, workers=1)
-    list(rerun.events())
-    assert [row["status"] for row in rerun.results()] == ["finished"] * 4
+    assert {e["kind"] for e in finals(events).values()} == {"done"}
+    assert [row["status"] for row in sweep.results()] == ["finished"] * 4
+    resumed = [e["event"]["resumed_from"] for e in events if e["kind"] == "run" and e["event"]["kind"] == "start"]
+    assert len(resumed) == 4 + len(retries)  # the retried runs started again, from a finished epoch or from scratch
 
 
 @pytest.mark.parametrize("update", ["two-step", "grl"])
@@ -149,3 +148,25 @@ def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, t
     starts = [e["event"]["resumed_from"] for e in resumed if e["kind"] == "run" and e["event"]["kind"] == "start"]
     assert starts == [2, 2, 2, 2]
     assert [row["epochs"] for row in sweep.results()] == [3, 3, 3, 3]
+
+
+def test_in_a_stack_a_diverged_copy_stops_alone_and_sgd_keeps_its_schedule(data16, tmp_path):
+    configs = [TrainConfig(**(BASE.to_dict() | {"optimizer": "sgd", "lamb": lamb, "epochs": 1})) for lamb in (0.1, 0.3, 1.0)]
+    stack = StackedTrainer([Trainer(c, data16, tmp_path / str(i)) for i, c in enumerate(configs)])
+    stack_weights = stack._stack
+
+    def poisoned():  # copy 1's weights become NaN before the first step
+        stack_weights()
+        with torch.no_grad():
+            for p in stack.params.values():
+                p[1].fill_(float("nan"))
+
+    stack._stack = poisoned
+    events = dict(list(stack.events())[3:6])  # after the three start events: each copy's epoch or error
+    assert events[1]["kind"] == "error" and "diverged" in events[1]["message"]
+    steps = stack.trainers[0].plan("dann").steps
+    for k in (0, 2):
+        assert events[k]["kind"] == "epoch"
+        assert round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size  # the whole epoch trained
+    assert events[0]["lr"] < configs[0].lr  # SGD anneals ...
+    assert stack.opt_fc.param_groups[0]["lr"] == pytest.approx(events[0]["lr"])  # ... in the stacked optimiser too
