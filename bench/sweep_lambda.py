@@ -28,8 +28,9 @@ def sweep_pair(name: str, lambdas: str, seeds: int, out: Path) -> dict:
     from explorer.dann.sweep import Sweep
 
     sweep = Sweep(Grid.parse([f"lamb={lambdas}"], seeds), TrainConfig(), load_pair(name), out / name)
-    t0 = time.perf_counter()
+    t0, trained = time.perf_counter(), 0
     for event in sweep.events():
+        trained += event["kind"] == "run" and event["event"]["kind"] == "done"
         if event["kind"] == "run" and event["event"]["kind"] in ("done", "error"):
             r = sweep.runs[event["index"]]
             print(f"{name} {r.key} seed {r.config.seed}: {event['event'].get('selected') or event['event'].get('message')}",
@@ -38,7 +39,7 @@ def sweep_pair(name: str, lambdas: str, seeds: int, out: Path) -> dict:
     per_lambda = {}
     for r, row in zip(sweep.runs, rows):
         per_lambda.setdefault(r.config.lamb, []).append(row)
-    return {"pair": name, "seconds": time.perf_counter() - t0, "per_lambda": per_lambda, **sweep.best()}
+    return {"pair": name, "seconds": time.perf_counter() - t0, "trained": trained, "per_lambda": per_lambda, **sweep.best()}
 
 
 def report(results: list[dict], lambdas: list[float], default: float, seeds: int) -> str:
@@ -95,7 +96,9 @@ def main() -> None:
     t0 = time.perf_counter()
     results = [sweep_pair(p, args.lambdas, args.seeds, Path(args.out)) for p in args.pairs.split(",")]
     table = report(results, lambdas, TrainConfig().lamb, args.seeds)
-    table += f"\n\n{len(results) * len(lambdas) * args.seeds} runs in {(time.perf_counter() - t0) / 60:.0f} minutes."
+    trained = sum(r["trained"] for r in results)
+    table += (f"\n\n{len(results) * len(lambdas) * args.seeds} runs; this call trained {trained} of them (the rest were "
+              f"found finished in {args.out}) in {(time.perf_counter() - t0) / 60:.0f} minutes.")  # fmt: skip
     print(table)
     if args.write:
         path = Path(args.write)

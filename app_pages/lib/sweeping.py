@@ -89,6 +89,7 @@ def sweep_results() -> None:
 
     @st.fragment(run_every=1.5 if running else None)
     def live():
+        st.caption(f"{len(sweep.runs)} runs on **{sweep.dataset.name}** · {sweep.plan(len(sweep.runs))}")
         if job is not None:
             _progress(job, sweep)
         rows = sweep.results()
