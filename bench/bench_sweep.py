@@ -77,6 +77,18 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
     return times[0], times[1]
 
 
+def estimate(epochs: int, device: str) -> float:
+    from explorer.dann import costs
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.grid import Grid
+    from explorer.dann.sweep import Sweep
+    from explorer.data.builtin import load_builtin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
+        return costs.seconds(Sweep(grid, TrainConfig(epochs=epochs, device=device), load_builtin(32), tmp))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=10)
@@ -113,6 +125,7 @@ def main() -> None:
     print(f"{'reference: 8 x `python -m explorer train`':44s} {reference:8.1f} {1.0:6.2f}")
     for name, seconds, ok, best in rows:
         print(f"{name:44s} {seconds:8.1f} {reference / seconds:6.2f}   {ok}/8 finished, best: {best['point']}")
+    print(f"the page's estimate before the sweep (explorer.dann.costs): {estimate(args.epochs, args.device):.1f} s")
     one_by_one, stacked = stacked_step(args.device)
     print(f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, stacked {stacked * 1000:.0f} ms "
           f"(ratio {one_by_one / stacked:.2f})")  # fmt: skip

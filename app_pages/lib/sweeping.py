@@ -8,6 +8,7 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.shared import job_queue, job_status, owner
+from explorer.dann import costs
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.grid import Grid, show
 from explorer.dann.schedules import SHAPES
@@ -24,7 +25,7 @@ EDGES = ("auto", "off", "100/200", "150/300")
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _estimate(_sweep: Sweep, key: tuple) -> float:
-    return _sweep.estimate_seconds()
+    return costs.seconds(_sweep)
 
 
 def sweep_form(ds: Dataset, base: TrainConfig) -> None:
@@ -60,7 +61,7 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
         estimate = _duration(_estimate(sweep, key)) if todo else "0 s"
     except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
         estimate = "an unknown time"
-    size, cap = sweep.estimate_bytes(), cache.cap_bytes()
+    size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
     c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "
                f"{size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · waits in the same queue as single runs")  # fmt: skip

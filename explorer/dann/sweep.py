@@ -33,9 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
-import torch
-import torch.nn.functional as F
-
 from explorer.dann.config import TrainConfig
 from explorer.dann.events import FINAL
 from explorer.dann.grid import Grid, describe, show
@@ -49,7 +46,6 @@ from explorer.errors import ExplorerError
 from explorer.store import cache, runs
 
 STACK_MAX = 16  # copies in one stacked model on CUDA
-OVERHEAD = 1.6  # a run's wall time over its training steps' time (judging every epoch, checkpoints): measured on the embedded data
 
 
 @dataclass(frozen=True)
@@ -88,6 +84,10 @@ class Sweep:
     @property
     def total_epochs(self) -> int:
         return sum(r.config.epochs + r.config.self_train_epochs for r in self.runs)
+
+    def pending(self) -> list[Planned]:
+        """The runs not finished in their folders."""
+        return [r for r in self.runs if not finished(r.folder, r.config)]
 
     def plan(self, pending: int) -> str:
         if self.stacked:
@@ -195,38 +195,6 @@ class Sweep:
             if pid:
                 names.setdefault(pid, f"cpu process {len(names) % n + 1} of {n}, {threads} thread(s)")
             yield self._event(index, names.get(pid, "cpu"), event)
-
-    def estimate_seconds(self, speedup: float = 1.0) -> float:
-        """About how long the runs not yet trained will take: a few timed training steps of the base
-        model, times the steps ahead, plus evaluation and checkpoints (`OVERHEAD`), divided by what
-        running side by side gains (`speedup`: measured, bench/bench_sweep.py)."""
-        pending = [r for r in self.runs if not finished(r.folder, r.config)]
-        if not pending:
-            return 0.0
-        cfg = pending[0].config
-        per_step = step_seconds(cfg, self.dataset.source.images.shape[1], len(self.dataset.classes), self.device)
-        steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(self.dataset.source))[0] // r.config.batch_size)
-                    for r in pending)  # fmt: skip
-        return steps * per_step * OVERHEAD / speedup
-
-    def estimate_bytes(self) -> int:
-        """About how much the runs not yet trained will write: each checkpoint holds the weights (and
-        ``last.pt`` Adam's two moments as well); a run keeps its marked epochs, the last one, and one
-        best checkpoint per validator."""
-        from explorer.dann.models import build
-        from explorer.dann.runfolder import marked
-
-        total = 0
-        for r in self.runs:
-            if finished(r.folder, r.config):
-                continue
-            with torch.device("meta"):
-                models = build(self.dataset.source.images.shape[1], len(self.dataset.classes), r.config.width)
-            weights = 4 * sum(t.numel() for t in models.state_dict().values())
-            epochs = r.config.epochs + r.config.self_train_epochs
-            kept = sum(marked(e) for e in range(epochs + 1)) + (not marked(epochs)) + len(NAMES)
-            total += weights * (kept + 3)
-        return total
 
     # ------------------------------------------------------------------ results
     def results(self) -> list[dict]:
@@ -341,37 +309,3 @@ def _locks(planned: list[Planned]):
         for r in planned:
             stack.enter_context(cache.training_lock(r.folder))
         yield
-
-
-def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
-    """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to
-    warm up). It draws from its own generator: a run starting meanwhile in another thread seeds and
-    draws from torch's global one."""
-    from explorer.dann.models import build
-    from explorer.dann.objective import DomainAdversarial
-
-    g = torch.Generator(device=device).manual_seed(0)
-    with torch.device("meta"):
-        models = build(in_channels, classes, config.width)
-    models = models.to_empty(device=device)
-    for p in models.parameters():
-        torch.nn.init.uniform_(p, -0.05, 0.05, generator=g)
-    for m in models.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-    opt = torch.optim.Adam(models.parameters(), lr=config.lr)
-    n, size = config.batch_size, config.image_size
-    x = torch.rand(2 * n, in_channels, size, size, device=device, generator=g)
-    y = torch.randint(0, classes, (n,), device=device, generator=g)
-    times = []
-    for _ in range(8):
-        t0 = time.perf_counter()
-        f = models["feature"](x)
-        loss = F.cross_entropy(models["label"](f[:n]), y) + DomainAdversarial(models["domain"])(f, n).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return min(times[3:])

@@ -170,3 +170,15 @@ def test_in_a_stack_a_diverged_copy_stops_alone_and_sgd_keeps_its_schedule(data1
         assert round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size  # the whole epoch trained
     assert events[0]["lr"] < configs[0].lr  # SGD anneals ...
     assert stack.opt_fc.param_groups[0]["lr"] == pytest.approx(events[0]["lr"])  # ... in the stacked optimiser too
+
+
+def test_costs_are_known_before_the_sweep_and_match_what_it_writes(data16, tmp_path):
+    from explorer.dann import costs
+
+    sweep = Sweep(Grid.parse(["lamb=0,1"]), BASE, data16, tmp_path, workers=1)
+    assert costs.seconds(sweep) > 0
+    expected = costs.checkpoint_bytes(sweep)
+    list(sweep.events())
+    written = sum(f.stat().st_size for r in sweep.runs for f in r.folder.glob("*.pt"))
+    assert 0.7 * written < expected < 1.3 * written
+    assert costs.seconds(sweep) == 0 and costs.checkpoint_bytes(sweep) == 0  # nothing left to train

@@ -1,0 +1,82 @@
+"""What a sweep will cost before it starts: about how long, and how much checkpoint space.
+
+Seconds: a few training steps of the sweep's network, timed on random images, times the steps ahead,
+times `OVERHEAD` (judging every epoch, writing checkpoints), divided by what running side by side
+gains (`SIDE_BY_SIDE`; stacking on a GPU is not measured yet, so it is counted as no gain). Bytes: each checkpoint holds the weights (``last.pt`` also Adam's two moments); a run keeps
+its marked epochs, its last one and one best checkpoint per validator.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from explorer.dann.config import TrainConfig
+from explorer.dann.models import build
+from explorer.dann.objective import DomainAdversarial
+from explorer.dann.runfolder import marked
+from explorer.dann.sweep import Sweep
+from explorer.dann.validators import NAMES
+
+# Both measured by bench/bench_sweep.py on the embedded data (2 CPU cores, docs/BENCHMARKS.md):
+OVERHEAD = 1.3  # a run's wall time over its timed training steps (judging every epoch, checkpoints)
+SIDE_BY_SIDE = 1.13  # one process per core against one run after another in one process
+
+
+def seconds(sweep: Sweep) -> float:
+    """About how long the sweep's runs not yet trained will take."""
+    pending = sweep.pending()
+    if not pending:
+        return 0.0
+    speedup = SIDE_BY_SIDE if not sweep.stacked and sweep.workers > 1 and len(pending) > 1 else 1.0
+    data = sweep.dataset
+    per_step = step_seconds(pending[0].config, data.source.images.shape[1], len(data.classes), sweep.device)
+    steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(data.source))[0] // r.config.batch_size)
+                for r in pending)  # fmt: skip
+    return steps * per_step * OVERHEAD / speedup
+
+
+def checkpoint_bytes(sweep: Sweep) -> int:
+    """About how much the sweep's runs not yet trained will write."""
+    total = 0
+    for r in sweep.pending():
+        with torch.device("meta"):
+            models = build(sweep.dataset.source.images.shape[1], len(sweep.dataset.classes), r.config.width)
+        weights = 4 * sum(t.numel() for t in models.state_dict().values())
+        epochs = r.config.epochs + r.config.self_train_epochs
+        kept = sum(marked(e) for e in range(epochs + 1)) + (not marked(epochs)) + len(NAMES)
+        total += weights * (kept + 3)
+    return total
+
+
+def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
+    """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to
+    warm up). It draws from its own generator: a run starting meanwhile in another thread seeds and
+    draws from torch's global one."""
+    g = torch.Generator(device=device).manual_seed(0)
+    with torch.device("meta"):
+        models = build(in_channels, classes, config.width)
+    models = models.to_empty(device=device)
+    for p in models.parameters():
+        torch.nn.init.uniform_(p, -0.05, 0.05, generator=g)
+    for m in models.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+    opt = torch.optim.Adam(models.parameters(), lr=config.lr)
+    n, size = config.batch_size, config.image_size
+    x = torch.rand(2 * n, in_channels, size, size, device=device, generator=g)
+    y = torch.randint(0, classes, (n,), device=device, generator=g)
+    times = []
+    for _ in range(8):
+        t0 = time.perf_counter()
+        f = models["feature"](x)
+        loss = F.cross_entropy(models["label"](f[:n]), y) + DomainAdversarial(models["domain"])(f, n).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return min(times[3:])
