@@ -12,7 +12,7 @@ from explorer.dann import costs
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.grid import Grid, show
 from explorer.dann.schedules import SHAPES
-from explorer.dann.sweep import Sweep, finished
+from explorer.dann.sweep import Sweep
 from explorer.dann.validators import DEFAULT
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
@@ -55,8 +55,8 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
     except ExplorerError as e:
         st.error(str(e))
         return
-    key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs))
-    todo = sum(not finished(r.folder, r.config) for r in sweep.runs)
+    todo = len(sweep.pending())
+    key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
     try:
         estimate = _duration(_estimate(sweep, key)) if todo else "0 s"
     except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
