@@ -166,8 +166,9 @@ if current is not None or others:
     live()
 
 if st.session_state.get("sweep"):
-    st.subheader("Sweep")
-    sweep_results()
+    with st.container(key="sweep_results"):
+        st.subheader("Sweep")
+        sweep_results()
 
 # ------------------------------------------------------------------ compare
 st.subheader("Compare runs")

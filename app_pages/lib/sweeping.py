@@ -110,7 +110,9 @@ def sweep_results() -> None:
         _open_clicked(event, points, sweep)
         table = pd.DataFrame(rows).drop(columns=["folder", "run_id"]).round(3)
         st.dataframe(table, hide_index=True, width="stretch")
-        trained = {r.label: r.metrics for r in (runs.read_run(p.folder) for p in sweep.runs if p.folder.is_dir()) if r and r.metrics}
+        seeds = len({p.config.seed for p in sweep.runs}) > 1
+        records = {f"{p.key} · seed {p.config.seed}" if seeds else p.key: runs.read_run(p.folder) for p in sweep.runs if p.folder.is_dir()}
+        trained = {label: r.metrics for label, r in records.items() if r and r.metrics}
         if trained:
             st.altair_chart(charts.training_curves(runs.curves(trained)), width="content")
         if running and job.finished:

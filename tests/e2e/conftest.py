@@ -188,8 +188,9 @@ def uploader(page, label: str):
     return page.locator("[data-testid='stFileUploader']").filter(has_text=label).locator("input[type=file]")
 
 
-def shoot(page, name: str) -> Path:
-    """A full-page screenshot: Streamlit scrolls inside its main block, so the window grows to it first."""
+def shoot(page, name: str, part: str | None = None) -> Path:
+    """A full-page screenshot: Streamlit scrolls inside its main block, so the window grows to it
+    first. `part`: only the element this CSS selector finds (e.g. a keyed container)."""
     page.wait_for_function("!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000)  # toasts fade
     out = Path(os.environ.get("E2E_SCREENSHOTS") or REPO / ".e2e-screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +199,6 @@ def shoot(page, name: str) -> Path:
     page.set_viewport_size({"width": 1400, "height": min(max(900, height), 6000)})
     page.wait_for_timeout(1500)  # charts re-flow to the new size
     path = out / f"{name}.png"
-    page.screenshot(path=str(path))
+    (page.locator(part).first if part else page).screenshot(path=str(path))
     page.set_viewport_size(size)
     return path

@@ -92,7 +92,7 @@ def test_sweep_fills_the_heat_map_and_a_cell_opens_its_run(page):
     no_errors(page)
     assert "Without labels" in page.locator("[data-testid='stMain']").inner_text()
     heat_map = page.locator("[data-testid='stVegaLiteChart']").filter(has_text="preprocessing").first
-    shoot(page, "train_sweep")
+    shoot(page, "train_sweep", part=".st-key-sweep_results")
     heat_map.scroll_into_view_if_needed()
     box = heat_map.bounding_box()
     for dx in range(60, int(box["width"]), 25):  # along the first row until a cell takes the click
