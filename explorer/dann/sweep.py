@@ -39,7 +39,7 @@ from explorer.dann.grid import Grid, describe, show
 from explorer.dann.stacked import StackedTrainer, stack_key, stackable
 from explorer.dann.trainer import Trainer
 from explorer.dann.validators import DEFAULT, NAMES, row_at, selected_epoch
-from explorer.dann.workers import train_side_by_side
+from explorer.dann.workers import failure, train_side_by_side
 from explorer.data.domains import Dataset
 from explorer.devices import pick
 from explorer.errors import ExplorerError
@@ -87,7 +87,7 @@ class Sweep:
 
     def pending(self) -> list[Planned]:
         """The runs not finished in their folders."""
-        return [r for r in self.runs if not finished(r.folder, r.config)]
+        return [r for r in self.runs if not finished(r.folder)]
 
     def plan(self, pending: int) -> str:
         if self.stacked:
@@ -99,8 +99,8 @@ class Sweep:
     def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
         stop = stop or threading.Event()
         t0 = time.perf_counter()
-        done = {r.index for r in self.runs if finished(r.folder, r.config)}
-        pending = [r for r in self.runs if r.index not in done]
+        pending = self.pending()
+        done = {r.index for r in self.runs} - {r.index for r in pending}
         yield {"kind": "sweep", "runs": len(self.runs), "cached": len(done), "plan": self.plan(len(pending)),
                "total_epochs": self.total_epochs, "points": [r.point for r in self.runs]}  # fmt: skip
         for r in self.runs:
@@ -204,10 +204,11 @@ class Sweep:
         for r in self.runs:
             record = runs.read_run(r.folder) if r.folder.is_dir() else None
             history = record.metrics if record else []
+            done = record is not None and record.finished and (r.folder / "last.pt").is_file()  # `finished`, without reading it again
             epoch = selected_epoch(history, DEFAULT)
             at = row_at(history, epoch)
             row = {k: show(v) for k, v in r.point.items()} | {"seed": r.config.seed, "run_id": r.run_id}
-            row |= {"status": "finished" if finished(r.folder, r.config) else ("partial" if history else "not trained"),
+            row |= {"status": "finished" if done else ("partial" if history else "not trained"),
                     "epochs": history[-1]["epoch"] if history else 0, "selected_epoch": epoch,
                     "target_acc": at.get("target_acc"), "target_acc_last": history[-1].get("target_acc") if history else None}  # fmt: skip
             row |= {f"val_{n}": (at.get("validators") or {}).get(n) for n in NAMES}
@@ -287,16 +288,11 @@ class Sweep:
         return out.getvalue()
 
 
-def failure(e: Exception) -> str:
-    """An exception as a sentence for the user."""
-    return str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
-
-
 def point_of(config: TrainConfig, grid: Grid) -> dict:
     return {k: getattr(config, k) for k in grid.axes} | {"seed": config.seed}
 
 
-def finished(folder: Path, config: TrainConfig) -> bool:
+def finished(folder: Path) -> bool:
     """The run in `folder` has trained all it was asked to (its epochs, or its time budget)."""
     record = runs.read_run(folder) if (folder / "last.pt").is_file() else None
     return bool(record and record.finished)

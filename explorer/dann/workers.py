@@ -144,7 +144,10 @@ def _train(index: int, config: dict, folder: str) -> None:
         events = Trainer(TrainConfig.from_dict(config), w["dataset"], folder, info=w["info"]).events(w["stop"])
         for event in cache.guarded(Path(folder), events) if w["owner"] else events:
             w["events"].put((index, pid, event))
-    except ExplorerError as e:
-        w["events"].put((index, pid, {"kind": "error", "message": str(e)}))
     except Exception as e:  # a bug in one run must not hang the sweep waiting for its final event
-        w["events"].put((index, pid, {"kind": "error", "message": f"Training failed unexpectedly: {type(e).__name__}: {e}"}))
+        w["events"].put((index, pid, {"kind": "error", "message": failure(e)}))
+
+
+def failure(e: Exception) -> str:
+    """An exception as a sentence for the user."""
+    return str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
