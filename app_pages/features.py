@@ -1,8 +1,10 @@
-"""Feature Space: source and target features of a run's checkpoints, by class and by domain."""
+"""Feature Space: source and target features of a run's checkpoints, by class and by domain, and
+the training movie (every saved epoch, aligned)."""
 
 import streamlit as st
 
 from app_pages.lib import charts
+from app_pages.lib.player import training_movie
 from app_pages.lib.shared import dataset, owner
 from explorer.analysis import alignment, projector
 from explorer.analysis.embedding import embedding
@@ -26,11 +28,9 @@ with st.container(border=True):
     c1, c2 = st.columns([2, 3])
     labels = {r.label: r for r in mine}
     run = labels[c1.selectbox("Run", list(labels), key="f_run")]
-    checkpoints = runs.checkpoints(run.dir, DEFAULT, selected_epoch(run.metrics, DEFAULT))
-    names = list(checkpoints)
-    default = [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
-    picked = c2.multiselect("Checkpoints", names, default=default, key=f"f_epochs_{run.run_id}",
-                            help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels")  # fmt: skip
+    view = c2.segmented_control("View", ["Checkpoints", "Training movie"], default="Checkpoints", key="f_view",
+                                help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
+                                "each map starting from the one before, so the points can be followed.") or "Checkpoints"  # fmt: skip
     c1, c2, c3, c4 = st.columns(4)
     most = max(len(ds.source), len(ds.target))
     n = c1.number_input(
@@ -45,6 +45,20 @@ with st.container(border=True):
     method = c2.selectbox("Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods")
     perplexity = c3.number_input("Perplexity", 2.0, 200.0, 30.0, step=5.0, key="f_perp", disabled=method != "tsne")
     seed = c4.number_input("Seed", 0, 10_000, 0, key="f_seed")
+    if view == "Checkpoints":
+        checkpoints = runs.checkpoints(run.dir, DEFAULT, selected_epoch(run.metrics, DEFAULT))
+        names = list(checkpoints)
+        default = [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
+        picked = st.multiselect("Checkpoints", names, default=default, key=f"f_epochs_{run.run_id}",
+                                help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels")  # fmt: skip
+
+if view == "Training movie":
+    st.caption(
+        "Every saved epoch of the run, the same sampled points in each frame, each map starting from the one before: "
+        "watch the source and target clouds fold into each other. Mixing and the A-distance are measured in feature space."
+    )
+    training_movie(run, ds, int(n), method, float(perplexity), int(seed))
+    st.stop()
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -20,6 +20,19 @@ import numpy as np
 import torch
 
 
+def grown(data, n: int):
+    """The embedded digits, each domain tiled with pixel noise (±20) up to n images."""
+    g = torch.Generator().manual_seed(0)
+
+    def grow(d):
+        reps = -(-n // len(d))
+        x = d.images.repeat(reps, 1, 1, 1)[:n].int()
+        x = (x + torch.randint(-20, 21, x.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+        return replace(d, images=x, labels=d.labels.repeat(reps)[:n], files=d.files * reps, ids=None)
+
+    return replace(data, source=grow(data.source), target=grow(data.target))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=5000)
@@ -37,16 +50,7 @@ def main() -> None:
     from explorer.devices import describe, pick
 
     # the embedded digits, tiled with pixel noise up to n images per domain
-    data = load_builtin()
-    g = torch.Generator().manual_seed(0)
-
-    def grow(d):
-        reps = -(-args.n // len(d))
-        x = d.images.repeat(reps, 1, 1, 1)[: args.n].int()
-        x = (x + torch.randint(-20, 21, x.shape, generator=g)).clamp(0, 255).to(torch.uint8)
-        return replace(d, images=x, labels=d.labels.repeat(reps)[: args.n], files=d.files * reps, ids=None)
-
-    data = replace(data, source=grow(data.source), target=grow(data.target))
+    data = grown(load_builtin(), args.n)
     trainer = Trainer(TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
     next(trainer.events())  # writes the epoch-0 checkpoint: the homework-width extractor, 512-d features
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")

@@ -141,3 +141,39 @@ def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
     text = base.mark_text(fontSize=13, fontWeight="bold").encode(text="text:N", color=alt.Color("ink:N", scale=None))
     under = base.mark_rect(color="#eeeeee")  # cells not trained yet stay visible, in grey
     return alt.layer(under, cells, text).resolve_scale(color="independent").properties(width=alt.Step(110), height=alt.Step(48))
+
+
+def movie_frame(df: pd.DataFrame, colour: str, x_range: list[float], y_range: list[float]) -> alt.Chart:
+    """One frame of the training movie: every point by `colour` (domain or class), on axes fixed for
+    the whole movie, points whose prediction changed since the previous frame ringed in black."""
+    scale = DOMAIN_COLOURS if colour == "domain" else alt.Scale(scheme="tableau10")
+    legend = alt.Legend(title=None)  # on the right: a legend below squeezes the plot's height
+    return (
+        alt.Chart(df)
+        .mark_circle(size=18, opacity=0.8)
+        .encode(
+            x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=x_range)),
+            y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=y_range)),
+            color=alt.Color(f"{colour}:N", scale=scale, legend=legend),
+            stroke=alt.condition("datum.changed", alt.value("black"), alt.value(None)),
+            strokeWidth=alt.value(1),
+            tooltip=["domain", "class", "predicted", "changed"],
+        )
+        .properties(width=520, height=440)
+    )
+
+
+def movie_numbers(df: pd.DataFrame, epoch: int) -> alt.LayerChart:
+    """The movie's numbers per frame (long table: epoch, measure, value), the frame shown marked."""
+    lines = (
+        alt.Chart(df)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("measure:N", legend=alt.Legend(title=None)),
+            tooltip=["measure", "epoch", alt.Tooltip("value:Q", format=".3f")],
+        )
+    )
+    now = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="epoch:Q")
+    return alt.layer(lines, now).properties(width=520, height=150)

@@ -101,35 +101,38 @@ def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, see
     )
 
 
-def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
-    """(N, D) -> (N, 2) float32."""
+def reduce(features: np.ndarray, seed: int = 0) -> np.ndarray:
+    """PCA to (at most) 50 dimensions, the input of both t-SNE and the PCA view."""
     from sklearn.decomposition import PCA
 
-    if method not in METHODS:
-        raise ExplorerError(f"Unknown embedding method {method!r}; choose tsne or pca.")
     n = len(features)
     if n < 5:
         raise ExplorerError(f"{n} points are too few to embed; use at least 5.")
-    x = PCA(n_components=min(50, n, features.shape[1]), random_state=seed).fit_transform(features.astype(np.float32))
-    if method == "pca":
-        return np.ascontiguousarray(x[:, :2], dtype=np.float32)
+    return PCA(n_components=min(50, n, features.shape[1]), random_state=seed).fit_transform(features.astype(np.float32))
+
+
+def check_perplexity(n: int, perplexity: float) -> None:
     if not (1 <= perplexity < (n - 1) / 3):
         raise ExplorerError(
             f"Perplexity {perplexity:g} is too large for {n:,} points: it must be below (points - 1) / 3 = "
             f"{(n - 1) / 3:.0f}. Lower it or take more samples."
         )
+
+
+TSNE_GRID = dict(negative_gradient_method="fft", n_interpolation_points=2, ints_in_interval=2)  # the coarser FFT grid
+
+
+def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
+    """(N, D) -> (N, 2) float32."""
+    if method not in METHODS:
+        raise ExplorerError(f"Unknown embedding method {method!r}; choose tsne or pca.")
+    x = reduce(features, seed)
+    if method == "pca":
+        return np.ascontiguousarray(x[:, :2], dtype=np.float32)
+    check_perplexity(len(x), perplexity)
     from openTSNE import TSNE
 
-    tsne = TSNE(
-        perplexity=perplexity,
-        n_jobs=os.cpu_count() or 1,
-        negative_gradient_method="fft",
-        early_exaggeration_iter=125,
-        n_iter=250,
-        n_interpolation_points=2,
-        ints_in_interval=2,
-        random_state=seed,
-    )
+    tsne = TSNE(perplexity=perplexity, n_jobs=os.cpu_count() or 1, early_exaggeration_iter=125, n_iter=250, random_state=seed, **TSNE_GRID)
     return np.asarray(tsne.fit(x), dtype=np.float32)
 
 

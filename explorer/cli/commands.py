@@ -177,13 +177,22 @@ def cmd_embed(args) -> int:
             info = json.loads((run / "config.json").read_text())
         except (OSError, ValueError):
             raise ExplorerError(f"{run} is not a `train --out` folder (no readable config.json).") from None
-        args.checkpoint = args.checkpoint or str(run / "checkpoint.pt")
         if not (args.data or args.source):
             args.data, args.source, args.target = info.get("data"), info.get("source"), info.get("target")
+    if args.all_epochs:
+        if not args.run or args.checkpoint:
+            raise ExplorerError("--all-epochs takes --run (a `train --out` folder), not --checkpoint.")
+        args.image_size = info["image_size"]
+        return _movie(args, _dataset(args))
+    if args.gif:
+        raise ExplorerError("--gif goes with --all-epochs (a GIF of the training movie).")
+    if args.run:
+        args.checkpoint = args.checkpoint or str(run / "checkpoint.pt")
     if not args.checkpoint:
         raise ExplorerError("Give --checkpoint (or --run with a train output folder).")
     args.image_size = checkpoints.load(args.checkpoint)["config"]["image_size"]
     dataset = _dataset(args)
+    args.n = args.n or min(5000, max(len(dataset.source), len(dataset.target)))
     emb = embedding(args.checkpoint, dataset, args.n, args.method, args.perplexity, args.seed, args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -312,4 +321,34 @@ def cmd_predict(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(checkpoint_submission(models, ckpt, target, device))
     print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped), "epoch": ckpt["epoch"]}))
+    return 0
+
+
+def _movie(args, dataset) -> int:
+    """`embed --all-epochs`: every saved epoch of the run, aligned; CSV (and GIF), then the JSON line."""
+    from tqdm import tqdm
+
+    from explorer.analysis import movie
+
+    n = args.n or min(5000, max(len(dataset.source), len(dataset.target)))
+    with tqdm(desc="frames", unit="frame", file=sys.stderr) as bar:
+
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+
+        mv = movie.movie(args.run, dataset, n, args.method, args.perplexity, args.seed, args.device, progress)
+    for line in mv.skipped + ([mv.note] if mv.note else []):
+        print(f"note: {line}", file=sys.stderr)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(movie.csv(mv))
+    if args.gif:
+        Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.gif).write_bytes(movie.gif(mv))
+    f = mv.frames
+    print(json.dumps({"out": str(out), "gif": args.gif, "frames": len(f), "points": len(mv.domain), "epochs": [x.epoch for x in f],
+                      "seconds": round(mv.seconds, 3), "mixing": [round(x.mixing, 4) for x in f],
+                      "a_distance": [round(x.a_distance, 4) for x in f], "target_acc": [x.target_acc for x in f],
+                      "skipped": len(mv.skipped)}))  # fmt: skip
     return 0

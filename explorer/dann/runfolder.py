@@ -3,7 +3,8 @@
     config.json      the config, the run id, the data's fingerprint and classes
     metrics.jsonl    one `EpochEvent` per line
     last.pt          after every epoch, with the optimiser state (for resuming)
-    epoch_NNNN.pt    at marked epochs (0, 1, 2, 5, 10, 20, 50, ... and the last), for Feature Space
+    epoch_NNNN.pt    at marked epochs (0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, ... and the last),
+                     for Feature Space and its training movie
     best-<v>.pt      the epoch validator <v> scores highest (explorer.dann.validators)
 
 Checkpoints are written atomically (`explorer.store.checkpoints`). The checkpoint is the truth:
@@ -22,11 +23,13 @@ from explorer.store import checkpoints
 
 
 def marked(epoch: int) -> bool:
-    """Epochs whose checkpoints are kept: 0, 1, 2, 5, 10, 20, 50, 100, ..."""
+    """Epochs whose checkpoints are kept: 0, then 1, 1.5, 2, 3, 5 and 7 times each power of ten
+    (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, ...): dense early, where features change most, so
+    a 40-epoch run keeps 11 frames for the training movie (about 1 MB each at the default width)."""
     if epoch == 0:
         return True
     mag = 10 ** int(math.log10(epoch))
-    return epoch in (mag, 2 * mag, 5 * mag)
+    return epoch * 2 in (2 * mag, 3 * mag, 4 * mag, 6 * mag, 10 * mag, 14 * mag)
 
 
 class RunFolder:

@@ -148,6 +148,22 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     at.number_input(key="f_perp").set_value(150.0).run()
     assert "Perplexity 150 is too large" in at.error[0].value
 
+    # The training movie: one frame per saved epoch; the slider moves between them and computes nothing again.
+    at.number_input(key="f_perp").set_value(30.0).run()
+    at.button_group(key="f_view").set_value("Training movie").run()
+    assert not at.exception and not at.error
+    slider = at.select_slider(key="movie_epoch")
+    assert slider.options == ["0", "1", "2"] and slider.value == 0
+    assert any("3 frames · 400 points each · 3 frame(s) computed" in c.value for c in at.caption)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["epoch"] == "0" and 0 <= float(shown["domain mixing"]) and "target accuracy" in shown
+    slider.set_value(2).run()
+    assert {m.label: m.value for m in at.metric}["epoch"] == "2"
+    assert any("changed their predicted class since epoch 1" in c.value for c in at.caption)
+    at.select_slider(key="movie_epoch").set_value(0).run()
+    assert any("3 frames · 400 points each · from the cache" in c.value for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 2  # the frame, and the numbers per frame under it
+
 
 def test_a_second_session_waits_visibly_for_the_device(at):
     page(at, "train")

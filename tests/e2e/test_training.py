@@ -80,6 +80,24 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the last checkpoint
     shoot(page, "features")
 
+    # The training movie of the same run: Play steps through the frames inside the page.
+    page.locator("[data-testid='stButtonGroup']").get_by_text("Training movie", exact=True).click()
+    page.wait_for_selector("text=/\\d+ frames · [\\d,]+ points each/", timeout=240_000)
+    settle(page)
+    no_errors(page)
+    page.get_by_role("button", name="Play").click()
+    shown = set()
+    for _ in range(40):
+        shown.add(page.locator("[data-testid='stMetric']").first.inner_text())  # "epoch\nN"
+        if len(shown) >= 3:
+            break
+        page.wait_for_timeout(300)
+    assert len(shown) >= 3, shown  # the first frame and at least two more, without a click each
+    page.wait_for_selector("button:has-text('Play')", timeout=60_000)  # it stops at the last frame
+    settle(page)
+    no_errors(page)
+    shoot(page, "features_movie")
+
 
 def test_sweep_fills_the_heat_map_and_a_cell_opens_its_run(page):
     go(page, "Train DANN")

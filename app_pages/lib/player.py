@@ -1,0 +1,110 @@
+"""Feature Space's training movie: an epoch slider and a play button in a fragment, so stepping
+through the frames reruns only this part of the page."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app_pages.lib import charts
+from explorer.analysis import movie
+from explorer.errors import ExplorerError
+from explorer.store import cache
+
+SECONDS_PER_FRAME = 0.8
+POLL_SECONDS = 5.0  # while the run trains: look for new epochs
+
+
+def training_movie(run, ds, n: int, method: str, perplexity: float, seed: int) -> None:
+    playing = st.session_state.get("movie_playing", False)
+    training = cache.busy(run.dir)
+    every = SECONDS_PER_FRAME if playing else (POLL_SECONDS if training else None)
+    st.fragment(run_every=every)(_player)(run, ds, n, method, perplexity, seed, training)
+
+
+def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
+    """The movie, from this session's memo while no checkpoint changed (the slider recomputes
+    nothing), else from the disk cache, computing only the frames not there yet."""
+    files = movie.epoch_checkpoints(run.dir)
+    key = (str(run.dir), tuple((p.name, p.stat().st_mtime_ns) for p in files), ds.fingerprint, n, method, perplexity, seed)
+    memo = st.session_state.get("movie_memo")
+    if memo and memo[0] == key:
+        return replace(memo[1], seconds=0.0, computed=0)
+    bar = st.progress(0.0, text="Embedding the saved epochs…")
+    try:
+        mv = movie.movie(run.dir, ds, n, method, perplexity, seed,
+                         progress=lambda done, total: bar.progress(done / total, text=f"Embedding epoch {done + 1} of {total}…"))  # fmt: skip
+    finally:
+        bar.empty()
+    st.session_state.movie_memo = (key, mv)
+    return mv
+
+
+def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
+    try:
+        mv = _load(run, ds, n, method, perplexity, seed)
+    except ExplorerError as e:
+        st.error(str(e))
+        return
+    epochs = [f.epoch for f in mv.frames]
+    state = st.session_state
+    if state.get("movie_epoch") not in epochs:
+        state.movie_epoch = epochs[0]
+    if state.get("movie_playing"):
+        at = epochs.index(state.movie_epoch) + 1
+        if at < len(epochs):
+            state.movie_epoch = epochs[at]
+        else:
+            state.movie_playing = False
+            st.rerun()  # the whole page: the fragment stops ticking
+    c1, c2, c3 = st.columns([1, 4, 2], vertical_alignment="bottom")
+    playing = state.get("movie_playing", False)
+    if c1.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:", key="movie_play",
+                 disabled=len(epochs) < 2):  # fmt: skip
+        if not playing and state.movie_epoch == epochs[-1]:
+            state.movie_epoch = epochs[0]
+        state.movie_playing = not playing
+        st.rerun()  # the whole page, so that the fragment ticks (or stops)
+    if len(epochs) > 1:
+        c2.select_slider("Epoch", epochs, key="movie_epoch")
+    colour = c3.segmented_control("Colour by", ["domain", "class"], default="domain", key="movie_colour") or "domain"
+    k = epochs.index(state.movie_epoch)
+    frame = mv.frames[k]
+    for line in mv.skipped:
+        st.warning(line, icon=":material/warning:")
+    if mv.note:
+        st.info(mv.note, icon=":material/info:")
+
+    names = np.array(mv.classes)
+    every = np.concatenate([f.coords for f in mv.frames])
+    pad = 0.03 * (every.max(0) - every.min(0))
+    lo, hi = every.min(0) - pad, every.max(0) + pad
+    df = pd.DataFrame({
+        "x": frame.coords[:, 0], "y": frame.coords[:, 1], "domain": np.where(mv.domain == 0, "source", "target"),
+        "class": names[np.where(mv.label >= 0, mv.label, frame.pred)], "predicted": names[frame.pred], "changed": frame.changed,
+    })  # fmt: skip
+    left, right = st.columns([3, 1])
+    with left:
+        st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="content")
+        numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [
+            ("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames
+        ]
+        numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
+        st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="content")
+    with right:
+        st.metric("epoch", f"{frame.epoch}", help=f"frame {k + 1} of {len(epochs)}")
+        st.metric("domain mixing", f"{frame.mixing:.2f}",
+                  help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels")  # fmt: skip
+        st.metric("proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned")
+        if frame.target_acc is not None:
+            st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
+        if k:
+            st.caption(f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}.")
+        done = "from the cache" if not mv.computed else f"{mv.computed} frame(s) computed in {mv.seconds:.1f} s"
+        st.caption(f"{len(epochs)} frames · {len(mv.domain):,} points each · {done}"
+                   + (" · the run is still training: new epochs appear as they are saved" if training else ""))  # fmt: skip
+        st.download_button("Movie (GIF)", lambda: movie.gif(mv), f"movie-{run.run_id}.gif", "image/gif", key="movie_gif", on_click="ignore")
+        st.download_button("Frames (CSV)", lambda: movie.csv(mv), f"movie-{run.run_id}.csv", "text/csv", key="movie_csv", on_click="ignore")

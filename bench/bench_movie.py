@@ -1,0 +1,97 @@
+"""The training movie: how steady the aligned frames are, and what the alignment costs.
+
+    python -m bench.bench_movie [--n 2000] [--frames 10] [--iters 50,100,200] [--device auto]
+
+One 40-epoch default DANN run on the embedded pair, each domain tiled with pixel noise up to n
+images; its first `frames` saved epochs, the same n + n sampled points in each. Two ways to draw them:
+
+* independent: each epoch embedded on its own (`explorer.analysis.embedding.embed`, what the
+  per-checkpoint view does): the reference, measured in the same run;
+* aligned: `explorer.analysis.movie.next_frame` in a chain, every frame after the first starting
+  from the one before, at each number of iterations in --iters.
+
+Steadiness is `explorer.analysis.movie.jitter` (median displacement between consecutive frames over
+the map's extent); cost is the whole sequence against one independent embedding (the median of
+the frames); quality is trustworthiness (k = 10) against the PCA-50 features, on 2,000 points.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000, help="points per domain")
+    ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--iters", default="50,100,200", help="iterations per aligned frame after the first")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-movie-")
+    from sklearn.manifold import trustworthiness
+
+    from bench.bench_embed import grown
+    from explorer.analysis import movie
+    from explorer.analysis.embedding import embed, reduce, sample_features
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import train
+    from explorer.data.builtin import load_builtin
+    from explorer.devices import describe, pick
+
+    data = grown(load_builtin(), args.n)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")
+    t = time.perf_counter()
+    trainer, _ = train(TrainConfig(device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
+    print(f"trained 40 epochs on {len(data.source):,} + {len(data.target):,} images in {time.perf_counter() - t:.0f} s")
+    files = movie.epoch_checkpoints(trainer.dir)[: args.frames]
+    t = time.perf_counter()
+    feats = [sample_features(p, data, args.n, device=args.device).features for p in files]
+    extraction = (time.perf_counter() - t) / len(files)
+    epochs = [int(p.stem[6:]) for p in files]
+    print(f"{len(files)} frames (epochs {', '.join(map(str, epochs))}), {len(feats[0]):,} points each; "
+          f"feature extraction {extraction:.2f} s a frame")  # fmt: skip
+    sub = np.random.default_rng(0).choice(len(feats[0]), min(2000, len(feats[0])), replace=False)
+    x50 = [reduce(f)[sub] for f in feats]
+
+    def trust(frames):
+        return statistics.mean(trustworthiness(x, y[sub], n_neighbors=10) for x, y in zip(x50, frames))
+
+    independent, seconds = [], []
+    for f in feats:
+        t = time.perf_counter()
+        independent.append(embed(f))
+        seconds.append(time.perf_counter() - t)
+    one = statistics.median(seconds)
+    ref = movie.jitter(independent)
+    print()
+    print("| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |")
+    for iters in (int(v) for v in args.iters.split(",")):
+        movie.CONTINUE_ITER = iters
+        t, frames = time.perf_counter(), []
+        for f in feats:
+            frames.append(movie.next_frame(frames[-1] if frames else None, f, "tsne", 30.0, 0))
+        total = time.perf_counter() - t
+        j = movie.jitter(frames)
+        print(
+            f"| aligned, {iters} iterations a frame | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |"
+        )
+    pca_ind = [embed(f, "pca") for f in feats]
+    pca = []
+    for f in feats:
+        pca.append(movie.next_frame(pca[-1] if pca else None, f, "pca", 30.0, 0))
+    print(f"\nPCA: jitter independent {movie.jitter(pca_ind):.3f}, aligned by Procrustes {movie.jitter(pca):.3f} "
+          f"({movie.jitter(pca_ind) / movie.jitter(pca):.1f}x steadier)")  # fmt: skip
+    print(f"one independent t-SNE embedding: {one:.2f} s (median of {len(feats)})")
+
+
+if __name__ == "__main__":
+    main()
