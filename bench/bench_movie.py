@@ -1,6 +1,6 @@
 """The training movie: how steady the aligned frames are, and what the alignment costs.
 
-    python -m bench.bench_movie [--n 2000] [--frames 10] [--iters 50,100,200] [--device auto]
+    python -m bench.bench_movie [--n 2000] [--frames 10] [--device auto]
 
 One 40-epoch default DANN run on the embedded pair, each domain tiled with pixel noise up to n
 images; its first `frames` saved epochs, the same n + n sampled points in each. Two ways to draw them:
@@ -8,7 +8,8 @@ images; its first `frames` saved epochs, the same n + n sampled points in each. 
 * independent: each epoch embedded on its own (`explorer.analysis.embedding.embed`, what the
   per-checkpoint view does): the reference, measured in the same run;
 * aligned: `explorer.analysis.movie.next_frame` in a chain, every frame after the first starting
-  from the one before, at each number of iterations in --iters.
+  from the one before: with the movie's `SCHEDULE`, and with as many iterations and no
+  exaggeration at all.
 
 Steadiness is `explorer.analysis.movie.jitter` (median displacement between consecutive frames over
 the map's extent); cost is the whole sequence against one independent embedding (the median of
@@ -31,7 +32,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000, help="points per domain")
     ap.add_argument("--frames", type=int, default=10)
-    ap.add_argument("--iters", default="50,100,200", help="iterations per aligned frame after the first")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-movie-")
@@ -74,16 +74,16 @@ def main() -> None:
     print("| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |")
     print("| --- | --- | --- | --- | --- | --- |")
     print(f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |")
-    for iters in (int(v) for v in args.iters.split(",")):
-        movie.CONTINUE_ITER = iters
+    chosen = movie.SCHEDULE
+    for schedule in (((sum(i for i, _ in chosen), None),), chosen):
+        movie.SCHEDULE = schedule
         t, frames = time.perf_counter(), []
         for f in feats:
             frames.append(movie.next_frame(frames[-1] if frames else None, f, "tsne", 30.0, 0))
         total = time.perf_counter() - t
         j = movie.jitter(frames)
-        print(
-            f"| aligned, {iters} iterations a frame | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |"
-        )
+        name = " then ".join(f"{i} at exaggeration {e or 1:g}" for i, e in schedule)
+        print(f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |")
     pca_ind = [embed(f, "pca") for f in feats]
     pca = []
     for f in feats:

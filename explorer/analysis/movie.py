@@ -4,11 +4,16 @@ starting from the one before, so that the source and target clouds can be watche
 Every frame takes the same points (the fixed-seed sample of `explorer.analysis.embedding`) through
 that epoch's feature extractor. Independent t-SNE maps of two epochs cannot be compared: each has
 its own rotation, reflection and layout. Here the first frame is an ordinary embedding, and every
-later one starts from the previous frame's coordinates and optimises `CONTINUE_ITER` iterations with
-no early exaggeration (the exaggeration phase exists to untangle a random start, and would tear the
-inherited layout apart), so a point whose features did not move barely moves on screen. In PCA mode
-each frame's two components are turned onto the previous frame by orthogonal Procrustes (the
-rotation or reflection that fits best in least squares).
+later one starts from the previous frame's coordinates, with affinities from an exact k-NN search
+(3.4x faster than Annoy's index at 4,000 points, and the movie computes one per frame), and runs
+`SCHEDULE`: 80 iterations at exaggeration 4, then 40 plain ones. openTSNE's early exaggeration (12,
+for 250 iterations) exists to untangle a random start and would restart the layout; none at all keeps
+the layout but leaves it stuck with the previous epoch's clusters (trustworthiness 0.89 against 0.98
+for independent maps); a third of it for 80 iterations lets the clusters regroup while the layout
+stays (0.97, and still 6x steadier than independent maps; bench/bench_movie.py). So a point whose
+features did not move barely moves on screen. In PCA mode each frame's two components are turned
+onto the previous frame by orthogonal Procrustes (the rotation or reflection that fits best in least
+squares).
 
 Each frame carries numbers measured in feature space, not in the picture: domain mixing (k = 10,
 `explorer.analysis.alignment.domain_mixing`), the proxy A-distance and, when the target is
@@ -42,7 +47,7 @@ from explorer.errors import ExplorerError
 from explorer.store import checkpoints
 from explorer.store.home import subdir
 
-CONTINUE_ITER = 100  # iterations of every frame after the first (bench/bench_movie.py: steadiness against cost)
+SCHEDULE = ((80, 4.0), (40, None))  # (iterations, exaggeration) of every frame after the first: see above
 COLUMNS = ["epoch", "index", "domain", "label", "predicted", "x", "y"]
 
 
@@ -112,9 +117,11 @@ def next_frame(previous: np.ndarray | None, features: np.ndarray, method: str, p
     from openTSNE import TSNEEmbedding, affinity
 
     jobs = os.cpu_count() or 1
-    affinities = affinity.PerplexityBasedNN(x, perplexity=perplexity, n_jobs=jobs, random_state=seed, verbose=False)
+    affinities = affinity.PerplexityBasedNN(x, perplexity=perplexity, method="exact", n_jobs=jobs, random_state=seed, verbose=False)
     emb = TSNEEmbedding(previous.astype(np.float64), affinities, n_jobs=jobs, random_state=seed, **TSNE_GRID)
-    return np.asarray(emb.optimize(n_iter=CONTINUE_ITER, momentum=0.8), dtype=np.float32)
+    for iterations, exaggeration in SCHEDULE:
+        emb = emb.optimize(n_iter=iterations, exaggeration=exaggeration, momentum=0.8)
+    return np.asarray(emb, dtype=np.float32)
 
 
 def jitter(frames: list[np.ndarray]) -> float:
@@ -128,8 +135,10 @@ def jitter(frames: list[np.ndarray]) -> float:
     return float(np.median(steps))
 
 
-def _mismatch(ckpt: dict, info: dict) -> str | None:
-    """Why a checkpoint is not one of the run's (whose config.json is `info`), or None."""
+def _mismatch(ckpt: dict, info: dict, epoch: int) -> str | None:
+    """Why a checkpoint is not the run's epoch `epoch` (the run's config.json is `info`), or None."""
+    if ckpt["epoch"] != epoch:
+        return f"it holds epoch {ckpt['epoch']}, not the epoch its name says"
     if "width" in info and ckpt["arch"]["width"] != info["width"]:
         return f"it has another architecture (width {ckpt['arch']['width']:g}; the run's is {info['width']:g})"
     for key, value in ckpt["config"].items():
@@ -156,7 +165,7 @@ def movie(
         info = json.loads((Path(run_dir) / "config.json").read_text())
     except (OSError, ValueError):
         info = {}
-    chain = json.dumps([dataset.fingerprint, n, seed, method, perplexity, CONTINUE_ITER])
+    chain = json.dumps([dataset.fingerprint, n, seed, method, perplexity, SCHEDULE])
     frames: list[Frame] = []
     skipped: list[str] = []
     fixed: dict | None = None  # domain, label, index: the same in every frame
@@ -171,7 +180,7 @@ def movie(
             try:
                 ckpt = checkpoints.load(path)
                 check_checkpoint(ckpt, dataset)
-                why = _mismatch(ckpt, info)
+                why = _mismatch(ckpt, info, int(path.stem[6:]))
                 if why:
                     raise ExplorerError(f"{why}.")
                 f = sample_features(path, dataset, n, seed, device)

