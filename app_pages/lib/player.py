@@ -28,7 +28,7 @@ def training_movie(run, ds, n: int, method: str, perplexity: float, seed: int) -
 def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
     """The movie, from this session's memo while no checkpoint changed (the slider recomputes
     nothing), else from the disk cache, computing only the frames not there yet."""
-    files = movie.epoch_checkpoints(run.dir)
+    files = movie.frame_files(run.dir)
     key = (str(run.dir), tuple((p.name, p.stat().st_mtime_ns) for p in files), ds.fingerprint, n, method, perplexity, seed)
     memo = st.session_state.get("movie_memo")
     if memo and memo[0] == key:

@@ -44,6 +44,7 @@ from explorer.analysis import alignment
 from explorer.analysis.embedding import METHODS, TSNE_GRID, cache_key, check_checkpoint, check_perplexity, embed, reduce, sample_features
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
+from explorer.store import cache as run_cache
 from explorer.store import checkpoints
 from explorer.store.home import subdir
 
@@ -95,6 +96,16 @@ def epoch_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
             "give a folder `train --out` wrote, or train the run first."
         )
     return found
+
+
+def frame_files(run_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoints the movie shows: every ``epoch_NNNN.pt``, and ``last.pt`` unless the run is
+    training (a run stopped between kept epochs has its last epoch only there)."""
+    files = epoch_checkpoints(run_dir)
+    last = Path(run_dir) / "last.pt"
+    if last.is_file() and not run_cache.busy(Path(run_dir)):
+        files.append(last)
+    return files
 
 
 def procrustes(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -160,7 +171,7 @@ def movie(
     """Every saved epoch of the run in `run_dir` as one aligned sequence of frames (see the module's docstring)."""
     if method not in METHODS:
         raise ExplorerError(f"Unknown embedding method {method!r}; choose tsne or pca.")
-    files = epoch_checkpoints(run_dir)
+    files = frame_files(run_dir)
     try:
         info = json.loads((Path(run_dir) / "config.json").read_text())
     except (OSError, ValueError):
@@ -179,8 +190,14 @@ def movie(
         if got is None:
             try:
                 ckpt = checkpoints.load(path)
+                if path.name == "last.pt":
+                    if frames and ckpt["epoch"] <= frames[-1].epoch:
+                        continue  # the last kept epoch already: a finished run
+                    epoch = ckpt["epoch"]
+                else:
+                    epoch = int(path.stem[6:])
                 check_checkpoint(ckpt, dataset)
-                why = _mismatch(ckpt, info, int(path.stem[6:]))
+                why = _mismatch(ckpt, info, epoch)
                 if why:
                     raise ExplorerError(f"{why}.")
                 f = sample_features(path, dataset, n, seed, device)

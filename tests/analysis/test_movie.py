@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ from explorer.analysis import movie as M
 from explorer.analysis.embedding import embed, sample_features
 from explorer.cli import main
 from explorer.dann.config import TrainConfig
-from explorer.dann.trainer import train
+from explorer.dann.trainer import Trainer, train
 from explorer.data.builtin import load_builtin
 from explorer.errors import ExplorerError
 
@@ -75,13 +76,25 @@ def test_frames_are_cached_and_a_new_epoch_adds_one_frame(dann_run, data, tmp_pa
     run = tmp_path / "run"
     shutil.copytree(dann_run, run)
     (run / "epoch_0005.pt").unlink()
+    (run / "last.pt").unlink()  # as if epoch 3 were the last one trained
     first = M.movie(run, data, N, method="pca")
     again = M.movie(run, data, N, method="pca")
     assert first.computed == 4 and again.computed == 0 and again.seconds == 0
     assert all(np.array_equal(a.coords, b.coords) for a, b in zip(first.frames, again.frames))
     shutil.copy(dann_run / "epoch_0005.pt", run)  # the run saved another epoch
+    shutil.copy(dann_run / "last.pt", run)  # (the same epoch: not a frame of its own)
     grown = M.movie(run, data, N, method="pca")
     assert grown.computed == 1 and [f.epoch for f in grown.frames] == [0, 1, 2, 3, 5]
+
+
+def test_a_stopped_run_ends_on_its_last_epoch(data, tmp_path):
+    trainer, stop = Trainer(TrainConfig(width=0.125, image_size=32, batch_size=128, epochs=10), data, tmp_path / "run"), threading.Event()
+    for event in trainer.events(stop):
+        if event.get("epoch") == 4:
+            stop.set()  # as the Stop button does: epoch 4 is kept in last.pt only (not a kept epoch)
+    assert event["kind"] == "stopped"
+    mv = M.movie(trainer.dir, data, N, method="pca")
+    assert [f.epoch for f in mv.frames] == [0, 1, 2, 3, 4] and not mv.skipped
 
 
 def test_gif_has_one_frame_per_epoch_and_csv_parses(dann_run, data, tmp_path):
