@@ -28,15 +28,18 @@ def training_movie(run, ds, n: int, method: str, perplexity: float, seed: int) -
 def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
     """The movie, from this session's memo while no checkpoint changed (the slider recomputes
     nothing), else from the disk cache, computing only the frames not there yet."""
-    files = movie.frame_files(run.dir)
-    key = (str(run.dir), tuple((p.name, p.stat().st_mtime_ns) for p in files), ds.fingerprint, n, method, perplexity, seed)
+    try:
+        stamps = tuple((p.name, p.stat().st_mtime_ns) for p in movie.frame_files(run.dir))
+    except FileNotFoundError:
+        raise ExplorerError("A checkpoint of this run was removed while the page read it (the cache's size cap); try again.") from None
+    key = (str(run.dir), stamps, ds.fingerprint, n, method, perplexity, seed)
     memo = st.session_state.get("movie_memo")
     if memo and memo[0] == key:
         return replace(memo[1], seconds=0.0, computed=0)
     bar = st.progress(0.0, text="Embedding the saved epochs…")
     try:
         mv = movie.movie(run.dir, ds, n, method, perplexity, seed,
-                         progress=lambda done, total: bar.progress(done / total, text=f"Embedding epoch {done + 1} of {total}…"))  # fmt: skip
+                         progress=lambda done, total: bar.progress(done / total, text=f"Embedding frame {min(done + 1, total)} of {total}…"))  # fmt: skip
     finally:
         bar.empty()
     st.session_state.movie_memo = (key, mv)
