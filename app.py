@@ -4,6 +4,7 @@ import streamlit as st
 
 from app_pages.lib.shared import dataset, housekeeping, owner
 from explorer.devices import describe, pick
+from explorer.transfer import download
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
@@ -32,5 +33,10 @@ with st.sidebar:
         f"{ds.source.images.shape[-1]}x{ds.source.images.shape[-1]} px"
     )
     st.markdown(f"**Device**  \n{describe(pick('auto'))}")
+    st.toggle("Allow weight downloads", download.allowed(), key="allow_downloads", disabled=not download.allowed(),
+              help="Pretrained ImageNet weights missing from the torch hub cache are downloaded once (EXPLORER_WEIGHTS_MIRROR: "
+              "from a mirror). Off on this server: EXPLORER_ALLOW_DOWNLOADS=0." if not download.allowed() else
+              "Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
+              "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline.")  # fmt: skip
 
 nav.run()

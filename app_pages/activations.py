@@ -2,18 +2,19 @@
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import dataset, owner, pick_weights
+from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, owner, pick_weights
 from explorer.analysis import activations as A
 from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
 from explorer.store import runs
-from explorer.transfer.backbones import WEIGHTS
+from explorer.transfer.backbones import WEIGHTS, hub_file
 
 st.title("Layer Activations")
 st.caption(
@@ -24,9 +25,32 @@ ds = dataset()
 
 
 @st.cache_resource
-def model_lock() -> threading.Lock:
-    """Hooks are registered on a shared model for one pass: one pass at a time."""
-    return threading.Lock()
+def model_locks() -> tuple[threading.Lock, dict]:
+    """Hooks are registered on a shared model for one pass: one pass at a time on each model."""
+    return threading.Lock(), {}
+
+
+def model_lock(model: torch.nn.Module) -> threading.Lock:
+    guard, locks = model_locks()
+    with guard:
+        return locks.setdefault(id(model), threading.Lock())
+
+
+def locked_capture(model: torch.nn.Module, lock: threading.Lock, x: torch.Tensor) -> A.Capture:
+    with lock:
+        return A.capture(model, x)
+
+
+@st.cache_resource
+def passes() -> ThreadPoolExecutor:
+    """Two models' passes run side by side (bench/bench_activations.py: 1.5x one pass, against 1.9x one after the other)."""
+    return ThreadPoolExecutor(4, thread_name_prefix="activations")
+
+
+def backbone(name: str, weights: str, container):
+    if weights == "imagenet":
+        imagenet(name, container)
+    return _backbone(name, weights, "")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -37,35 +61,69 @@ def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
     return loaded, ckpt["epoch"]
 
 
+def run_extractor(path) -> A.LoadedExtractor:
+    loaded, _ = extractor(str(path), path.stat().st_mtime)
+    return loaded
+
+
 my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
+finetuned = {f"fine-tuned here: {j.label}": e["model_path"] for j in job_queue().jobs(owner()) if j.id in st.session_state.get("ft_jobs", [])
+             for e in j.snapshot()[1] if e.get("model_path")}  # fmt: skip
+models = list(WEIGHTS) + list(my_runs)
+# The most informative default: ImageNet against random where the ImageNet file is here; else a run
+# of this session against its own start; else resnet18 (ImageNet downloaded, when allowed).
+default = "resnet18" if hub_file("resnet18").is_file() or not my_runs else next(iter(my_runs))
 with st.container(border=True):
     c1, c2 = st.columns([1, 2])
-    choice = c1.selectbox("Model", list(WEIGHTS) + list(my_runs), key="a_model")
-    loaded, weights_note = None, ""
+    choice = c1.selectbox("Model", models, index=models.index(default), key="a_model")
+    loaded, weights_note, partners = None, "", {"nothing": None}
     try:
         if choice in my_runs:
             run = my_runs[choice]
-            path = run.dir / "last.pt"
-            loaded, epoch = extractor(str(path), path.stat().st_mtime)
+            loaded, epoch = extractor(str(run.dir / "last.pt"), (run.dir / "last.pt").stat().st_mtime)
             weights_note = f"the feature extractor of run {run.run_id}, epoch {epoch}"
+            if (run.dir / "epoch_0000.pt").is_file():
+                partners["this run at epoch 0 (its random start)"] = lambda run=run: (
+                    run_extractor(run.dir / "epoch_0000.pt"),
+                    "the same run at epoch 0 (its random start)",
+                )
+            why = "the same network before and after DANN training on your data"
         else:
-            loaded = pick_weights(choice, c2, "a")[2]
-            if loaded is not None:
-                weights_note = loaded.weights
+            kind, _, loaded = pick_weights(choice, c2, "a")
+            weights_note = loaded.weights if loaded is not None else ""
+            if kind != "imagenet":
+                partners["ImageNet weights"] = lambda: (backbone(choice, "imagenet", c2), "ImageNet")
+            if kind != "random":
+                partners["random weights"] = lambda: (backbone(choice, "random", c2), "random (not pretrained)")
+            partners |= {
+                k: (lambda p=p, k=k: (backbone(choice, p, c2), k)) for k, p in finetuned.items() if k.split(": ")[1].startswith(choice)
+            }
+            why = "what training did to the same architecture's filters"
     except ExplorerError as e:
         st.error(str(e))
     if weights_note:
         st.caption(f"Weights in use: **{weights_note}**")
-
-    c1, c2 = st.columns([2, 1])
+    first_choice = next((k for k in partners if k != "nothing" and (k != "ImageNet weights" or hub_file(choice).is_file())), "nothing")
+    c1, c2, c3 = st.columns([2, 1, 2])
     up = c1.file_uploader("Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image")
     sample = c2.number_input("…or a source image of the dataset", 0, len(ds.source) - 1, 0, key="a_sample")
+    other_choice = c3.selectbox("Compare with", list(partners), index=list(partners).index(first_choice), key=f"a_other_{choice}",
+                                help="a second model of the same architecture, on the same image and layer")  # fmt: skip
+    other, other_note = None, ""
+    if loaded is not None and partners.get(other_choice):
+        try:
+            other, other_note = partners[other_choice]()
+        except ExplorerError as e:
+            st.warning(str(e), icon=":material/cloud_off:")
+    if other is not None:
+        picked = "the most informative pair on this machine: " if other_choice == first_choice and choice == default else ""
+        st.caption(f"Side by side: **{weights_note}** and **{other_note}**, {picked}{why}.")
 
 if loaded is not None:
     size = loaded.input_size if isinstance(loaded, A.LoadedExtractor) else A.INPUT_SIZE
     image_key = hashlib.blake2b(up.getvalue(), digest_size=8).hexdigest() if up is not None else f"sample {int(sample)}"
-    key = (choice, weights_note, image_key, ds.fingerprint)
-    if st.session_state.get("a_key") != key:  # the pass runs only when the model or the image changed
+    key = (choice, weights_note, other_note, image_key, ds.fingerprint)
+    if st.session_state.get("a_key") != key:  # the passes run only when a model or the image changed
         try:
             if up is not None:
                 pixels, info = read_image(up.getvalue(), size)
@@ -73,10 +131,12 @@ if loaded is not None:
             else:
                 pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
             x = A.dann_input(pixels, loaded) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
-            model = loaded.model
-            with model_lock():
-                cap = A.capture(model, x)
-            st.session_state.a_last = (pixels, cap, source, weights_note, A.first_conv(model).weight.detach().clone())
+            pair = [m for m in (loaded, other) if m is not None]
+            locks = [model_lock(m.model) for m in pair]  # here: the pool's threads have no Streamlit context
+            caps = list(passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks))  # side by side: 1.5x one pass, not 2x
+            seen = (x[0] * 255).byte().permute(1, 2, 0).numpy() if isinstance(loaded, A.LoadedExtractor) else pixels  # what the run sees
+            st.session_state.a_last = (seen, caps[0], source, weights_note, A.first_conv(loaded.model).weight.detach().clone())
+            st.session_state.a_other = (caps[1], other_note, A.first_conv(other.model).weight.detach().clone()) if other else None
             st.session_state.a_key = key
         except ExplorerError as e:
             st.error(
@@ -87,17 +147,26 @@ if loaded is not None:
 if "a_last" not in st.session_state:
     st.stop()
 pixels, cap, source, weights_note, kernel = st.session_state.a_last
+other = st.session_state.get("a_other")
 layers = list(cap.maps)
-st.subheader(f"{source} · {weights_note}")
+st.subheader(source if other else f"{source} · {weights_note}")
+
+
+def kernels(k: torch.Tensor, note: str = "") -> None:
+    st.image(A.kernel_grid(k), caption=f"{note}{layers[0]} weights: {k.shape[0]} kernels of {k.shape[-1]}x{k.shape[-1]}", width="stretch")
+
+
+def grid(c: A.Capture, note: str = "") -> None:
+    m = c.maps[layer]
+    st.image(A.map_grid(m, int(first)), width="stretch", caption=f"{note}{layer}: maps {int(first)}–{min(int(first) + 64, m.shape[0]) - 1}, "
+             "each scaled to its own range (viridis: dark = low, yellow = high)")  # fmt: skip
+
 
 c1, c2 = st.columns([1, 3])
 with c1:
     st.image(pixels, caption="the network's input (centre crop, resized)", width="stretch")
-    st.image(
-        A.kernel_grid(kernel),
-        caption=f"{layers[0]} weights: {kernel.shape[0]} kernels of {kernel.shape[-1]}x{kernel.shape[-1]}",
-        width="stretch",
-    )
+    if not other:
+        kernels(kernel)
 with c2:
     layer = st.selectbox(
         "Layer",
@@ -108,12 +177,14 @@ with c2:
     maps = cap.maps[layer]
     pages = max(1, -(-maps.shape[0] // 64))
     first = st.number_input(f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}")
-    st.image(
-        A.map_grid(maps, int(first)),
-        caption=f"{layer}: maps {int(first)}–{min(int(first) + 64, maps.shape[0]) - 1}, "
-        "each scaled to its own range (viridis: dark = low, yellow = high)",
-        width="stretch",
-    )
+    if not other:
+        grid(cap)
+if other:
+    for col, (c, note, k) in zip(st.columns(2), ((cap, weights_note, kernel), other)):
+        with col:
+            st.markdown(f"**{note}**")
+            kernels(k)
+            grid(c)
 
 c1, c2 = st.columns([1, 1])
 with c1:

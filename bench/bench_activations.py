@@ -5,7 +5,8 @@
 Ours: `capture` (hooks on all 20 conv layers, one no_grad pass) + `map_grid` (one composed image).
 References measured in the same run: the bare forward pass (no hooks, nothing drawn), and drawing
 the 64 maps the per-map way, one PIL image each, normalised, coloured and pasted one at a time.
-Medians of `--repeats` runs on a 224x224 input.
+Medians of `--repeats` runs on a 224x224 input. The comparison view's cost: two models' capture +
+grid, one after the other and side by side in two threads (as the page runs them), against one.
 """
 
 import argparse
@@ -13,6 +14,7 @@ import os
 import platform
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -63,6 +65,16 @@ def main() -> None:
     print(f"capture (all conv layers) + 8x8 conv1 grid: {ours:.0f} ms")
     print(f"reference: bare forward pass {forward:.0f} ms (capture + grid costs {ours / forward:.2f}x a bare pass)")
     print(f"drawing only: map_grid {grid:.0f} ms, per-map PIL loop {naive:.0f} ms (ratio {naive / grid:.2f}x)")
+    other = load_backbone("resnet18", "random").model
+    pool = ThreadPoolExecutor(2)
+
+    def one(m):
+        return map_grid(capture(m, x).maps["conv1"])
+
+    sequential = median_ms(lambda: [one(m) for m in (model, other)], args.repeats)
+    side = median_ms(lambda: list(pool.map(one, (model, other))), args.repeats)
+    print(f"two models (comparison view): one after the other {sequential:.0f} ms ({sequential / ours:.2f}x one), "
+          f"side by side in two threads {side:.0f} ms ({side / ours:.2f}x one)")  # fmt: skip
 
 
 if __name__ == "__main__":

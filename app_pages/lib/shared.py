@@ -21,7 +21,8 @@ from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
 from explorer.store import cache
 from explorer.store.home import env_number
-from explorer.transfer.backbones import WeightsMissing, hub_file, load_backbone, load_state_file
+from explorer.transfer import download
+from explorer.transfer.backbones import WeightsMissing, ensure_imagenet, hub_file, load_backbone, load_state_file
 
 
 @st.cache_resource(show_spinner="Building the embedded dataset…")
@@ -114,15 +115,21 @@ def _backbone(name: str, weights: str, digest: str, _state=None):
     return load_backbone(name, weights, _state)
 
 
+def downloads_allowed() -> bool:
+    """The sidebar's switch (on unless the server forbids downloads: EXPLORER_ALLOW_DOWNLOADS=0)."""
+    return download.allowed() and st.session_state.get("allow_downloads", True)
+
+
 def pick_weights(name: str, container, key: str):
-    """Weights radio for a torchvision backbone: ImageNet from the hub cache, an uploaded
-    state_dict, or random (labelled). Returns (weights, state) for `load_backbone` and the loaded
-    model, or (None, None, None) with the reason on the page when there is nothing to use."""
-    kind = container.radio(
-        "Weights", ["ImageNet (torch hub cache)", "Upload a state_dict", "Random (not pretrained)"], horizontal=True, key=f"{key}_weights"
-    )
+    """Weights radio for a torchvision backbone: ImageNet (from the torch hub cache, downloaded
+    there first when missing, with a progress bar), an uploaded state_dict, or random (labelled).
+    Returns (weights, state) for `load_backbone` and the loaded model, or (None, None, None) with
+    the reason on the page when there is nothing to use."""
+    kind = container.radio("Weights", ["ImageNet", "Upload a state_dict", "Random (not pretrained)"], horizontal=True, key=f"{key}_weights",
+                           help="ImageNet: torchvision's weights, downloaded once into the torch hub cache")  # fmt: skip
     try:
-        if kind.startswith("ImageNet"):
+        if kind == "ImageNet":
+            imagenet(name, container)
             return "imagenet", None, _backbone(name, "imagenet", "")
         if kind.startswith("Random"):
             return "random", None, _backbone(name, "random", "")
@@ -133,8 +140,25 @@ def pick_weights(name: str, container, key: str):
         state = load_state_file(data)
         return "file", state, _backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state)
     except WeightsMissing as e:
-        st.warning(str(e), icon=":material/cloud_off:")
-        st.caption(f"The file torchvision looks for: `{hub_file(name)}` (set `TORCH_HOME` to use another folder).")
+        container.warning(str(e), icon=":material/cloud_off:")
+        container.button("Retry", icon=":material/refresh:", key=f"{key}_retry")  # a click reruns the page: the download again
     except ExplorerError as e:
-        st.error(str(e))
+        container.error(str(e))
     return None, None, None
+
+
+def imagenet(name: str, container) -> None:
+    """`name`'s ImageNet weights into the hub cache, with st.progress, unless they are there."""
+    path = hub_file(name)
+    if path.is_file():
+        return
+    bar = container.progress(0.0, text=f"Downloading {path.name} into the torch hub cache…")
+
+    def progress(got, total):
+        text = f"Downloading {path.name}: {got / 2**20:.1f}" + (f" of {total / 2**20:.1f} MB" if total else " MB")
+        bar.progress(min(got / total, 1.0) if total else 0.0, text=text)
+
+    try:
+        ensure_imagenet(name, progress, downloads_allowed())
+    finally:
+        bar.empty()

@@ -233,7 +233,9 @@ def cmd_activations(args) -> int:
     from explorer.data.images import read_image
     from explorer.transfer.backbones import load_backbone
 
-    loaded = load_backbone(args.model, args.weights if args.weights in ("imagenet", "random") else args.weights)
+    if args.weights == "imagenet":
+        _download_imagenet(args.model)
+    loaded = load_backbone(args.model, args.weights)
     layers = conv_layers(loaded.model)
     layer = args.layer or layers[0]
     if layer not in layers:
@@ -279,6 +281,8 @@ def cmd_finetune(args) -> int:
         raise ExplorerError(f"--out {out} is a file; give a folder.")
     weights = args.weights if args.weights in ("imagenet", "random") else str(Path(args.weights))
     config = config_from(FinetuneConfig, args, weights=weights)
+    if weights == "imagenet":
+        _download_imagenet(config.backbone)
     domain = load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
     tuner = FineTuner(config, domain)
     final, lines = None, []
@@ -352,3 +356,20 @@ def _movie(args, dataset) -> int:
                       "a_distance": [round(x.a_distance, 4) for x in f], "target_acc": [x.target_acc for x in f],
                       "skipped": len(mv.skipped)}))  # fmt: skip
     return 0
+
+
+def _download_imagenet(name: str) -> None:
+    """The ImageNet weights into the torch hub cache, if they are not there, with a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    from explorer.transfer.backbones import ensure_imagenet, hub_file
+
+    if hub_file(name).is_file():
+        return
+    with tqdm(desc=hub_file(name).name, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr) as bar:
+
+        def progress(got, total):
+            bar.total = total
+            bar.update(got - bar.n)
+
+        ensure_imagenet(name, progress)

@@ -1,11 +1,14 @@
-"""Pretrained torchvision backbones, resolved honestly and offline.
+"""Pretrained torchvision backbones, resolved honestly.
 
 ImageNet weights come through torchvision's weights API (``ResNet18_Weights.IMAGENET1K_V1``, ...)
 and the torch hub cache: the file torchvision would download, ``<torch hub dir>/checkpoints/<name>.pth``
-(``$TORCH_HOME/hub/checkpoints``), is used when it is there. When it is not and the machine is
-offline, `load_backbone` raises `WeightsMissing`, whose message says which file to put where; the
-caller can then offer an uploaded state_dict or random initialisation, and `LoadedModel.weights`
-always says which of these was really used. Random weights are never called pretrained.
+(``$TORCH_HOME/hub/checkpoints``), is used when it is there; otherwise it is downloaded there once,
+from the weights' own URL or the same file name under ``$EXPLORER_WEIGHTS_MIRROR``, with its hash
+checked (`explorer.transfer.download`). When that cannot happen (offline, downloads turned off, a
+failed or refused transfer), `load_backbone` raises `WeightsMissing`, whose message says what failed
+and the ways on; the caller can then offer an uploaded state_dict or random initialisation, and
+`LoadedModel.weights` always says which of these was really used. Random weights are never called
+pretrained.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torchvision import models
 
 from explorer.errors import ExplorerError
+from explorer.transfer import download
 
 WEIGHTS = {
     "resnet18": models.ResNet18_Weights.IMAGENET1K_V1,
@@ -29,7 +33,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsMissing(ExplorerError):
-    """ImageNet weights are not in the hub cache (and cannot be downloaded here)."""
+    """ImageNet weights are not in the hub cache and could not be downloaded; the message says why."""
 
 
 @dataclass
@@ -74,25 +78,43 @@ def load_state_file(path: str | os.PathLike | bytes) -> dict:
     return state
 
 
-def load_backbone(name: str, weights: str = "imagenet", state: dict | None = None) -> LoadedModel:
-    """`weights`: ``imagenet`` (hub cache), ``random``, or ``file`` with `state` (an uploaded state_dict),
-    or a path to a .pth file."""
+def ensure_imagenet(name: str, progress=None, allow_download: bool | None = None) -> Path:
+    """The hub-cache file of `name`'s ImageNet weights, downloaded first when it is not there.
+    `progress(bytes, total)` follows the download; `allow_download=False` forbids it for this
+    caller (a session's switch), and ``EXPLORER_ALLOW_DOWNLOADS=0`` for the whole server."""
+    _check_name(name)
+    w, path = WEIGHTS[name], hub_file(name)
+    if path.is_file():
+        return path
+    put = f"put {path.name} (from {w.url}) into {path.parent}, or give a {name} state_dict (upload it, or --weights PATH)"
+    random = "Random weights stay available, labelled as not pretrained."
+    if not download.allowed():
+        raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off on "
+                             f"this server (EXPLORER_ALLOW_DOWNLOADS=0). Two ways on: {put}. {random}")  # fmt: skip
+    if allow_download is False:
+        raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off for "
+                             f"this session. Three ways on: allow downloads (in the sidebar), {put}. {random}")  # fmt: skip
+    url = download.source_url(w.url)
+    try:
+        return download.fetch(url, path, progress)
+    except download.DownloadFailed as e:
+        raise WeightsMissing(f"Downloading the ImageNet weights for {name} failed: {e}. Three ways on: Retry, {put}. {random}") from None
+
+
+def load_backbone(
+    name: str, weights: str = "imagenet", state: dict | None = None, progress=None, allow_download: bool | None = None
+) -> LoadedModel:
+    """`weights`: ``imagenet`` (hub cache, downloaded there once), ``random``, or ``file`` with `state`
+    (an uploaded state_dict), or a path to a .pth file."""
     _check_name(name)
     builder = getattr(models, name)
     if weights == "random":
         return LoadedModel(name, builder(weights=None).eval(), "random (not pretrained)")
     if weights == "imagenet":
-        w = WEIGHTS[name]
-        path = hub_file(name)
-        if not path.is_file():
-            raise WeightsMissing(
-                f"The ImageNet weights for {name} are not on this machine, and it cannot download them. "
-                f"Put {path.name} (from {w.url}) into {path.parent}, upload a {name} state_dict, "
-                "or use random weights (clearly not pretrained)."
-            )
+        path = ensure_imagenet(name, progress, allow_download)
         model = builder(weights=None)
         _restore(model, load_state_file(path), name, path.name)
-        return LoadedModel(name, model.eval(), f"imagenet:{w.name} ({path.name})")
+        return LoadedModel(name, model.eval(), f"imagenet:{WEIGHTS[name].name} ({path.name})")
     label = "uploaded file"
     if state is None:
         label = Path(weights).name

@@ -129,3 +129,19 @@ def test_cli_start_out_of_range(tmp_path, capsys):
     img.write_bytes(png_bytes((1, 2, 3), (64, 64)))
     assert main(["activations", "--image", str(img), "--weights", "random", "--start", "100", "--out", str(tmp_path / "g.png")]) == 2
     assert "--start must be 0 to 63" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "dann"])
+def test_kernel_grid_has_one_tile_per_output_channel(name):
+    """Tiles are 56 px, 3 px apart, 8 a row: counting the non-background tile cells counts the kernels."""
+    from explorer.dann.models import build
+    from explorer.data.grids import BACKGROUND
+
+    model = build(1, 10, 0.25)["feature"] if name == "dann" else load_backbone(name, "random").model
+    weight = A.first_conv(model).weight
+    image = A.kernel_grid(weight)
+    rows = -(-weight.shape[0] // 8)
+    assert image.shape == (rows * 59 - 3, 8 * 59 - 3, 3)
+    cells = [image[r * 59 : r * 59 + 56, c * 59 : c * 59 + 56] for r in range(rows) for c in range(8)]
+    drawn = sum(1 for cell in cells if (cell != BACKGROUND).any())
+    assert drawn == weight.shape[0] == (16 if name == "dann" else 64)

@@ -179,18 +179,28 @@ def test_a_second_session_waits_visibly_for_the_device(at):
     wait_for(other, lambda a: any("finished" in s.value for s in a.success))
 
 
-def test_layer_activations_of_a_dann_run(at):
+def test_layer_activations_compares_a_dann_run_with_its_random_start(at, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet weights on this machine
     page(at, "train")
     small_run(at, epochs=1).run()
     button(at, "Start training").click().run()
     wait_for(at, lambda a: any("finished" in s.value for s in a.success))
     page(at, "activations")
-    choice = next(o for o in at.selectbox(key="a_model").options if o.startswith("DANN run"))
-    at.selectbox(key="a_model").set_value(choice).run()
+    # the most informative pair available offline: the run against its own epoch 0, chosen by default
+    assert at.selectbox(key="a_model").value.startswith("DANN run")
     assert not at.exception and not at.error
-    assert "the feature extractor of run" in at.subheader[0].value
+    assert at.subheader[0].value == "source image 0"
+    titles = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert titles[0].startswith("**the feature extractor of run") and titles[1] == "**the same run at epoch 0 (its random start)**"
+    assert any("the most informative pair on this machine" in c.value for c in at.caption)
     layer = at.selectbox(key="a_layer")
     assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)  # width 0.125: 8 filters
+    captions = [c for i in at.image for c in i.captions]
+    assert sum("conv.0 weights: 8 kernels of 3x3" in c for c in captions) == 2  # both models' first-layer kernels
+    assert sum("conv.0: maps 0–7" in c for c in captions) == 2
+    other = next(s for s in at.selectbox if s.key and s.key.startswith("a_other_"))
+    other.set_value("nothing").run()
+    assert sum("kernels" in c for i in at.image for c in i.captions) == 1  # one model again
 
 
 def test_clear_my_cached_runs_removes_only_mine(at):

@@ -57,7 +57,7 @@ class App:
 
     def __init__(self, home: Path, log: Path, **env):
         self.home, self.log = home, log
-        self.env = dict(os.environ, EXPLORER_HOME=str(home), EXPLORER_SESSION_GRACE_S="2", **env)
+        self.env = dict(os.environ, EXPLORER_HOME=str(home), EXPLORER_SESSION_GRACE_S="2", EXPLORER_ALLOW_DOWNLOADS="0") | env
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -98,6 +98,15 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     no_errors(page)
     shoot(page, "features_movie")
 
+    # Layer Activations sets the run beside its own random start, the best pair this offline machine has.
+    go(page, "Layer Activations")
+    page.wait_for_selector("text=the most informative pair on this machine", timeout=60_000)
+    settle(page, 1500)
+    no_errors(page)
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert main.count("kernels of 3x3") == 2 and "epoch 0" in main
+    shoot(page, "activations_compare")
+
 
 def test_sweep_fills_the_heat_map_and_a_cell_opens_its_run(page):
     go(page, "Train DANN")
