@@ -218,3 +218,22 @@ def test_layer_activations_downloads_imagenet_and_sets_it_beside_random(server, 
         assert sum("conv1: maps 0–63" in c for c in captions) == 2
     finally:
         st.cache_resource.clear()  # the stand-in "ImageNet" model must not outlive this test
+
+
+def test_a_full_disk_is_named_and_leaves_nothing(server, tiny, tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    name, data = tiny
+    server.files[name] = data
+
+    class Full(io.BytesIO):
+        def write(self, b):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_open = builtins.open
+    monkeypatch.setattr(D, "open", lambda path, mode="r", *a, **k: Full() if str(path).endswith(".partial") else real_open(path, mode, *a, **k),
+                        raising=False)  # fmt: skip
+    with pytest.raises(D.DownloadFailed, match=f"the disk is full: {tmp_path} needs 0.2 MB free"):
+        D.fetch(f"{server.url}/{name}", tmp_path / name)
+    assert not (tmp_path / name).exists()
