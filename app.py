@@ -2,25 +2,46 @@
 
 import streamlit as st
 
-from app_pages.lib.shared import dataset, housekeeping, owner
+from app_pages.lib.shared import dataset, housekeeping, owner, restore_choices
 from explorer.devices import describe, pick
+from explorer.errors import ExplorerError
+from explorer.store import sessions
 from explorer.transfer import download
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
-nav = st.navigation(
-    [
-        st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
-        st.Page("app_pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
-        st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
-        st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:"),
-        st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:"),
-        st.Page("app_pages/finetune.py", title="Transfer Fine-tune", icon=":material/tune:"),
-    ]
-)
-
 owner()  # puts this session's id in the address before any page draws
 housekeeping()
+features = st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:")
+activations = st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:")
+if token := st.query_params.get("share") or st.session_state.get("share_token"):
+    # A share link: that run, read-only, on three pages, and nothing else of its owner's.
+    grant = sessions.shared(token)
+    if grant is None:
+        st.title("Shared run")
+        st.error("No such shared run: the link is mistyped, or its owner revoked it.", icon=":material/link_off:")
+        st.stop()
+    st.session_state.shared, st.session_state.share_token = grant, token
+    st.query_params["share"] = token
+    try:
+        dataset()
+    except (ExplorerError, OSError) as e:
+        st.error(f"This shared run's data is no longer on this server ({e}).", icon=":material/link_off:")
+        st.stop()
+    shared_train = st.Page("app_pages/shared_run.py", title="Train DANN", icon=":material/model_training:", default=True)
+    nav = st.navigation([shared_train, features, activations])
+else:
+    restore_choices()
+    nav = st.navigation(
+        [
+            st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+            st.Page("app_pages/canny.py", title="Canny Tuner", icon=":material/edit:"),
+            st.Page("app_pages/train.py", title="Train DANN", icon=":material/model_training:"),
+            features,
+            activations,
+            st.Page("app_pages/finetune.py", title="Transfer Fine-tune", icon=":material/tune:"),
+        ]
+    )
 
 with st.sidebar:
     ds = dataset()
@@ -39,4 +60,6 @@ with st.sidebar:
               "Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
               "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline.")  # fmt: skip
 
+if lost := st.session_state.get("dataset_lost"):
+    st.warning(lost, icon=":material/folder_off:")
 nav.run()

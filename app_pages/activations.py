@@ -7,13 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, owner, pick_weights
+from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, my_runs, owner, pick_weights
 from explorer.analysis import activations as A
 from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
-from explorer.store import runs
 from explorer.transfer.backbones import WEIGHTS, hub_file
 
 st.title("Layer Activations")
@@ -66,20 +65,21 @@ def run_extractor(path) -> A.LoadedExtractor:
     return loaded
 
 
-my_runs = {f"DANN run: {r.label}": r for r in runs.list_runs(ds.fingerprint, owner())}
+run_choices = {f"DANN run: {r.label}": r for r in my_runs(ds)}
+shared = bool(st.session_state.get("shared"))  # opened by a share link: that run and nothing else
 finetuned = {f"fine-tuned here: {j.label}": e["model_path"] for j in job_queue().jobs(owner()) if j.id in st.session_state.get("ft_jobs", [])
              for e in j.snapshot()[1] if e.get("model_path")}  # fmt: skip
-models = list(WEIGHTS) + list(my_runs)
+models = list(run_choices) if shared else list(WEIGHTS) + list(run_choices)
 # The most informative default: ImageNet against random where the ImageNet file is here; else a run
 # of this session against its own start; else resnet18 (ImageNet downloaded, when allowed).
-default = "resnet18" if hub_file("resnet18").is_file() or not my_runs else next(iter(my_runs))
+default = "resnet18" if not shared and (hub_file("resnet18").is_file() or not run_choices) else next(iter(run_choices))
 with st.container(border=True):
     c1, c2 = st.columns([1, 2])
     choice = c1.selectbox("Model", models, index=models.index(default), key="a_model")
     loaded, weights_note, partners = None, "", {"nothing": None}
     try:
-        if choice in my_runs:
-            run = my_runs[choice]
+        if choice in run_choices:
+            run = run_choices[choice]
             loaded, epoch = extractor(str(run.dir / "last.pt"), (run.dir / "last.pt").stat().st_mtime)
             weights_note = f"the feature extractor of run {run.run_id}, epoch {epoch}"
             if (run.dir / "epoch_0000.pt").is_file():

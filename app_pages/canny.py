@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import dataset
+from app_pages.lib.shared import dataset, remember_canny
 from explorer.data import edges, grids, preprocess
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
@@ -95,10 +95,10 @@ c2.info(f"**auto: {chosen.label}**  \n{preprocess.explain(chosen).split('(', 1)[
 seen = chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])
 c2.image(grids.tile(torch.cat(seen), 6, scale=2), caption="what the networks would see: source (top), target (bottom)", width="stretch")
 if c2.button("Train with auto (the default)", key="canny_auto"):
-    st.session_state.canny = "auto"
+    remember_canny("auto")
     st.toast("Train DANN will choose the preprocessing from the data")
 if c2.button("Use these thresholds for training", type="primary"):
-    st.session_state.canny = (low, high)
+    remember_canny((low, high))
     st.toast(f"Train DANN will use Canny {low}/{high} on the source")
 choice = st.session_state.get("canny", "auto")
 c2.caption(f"Training uses {'auto: ' + chosen.label if choice == 'auto' else f'Canny {choice[0]}/{choice[1]} on the source'}.")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app_pages.lib import charts, uploads
-from app_pages.lib.shared import builtin, dataset, session_dir
+from app_pages.lib.shared import builtin, choose_dataset, dataset, session_dir
 from explorer.data import grids, overview
 from explorer.data.domains import Dataset, open_dataset
 from explorer.data.images import IMAGE_EXTENSIONS
@@ -20,10 +20,11 @@ st.caption(
 
 
 def activate(load) -> None:
-    """Run a loader; on success it becomes the active dataset, on failure the old one stays."""
+    """Run a loader, which returns the dataset and its recipe; on success it becomes the active
+    dataset (and the session's saved choice), on failure the old one stays."""
     try:
         with st.spinner("Loading images…"):
-            st.session_state.dataset = load()
+            choose_dataset(*load())
     except ExplorerError as e:
         st.error(str(e), icon=":material/error:")
     else:
@@ -51,7 +52,7 @@ with st.container(border=True):
             "(the MNIST-M recipe of the DANN paper), **target** = the other half of the digits as plain strokes."
         )
         if st.button("Use the embedded default", type="primary"):
-            activate(lambda: builtin(size))
+            activate(lambda: (builtin(size), {"kind": "builtin", "size": size}))
 
     elif choice == "Folder on this server":
         src = st.text_input(
@@ -64,7 +65,8 @@ with st.container(border=True):
                 for path in (src.strip(), tgt.strip()):
                     if path:
                         uploads.check_server_path(path)
-                return open_dataset(src.strip(), tgt.strip() or None, size=size)
+                recipe = {"kind": "folders", "what": "folder pair on this server", "source": src.strip(), "target": tgt.strip() or None}
+                return open_dataset(src.strip(), tgt.strip() or None, size=size), recipe | {"size": size}
 
             activate(load)
 
@@ -80,9 +82,15 @@ with st.container(border=True):
             def load() -> Dataset:
                 src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
                 tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
-                return open_dataset(
-                    src_dir, tgt_dir, size=size, name=uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else "")
-                )
+                name = uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else "")
+                recipe = {
+                    "kind": "folders",
+                    "what": "uploaded zip",
+                    "source": str(src_dir),
+                    "target": tgt_dir and str(tgt_dir),
+                    "name": name,
+                }
+                return open_dataset(src_dir, tgt_dir, size=size, name=name), recipe | {"size": size}
 
             activate(load)
 
@@ -114,11 +122,9 @@ with st.container(border=True):
             per = counts.get(s)
             st.caption(f"**{s}**: " + (", ".join(f"{k} ({v})" for k, v in per.items()) if per else "nothing yet"))
         if b2.button("Use dropped images", type="primary", disabled=len(counts) < 2):
-            activate(
-                lambda: open_dataset(
-                    uploads.dropped_folder(session_dir(), "source"), uploads.dropped_folder(session_dir(), "target"), size=size
-                )
-            )
+            folders = [str(uploads.dropped_folder(session_dir(), s)) for s in ("source", "target")]
+            recipe = {"kind": "folders", "what": "dropped images", "source": folders[0], "target": folders[1], "size": size}
+            activate(lambda: (open_dataset(*folders, size=size), recipe))
         if b3.button("Clear dropped images", disabled=not counts):
             uploads.clear_dropped(session_dir())
             st.rerun()

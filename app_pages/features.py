@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.player import training_movie
-from app_pages.lib.shared import dataset, owner
+from app_pages.lib.shared import dataset, my_runs, pick_run
 from explorer.analysis import alignment, projector
 from explorer.analysis.embedding import embedding
 from explorer.dann.validators import DEFAULT, selected_epoch
@@ -19,15 +19,14 @@ st.caption(
     "separated **by class**. Drag a box in either plot to select the same points in both."
 )
 ds = dataset()
-mine = runs.list_runs(ds.fingerprint, owner())
+mine = my_runs(ds)
 if not mine:
     st.info("No runs on this dataset yet: train one on the **Train DANN** page, then come back.", icon=":material/info:")
     st.stop()
 
 with st.container(border=True):
     c1, c2 = st.columns([2, 3])
-    labels = {r.label: r for r in mine}
-    run = labels[c1.selectbox("Run", list(labels), key="f_run")]
+    run = pick_run(c1, mine, "f_run")
     view = c2.segmented_control("View", ["Checkpoints", "Training movie"], default="Checkpoints", key="f_view",
                                 help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
                                 "each map starting from the one before, so the points can be followed.") or "Checkpoints"  # fmt: skip

@@ -5,7 +5,7 @@ import torch
 
 from app_pages.lib import charts
 from app_pages.lib.judging import twin_panel, validators_panel
-from app_pages.lib.shared import dataset, job_queue, job_status, owner
+from app_pages.lib.shared import dataset, job_queue, job_status, owner, pick_run, share_panel
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
@@ -205,7 +205,7 @@ else:
             twin_panel(r, submit)
         st.markdown("**Downloads**")
         c1, c2 = st.columns(2)
-        run = labels[c1.selectbox("Run", chosen, key="t_download_run")]
+        run = pick_run(c1, [labels[c] for c in chosen], "t_download_run")
         select = c2.selectbox("Checkpoint", ["last", *NAMES], index=1 + NAMES.index(DEFAULT), key="t_select",
                               format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}")  # fmt: skip
         epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
@@ -235,3 +235,4 @@ else:
                 "application/octet-stream",
                 on_click="ignore",
             )
+        share_panel(run, ds)

@@ -15,11 +15,11 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app_pages.lib.jobs import JobQueue
-from app_pages.lib.uploads import new_session, sweep_sessions, touch
+from app_pages.lib.uploads import check_server_path, new_session, sweep_sessions, touch
 from explorer.data.builtin import load_builtin
-from explorer.data.domains import Dataset
+from explorer.data.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
-from explorer.store import cache
+from explorer.store import cache, runs, sessions
 from explorer.store.home import env_number
 from explorer.transfer import download
 from explorer.transfer.backbones import WeightsMissing, ensure_imagenet, hub_file, load_backbone, load_state_file
@@ -32,10 +32,86 @@ def builtin(size: int = 32) -> Dataset:
 
 
 def dataset() -> Dataset:
-    """The active dataset; the embedded default until the Data page chooses another."""
+    """The active dataset: a shared run's; else the one this session chose (kept on the server under
+    its id, so a reload, a new tab or a restart finds it again); else the embedded default."""
     if "dataset" not in st.session_state:
-        st.session_state.dataset = builtin()
+        grant = st.session_state.get("shared")
+        st.session_state.dataset = open_recipe(grant["dataset"]) if grant else _restored()
     return st.session_state.dataset
+
+
+def open_recipe(recipe: dict) -> Dataset:
+    """A dataset from its recipe: the embedded default at a size, or two folders opened again."""
+    if recipe.get("kind") != "folders":
+        return builtin(int(recipe.get("size", 32)))
+    for path in (recipe["source"], recipe.get("target")):
+        if path and not Path(path).exists():
+            raise ExplorerError(f"{path} is no longer there")
+        if path and recipe.get("what") == "folder pair on this server":
+            check_server_path(path)  # the server's rules may have changed since
+    return open_dataset(recipe["source"], recipe.get("target"), size=int(recipe["size"]), name=recipe.get("name"))
+
+
+def _restored() -> Dataset:
+    recipe = sessions.choices(owner()).get("dataset")
+    if not recipe:
+        return builtin()
+    try:
+        return open_recipe(recipe)
+    except (ExplorerError, OSError) as e:
+        st.session_state.dataset_lost = (
+            f"The dataset this session chose ({recipe.get('what', 'folders')}: {recipe.get('source')}) could not be opened again: "
+            f"{str(e).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
+        )
+        sessions.remember(owner(), dataset=None)
+        return builtin()
+
+
+def choose_dataset(ds: Dataset, recipe: dict) -> None:
+    """Make `ds` the active dataset and keep its recipe under the session id."""
+    st.session_state.dataset = ds
+    st.session_state.pop("dataset_lost", None)
+    sessions.remember(owner(), dataset=recipe)
+
+
+def restore_choices() -> None:
+    """Once per browser session: the widgets' saved choices (image size, Canny for training)."""
+    if st.session_state.get("restored"):
+        return
+    st.session_state.restored = True
+    saved = sessions.choices(owner())
+    if recipe := saved.get("dataset"):
+        st.session_state.data_size = int(recipe.get("size", 32))
+        st.session_state.data_choice = {"folder pair on this server": "Folder on this server", "uploaded zip": "Upload a zip",
+                                        "dropped images": "Drop images"}.get(recipe.get("what"), "Embedded default")  # fmt: skip
+    if (canny := saved.get("canny")) is not None:
+        st.session_state.canny = canny if canny == "auto" else tuple(canny)
+
+
+def remember_canny(choice) -> None:
+    st.session_state.canny = choice
+    sessions.remember(owner(), canny=choice if choice == "auto" else list(choice))
+
+
+def my_runs(ds: Dataset) -> list:
+    """This session's runs on `ds`, newest first; only the shared run when the page was opened by a share link."""
+    grant = st.session_state.get("shared")
+    if grant:
+        record = runs.read_run(cache.run_dir(grant["run_id"]))
+        return [record] if record and record.metrics else []
+    return runs.list_runs(ds.fingerprint, owner())
+
+
+def pick_run(container, records: list, key: str, label: str = "Run"):
+    """A run select box that starts on the run this session looked at last (kept under its id) and remembers the choice."""
+    labels = {r.label: r for r in records}
+    saved = sessions.choices(owner()).get("run")
+    if st.session_state.get(key) not in labels:
+        st.session_state[key] = next((name for name, r in labels.items() if r.run_id == saved), next(iter(labels)))
+    run = labels[container.selectbox(label, list(labels), key=key)]
+    if run.run_id != saved and not st.session_state.get("shared"):
+        sessions.remember(owner(), run=run.run_id)
+    return run
 
 
 def session_dir() -> Path:
@@ -162,3 +238,31 @@ def imagenet(name: str, container) -> None:
         ensure_imagenet(name, progress, downloads_allowed())
     finally:
         bar.empty()
+
+
+def share_url(token: str) -> str:
+    """The address that opens a shared run (its read-only Train DANN, the app's first page there),
+    on the host this page was opened from."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(st.context.url or "")
+    return f"{u.scheme}://{u.netloc}/?share={token}" if u.netloc else f"/?share={token}"
+
+
+def share_panel(run, ds: Dataset) -> None:
+    """Copy link / revoke for a finished run of this session: the link opens that run read-only."""
+    with st.expander("Share this run: a read-only link", icon=":material/link:"):
+        if not run.finished:
+            st.caption("A run can be shared once it has finished.")
+            return
+        st.caption("Anyone with the link sees this run's curves and numbers, Feature Space and Layer Activations, read-only: "
+                   "no other runs, no stop, delete or retrain, none of your uploads. Revoke a link to close it.")  # fmt: skip
+        if st.button("Create a link", icon=":material/add_link:", key=f"share_{run.run_id}"):
+            recipe = sessions.choices(owner()).get("dataset") or {"kind": "builtin", "size": ds.source.images.shape[-1]}
+            sessions.share(run.run_id, owner(), recipe)
+        for token in sessions.shares_of(run.run_id, owner()):
+            c1, c2 = st.columns([5, 1], vertical_alignment="center")
+            c1.code(share_url(token), language=None)
+            if c2.button("Revoke", key=f"revoke_{token}"):
+                sessions.revoke(token, owner())
+                st.rerun()

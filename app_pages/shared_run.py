@@ -1,0 +1,27 @@
+"""Train DANN, opened by a share link: one run, read-only (its curves, numbers and validators)."""
+
+import streamlit as st
+
+from app_pages.lib import charts
+from app_pages.lib.judging import validators_panel
+from app_pages.lib.shared import dataset, my_runs
+from explorer.store import runs
+
+st.title("Train DANN")
+found = my_runs(dataset())
+if not found:
+    st.error("This shared run is no longer on the server (removed from the checkpoint cache).", icon=":material/link_off:")
+    st.stop()
+run = found[0]
+st.info(
+    "**A shared run, read-only.** Its owner sent you this link: you can look at this run here, in **Feature Space** and in "
+    "**Layer Activations**. You cannot stop, delete or retrain it, and no other runs are shown.",
+    icon=":material/visibility:",
+)
+st.subheader(run.label)
+last = run.metrics[-1]
+st.caption(f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
+           f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}")  # fmt: skip
+st.altair_chart(charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
+st.dataframe(runs.final_table([run]), hide_index=True, width="stretch")
+validators_panel(run.metrics)

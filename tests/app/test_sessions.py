@@ -1,0 +1,131 @@
+"""Choices kept under the session id (reload, new tab, restart, deep link), their visible fallback,
+and shared run links (read-only, one run, revocable)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from explorer.dann.config import TrainConfig
+from explorer.dann.trainer import train
+from explorer.data.builtin import load_builtin
+from explorer.store import cache, runs, sessions
+from tests.conftest import make_image_folder
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def open_app(sid=None, page=None, share=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    if sid:
+        at.query_params["sid"] = sid
+    if share:
+        at.query_params["share"] = share
+    if page:
+        at.switch_page(f"app_pages/{page}.py")
+    return at.run()
+
+
+def sidebar_dataset(at) -> str:
+    return next(m.value for m in at.sidebar.markdown if m.value.startswith("**Dataset**"))
+
+
+@pytest.fixture
+def folders(tmp_path):
+    make_image_folder(tmp_path / "src", classes=("apple", "banana"), per_class=4)
+    make_image_folder(tmp_path / "tgt", classes=("apple", "banana"), per_class=3, mode="L")
+    return tmp_path / "src", tmp_path / "tgt"
+
+
+def choose_folders(at, src, tgt, size=28):
+    at.switch_page("app_pages/data.py").run()
+    at.radio(key="data_choice").set_value("Folder on this server").run()
+    at.selectbox(key="data_size").set_value(size).run()
+    at.text_input[0].input(str(src)).run()
+    at.text_input[1].input(str(tgt)).run()
+    next(b for b in at.button if b.label == "Open").click().run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_link(folders):
+    at = choose_folders(open_app(), *folders)
+    sid = at.query_params["sid"]
+    assert "2 classes" in at.sidebar.caption[0].value and "28x28 px" in at.sidebar.caption[0].value
+    at.switch_page("app_pages/canny.py").run()
+    at.slider(key="canny_range").set_value((40, 90)).run()
+    next(b for b in at.button if b.label == "Use these thresholds for training").click().run()
+    chosen = sidebar_dataset(at)
+
+    again = open_app(sid)  # a reload, or a new tab with the same address
+    assert sidebar_dataset(again) == chosen and "28x28 px" in again.sidebar.caption[0].value
+    assert again.selectbox(key="data_size").value == 28 and again.radio(key="data_choice").value == "Folder on this server"
+    st.cache_resource.clear()  # the app restarting: nothing left in memory, only what is on disk
+    st.cache_data.clear()
+    deep = open_app(sid, page="canny")  # a deep link to another page
+    assert sidebar_dataset(deep) == chosen
+    assert any("Training uses Canny 40/90 on the source" in c.value for c in deep.caption)
+    assert sidebar_dataset(open_app()) != chosen  # another session starts on the embedded default
+
+
+def test_a_dataset_that_is_gone_falls_back_visibly(folders):
+    sid = choose_folders(open_app(), *folders).query_params["sid"]
+    shutil.rmtree(folders[0])
+    at = open_app(sid)
+    assert "builtin" in sidebar_dataset(at)
+    assert "could not be opened again" in at.warning[0].value and "is no longer there" in at.warning[0].value
+    assert "embedded default" in at.warning[0].value and not at.exception
+    assert not open_app(sid).warning  # said once; the choice is forgotten
+
+
+@pytest.fixture
+def finished_runs():
+    """Two finished runs on the embedded data (32 px), owned by one session id."""
+    sid = "0123456789abcdef0123456789abcdef"
+    data = load_builtin(32)
+    made = []
+    for seed in (1, 2):
+        config = TrainConfig(width=0.125, epochs=1, seed=seed)
+        run_dir = cache.run_dir(config.run_id(data.fingerprint, "cpu"))
+        train(config, data, run_dir)
+        runs.add_owner(run_dir, sid)
+        made.append(runs.read_run(run_dir))
+    return sid, made
+
+
+def test_the_run_being_looked_at_is_remembered(finished_runs):
+    sid, made = finished_runs
+    at = open_app(sid, page="features")
+    second = next(label for label in at.selectbox(key="f_run").options if made[1].run_id[:6] in label)
+    at.selectbox(key="f_run").set_value(second).run()
+    assert open_app(sid, page="features").selectbox(key="f_run").value == second
+    assert made[1].run_id[:6] in open_app(sid, page="train").selectbox(key="t_download_run").value
+
+
+def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
+    sid, made = finished_runs
+    owner = open_app(sid, page="train")
+    owner.selectbox(key="t_download_run").set_value(
+        next(o for o in owner.selectbox(key="t_download_run").options if made[0].run_id[:6] in o)
+    ).run()
+    next(b for b in owner.button if b.label == "Create a link").click().run()
+    (token,) = sessions.shares_of(made[0].run_id, sid)
+    assert any(c.value.endswith(f"/?share={token}") for c in owner.code)
+    assert made[0].run_id not in token and len(token) == 22  # random, not derived from the run
+
+    viewer = open_app(share=token)  # another browser: its own session id
+    assert viewer.query_params["sid"] != sid and not viewer.exception and not viewer.error
+    assert "A shared run, read-only" in viewer.info[0].value and viewer.subheader[0].value == made[0].label
+    labels = {b.label for b in viewer.button}
+    assert not labels & {"Start training", "Stop", "Remove them", "Create a link", "Revoke"}
+    viewer.switch_page("app_pages/features.py").run()
+    assert viewer.selectbox(key="f_run").options == [made[0].label]  # that run and nothing else
+    viewer.switch_page("app_pages/activations.py").run()
+    assert viewer.selectbox(key="a_model").options == [f"DANN run: {made[0].label}"]
+
+    assert "No such shared run" in open_app(share="x" * 22).error[0].value  # made up
+    next(b for b in owner.button if b.label == "Revoke").click().run()
+    assert sessions.shared(token) is None
+    assert "No such shared run" in open_app(share=token).error[0].value
