@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, my_runs, owner, pick_weights
+from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, my_runs, others_data, owner, pick_weights
 from explorer.analysis import activations as A
 from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
@@ -106,10 +106,13 @@ with st.container(border=True):
     first_choice = next((k for k in partners if k != "nothing" and (k != "ImageNet weights" or hub_file(choice).is_file())), "nothing")
     c1, c2, c3 = st.columns([2, 1, 2])
     up = c1.file_uploader("Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image")
-    sample = c2.number_input("…or a source image of the dataset", 0, len(ds.source) - 1, 0, key="a_sample")
+    sample = 0 if others_data() else c2.number_input("…or a source image of the dataset", 0, len(ds.source) - 1, 0, key="a_sample")
     other_choice = c3.selectbox("Compare with", list(partners), index=list(partners).index(first_choice), key=f"a_other_{choice}",
                                 help="a second model of the same architecture, on the same image and layer")  # fmt: skip
     other, other_note = None, ""
+    if up is None and others_data():
+        loaded = None  # a shared run on its owner's images: drop an image of your own
+        st.info("Drop an image of your own: this run was trained on its owner's images, which a share link does not show.")
     if loaded is not None and partners.get(other_choice):
         try:
             other, other_note = partners[other_choice]()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.player import training_movie
-from app_pages.lib.shared import dataset, my_runs, pick_run
+from app_pages.lib.shared import dataset, my_runs, others_data, pick_run
 from explorer.analysis import alignment, projector
 from explorer.analysis.embedding import embedding
 from explorer.dann.validators import DEFAULT, selected_epoch
@@ -81,6 +81,7 @@ for epoch in sorted(picked, key=names.index):
         st.error(f"{epoch}: {e}")
         continue
     df = projector.points(emb, ds)
+    df = df.assign(file="(not shared)") if others_data() else df
     f = emb.features
     left, right = st.columns([4, 1])
     with left:
@@ -97,10 +98,14 @@ for epoch in sorted(picked, key=names.index):
         st.caption(
             f"{'from the cache' if emb.cached else f'{emb.seconds:.1f} s'} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points"
         )
-        downloads = [
-            ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
-            ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
-        ]
+        downloads = (
+            [
+                ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
+                ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
+            ]
+            if not others_data()
+            else []
+        )  # file names and thumbnails of a sharer's own images stay theirs
         for title, make, stem, ext, mime in downloads:
             st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.run_id}-e{f.epoch}.{ext}",
                                mime, key=f"{stem}_{f.epoch}", on_click="ignore")  # fmt: skip

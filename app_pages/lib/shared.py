@@ -102,6 +102,13 @@ def my_runs(ds: Dataset) -> list:
     return runs.list_runs(ds.fingerprint, owner())
 
 
+def others_data() -> bool:
+    """True when this page was opened by a share link to a run on its owner's own images: those are
+    not shown or exported (the embedded default's are)."""
+    grant = st.session_state.get("shared")
+    return bool(grant) and grant["dataset"].get("kind") != "builtin"
+
+
 def pick_run(container, records: list, key: str, label: str = "Run"):
     """A run select box that starts on the run this session looked at last (kept under its id) and remembers the choice."""
     labels = {r.label: r for r in records}

@@ -40,7 +40,12 @@ def proxy_a_distance(features: np.ndarray, domain: np.ndarray, seed: int = 0) ->
         raise ExplorerError("The A-distance needs at least 2 points from each domain.")
     keep = np.concatenate([rng.choice(i, n, replace=False) for i in idx])
     features, domain = features[keep], domain[keep]
-    x = StandardScaler().fit_transform(_pca(features, seed))
+    x = _pca(features.astype(np.float64), seed)
+    spread = x.std(0)
+    x = x[:, spread > 1e-6 * max(spread.max(initial=0.0), 1e-30)]  # directions with no variance would scale to NaN
+    if x.shape[1] == 0:
+        return 0.0  # every point has the same features: nothing tells the domains apart
+    x = StandardScaler().fit_transform(x)
     x_tr, x_te, d_tr, d_te = train_test_split(x, domain, test_size=0.5, random_state=seed, stratify=domain)
     err = 1.0 - LogisticRegression(max_iter=1000).fit(x_tr, d_tr).score(x_te, d_te)
     return float(np.clip(2.0 * (1.0 - 2.0 * err), 0.0, 2.0))

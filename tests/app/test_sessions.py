@@ -129,3 +129,24 @@ def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
     next(b for b in owner.button if b.label == "Revoke").click().run()
     assert sessions.shared(token) is None
     assert "No such shared run" in open_app(share=token).error[0].value
+
+
+def test_a_share_of_a_run_on_the_owners_own_images_shows_none_of_them(folders):
+    from explorer.data.domains import open_dataset
+
+    sid = "fedcba9876543210fedcba9876543210"
+    data = open_dataset(str(folders[0]), str(folders[1]), size=32)
+    config = TrainConfig(width=0.125, epochs=1, batch_size=4)
+    run_dir = cache.run_dir(config.run_id(data.fingerprint, "cpu"))
+    train(config, data, run_dir)
+    runs.add_owner(run_dir, sid)
+    recipe = {"kind": "folders", "what": "uploaded zip", "source": str(folders[0]), "target": str(folders[1]), "size": 32}
+    token = sessions.share(runs.read_run(run_dir).run_id, sid, recipe)
+    viewer = open_app(share=token, page="features")
+    viewer.selectbox(key="f_method").set_value("pca").run()  # 8 + 6 images: too few for t-SNE
+    assert not viewer.exception and not viewer.error, [e.value for e in viewer.error]
+    assert len(viewer.get("vega_lite_chart")) >= 1
+    assert not [b for b in viewer.get("download_button")]  # no coordinates (file names), no projector (thumbnails)
+    viewer.switch_page("app_pages/activations.py").run()
+    assert not viewer.exception and "a_sample" not in [n.key for n in viewer.number_input]
+    assert any("Drop an image of your own" in i.value for i in viewer.info)
