@@ -15,7 +15,7 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app_pages.lib.jobs import JobQueue
-from app_pages.lib.uploads import check_server_path, new_session, sweep_sessions, touch
+from app_pages.lib.uploads import adopt, check_server_path, new_session, sweep_sessions, touch
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
@@ -57,6 +57,9 @@ def _restored() -> Dataset:
     if not recipe:
         return builtin()
     try:
+        if recipe.get("what") in ("uploaded zip", "dropped images"):  # this session's folder keeps them from now on
+            recipe = recipe | {k: adopt(recipe.get(k), session_dir()) for k in ("source", "target")}
+            sessions.remember(owner(), dataset=recipe)
         return open_recipe(recipe)
     except (ExplorerError, OSError) as e:
         st.session_state.dataset_lost = (

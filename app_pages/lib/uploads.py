@@ -40,6 +40,25 @@ def new_session(session_id: str | None = None) -> Path:
     return path
 
 
+def adopt(path: str | None, session: Path) -> str | None:
+    """A folder inside another browser session's upload folder, moved into `session`'s (the same
+    place below it): a reload or a new tab starts a new session, and housekeeping removes the old
+    session's folder once it has ended. Paths elsewhere, or already in `session`, are returned as they are."""
+    if not path:
+        return path
+    p, root = Path(path), subdir("sessions")
+    try:
+        rel = p.relative_to(root)
+    except ValueError:
+        return path
+    dest = session / Path(*rel.parts[1:])
+    if root / rel.parts[0] == session or not p.is_dir() or dest.exists():
+        return str(dest) if dest.exists() else path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(p), str(dest))  # the same file system: a rename
+    return str(dest)
+
+
 def touch(session: Path) -> None:
     """Mark a session folder as in use now (what `sweep_sessions` looks at)."""
     session.mkdir(parents=True, exist_ok=True)

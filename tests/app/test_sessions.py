@@ -150,3 +150,29 @@ def test_a_share_of_a_run_on_the_owners_own_images_shows_none_of_them(folders):
     viewer.switch_page("app_pages/activations.py").run()
     assert not viewer.exception and "a_sample" not in [n.key for n in viewer.number_input]
     assert any("Drop an image of your own" in i.value for i in viewer.info)
+
+
+def test_an_uploaded_zip_comes_back_after_its_old_session_folder_is_swept(tmp_path):
+    from explorer.store.home import subdir
+    from tests.conftest import zip_folder
+
+    data = zip_folder(make_image_folder(tmp_path / "z", ("cat", "dog"), per_class=3), tmp_path / "pets.zip", "source/")
+    make_image_folder(tmp_path / "zt", ("cat", "dog"), per_class=2, mode="L")
+    with __import__("zipfile").ZipFile(data, "a") as zf:
+        for p in sorted((tmp_path / "zt").rglob("*.png")):
+            zf.write(p, "target/" + p.relative_to(tmp_path / "zt").as_posix())
+    at = open_app(page="data")
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("pets.zip", data.read_bytes(), "application/zip").run()
+    next(b for b in at.button if b.label == "Open zip").click().run()
+    assert not at.exception and not at.error
+    sid, first = at.query_params["sid"], at.session_state.session_dir
+    chosen = sidebar_dataset(at)
+
+    again = open_app(sid)  # a reload: a new browser session, with its own upload folder
+    assert sidebar_dataset(again) == chosen and not again.warning
+    moved = again.session_state.session_dir
+    assert moved != first and list((moved / "unpacked").iterdir())  # the upload now lives in the new session's folder
+    shutil.rmtree(first, ignore_errors=True)  # housekeeping removes the ended session's folder
+    assert sidebar_dataset(open_app(sid)) == chosen  # and a later visit still finds it
+    assert subdir("sessions") in moved.parents
