@@ -6,7 +6,7 @@ recipe, the Canny choice for training, the run being looked at) are one small JS
 page is opened with that id: after a reload, in a new tab, after the app restarts, on a deep link.
 
 A share is ``$EXPLORER_HOME/shares/<token>.json``: a run id, the owner's session id and the recipe
-of the run's dataset. The token is random (``secrets.token_urlsafe``, 128 bits), not derived from
+of the run's dataset (uploaded images hard-linked into ``shares/<token>/``). The token is random (``secrets.token_urlsafe``, 128 bits), not derived from
 the run or its config, so it cannot be guessed from either; the owner revokes it by deleting it.
 """
 
@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -55,10 +56,26 @@ def remember(sid: str, **changes) -> None:
 
 
 def share(run_id: str, owner: str, dataset: dict) -> str:
-    """A new random token that opens run `run_id` read-only."""
+    """A new random token that opens run `run_id` read-only. Uploaded images (a zip, dropped files)
+    are linked into the share's own folder, ``shares/<token>/``, so the link keeps working when the
+    owner's session folder moves or is removed; a folder pair on the server is used where it is."""
     token = secrets.token_urlsafe(16)
+    if dataset.get("kind") == "folders" and dataset.get("what") != "folder pair on this server":
+        own = subdir("shares") / token
+        for key in ("source", "target"):
+            if dataset.get(key):
+                shutil.copytree(dataset[key], own / key, copy_function=_link)
+                dataset = dataset | {key: str(own / key)}
     _write(subdir("shares") / f"{token}.json", {"run_id": run_id, "owner": owner, "dataset": dataset, "created": time.time()})
     return token
+
+
+def _link(src: str, dst: str) -> None:
+    """A hard link (no second copy of the bytes), or a copy where the file system has none."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def shared(token: str) -> dict | None:
@@ -82,4 +99,5 @@ def revoke(token: str, owner: str) -> bool:
     if data is None or data.get("owner") != owner:
         return False
     (subdir("shares") / f"{token}.json").unlink(missing_ok=True)
+    shutil.rmtree(subdir("shares") / token, ignore_errors=True)
     return True

@@ -176,3 +176,15 @@ def test_an_uploaded_zip_comes_back_after_its_old_session_folder_is_swept(tmp_pa
     shutil.rmtree(first, ignore_errors=True)  # housekeeping removes the ended session's folder
     assert sidebar_dataset(open_app(sid)) == chosen  # and a later visit still finds it
     assert subdir("sessions") in moved.parents
+
+
+def test_a_share_of_uploaded_data_outlives_the_owners_upload_folder(tmp_path):
+    src = make_image_folder(tmp_path / "sessions_like" / "src", ("cat", "dog"), per_class=3)
+    tgt = make_image_folder(tmp_path / "sessions_like" / "tgt", ("cat", "dog"), per_class=2, mode="L")
+    recipe = {"kind": "folders", "what": "uploaded zip", "source": str(src), "target": str(tgt), "size": 32}
+    token = sessions.share("somerun", "0123456789abcdef0123456789abcdef", recipe)
+    own = sessions.shared(token)["dataset"]
+    assert own["source"] != str(src) and token in own["source"]
+    shutil.rmtree(tmp_path / "sessions_like")  # the owner's upload folder moved away or swept
+    assert sorted(p.name for p in Path(own["source"]).rglob("*.png")) == sorted(f"{i:03d}.png" for i in range(3) for _ in range(2))
+    assert sessions.revoke(token, "0123456789abcdef0123456789abcdef") and not Path(own["source"]).exists()
