@@ -63,10 +63,9 @@ if view == "Training movie":
 @st.cache_data(max_entries=32, show_spinner=False)
 def numbers(key: tuple, _emb, seed: int) -> dict:
     f = _emb.features
-    tgt = f.domain == 1
     return {
         "a": alignment.proxy_a_distance(f.features, f.domain, seed),
-        "target": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
+        "target": f.target_acc,
         "knn": alignment.knn_class_agreement(f.features, f.label),
     }
 

@@ -51,6 +51,12 @@ class Features:
     classes: tuple[str, ...]
     epoch: int
 
+    @property
+    def target_acc(self) -> float | None:
+        """Accuracy on the sampled target points; None when the target is unlabelled."""
+        tgt = self.domain == 1
+        return float((self.pred[tgt] == self.label[tgt]).mean()) if (self.label[tgt] >= 0).all() else None
+
 
 def check_checkpoint(ckpt: dict, dataset: Dataset) -> None:
     """Refuse a checkpoint trained on other data, with a message that says which."""

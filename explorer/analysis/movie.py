@@ -206,14 +206,13 @@ def movie(
                 continue
             previous = frames[-1].coords if frames else None
             coords = next_frame(previous, f.features, method, perplexity, seed)
-            tgt = f.domain == 1
             got = {
                 "epoch": f.epoch,
                 "coords": coords,
                 "pred": f.pred,
                 "mixing": alignment.domain_mixing(f.features, f.domain),
                 "a_distance": alignment.proxy_a_distance(f.features, f.domain, seed),
-                "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else np.nan,
+                "target_acc": np.nan if f.target_acc is None else f.target_acc,
                 "domain": f.domain,
                 "label": f.label,
                 "index": f.index,

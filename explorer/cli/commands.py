@@ -217,7 +217,7 @@ def cmd_embed(args) -> int:
                 "n_target": int(tgt.sum()),
                 "a_distance": alignment.proxy_a_distance(f.features, f.domain, args.seed),
                 "knn_class_agreement": alignment.knn_class_agreement(f.features, f.label),
-                "target_acc": float((f.pred[tgt] == f.label[tgt]).mean()) if (f.label[tgt] >= 0).all() else None,
+                "target_acc": f.target_acc,
             }
         )
     )
