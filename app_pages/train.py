@@ -4,8 +4,9 @@ import streamlit as st
 import torch
 
 from app_pages.lib import charts
+from app_pages.lib.jobs import CLUSTER
 from app_pages.lib.judging import twin_panel, validators_panel
-from app_pages.lib.shared import dataset, job_queue, job_status, owner, pick_run, share_panel
+from app_pages.lib.shared import cluster, dataset, job_queue, job_status, owner, pick_run, share_panel, where
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
@@ -25,19 +26,26 @@ st.caption(
 )
 ds = dataset()
 queue = job_queue()
+ray = cluster()
 d = TrainConfig()
 
 
 def submit(cfg: TrainConfig) -> None:
-    """Queue a run on this server's device worker; it trains in the cache, under its lock and cap."""
-    me = owner()
+    """Queue a run on this server's device worker, or send it to the Ray cluster; either way it
+    trains into the cache, under its lock and cap."""
+    me, label = owner(), f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}"
+    if ray is not None:
+        folder = cache.run_dir(cfg.run_id(ds.fingerprint, ray.device_type(cfg)))
+        job = queue.submit(me, label, CLUSTER, lambda stop, cfg=cfg, data=ds: ray.run(cfg, data, folder, stop, owner=me))
+        st.session_state.current_job = job.id
+        return
 
     def start(stop, cfg=cfg, data=ds, me=me):
         trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, pick(cfg.device).type)))
         runs.add_owner(trainer.dir, me)
         return cache.guarded(trainer.dir, trainer.events(stop))
 
-    job = queue.submit(me, f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}", pick(cfg.device).type, start)
+    job = queue.submit(me, label, pick(cfg.device).type, start)
     st.session_state.current_job = job.id
 
 
@@ -65,7 +73,7 @@ with st.container(border=True):
     width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
     self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
-    cuda = torch.cuda.is_available()
+    cuda = ray.status()["gpus"] > 0 if ray is not None else torch.cuda.is_available()
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
     tuned = st.session_state.get("canny", "auto")
     options = ["auto: chosen from the data", "off: no edges"]
@@ -77,9 +85,9 @@ with st.container(border=True):
     canny = "auto" if prep.startswith("auto") else (None if prep.startswith("off") else tuple(tuned))
     augment = c2.radio("Augmentation", AUGMENTS, index=AUGMENTS.index(d.augment), key="t_augment", horizontal=True,
                        help="rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no longer a 2)")  # fmt: skip
+    on = f"the **{ray.describe()}**" if ray is not None else f"**{describe(pick(device))}**"
     st.caption(
-        f"Runs on **{describe(pick(device))}** · data: {ds.name} · {len(ds.source):,} source, "
-        f"{len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
+        f"Runs on {on} · data: {ds.name} · {len(ds.source):,} source, {len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
     )
 
     def config() -> TrainConfig:
@@ -125,8 +133,10 @@ def progress_view(job) -> None:
     done = history[-1]["epoch"] if history else 0
     per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
     eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
-    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta}",
-               f"**{job.label}** finished: {done} epochs.")  # fmt: skip
+    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · on {where(job)}",
+               f"**{job.label}** finished: {done} epochs on {where(job)}.")  # fmt: skip
+    for retry in (e for e in events if e["kind"] == "retry"):
+        st.warning(retry["message"], icon=":material/restart_alt:")
     if history:
         last = history[-1]
         cols = st.columns(4)
@@ -152,10 +162,12 @@ if current is not None or others:
 
     @st.fragment(run_every=1.0 if active else None)
     def live():
+        if ray is not None and active:
+            st.caption(f"{ray.describe()}. Each run is placed on a free device as one comes up.")
         for job in others:  # earlier runs of this session still running or waiting
             c1, c2 = st.columns([5, 1])
             ahead = f", {queue.waiting_ahead(job)} run(s) ahead" if job.state == "queued" else ""
-            c1.caption(f"Also {job.state}: **{job.label}**{ahead}")
+            c1.caption(f"Also {job.state}: **{job.label}**{ahead} · on {where(job)}")
             if c2.button("Stop", key=f"stop_{job.id}"):
                 job.stop()
         if current is not None:

@@ -6,6 +6,9 @@ type ("cpu", "cuda") takes jobs in order and iterates their event stream, storin
 the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within one step.
 
 Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
+
+Jobs for a Ray cluster (device `CLUSTER`) do not wait here: each follows its run from its own
+thread at once, and the cluster queues them for its devices (`explorer.dann.cluster`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from explorer.dann.events import FINAL
 from explorer.errors import ExplorerError
 
 _ids = itertools.count(1)
+CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
 
 
 @dataclass(eq=False)
@@ -57,6 +61,9 @@ class JobQueue:
         job = Job(owner=owner, label=label, device=device, start=start)
         with self._lock:
             self._all.append(job)
+            if device == CLUSTER:
+                threading.Thread(target=self._run, args=(job,), name=f"explorer-ray-job-{job.id}", daemon=True).start()
+                return job
             self._queues.setdefault(device, []).append(job)
             if device not in self._workers or not self._workers[device].is_alive():
                 t = threading.Thread(target=self._work, args=(device,), name=f"explorer-{device}", daemon=True)

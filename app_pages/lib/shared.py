@@ -14,8 +14,9 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app_pages.lib.jobs import JobQueue
+from app_pages.lib.jobs import CLUSTER, JobQueue
 from app_pages.lib.uploads import adopt, check_server_path, new_session, sweep_sessions, touch
+from explorer.dann import cluster as ray_cluster
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
@@ -162,6 +163,35 @@ def housekeeping() -> None:
 def job_queue() -> JobQueue:
     """One queue for the whole server: one training run per device at a time, across sessions."""
     return JobQueue()
+
+
+@st.cache_resource(show_spinner="Connecting to the Ray cluster…")
+def _cluster(address: str) -> tuple[ray_cluster.Cluster | None, str]:
+    try:
+        return ray_cluster.connect(address), ""
+    except ExplorerError as e:  # kept: a cluster that cannot be reached is not tried again on every rerun
+        return None, str(e)
+
+
+def cluster() -> ray_cluster.Cluster | None:
+    """The Ray cluster that runs go to ($EXPLORER_RAY_ADDRESS), or None: this server trains them.
+    When it is set but cannot be used (Ray not installed, the cluster unreachable), the page says so
+    once and runs train on this server."""
+    address = ray_cluster.configured()
+    if not address:
+        return None
+    found, problem = _cluster(address)
+    if problem:
+        st.warning(f"{problem} Runs train on this server until the app is restarted with a working cluster.", icon=":material/cloud_off:")
+    return found
+
+
+def where(job) -> str:
+    """Where a job trains: this server, or the cluster node of its latest event (or still waiting for one)."""
+    if job.device != CLUSTER:
+        return f"this server's {job.device.upper()}"
+    _, events, _ = job.snapshot()
+    return next((e["where"] for e in reversed(events) if e.get("where")), ray_cluster.WAITING)
 
 
 def job_status(job, fraction: float, running: str, finished: str, stop_label: str = "Stop") -> None:

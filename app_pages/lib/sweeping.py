@@ -3,13 +3,17 @@ server's queue, its results filling a heat-map as the runs finish."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
-from app_pages.lib.shared import job_queue, job_status, owner
+from app_pages.lib.jobs import CLUSTER
+from app_pages.lib.shared import cluster, job_queue, job_status, owner
 from explorer.dann import costs
 from explorer.dann.config import METHODS, TrainConfig
+from explorer.dann.events import FINAL
 from explorer.dann.grid import Grid, show
 from explorer.dann.schedules import SHAPES
 from explorer.dann.sweep import Sweep
@@ -51,14 +55,18 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
     specs = [f"lamb={','.join(f'{v:g}' for v in lambdas)}", f"lambda_schedule={','.join(schedules)}",
              f"canny={','.join(canny)}", f"method={','.join(methods)}"]  # fmt: skip
     try:
-        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner())
+        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=cluster())
     except ExplorerError as e:
         st.error(str(e))
         return
     todo = len(sweep.pending())
     key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
     try:
-        estimate = _duration(_estimate(sweep, key)) if todo else "0 s"
+        estimate = (
+            "0 s"
+            if not todo
+            else ("a time that depends on the cluster's free devices" if sweep.cluster else _duration(_estimate(sweep, key)))
+        )
     except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
         estimate = "an unknown time"
     size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
@@ -71,7 +79,8 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
                    "epochs, or a smaller width.")  # fmt: skip
         return
     if c2.button("Start sweep", key="s_start", type="primary"):
-        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", sweep.device.type, sweep.events)
+        lane = CLUSTER if sweep.cluster else sweep.device.type
+        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", lane, sweep.events)
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
 
 
@@ -126,7 +135,9 @@ def _progress(job, sweep: Sweep) -> None:
     runs_events = [e for e in events if e["kind"] == "run"]
     epochs = sum(1 for e in runs_events if e["event"]["kind"] == "epoch")
     epochs += sum(len(e["event"]["history"]) for e in runs_events if e["event"]["kind"] == "cached")
-    where = ", ".join(sorted({e["where"] for e in runs_events if e["where"] != "cached"})) or "starting"
+    latest = {e["index"]: e for e in runs_events}  # each run's latest event: where it is now
+    places = Counter(e["where"] for e in latest.values() if e["where"] != "cached" and e["event"]["kind"] not in FINAL)
+    where = ", ".join(f"{w} ({n} run{'s' if n > 1 else ''})" for w, n in sorted(places.items())) or "between runs"
     job_status(job, epochs / max(sweep.total_epochs, 1), f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
                f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
     for e in runs_events:

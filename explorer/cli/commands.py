@@ -65,29 +65,52 @@ def _training_setup(args):
     return config, out, dataset, where
 
 
+def _cluster(args):
+    """The Ray cluster that `--ray` or $EXPLORER_RAY_ADDRESS names, connected; None: train here."""
+    from explorer.dann import cluster
+
+    address = cluster.configured(args.ray)
+    if address is None:
+        return None
+    found = cluster.connect(address)
+    print(found.describe(), file=sys.stderr)
+    return found
+
+
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from explorer.dann.predict import checkpoint_submission, load_for_prediction
+    from explorer.dann.runfolder import RunFolder
     from explorer.dann.trainer import Trainer
-    from explorer.data.preprocess import explain
+    from explorer.data.preprocess import Preprocess, explain
+    from explorer.devices import pick
 
     config, out, dataset, where = _training_setup(args)
-    trainer = Trainer(config, dataset, out, info=where)
-    events = trainer.events(threading.Event())
+    cluster = _cluster(args)
+    if cluster:
+        events = cluster.run(config, dataset, out, info=where)
+    else:
+        events = Trainer(config, dataset, out, info=where).events(threading.Event())
     start = next(events)  # a folder holding another run is refused here, before any progress is drawn
+    if start["kind"] == "error":
+        raise ExplorerError(start["message"])
     resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
-    print(f"run {start['run_id']} on {start['device']}{resumed}", file=sys.stderr)
-    auto = config.canny == "auto"
-    print(explain(trainer.preprocess) if auto else f"preprocessing: {trainer.preprocess.label}", file=sys.stderr)
-    final = None
-    with tqdm(total=trainer.total_epochs, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
+    on = f" ({start['where']})" if start.get("where") else ""
+    print(f"run {start['run_id']} on {start['device']}{on}{resumed}", file=sys.stderr)
+    preprocess = Preprocess.from_dict(start["preprocess"])
+    print(explain(preprocess) if config.canny == "auto" else f"preprocessing: {preprocess.label}", file=sys.stderr)
+    final, total = None, start["epochs"] + start["self_train_epochs"]
+    with tqdm(total=total, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
         for event in events:
+            if event["kind"] == "retry":
+                tqdm.write(event["message"], file=sys.stderr)
+                continue
             if event["kind"] != "epoch":
                 final = event
                 continue
             tgt = "-" if event["target_acc"] is None else f"{event['target_acc']:.3f}"
-            bar.set_description_str(f"epoch {event['epoch']}/{trainer.total_epochs} {event['stage']}")
+            bar.set_description_str(f"epoch {event['epoch']}/{total} {event['stage']}")
             bar.set_postfix_str(
                 f"lambda {event['lambda']:.2f} loss {event['class_loss']:.3f} src {event['source_acc']:.3f} "
                 f"tgt {tgt} {event['img_per_s']:,.0f} img/s"
@@ -95,10 +118,10 @@ def cmd_train(args) -> int:
             bar.update(1)
     if final["kind"] == "error":
         raise ExplorerError(final["message"])
-    chosen = trainer.folder.checkpoint(args.select)
+    chosen, device = RunFolder(out).checkpoint(args.select), pick("auto" if cluster else config.device)
     shutil.copyfile(chosen, out / "checkpoint.pt")
-    models, ckpt = load_for_prediction(chosen, trainer.device)
-    (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, trainer.device))
+    models, ckpt = load_for_prediction(chosen, device)
+    (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, device))
     why = "the last epoch" if chosen.name == "last.pt" else f"the best epoch by {args.select}"
     if chosen.name == "last.pt" and args.select != "last":
         why += f" (no {args.select} scores: no held-out source)"
@@ -120,7 +143,7 @@ def cmd_sweep(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ExplorerError(f"--workers must be at least 1 (got {args.workers}).")
     base, out, dataset, where = _training_setup(args)
-    sweep = Sweep(grid, base, dataset, out / "runs", workers=args.workers, info=where)
+    sweep = Sweep(grid, base, dataset, out / "runs", workers=args.workers, info=where, cluster=_cluster(args))
     stop = threading.Event()
 
     def first_interrupt(signum, frame):  # the first Ctrl-C stops the sweep within one step; a second one ends it at once

@@ -122,3 +122,9 @@ def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     p.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="train on this Ray cluster (e.g. 10.0.0.5:6379, auto), or `local` for a private one-machine cluster "
+        "(default: $EXPLORER_RAY_ADDRESS; unset: in this process). Needs: pip install -r requirements-cluster.txt",
+    )

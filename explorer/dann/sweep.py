@@ -13,6 +13,8 @@ How the device is used (bench/bench_sweep.py measures it, docs/BENCHMARKS.md):
   message; the others go on.
 * CUDA: new runs that can share a batch train K at a time as one stacked model (`stacked.py`);
   the rest one after another.
+* A Ray cluster (`cluster=`, `explorer.dann.cluster`): every run is sent at once and the cluster
+  places each on a free device (a GPU share, or a CPU), on any of its nodes.
 
 Comparing runs without target labels: each run is scored at the checkpoint its default validator
 selects (`validators.DEFAULT`), and the grid point with the best mean score over seeds is the
@@ -33,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean
 
+import torch
+
+from explorer.dann.cluster import Cluster
 from explorer.dann.config import TrainConfig
 from explorer.dann.events import FINAL
 from explorer.dann.grid import Grid, describe, show
@@ -60,12 +65,15 @@ class Planned:
 
 class Sweep:
     def __init__(self, grid: Grid, base: TrainConfig, dataset: Dataset, root: str | Path, *, workers: int | None = None,
-                 owner: str | None = None, info: dict | None = None, stacked: bool | None = None):  # fmt: skip
+                 owner: str | None = None, info: dict | None = None, stacked: bool | None = None,
+                 cluster: Cluster | None = None):  # fmt: skip
         """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's).
-        `stacked`: train runs that can share a batch as stacked models (default: on CUDA)."""
+        `stacked`: train runs that can share a batch as stacked models (default: on CUDA, not on a cluster).
+        `cluster`: send the runs to this Ray cluster instead of training them here."""
         self.grid, self.dataset, self.root, self.owner, self.info = grid, dataset, Path(root), owner, info or {}
-        self.device = pick(base.device)
-        self.stacked = self.device.type == "cuda" if stacked is None else stacked
+        self.cluster = cluster
+        self.device = torch.device(cluster.device_type(base)) if cluster else pick(base.device)
+        self.stacked = self.device.type == "cuda" and not cluster if stacked is None else stacked
         configs = grid.configs(base)
         for cfg in configs:
             try:
@@ -90,6 +98,8 @@ class Sweep:
         return [r for r in self.runs if not finished(r.folder)]
 
     def plan(self, pending: int) -> str:
+        if self.cluster:
+            return self.cluster.plan()
         if self.stacked:
             return f"{self.device.type.upper()}: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
         n = max(1, min(self.workers, pending))
@@ -109,7 +119,9 @@ class Sweep:
                     runs.add_owner(r.folder, self.owner)
                 history = runs.read_run(r.folder).metrics
                 yield self._event(r.index, "cached", {"kind": "cached", "history": history})
-        if self.stacked:
+        if self.cluster:
+            stream = self._on_cluster(pending, stop)
+        elif self.stacked:
             stream = self._stacked(pending, stop)
         elif self.workers > 1 and len(pending) > 1:
             stream = self._processes(pending, stop)
@@ -195,6 +207,11 @@ class Sweep:
             if pid:
                 names.setdefault(pid, f"cpu process {len(names) % n + 1} of {n}, {threads} thread(s)")
             yield self._event(index, names.get(pid, "cpu"), event)
+
+    def _on_cluster(self, pending: list[Planned], stop: threading.Event) -> Iterator[dict]:
+        jobs = {r.index: (r.config, r.folder) for r in pending}
+        for index, where, event in self.cluster.train(jobs, self.dataset, stop, owner=self.owner, info=self.info):
+            yield self._event(index, where, event)
 
     # ------------------------------------------------------------------ results
     def results(self) -> list[dict]:

@@ -1,0 +1,138 @@
+"""The Ray backend against the in-process engine, on the same sweep and the same single runs.
+
+    python -m bench.bench_cluster [--epochs 10] [--cpus 2] [--address ADDRESS]
+
+Reference, measured in the same run: the sweep trained here by its default plan (one worker
+process per core, `explorer.dann.workers`). Then the same sweep, into fresh folders, on a Ray
+cluster: a private local one started with ``--cpus`` CPUs and no dashboard (its start timed apart),
+or the cluster at ``--address``. Grid: lamb = 0, 0.1, 0.3, 1 x canny = auto, off on the embedded
+data (8 runs), the other settings the defaults.
+
+Then what the cluster adds to each run: N one-epoch runs one after another, in this process and on
+the cluster (its workers warm), and the difference per run; the same for the first run on a cold
+worker; how long a stop takes to end a run (stop set -> its ``stopped`` event); and the bytes a
+default run sends back (its checkpoints and metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+LAMBDAS = ("0", "0.1", "0.3", "1")
+CANNY = ("auto", "off")
+
+
+def sweep_seconds(grid, base, data, root, cluster=None) -> tuple[float, int]:
+    from explorer.dann.sweep import Sweep
+
+    t0 = time.perf_counter()
+    sweep = Sweep(grid, base, data, root, cluster=cluster)
+    final = list(sweep.events())[-1]
+    return time.perf_counter() - t0, final["runs"] - sum(r["status"] != "finished" for r in sweep.results())
+
+
+def one_epoch_runs(n: int, data, root: Path, cluster=None) -> list[float]:
+    """Wall seconds of n one-epoch runs (fresh seeds), one after another."""
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
+
+    times = []
+    for i in range(n):
+        cfg = TrainConfig(epochs=1, canny=None, seed=1000 + i + (500 if cluster else 0))
+        folder = root / f"{'ray' if cluster else 'here'}-{i}"
+        t0 = time.perf_counter()
+        events = list(cluster.run(cfg, data, folder) if cluster else Trainer(cfg, data, folder).events())
+        assert events[-1]["kind"] == "done", events[-1]
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def stop_latency(data, folder: Path, cluster=None) -> float:
+    """Seconds from a stop request (after the first epoch) to the run's stopped event."""
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
+
+    cfg, stop = TrainConfig(epochs=100, canny=None, seed=77), threading.Event()
+    events = cluster.run(cfg, data, folder, stop) if cluster else Trainer(cfg, data, folder).events(stop)
+    asked = 0.0
+    for e in events:
+        if e["kind"] == "epoch" and not stop.is_set():
+            stop.set()
+            asked = time.perf_counter()
+        if e["kind"] == "stopped":
+            return time.perf_counter() - asked
+    raise AssertionError("the run did not stop")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--cpus", type=int, default=2, help="CPUs of the private local cluster")
+    ap.add_argument("--address", help="an existing Ray cluster instead of a private local one")
+    ap.add_argument("--runs", type=int, default=5, help="one-epoch runs for the per-run overhead")
+    args = ap.parse_args()
+    import ray
+    import torch
+
+    from explorer.dann import cluster as ray_cluster
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.grid import Grid
+    from explorer.data.builtin import load_builtin
+
+    data = load_builtin(32)
+    grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
+    base = TrainConfig(epochs=args.epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["EXPLORER_HOME"] = str(Path(tmp, "home"))
+        here, here_ok = sweep_seconds(grid, base, data, Path(tmp, "here"))
+        t0 = time.perf_counter()
+        if args.address:
+            cl = ray_cluster.connect(args.address)
+        else:
+            ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            cl = ray_cluster.connect("local")
+        started = time.perf_counter() - t0
+        cold = one_epoch_runs(1, data, Path(tmp, "cold"), cl)[0]
+        on_ray, ray_ok = sweep_seconds(grid, base, data, Path(tmp, "ray"), cl)
+        alone = one_epoch_runs(args.runs, data, Path(tmp, "alone"))
+        remote = one_epoch_runs(args.runs, data, Path(tmp, "remote"), cl)
+        stops = stop_latency(data, Path(tmp, "stop-here")), stop_latency(data, Path(tmp, "stop-ray"), cl)
+        cfg, sent, land = TrainConfig(canny=None, seed=99), [], ray_cluster.land
+
+        def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
+            sent.append(sum(len(b) for b in files.values()))
+            land(folder, files)
+
+        ray_cluster.land = counted
+        t0 = time.perf_counter()
+        default = list(cl.run(cfg, data, Path(tmp, "default")))
+        default_s = time.perf_counter() - t0
+        ray_cluster.land = land
+        kept = sum(p.stat().st_size for p in Path(tmp, "default").iterdir())
+        status = cl.describe()
+
+    cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {cpu}; torch {torch.__version__}; ray {ray.__version__}; {status}")
+    print(f"cluster start: {started:.1f} s; first run on a cold worker (1 epoch): {cold:.1f} s")
+    print(f"sweep of 8 runs x {args.epochs} epochs:")
+    print(f"  reference: in this process's default plan    {here:7.1f} s   {here_ok}/8 finished")
+    print(f"  on the Ray cluster                           {on_ray:7.1f} s   {ray_ok}/8 finished   ratio {here / on_ray:.2f}")
+    print(f"  difference per run                           {(on_ray - here) / 8:+7.2f} s")
+    mean_here, mean_ray = sum(alone) / len(alone), sum(remote) / len(remote)
+    print(f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster {mean_ray:.2f} s "
+          f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s")  # fmt: skip
+    print(f"stop -> stopped event: here {stops[0] * 1000:.0f} ms, on the cluster {stops[1] * 1000:.0f} ms")
+    epochs = [e for e in default if e["kind"] == "epoch"]
+    print(f"one default run (40 epochs) on the cluster: {default_s:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
+          f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s; "
+          f"{sum(sent) / 2**20:.1f} MB sent back in all, {kept / 2**20:.1f} MB kept in its folder")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

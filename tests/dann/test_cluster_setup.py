@@ -1,0 +1,42 @@
+"""The cluster backend's configuration, without Ray: unset means in-process; asked for without Ray
+installed, every way in says in one line what to install."""
+
+import sys
+
+import pytest
+
+from explorer.cli import main
+from explorer.dann import cluster
+from explorer.errors import ExplorerError
+
+
+def test_the_backend_is_chosen_by_configuration(monkeypatch):
+    monkeypatch.delenv(cluster.ENV, raising=False)
+    assert cluster.configured() is None and cluster.from_env() is None  # unset: in-process, Ray never imported
+    monkeypatch.setenv(cluster.ENV, " 10.0.0.5:6379 ")
+    assert cluster.configured() == "10.0.0.5:6379"
+    assert cluster.configured("local") == "local"  # --ray wins over the environment
+    monkeypatch.setenv(cluster.ENV, "")
+    assert cluster.configured() is None
+
+
+def test_without_ray_each_cluster_option_says_what_to_install(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if it were not installed
+    monkeypatch.setattr(cluster, "_clusters", {})
+    with pytest.raises(ExplorerError, match="pip install -r requirements-cluster.txt"):
+        cluster.connect("local")
+    for command in (["train"], ["sweep", "--grid", "lamb=0,1"]):
+        code = main([*command, "--data", "builtin", "--image-size", "16", "--ray", "local", "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err[-1] == f"error: Training on a Ray cluster needs Ray, which is not installed here: {cluster.INSTALL}"
+    monkeypatch.setenv(cluster.ENV, "local")
+    assert main(["train", "--data", "builtin", "--image-size", "16", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_files_returned_by_a_worker_land_atomically_and_only_inside_the_run_folder(tmp_path):
+    cluster.land(tmp_path, {"last.pt": b"1", "metrics.jsonl": b"{}\n"})
+    assert (tmp_path / "last.pt").read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "metrics.jsonl"]
+    for bad in ("../evil.pt", "/etc/passwd", ".lock", "sub/x.pt"):
+        with pytest.raises(ExplorerError, match="bad name"):
+            cluster.land(tmp_path, {bad: b"x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "metrics.jsonl"]
