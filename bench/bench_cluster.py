@@ -10,8 +10,9 @@ data (8 runs), the other settings the defaults.
 
 Then what the cluster adds to each run: N one-epoch runs one after another, in this process and on
 the cluster (its workers warm), and the difference per run; the same for the first run on a cold
-worker; how long a stop takes to end a run (stop set -> its ``stopped`` event); and the bytes a
-default run sends back (its checkpoints and metrics).
+worker; how long a stop takes to end a run (stop set -> its ``stopped`` event); and one default
+40-epoch run here (all cores' torch threads) and on the cluster (one CPU), with the bytes it sends
+back (its checkpoints and metrics, every epoch).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
     from explorer.dann import cluster as ray_cluster
     from explorer.dann.config import TrainConfig
     from explorer.dann.grid import Grid
+    from explorer.dann.trainer import Trainer
     from explorer.data.builtin import load_builtin
 
     data = load_builtin(32)
@@ -106,9 +108,12 @@ def main() -> None:
         cfg, sent, land = TrainConfig(canny=None, seed=99), [], ray_cluster.land
 
         def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
-            sent.append(sum(len(b) for b in files.values()))
+            sent.append(sum(len(b) for b in {id(b): b for b in files.values()}.values()))  # an object sent twice is pickled once
             land(folder, files)
 
+        t0 = time.perf_counter()
+        local = list(Trainer(cfg, data, Path(tmp, "default-here")).events())
+        local_s = time.perf_counter() - t0
         ray_cluster.land = counted
         t0 = time.perf_counter()
         default = list(cl.run(cfg, data, Path(tmp, "default")))
@@ -128,10 +133,11 @@ def main() -> None:
     print(f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster {mean_ray:.2f} s "
           f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s")  # fmt: skip
     print(f"stop -> stopped event: here {stops[0] * 1000:.0f} ms, on the cluster {stops[1] * 1000:.0f} ms")
-    epochs = [e for e in default if e["kind"] == "epoch"]
-    print(f"one default run (40 epochs) on the cluster: {default_s:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
-          f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s; "
-          f"{sum(sent) / 2**20:.1f} MB sent back in all, {kept / 2**20:.1f} MB kept in its folder")  # fmt: skip
+    for name, events, wall in (("here (all cores' threads)", local, local_s), ("on the cluster (1 CPU)", default, default_s)):
+        epochs = [e for e in events if e["kind"] == "epoch"]
+        print(f"one default run (40 epochs) {name}: {wall:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
+              f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s")  # fmt: skip
+    print(f"  the cluster run sent back {sum(sent) / 2**20:.1f} MB in all ({len(sent)} events); its folder keeps {kept / 2**20:.1f} MB")
 
 
 if __name__ == "__main__":

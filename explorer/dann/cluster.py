@@ -14,9 +14,14 @@ files are written into the run's local folder (atomically, checkpoints before me
 event is passed on: the nodes need no shared file system, and whatever the app has shown is on
 this machine's disk.
 
-Stopping: one `StopFlag` actor per batch of runs (async, no CPU). Each remote run long-polls it in
-a thread and sets its trainer's stop event, which the trainer checks before every step; the
-request arrives one RPC after it is made (milliseconds), so the run stops within one step of it.
+Stopping: one `StopBoard` actor per connection (async, no CPU) holds a flag per batch of runs.
+Each remote run long-polls its flag in a thread and sets its trainer's stop event, which the
+trainer checks before every step; the request arrives one RPC after it is made (milliseconds), so
+the run stops within one step of it. A run still waiting for a device is cancelled instead.
+
+What travels: the dataset once per batch (``ray.put``), the config, and ``last.pt`` when resuming;
+back, each changed file once per event, files with the same bytes (the best epochs of several
+validators, often also a marked epoch) sent once.
 
 A worker or node that dies: Ray raises on the next event; the run is sent again with the last
 ``last.pt`` it returned (a ``retry`` event), once; a second loss gives it up with a message. What it
@@ -27,10 +32,12 @@ the folder) is not retried: its message is the error event's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import queue
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -124,6 +131,14 @@ def _hold_connection(ray, address: str) -> None:
 class Cluster:
     def __init__(self, address: str):
         self.address = address
+        self._board = None
+
+    def board(self):
+        """The connection's `StopBoard` actor, started once (an actor is a process: seconds)."""
+        with _connecting:
+            if self._board is None:
+                self._board = _ray().remote(num_cpus=0)(StopBoard).remote()
+            return self._board
 
     # ------------------------------------------------------------------ what it has
     def status(self) -> dict:
@@ -175,16 +190,17 @@ class Cluster:
         them as devices free up); yields ``(index, where, event)`` as events arrive, each run's in
         order. `owner`: the folders are the app's cache (its lock and cap; runs recorded as the owner's)."""
         ray, stop = _ray(), stop or threading.Event()
-        flag, data, out = _stop_flag().remote(), ray.put(dataset), queue.Queue()
-        threads = [threading.Thread(target=self._follow, args=(i, cfg, Path(folder), data, flag, owner, info or {}, out),
+        flag, data, out = (self.board(), uuid.uuid4().hex), ray.put(dataset), queue.Queue()
+        threads = [threading.Thread(target=self._follow, args=(i, cfg, Path(folder), data, flag, stop, owner, info or {}, out),
                                     name=f"explorer-ray-run-{i}", daemon=True) for i, (cfg, folder) in jobs.items()]  # fmt: skip
         for t in threads:
             t.start()
         open_runs, told = set(jobs), False
+        board, key = flag
         try:
             while open_runs:
                 if stop.is_set() and not told:
-                    flag.set.remote()
+                    board.set.remote(key)
                     told = True
                 try:
                     index, where, event = out.get(timeout=0.1)
@@ -194,16 +210,18 @@ class Cluster:
                     open_runs.discard(index)
                 yield index, where, event
         finally:  # also when the caller lets go early: the runs stop, and what they return still lands
-            flag.set.remote()
-            for t in threads:
-                t.join(timeout=60)
-            ray.kill(flag)
+            if open_runs:
+                stop.set()
+                board.set.remote(key)
+                for t in threads:
+                    t.join(timeout=60)
+            board.forget.remote(key)
 
-    def _follow(self, index, config, folder, data, flag, owner, info, out) -> None:
+    def _follow(self, index, config, folder, data, flag, stop, owner, info, out) -> None:
         """One run, in its own thread: its events into `out`, under the cache's lock when `owner`."""
         where = [WAITING]
         try:
-            stream = self._attempts(config, folder, data, flag, info, where)
+            stream = self._attempts(config, folder, data, flag, stop, info, where)
             if owner:
                 runs.add_owner(folder, owner)
                 stream = cache.guarded(folder, stream)
@@ -212,18 +230,30 @@ class Cluster:
         except Exception as e:  # the run's folder cannot be locked or written: this run fails, the others go on
             out.put((index, where[0], {"kind": "error", "message": failure(e)}))
 
-    def _attempts(self, config, folder, data, flag, info, where) -> Iterator[dict]:
-        exceptions = _ray().exceptions
+    def _attempts(self, config, folder, data, flag, stop, info, where) -> Iterator[dict]:
+        ray = _ray()
+        exceptions = ray.exceptions
         options = self.resources(config)
         remote_config = replace(config, device=self.device_type(config)).to_dict()
         folder.mkdir(parents=True, exist_ok=True)
+        returned = None
         for attempt in range(1, STRIKES + 1):
             last = folder / "last.pt"
             resume = {"last.pt": last.read_bytes()} if last.is_file() else {}
-            returned = None
+            stream = _train_task().options(**options).remote(remote_config, data, resume, flag, info)
             try:
-                for ref in _train_task().options(**options).remote(remote_config, data, resume, flag, info):
-                    item = _ray().get(ref)
+                while not ray.wait([stream], timeout=0.5)[0]:  # not placed yet: a stop cancels it here
+                    if stop.is_set():
+                        ray.cancel(stream)
+                        kept = f"; its checkpoint of epoch {returned} is kept" if returned else ""
+                        yield {
+                            "kind": "stopped",
+                            "epoch": returned or 0,
+                            "message": f"Stopped while waiting for a device on the cluster{kept}.",
+                        }
+                        return
+                for ref in stream:
+                    item = ray.get(ref)
                     where[0] = item["where"]
                     land(folder, item["files"])
                     event = item["event"]
@@ -250,11 +280,14 @@ class Cluster:
                 yield {"kind": "retry", "message": f"The cluster lost this run ({lost}); it trains again from {kept}."}
 
 
-def land(folder: Path, files: dict[str, bytes]) -> None:
-    """A remote run's changed files written into its local folder, each atomically, in the order given."""
+def land(folder: Path, files: dict[str, bytes | str]) -> None:
+    """A remote run's changed files written into its local folder, each atomically, in the order
+    given; a file given as a name (str) has the same bytes as that earlier file."""
+    written: dict[str, bytes] = {}
     for name, data in files.items():
-        if Path(name).name != name or name.startswith("."):
+        if Path(name).name != name or name.startswith(".") or (isinstance(data, str) and data not in written):
             raise ExplorerError(f"A cluster worker returned a file with a bad name ({name!r}); refused.")
+        data = written[name] = written[data] if isinstance(data, str) else data
         tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             tmp.write_bytes(data)
@@ -274,22 +307,27 @@ def _changed(folder: Path, seen: dict[str, tuple]) -> tuple[dict[str, bytes], di
     ``last.pt``; a reader of metrics finds its checkpoints already there)."""
     now = _snapshot(folder)
     names = sorted((n for n, s in now.items() if seen.get(n) != s), key=lambda n: (n == "metrics.jsonl", n.endswith(".json"), n))
-    return {n: (folder / n).read_bytes() for n in names}, now
+    files, first = {}, {}
+    for n in names:  # a file with the same bytes as one before it goes as that file's name
+        data = (folder / n).read_bytes()
+        name = first.setdefault(hashlib.blake2b(data, digest_size=16).digest(), n)
+        files[n] = data if name == n else name
+    return files, now
 
 
-def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], flag, info: dict) -> Iterator[dict]:
+def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], flag: tuple, info: dict) -> Iterator[dict]:
     import ray
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
-    stop, over = threading.Event(), threading.Event()
-    if ray.get(flag.wait.remote(0.0)):
+    (board, key), stop, over = flag, threading.Event(), threading.Event()
+    if ray.get(board.wait.remote(key, 0.0)):
         stop.set()
 
     def poll():
         while not over.is_set() and not stop.is_set():
             try:
-                if ray.get(flag.wait.remote(POLL)):
+                if ray.get(board.wait.remote(key, POLL)):
                     stop.set()
             except Exception:  # the flag is gone, and with it whoever wanted this run
                 stop.set()
@@ -309,20 +347,26 @@ def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], fl
         over.set()
 
 
-class _StopFlag:
+class StopBoard:
+    """Stop flags by key, as a Ray actor: `set` from the app, `wait` (a long poll) from the runs."""
+
     def __init__(self):
-        self.event = asyncio.Event()
+        self.flags: dict[str, asyncio.Event] = {}
 
-    async def set(self) -> None:
-        self.event.set()
+    async def set(self, key: str) -> None:
+        self.flags.setdefault(key, asyncio.Event()).set()
 
-    async def wait(self, timeout: float) -> bool:
-        """True once stop was asked for; waits up to `timeout` seconds for it."""
+    async def wait(self, key: str, timeout: float) -> bool:
+        """True once stop was asked for under `key`; waits up to `timeout` seconds for it."""
+        flag = self.flags.setdefault(key, asyncio.Event())
         try:
-            await asyncio.wait_for(self.event.wait(), timeout)
+            await asyncio.wait_for(flag.wait(), timeout)
         except asyncio.TimeoutError:
             pass
-        return self.event.is_set()
+        return flag.is_set()
+
+    async def forget(self, key: str) -> None:
+        self.flags.pop(key, None)
 
 
 _remotes: dict[str, object] = {}
@@ -332,9 +376,3 @@ def _train_task():
     if "task" not in _remotes:  # max_retries=0: a lost run is sent again from its returned checkpoint, here
         _remotes["task"] = _ray().remote(num_returns="streaming", max_retries=0)(_train_remotely)
     return _remotes["task"]
-
-
-def _stop_flag():
-    if "flag" not in _remotes:
-        _remotes["flag"] = _ray().remote(num_cpus=0)(_StopFlag)
-    return _remotes["flag"]

@@ -26,7 +26,8 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        torch.save({"format": FORMAT, **payload}, tmp)
+        with open(tmp, "wb") as f:  # through a file object the archive's root is "archive", not the file's name,
+            torch.save({"format": FORMAT, **payload}, f)  # so the same payload gives the same bytes under any name
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

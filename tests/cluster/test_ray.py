@@ -4,10 +4,12 @@ Train DANN page. Skipped without Ray, except where EXPLORER_REQUIRE_RAY=1 (CI) m
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,21 @@ def test_a_stop_request_ends_the_remote_run_and_keeps_its_last_epoch(ray_local, 
     assert checkpoints.load(tmp_path / "run" / "last.pt")["epoch"] == final["epoch"]
     again = list(ray_local.run(config(epochs=200), data16, tmp_path / "run", stop))  # the stop still stands: resumes, stops at once
     assert again[0]["resumed_from"] == final["epoch"] and again[-1]["kind"] == "stopped"
+
+
+def test_a_run_still_waiting_for_a_device_is_cancelled_by_a_stop(ray_local, data16, tmp_path, monkeypatch):
+    monkeypatch.setattr(cluster.Cluster, "resources", lambda self, config: {"num_cpus": 2, "num_gpus": 0})
+    busy_stop, busy = threading.Event(), queue.Queue()
+    with ThreadPoolExecutor(1) as pool:  # a long run takes both CPUs; the second run waits for them
+        pool.submit(lambda: [busy.put(e) for e in ray_local.run(config(epochs=500, seed=5), data16, tmp_path / "busy", busy_stop)])
+        assert busy.get(timeout=120)["kind"] == "start"
+        stop = threading.Event()
+        threading.Timer(1.0, stop.set).start()
+        events = list(ray_local.run(config(seed=6), data16, tmp_path / "waiting", stop))
+        busy_stop.set()
+    assert [e["kind"] for e in events] == ["stopped"] and "waiting for a device" in events[0]["message"]
+    assert events[0]["where"] == cluster.WAITING and not (tmp_path / "waiting" / "last.pt").exists()
+    assert list(busy.queue)[-1]["kind"] == "stopped"
 
 
 def test_a_killed_worker_is_retried_from_the_last_checkpoint_it_returned(ray_local, data16, tmp_path):

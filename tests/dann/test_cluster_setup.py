@@ -34,9 +34,26 @@ def test_without_ray_each_cluster_option_says_what_to_install(monkeypatch, capsy
 
 
 def test_files_returned_by_a_worker_land_atomically_and_only_inside_the_run_folder(tmp_path):
-    cluster.land(tmp_path, {"last.pt": b"1", "metrics.jsonl": b"{}\n"})
-    assert (tmp_path / "last.pt").read_bytes() == b"1" and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "metrics.jsonl"]
-    for bad in ("../evil.pt", "/etc/passwd", ".lock", "sub/x.pt"):
+    cluster.land(tmp_path, {"best-im.pt": b"1", "last.pt": b"2", "epoch_0001.pt": "best-im.pt", "metrics.jsonl": b"{}\n"})
+    assert [(tmp_path / n).read_bytes() for n in ("best-im.pt", "epoch_0001.pt", "last.pt")] == [b"1", b"1", b"2"]
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]
+    for bad in ({"../evil.pt": b"x"}, {"/etc/passwd": b"x"}, {".lock": b"x"}, {"sub/x.pt": b"x"}, {"x.pt": "not-sent-before.pt"}):
         with pytest.raises(ExplorerError, match="bad name"):
-            cluster.land(tmp_path, {bad: b"x"})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "metrics.jsonl"]
+            cluster.land(tmp_path, bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept
+
+
+def test_a_worker_sends_each_distinct_file_once_and_checkpoints_of_one_payload_are_the_same_bytes(tmp_path):
+    from explorer.store import checkpoints
+
+    payload = {"epoch": 1, "config": {}, "arch": {"in_channels": 1, "classes": ["a"], "width": 0.25}, "models": {}}
+    seen = cluster._snapshot(tmp_path)
+    checkpoints.save(tmp_path / "best-im.pt", payload)
+    checkpoints.save(tmp_path / "epoch_0001.pt", payload)  # the same payload under another name: the same bytes
+    checkpoints.save(tmp_path / "last.pt", payload | {"epoch": 2})
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    files, seen = cluster._changed(tmp_path, seen)
+    assert list(files) == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]  # checkpoints first, metrics last
+    assert files["epoch_0001.pt"] == "best-im.pt" and isinstance(files["last.pt"], bytes)
+    assert cluster._changed(tmp_path, seen)[0] == {}

@@ -122,12 +122,11 @@ KILLED_MID_WRITE = textwrap.dedent("""
     real_save = torch.save
     def save(obj, f, *a, **k):
         global calls
-        calls += "{name}." in str(f)  # the temporary file is named after the checkpoint it becomes
+        calls += "{name}." in str(getattr(f, "name", f))  # the temporary file is named after the checkpoint it becomes
         if calls == {nth}:  # write half of this checkpoint, then die like `kill -9`
             import io
             buf = io.BytesIO(); real_save(obj, buf)
-            with open(f, "wb") as out:
-                out.write(buf.getvalue()[: len(buf.getvalue()) // 2]); out.flush()
+            f.write(buf.getvalue()[: len(buf.getvalue()) // 2]); f.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         return real_save(obj, f, *a, **k)
     torch.save = save
