@@ -133,8 +133,8 @@ def progress_view(job) -> None:
     done = history[-1]["epoch"] if history else 0
     per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
     eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
-    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · on {where(job)}",
-               f"**{job.label}** finished: {done} epochs on {where(job)}.")  # fmt: skip
+    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {where(job)}",
+               f"**{job.label}** finished: {done} epochs {where(job)}.")  # fmt: skip
     for retry in (e for e in events if e["kind"] == "retry"):
         st.warning(retry["message"], icon=":material/restart_alt:")
     if history:
@@ -157,25 +157,27 @@ current = mine.get(st.session_state.get("current_job"))
 sweep_job = (st.session_state.get("sweep") or {}).get("job")  # drawn by the sweep's own section
 others = [j for j in mine.values() if not j.finished and j is not current and j.id != sweep_job]
 if current is not None or others:
-    st.subheader("This run")
-    active = any(not j.finished for j in [current, *others] if j is not None)
+    with st.container(key="this_run"):
+        st.subheader("This run")
+        active = any(not j.finished for j in [current, *others] if j is not None)
 
-    @st.fragment(run_every=1.0 if active else None)
-    def live():
-        if ray is not None and active:
-            st.caption(f"{ray.describe()}. Each run is placed on a free device as one comes up.")
-        for job in others:  # earlier runs of this session still running or waiting
-            c1, c2 = st.columns([5, 1])
-            ahead = f", {queue.waiting_ahead(job)} run(s) ahead" if job.state == "queued" else ""
-            c1.caption(f"Also {job.state}: **{job.label}**{ahead} · on {where(job)}")
-            if c2.button("Stop", key=f"stop_{job.id}"):
-                job.stop()
-        if current is not None:
-            progress_view(current)
-        if active and all(j.finished for j in [current, *others] if j is not None):
-            st.rerun()  # the whole page: the comparison below now includes them
+        @st.fragment(run_every=1.0 if active else None)
+        def live():
+            if ray is not None and active:
+                st.caption(f"{ray.describe()}. Each run is placed on a free device as one comes up.")
+            for job in others:  # earlier runs of this session still running or waiting
+                c1, c2 = st.columns([5, 1])
+                ahead = f", {queue.waiting_ahead(job)} run(s) ahead" if job.state == "queued" else ""
+                c1.caption(f"Also {job.state}: **{job.label}**{ahead} · {where(job)}")
+                if c2.button("Stop", key=f"stop_{job.id}"):
+                    job.stop()
+            if current is not None:
+                progress_view(current)
+            if active and all(j.finished for j in [current, *others] if j is not None):
+                st.rerun()  # the whole page: the comparison below now includes them
 
-    live()
+        live()
+
 
 if st.session_state.get("sweep"):
     with st.container(key="sweep_results"):

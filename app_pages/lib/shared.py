@@ -187,11 +187,13 @@ def cluster() -> ray_cluster.Cluster | None:
 
 
 def where(job) -> str:
-    """Where a job trains: this server, or the cluster node of its latest event (or still waiting for one)."""
+    """Where a job trains, as words to follow its label: on this server, on the cluster node of its
+    latest event, or still waiting for a device on the cluster."""
     if job.device != CLUSTER:
-        return f"this server's {job.device.upper()}"
+        return f"on this server's {job.device.upper()}"
     _, events, _ = job.snapshot()
-    return next((e["where"] for e in reversed(events) if e.get("where")), ray_cluster.WAITING)
+    place = next((e["where"] for e in reversed(events) if e.get("where")), ray_cluster.WAITING)
+    return place if place == ray_cluster.WAITING else f"on {place}"
 
 
 def job_status(job, fraction: float, running: str, finished: str, stop_label: str = "Stop") -> None:

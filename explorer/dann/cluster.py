@@ -203,7 +203,7 @@ class Cluster:
                     board.set.remote(key)
                     told = True
                 try:
-                    index, where, event = out.get(timeout=0.1)
+                    index, where, event = out.get(timeout=0.05)
                 except queue.Empty:
                     continue
                 if event["kind"] in FINAL:

@@ -35,12 +35,13 @@ def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(browser, cluste
     wait_epoch(page, 1)
     set_number(page, "Seed", 1)
     page.get_by_role("button", name="Start training").click()
-    wait_epoch(page, 2)  # the second run, now this page's current one, trains beside the first
+    # the second run, now this page's current one, trains beside the first
+    page.wait_for_selector("[data-testid='stProgress']:has-text('seed 1 · epoch 2/300')", timeout=120_000)
+    assert "on ray node" in page.locator("[data-testid='stProgress']").inner_text()
     page.wait_for_selector("text=/Also running: .* · on ray node \\d+\\.\\d+\\.\\d+\\.\\d+/")
     page.wait_for_selector("text=/Ray cluster local: 1 node · 0 of 2 CPUs free/")
-    assert "on ray node" in page.locator("[data-testid='stProgress']").inner_text()
     no_errors(page)
-    shoot(page, "train_cluster", part="[data-testid='stMain']")
+    shoot(page, "train_cluster", part=".st-key-this_run")
     page.get_by_role("button", name="Stop", exact=True).last.click()  # the current run's Stop
     page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
     page.get_by_role("button", name="Stop", exact=True).first.click()  # the earlier run's
