@@ -105,7 +105,7 @@ def main() -> None:
         alone = one_epoch_runs(args.runs, data, Path(tmp, "alone"))
         remote = one_epoch_runs(args.runs, data, Path(tmp, "remote"), cl)
         stops = stop_latency(data, Path(tmp, "stop-here")), stop_latency(data, Path(tmp, "stop-ray"), cl)
-        cfg, sent, land = TrainConfig(canny=None, seed=99), [], ray_cluster.land
+        cfg, sent, land = TrainConfig(seed=99), [], ray_cluster.land  # the defaults (auto preprocessing)
 
         def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
             sent.append(sum(len(b) for b in {id(b): b for b in files.values()}.values()))  # an object sent twice is pickled once

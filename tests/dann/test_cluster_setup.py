@@ -57,3 +57,19 @@ def test_a_worker_sends_each_distinct_file_once_and_checkpoints_of_one_payload_a
     assert list(files) == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]  # checkpoints first, metrics last
     assert files["epoch_0001.pt"] == "best-im.pt" and isinstance(files["last.pt"], bytes)
     assert cluster._changed(tmp_path, seen)[0] == {}
+
+
+def test_without_a_cluster_configured_ray_is_never_imported(tmp_path):
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from explorer.cli import main\n"
+        "assert main(['train', '--data', 'builtin', '--image-size', '16', '--width', '0.125', '--batch-size', '32',\n"
+        f"             '--epochs', '1', '--out', {str(tmp_path / 'run')!r}]) == 0\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != cluster.ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
