@@ -143,7 +143,7 @@ def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, t
         last = checkpoints.load(r.folder / "last.pt")
         assert last["epoch"] == 2 and last["optim"]["fc"]["state"] and len(last["metrics"]) == 2
         sizes.add((r.folder / "last.pt").stat().st_size)
-    assert len(sizes) == 1  # each file holds its own copy, not the whole stack
+    assert max(sizes) < 1.01 * min(sizes)  # each file holds its own copy, not the whole stack (configs differ by a few bytes)
     resumed = list(Sweep(grid, base, data16, tmp_path, workers=1).events())  # resumes each run alone
     starts = [e["event"]["resumed_from"] for e in resumed if e["kind"] == "run" and e["event"]["kind"] == "start"]
     assert starts == [2, 2, 2, 2]

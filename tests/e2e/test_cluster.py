@@ -13,7 +13,8 @@ pytestmark = pytest.mark.ray
 
 
 @pytest.fixture
-def cluster_app(tmp_path):
+def app(tmp_path):
+    """This module's own app (the suite's `page` fixture opens it), configured for a private local cluster."""
     if os.environ.get("EXPLORER_REQUIRE_RAY") != "1":
         pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-cluster.txt)")
     a = App(tmp_path / "home", tmp_path / "app.log", EXPLORER_RAY_ADDRESS="local").start()
@@ -22,12 +23,7 @@ def cluster_app(tmp_path):
     assert not a.tracebacks(), "the app logged a traceback:\n" + "\n---\n".join(a.tracebacks())
 
 
-def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(browser, cluster_app):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(cluster_app.url)
-    settle(page)
+def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(page, app):
     go(page, "Train DANN")
     page.wait_for_selector("text=/Runs on the Ray cluster local: 1 node · \\d+ of 2 CPUs free/")
     set_number(page, "Epochs", 300)
@@ -48,6 +44,5 @@ def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(browser, cluste
     page.wait_for_function("!document.body.innerText.includes('Also running')", timeout=60_000)
     settle(page)
     no_errors(page)
-    runs = [d for d in (cluster_app.home / "runs").iterdir() if (d / "last.pt").is_file()]
+    runs = [d for d in (app.home / "runs").iterdir() if (d / "last.pt").is_file()]
     assert len(runs) == 2  # both stopped runs' checkpoints came back into the app's cache
-    context.close()
