@@ -73,7 +73,7 @@ with st.container(border=True):
     width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
     self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
-    cuda = ray.status()["gpus"] > 0 if ray is not None else torch.cuda.is_available()
+    cuda = ray is not None or torch.cuda.is_available()  # a cluster may add GPU nodes when runs ask for them
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
     tuned = st.session_state.get("canny", "auto")
     options = ["auto: chosen from the data", "off: no edges"]
@@ -119,7 +119,7 @@ with st.container(border=True):
             one.error(str(e))
     with grid:
         try:
-            sweep_form(ds, config())
+            sweep_form(ds, config(), ray)
         except ExplorerError as e:
             st.error(str(e))
 

@@ -10,8 +10,9 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.jobs import CLUSTER
-from app_pages.lib.shared import cluster, job_queue, job_status, owner
+from app_pages.lib.shared import job_queue, job_status, owner
 from explorer.dann import costs
+from explorer.dann.cluster import Cluster
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.events import FINAL
 from explorer.dann.grid import Grid, show
@@ -32,8 +33,8 @@ def _estimate(_sweep: Sweep, key: tuple) -> float:
     return costs.seconds(_sweep)
 
 
-def sweep_form(ds: Dataset, base: TrainConfig) -> None:
-    """The grid's axes, the run count and time estimate, Start."""
+def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
+    """The grid's axes, the run count and time estimate, Start; `ray`: the cluster runs go to, if any."""
     st.markdown(
         "Train a grid of settings and see the whole landscape at once: λ too small and the domains never align, too large "
         f"and the class accuracy collapses. The other settings come from the form above. Without target labels, the "
@@ -55,7 +56,7 @@ def sweep_form(ds: Dataset, base: TrainConfig) -> None:
     specs = [f"lamb={','.join(f'{v:g}' for v in lambdas)}", f"lambda_schedule={','.join(schedules)}",
              f"canny={','.join(canny)}", f"method={','.join(methods)}"]  # fmt: skip
     try:
-        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=cluster())
+        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=ray)
     except ExplorerError as e:
         st.error(str(e))
         return

@@ -93,7 +93,10 @@ def cmd_train(args) -> int:
     else:
         events = Trainer(config, dataset, out, info=where).events(threading.Event())
     start = next(events)  # a folder holding another run is refused here, before any progress is drawn
-    if start["kind"] == "error":
+    while start["kind"] in ("retry", "waiting"):  # on a cluster: a worker lost, or no device free yet
+        print(start["message"], file=sys.stderr)
+        start = next(events)
+    if start["kind"] != "start":
         raise ExplorerError(start["message"])
     resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
     on = f" ({start['where']})" if start.get("where") else ""
@@ -153,7 +156,7 @@ def cmd_sweep(args) -> int:
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
     out.mkdir(parents=True, exist_ok=True)
-    results, final, failed = out / "results.csv", None, []
+    results, final, failed, said = out / "results.csv", None, [], set()
     try:
         with tqdm(total=sweep.total_epochs, unit="epoch", file=sys.stderr) as bar:
             for event in sweep.events(stop):
@@ -169,7 +172,8 @@ def cmd_sweep(args) -> int:
                     bar.set_description_str(f"run {run.index + 1}/{len(sweep.runs)}")
                 elif inner["kind"] == "cached":
                     bar.update(run.config.epochs + run.config.self_train_epochs)
-                elif inner["kind"] == "retry":
+                elif inner["kind"] == "retry" or (inner["kind"] == "waiting" and inner["message"] not in said):
+                    said.add(inner["message"])  # a busy cluster's "waiting" once, not once per run
                     tqdm.write(f"run {run.index + 1} ({describe(run.point)}): {inner['message']}", file=sys.stderr)
                 elif inner["kind"] in ("done", "error"):
                     if inner["kind"] == "error":

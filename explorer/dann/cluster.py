@@ -23,6 +23,9 @@ What travels: the dataset once per batch (``ray.put``), the config, and ``last.p
 back, each changed file once per event, files with the same bytes (the best epochs of several
 validators, often also a marked epoch) sent once.
 
+Besides the trainer's events, a run here may yield ``{"kind": "waiting", "message"}`` (not placed on
+a device after 2 s, said once, with why) and ``{"kind": "retry", "message"}`` (sent again).
+
 A worker or node that dies: Ray raises on the next event; the run is sent again with the last
 ``last.pt`` it returned (a ``retry`` event), once; a second loss gives it up with a message. What it
 had returned stays in its folder. A run that fails inside the trainer (bad options, another run in
@@ -37,6 +40,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -58,6 +62,7 @@ GPU_SHARE = 0.25  # of a GPU, for a small network (width <= 0.5, images <= 64 px
 STRIKES = 2  # times a run may be lost with its worker before it is given up
 POLL = 5.0  # seconds one long-poll of the stop flag waits on the remote side
 WAITING = "waiting for a free device on the cluster"
+REMOTE_FOLDER = "<the run's folder>"  # what a remote trainer calls its scratch folder in its messages
 
 
 def configured(explicit: str | None = None) -> str | None:
@@ -133,25 +138,37 @@ class Cluster:
         self.address = address
         self._board = None
 
-    def board(self):
-        """The connection's `StopBoard` actor, started once (an actor is a process: seconds)."""
+    def board(self, fresh: bool = False):
+        """The connection's `StopBoard` actor, started once (an actor is a process: seconds), on this
+        machine's node (it lives and dies with the driver), restarted by Ray if it crashes."""
+        ray = _ray()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy as NodeAffinity
+
         with _connecting:
-            if self._board is None:
-                self._board = _ray().remote(num_cpus=0)(StopBoard).remote()
+            if self._board is None or fresh:
+                here = NodeAffinity(ray.get_runtime_context().get_node_id(), soft=False)
+                actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(StopBoard)
+                self._board = actor.options(scheduling_strategy=here).remote()
             return self._board
 
     # ------------------------------------------------------------------ what it has
     def status(self) -> dict:
         """Live nodes, and the CPUs and GPUs in all and free right now."""
         ray = _ray()
-        total, free = ray.cluster_resources(), ray.available_resources()
-        nodes = sorted(n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive"))
+        try:
+            total, free = ray.cluster_resources(), ray.available_resources()
+            nodes = sorted(n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive"))
+        except Exception as e:  # the head went away: a sentence, not a traceback
+            raise ExplorerError(f"The Ray cluster {self.address} does not answer ({type(e).__name__}).") from None
         return {"address": self.address, "nodes": nodes, "cpus": total.get("CPU", 0.0), "cpus_free": free.get("CPU", 0.0),
                 "gpus": total.get("GPU", 0.0), "gpus_free": free.get("GPU", 0.0)}  # fmt: skip
 
     def describe(self) -> str:
-        """The cluster in one line, e.g. ``Ray cluster local: 1 node · 2 of 2 CPUs free``."""
-        s = self.status()
+        """The cluster in one line, e.g. ``Ray cluster local: 1 node · 2 of 2 CPUs free``; never raises."""
+        try:
+            s = self.status()
+        except ExplorerError as e:
+            return str(e)
         parts = [f"{len(s['nodes'])} node{'s' if len(s['nodes']) != 1 else ''}"]
         if s["gpus"]:
             parts.append(f"{s['gpus_free']:g} of {s['gpus']:g} GPUs free")
@@ -159,11 +176,12 @@ class Cluster:
         return f"Ray cluster {self.address}: " + " · ".join(parts)
 
     def device_type(self, config: TrainConfig) -> str:
-        """The device a run of `config` gets on the cluster (its run id depends on it)."""
-        gpus = _ray().cluster_resources().get("GPU", 0.0)
-        if config.device == "cuda" and not gpus:
-            raise ExplorerError(f"CUDA was asked for, but the Ray cluster {self.address} has no GPUs; use cpu or auto.")
-        return "cuda" if config.device != "cpu" and gpus else "cpu"
+        """The device a run of `config` gets on the cluster (its run id depends on it): ``cuda``
+        always asks for a GPU (on a cluster that scales GPU nodes from zero, it waits for one);
+        ``auto`` a GPU when the cluster has one now, else a CPU."""
+        if config.device != "auto":
+            return config.device
+        return "cuda" if self.status()["gpus"] else "cpu"
 
     def resources(self, config: TrainConfig) -> dict:
         """What the run's task asks Ray for."""
@@ -172,8 +190,19 @@ class Cluster:
         small = config.width <= 0.5 and config.image_size <= 64
         return {"num_cpus": 1, "num_gpus": GPU_SHARE if small else 1}
 
+    def _waiting(self, options: dict) -> str:
+        """Why a run is not placed yet, in words."""
+        try:
+            no_gpu = options["num_gpus"] > 0 and not self.status()["gpus"]
+        except ExplorerError:
+            no_gpu = False
+        return "waiting for a GPU: the cluster has none now (one may join; Stop ends the wait)" if no_gpu else WAITING
+
     def plan(self) -> str:
-        s = self.status()
+        try:
+            s = self.status()
+        except ExplorerError as e:
+            return str(e)
         devices = f"{s['gpus']:g} GPUs" if s["gpus"] else f"{s['cpus']:g} CPUs"
         return f"Ray cluster {self.address}: runs spread over its {devices} on {len(s['nodes'])} node(s)"
 
@@ -190,7 +219,7 @@ class Cluster:
         them as devices free up); yields ``(index, where, event)`` as events arrive, each run's in
         order. `owner`: the folders are the app's cache (its lock and cap; runs recorded as the owner's)."""
         ray, stop = _ray(), stop or threading.Event()
-        flag, data, out = (self.board(), uuid.uuid4().hex), ray.put(dataset), queue.Queue()
+        flag, data, out = self._open_flag(), ray.put(dataset), queue.Queue()
         threads = [threading.Thread(target=self._follow, args=(i, cfg, Path(folder), data, flag, stop, owner, info or {}, out),
                                     name=f"explorer-ray-run-{i}", daemon=True) for i, (cfg, folder) in jobs.items()]  # fmt: skip
         for t in threads:
@@ -213,9 +242,21 @@ class Cluster:
             if open_runs:
                 stop.set()
                 board.set.remote(key)
+                deadline = time.monotonic() + 60  # the runs' last files land; then let go, all together
                 for t in threads:
-                    t.join(timeout=60)
+                    t.join(timeout=max(0.0, deadline - time.monotonic()))
             board.forget.remote(key)
+
+    def _open_flag(self) -> tuple:
+        """A new stop flag on the board: (board, key), open before any run can poll it."""
+        key = uuid.uuid4().hex
+        try:
+            board = self.board()
+            _ray().get(board.open.remote(key), timeout=30)
+        except Exception:  # the board's node is gone with this driver's? start another one
+            board = self.board(fresh=True)
+            _ray().get(board.open.remote(key), timeout=30)
+        return board, key
 
     def _follow(self, index, config, folder, data, flag, stop, owner, info, out) -> None:
         """One run, in its own thread: its events into `out`, under the cache's lock when `owner`."""
@@ -240,9 +281,14 @@ class Cluster:
         for attempt in range(1, STRIKES + 1):
             last = folder / "last.pt"
             resume = {"last.pt": last.read_bytes()} if last.is_file() else {}
-            stream = _train_task().options(**options).remote(remote_config, data, resume, flag, info)
+            stream = _train_task(gpu=options["num_gpus"] > 0).options(**options).remote(remote_config, data, resume, flag, info)
             try:
-                while not ray.wait([stream], timeout=0.5)[0]:  # not placed yet: a stop cancels it here
+                waits = 0
+                while not ray.wait([stream], timeout=0.5)[0]:  # not placed yet (its first item says it is): a stop cancels it
+                    waits += 1
+                    if waits == 4:  # said once, after 2 s
+                        where[0] = self._waiting(options)
+                        yield {"kind": "waiting", "message": f"This run is {where[0]}."}
                     if stop.is_set():
                         ray.cancel(stream)
                         kept = f"; its checkpoint of epoch {returned} is kept" if returned else ""
@@ -255,6 +301,8 @@ class Cluster:
                 for ref in stream:
                     item = ray.get(ref)
                     where[0] = item["where"]
+                    if "event" not in item:  # placed on a node; its trainer starts
+                        continue
                     land(folder, item["files"])
                     event = item["event"]
                     if event["kind"] == "start":
@@ -266,7 +314,11 @@ class Cluster:
                 raise ExplorerError("The run ended on the cluster without saying how.")
             except exceptions.RayTaskError as e:  # the trainer raised: not the node's fault, not retried
                 cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-                yield {"kind": "error", "message": failure(cause)}
+                yield {"kind": "error", "message": failure(cause).replace(REMOTE_FOLDER, str(folder))}
+                return
+            except exceptions.RuntimeEnvSetupError as e:  # a node cannot set up the job's environment: retrying repeats it
+                detail = (str(e).strip().splitlines() or [""])[-1][:300]
+                yield {"kind": "error", "message": f"A cluster node could not set up this app's Python environment: {detail}"}
                 return
             except exceptions.RayError as e:  # the worker or its node died, or the object with its events was lost
                 lost = f"{where[0]}: {type(e).__name__}"
@@ -329,29 +381,39 @@ def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], fl
             try:
                 if ray.get(board.wait.remote(key, POLL)):
                     stop.set()
-            except Exception:  # the flag is gone, and with it whoever wanted this run
-                stop.set()
+            except Exception:  # the board restarts (or its driver is gone, and Ray ends this task): try again
+                over.wait(1.0)
 
     threading.Thread(target=poll, daemon=True).start()
     where = f"ray node {ray.util.get_node_ip_address()}"
+    yield {"where": where}  # placed: the app stops saying "waiting" (and stops through the board from now on)
     try:
         with tempfile.TemporaryDirectory(prefix="explorer-run-") as tmp:
             folder = Path(tmp)
             for name, data in resume.items():
                 (folder / name).write_bytes(data)
             seen = _snapshot(folder)
-            for event in Trainer(TrainConfig.from_dict(config), dataset, folder, info=info).events(stop):
-                files, seen = _changed(folder, seen)
-                yield {"event": event, "files": files, "where": where, "pid": os.getpid()}
+            try:
+                trainer = Trainer(TrainConfig.from_dict(config), dataset, folder, info=info)
+                for event in trainer.events(stop):
+                    files, seen = _changed(folder, seen)
+                    yield {"event": event, "files": files, "where": where, "pid": os.getpid()}
+            except ExplorerError as e:  # its message names the scratch folder, which means nothing to the user
+                raise ExplorerError(str(e).replace(str(folder), REMOTE_FOLDER)) from None
     finally:
         over.set()
 
 
 class StopBoard:
-    """Stop flags by key, as a Ray actor: `set` from the app, `wait` (a long poll) from the runs."""
+    """Stop flags by key, as a Ray actor: `open`, `set` and `forget` from the app, `wait` (a long
+    poll) from the runs. After a restart it knows no keys; the runs' polls make them again, and a
+    stop asked for during the restart is lost (press Stop again)."""
 
     def __init__(self):
         self.flags: dict[str, asyncio.Event] = {}
+
+    async def open(self, key: str) -> None:
+        self.flags[key] = asyncio.Event()
 
     async def set(self, key: str) -> None:
         self.flags.setdefault(key, asyncio.Event()).set()
@@ -372,7 +434,11 @@ class StopBoard:
 _remotes: dict[str, object] = {}
 
 
-def _train_task():
-    if "task" not in _remotes:  # max_retries=0: a lost run is sent again from its returned checkpoint, here
-        _remotes["task"] = _ray().remote(num_returns="streaming", max_retries=0)(_train_remotely)
-    return _remotes["task"]
+def _train_task(gpu: bool):
+    """The remote run. max_retries=0: a lost run is sent again from its returned checkpoint, here.
+    A GPU run gets a fresh worker process (max_calls=1): a reused one would keep the CUDA context of
+    the GPU it first ran on, whatever GPU Ray gives the next run."""
+    name = "gpu" if gpu else "cpu"
+    if name not in _remotes:
+        _remotes[name] = _ray().remote(num_returns="streaming", max_retries=0, max_calls=1 if gpu else 0)(_train_remotely)
+    return _remotes[name]

@@ -114,9 +114,21 @@ def test_a_run_still_waiting_for_a_device_is_cancelled_by_a_stop(ray_local, data
         threading.Timer(1.0, stop.set).start()
         events = list(ray_local.run(config(seed=6), data16, tmp_path / "waiting", stop))
         busy_stop.set()
-    assert [e["kind"] for e in events] == ["stopped"] and "waiting for a device" in events[0]["message"]
-    assert events[0]["where"] == cluster.WAITING and not (tmp_path / "waiting" / "last.pt").exists()
+    stopped = events[-1]
+    assert [e["kind"] for e in events if e["kind"] != "waiting"] == ["stopped"] and "waiting for a device" in stopped["message"]
+    assert stopped["where"] == cluster.WAITING and not (tmp_path / "waiting" / "last.pt").exists()
     assert list(busy.queue)[-1]["kind"] == "stopped"
+
+
+def test_a_gpu_run_on_a_cluster_without_gpus_says_why_it_waits_and_stops(ray_local, data16, tmp_path):
+    cfg = config(device="cuda")
+    assert ray_local.device_type(cfg) == "cuda" and ray_local.resources(cfg)["num_gpus"] == cluster.GPU_SHARE
+    stop, events = threading.Event(), []
+    for e in ray_local.run(cfg, data16, tmp_path / "run", stop):
+        events.append(e)
+        stop.set()  # on the first event: it waits, says why
+    assert [e["kind"] for e in events] == ["waiting", "stopped"]
+    assert "the cluster has none now" in events[0]["message"] and "waiting for a device" in events[1]["message"]
 
 
 def test_a_killed_worker_is_retried_from_the_last_checkpoint_it_returned(ray_local, data16, tmp_path):
