@@ -96,7 +96,9 @@ def connect(address: str) -> Cluster:
             if not ray.is_initialized():
                 _hold_connection(ray, address)
             _clusters[address] = Cluster(address)
-        return _clusters[address]
+        found = _clusters[address]
+    found.board()  # its process starts now, while the caller gets ready, not in front of the first run
+    return found
 
 
 def from_env() -> Cluster | None:
