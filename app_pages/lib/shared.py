@@ -188,7 +188,7 @@ def cluster() -> ray_cluster.Cluster | None:
 
 def where(job) -> str:
     """Where a job trains, as words to follow its label: on this server, on the cluster node of its
-    latest event, or still waiting for a device on the cluster."""
+    latest event, or still waiting to start on the cluster."""
     if job.device != CLUSTER:
         return f"on this server's {job.device.upper()}"
     _, events, _ = job.snapshot()

@@ -17,7 +17,7 @@ this machine's disk.
 Stopping: one `StopBoard` actor per connection (async, no CPU) holds a flag per batch of runs.
 Each remote run long-polls its flag in a thread and sets its trainer's stop event, which the
 trainer checks before every step; the request arrives one RPC after it is made (milliseconds), so
-the run stops within one step of it. A run still waiting for a device is cancelled instead.
+the run stops within one step of it. A run not started yet (no device free) is cancelled instead.
 
 What travels: the dataset once per batch (``ray.put``), the config, and ``last.pt`` when resuming;
 back, each changed file once per event, files with the same bytes (the best epochs of several
@@ -61,7 +61,7 @@ INSTALL = "pip install -r requirements-cluster.txt"
 GPU_SHARE = 0.25  # of a GPU, for a small network (width <= 0.5, images <= 64 px)
 STRIKES = 2  # times a run may be lost with its worker before it is given up
 POLL = 5.0  # seconds one long-poll of the stop flag waits on the remote side
-WAITING = "waiting for a free device on the cluster"
+WAITING = "waiting to start on the cluster"  # for a free device, or for its worker process to start
 REMOTE_FOLDER = "<the run's folder>"  # what a remote trainer calls its scratch folder in its messages
 
 
@@ -250,15 +250,18 @@ class Cluster:
             board.forget.remote(key)
 
     def _open_flag(self) -> tuple:
-        """A new stop flag on the board: (board, key), open before any run can poll it."""
-        key = uuid.uuid4().hex
-        try:
-            board = self.board()
-            _ray().get(board.open.remote(key), timeout=30)
-        except Exception:  # the board's node is gone with this driver's? start another one
-            board = self.board(fresh=True)
-            _ray().get(board.open.remote(key), timeout=30)
-        return board, key
+        """A new stop flag on the board: (board, key), open before any run can poll it. Waits for the
+        board's process to start (a second or two; longer on a loaded machine)."""
+        ray, key = _ray(), uuid.uuid4().hex
+        for fresh in (False, True):
+            board = self.board(fresh=fresh)
+            try:
+                ray.get(board.open.remote(key))
+                return board, key
+            except ray.exceptions.RayActorError as e:  # it died for good: one new one
+                if fresh:
+                    raise ExplorerError(f"The cluster's stop board could not be started ({type(e).__name__}); no run was sent.") from None
+        raise AssertionError("unreachable")
 
     def _follow(self, index, config, folder, data, flag, stop, owner, info, out) -> None:
         """One run, in its own thread: its events into `out`, under the cache's lock when `owner`."""
@@ -288,17 +291,13 @@ class Cluster:
                 waits = 0
                 while not ray.wait([stream], timeout=0.5)[0]:  # not placed yet (its first item says it is): a stop cancels it
                     waits += 1
-                    if waits == 4:  # said once, after 2 s
+                    if waits == 4:  # said once, after 2 s (no free device, or a worker process still starting)
                         where[0] = self._waiting(options)
                         yield {"kind": "waiting", "message": f"This run is {where[0]}."}
                     if stop.is_set():
                         ray.cancel(stream)
                         kept = f"; its checkpoint of epoch {returned} is kept" if returned else ""
-                        yield {
-                            "kind": "stopped",
-                            "epoch": returned or 0,
-                            "message": f"Stopped while waiting for a device on the cluster{kept}.",
-                        }
+                        yield {"kind": "stopped", "epoch": returned or 0, "message": f"Stopped before it started on the cluster{kept}."}
                         return
                 for ref in stream:
                     item = ray.get(ref)
