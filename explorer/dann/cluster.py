@@ -253,15 +253,16 @@ class Cluster:
         """A new stop flag on the board: (board, key), open before any run can poll it. Waits for the
         board's process to start (a second or two; longer on a loaded machine)."""
         ray, key = _ray(), uuid.uuid4().hex
-        for fresh in (False, True):
-            board = self.board(fresh=fresh)
+        try:
+            board = self.board()
+            ray.get(board.open.remote(key))
+        except ray.exceptions.RayActorError:  # it died for good: one new one
+            board = self.board(fresh=True)
             try:
                 ray.get(board.open.remote(key))
-                return board, key
-            except ray.exceptions.RayActorError as e:  # it died for good: one new one
-                if fresh:
-                    raise ExplorerError(f"The cluster's stop board could not be started ({type(e).__name__}); no run was sent.") from None
-        raise AssertionError("unreachable")
+            except ray.exceptions.RayActorError as e:
+                raise ExplorerError(f"The cluster's stop board could not be started ({type(e).__name__}); no run was sent.") from None
+        return board, key
 
     def _follow(self, index, config, folder, data, flag, stop, owner, info, out) -> None:
         """One run, in its own thread: its events into `out`, under the cache's lock when `owner`."""
@@ -296,7 +297,7 @@ class Cluster:
                         yield {"kind": "waiting", "message": f"This run is {where[0]}."}
                     if stop.is_set():
                         ray.cancel(stream)
-                        kept = f"; its checkpoint of epoch {returned} is kept" if returned else ""
+                        kept = f"; its checkpoint of epoch {returned} is kept" if returned else ""  # (an earlier attempt's)
                         yield {"kind": "stopped", "epoch": returned or 0, "message": f"Stopped before it started on the cluster{kept}."}
                         return
                 for ref in stream:
@@ -308,7 +309,7 @@ class Cluster:
                     event = item["event"]
                     if event["kind"] == "start":
                         event = event | {"dir": str(folder), "pid": item["pid"]}
-                    returned = event["epoch"] if event["kind"] == "epoch" else returned
+                    returned = {"start": event.get("resumed_from"), "epoch": event.get("epoch")}.get(event["kind"], returned)
                     yield event
                     if event["kind"] in FINAL:
                         return
@@ -324,7 +325,7 @@ class Cluster:
             except exceptions.RayError as e:  # the worker or its node died, or the object with its events was lost
                 lost = f"{where[0]}: {type(e).__name__}"
                 where[0] = WAITING
-                kept = f"epoch {returned}" if returned else "its last returned checkpoint"
+                kept = f"epoch {returned}" if returned is not None else "the start (nothing was returned)"
                 if attempt == STRIKES:
                     message = (f"The cluster lost this run {STRIKES} times ({lost}); it is given up. "
                                f"What it returned is kept ({kept}).")  # fmt: skip
