@@ -133,8 +133,9 @@ def progress_view(job) -> None:
     done = history[-1]["epoch"] if history else 0
     per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
     eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
-    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {where(job)}",
-               f"**{job.label}** finished: {done} epochs {where(job)}.")  # fmt: skip
+    at = where(job)
+    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
+               f"**{job.label}** finished: {done} epochs {at}.")  # fmt: skip
     for retry in (e for e in events if e["kind"] == "retry"):
         st.warning(retry["message"], icon=":material/restart_alt:")
     if history:

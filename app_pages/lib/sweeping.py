@@ -62,14 +62,15 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         return
     todo = len(sweep.pending())
     key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
-    try:
-        estimate = (
-            "0 s"
-            if not todo
-            else ("a time that depends on the cluster's free devices" if sweep.cluster else _duration(_estimate(sweep, key)))
-        )
-    except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
-        estimate = "an unknown time"
+    if not todo:
+        estimate = "0 s"
+    elif sweep.cluster:
+        estimate = "a time that depends on the cluster's free devices"
+    else:
+        try:
+            estimate = _duration(_estimate(sweep, key))
+        except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
+            estimate = "an unknown time"
     size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
     c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "

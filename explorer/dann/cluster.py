@@ -281,7 +281,7 @@ class Cluster:
         ray = _ray()
         exceptions = ray.exceptions
         options = self.resources(config)
-        remote_config = replace(config, device=self.device_type(config)).to_dict()
+        remote_config = replace(config, device="cuda" if options["num_gpus"] else "cpu").to_dict()  # what it asked Ray for
         folder.mkdir(parents=True, exist_ok=True)
         returned = None
         for attempt in range(1, STRIKES + 1):
