@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from app_pages.lib.shared import dataset, housekeeping, owner, restore_choices
+from app_pages.lib.datasets import dataset, restore_choices
+from app_pages.lib.session import housekeeping, owner
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
 from explorer.store import sessions

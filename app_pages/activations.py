@@ -7,12 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import _backbone, dataset, imagenet, job_queue, my_runs, others_data, owner, pick_weights
+from app_pages.lib.datasets import dataset
+from app_pages.lib.runpicker import my_runs, others_data
+from app_pages.lib.session import session_dir
+from app_pages.lib.weights import cached_backbone, imagenet, pick_weights
 from explorer.analysis import activations as A
 from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
+from explorer.transfer import saved
 from explorer.transfer.backbones import WEIGHTS, hub_file
 
 st.title("Layer Activations")
@@ -49,7 +53,7 @@ def passes() -> ThreadPoolExecutor:
 def backbone(name: str, weights: str, container):
     if weights == "imagenet":
         imagenet(name, container)
-    return _backbone(name, weights, "")
+    return cached_backbone(name, weights, "")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -65,10 +69,18 @@ def run_extractor(path) -> A.LoadedExtractor:
     return loaded
 
 
+def fine_tuned_here() -> dict[str, str]:
+    """The models this session fine-tuned (Transfer Fine-tune keeps them in its folder), by label,
+    newest first; of two with the same label, the newer."""
+    found: dict[str, str] = {}
+    for label, path in saved.saved(session_dir() / "finetuned"):
+        found.setdefault(f"fine-tuned here: {label}", str(path))
+    return found
+
+
 run_choices = {f"DANN run: {r.label}": r for r in my_runs(ds)}
 shared = bool(st.session_state.get("shared"))  # opened by a share link: that run and nothing else
-finetuned = {f"fine-tuned here: {j.label}": e["model_path"] for j in job_queue().jobs(owner()) if j.id in st.session_state.get("ft_jobs", [])
-             for e in j.snapshot()[1] if e.get("model_path")}  # fmt: skip
+finetuned = {} if shared else fine_tuned_here()  # a share link shows its run only
 models = list(run_choices) if shared else list(WEIGHTS) + list(run_choices)
 # The most informative default: ImageNet against random where the ImageNet file is here; else a run
 # of this session against its own start; else resnet18 (ImageNet downloaded, when allowed).

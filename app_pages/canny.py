@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import dataset, remember_canny
+from app_pages.lib.datasets import dataset, remember_canny
+from explorer.analysis import palette
 from explorer.data import edges, grids, preprocess
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
@@ -54,7 +55,7 @@ with c1:
         .encode(
             x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
             y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
-            color=alt.Color("series:N", scale=alt.Scale(range=["#e4572e", "#2e86ab"])),
+            color=alt.Color("series:N", scale=alt.Scale(range=list(palette.DOMAIN))),
             tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
         )
     )
@@ -86,7 +87,7 @@ c1.altair_chart(
     alt.Chart(dist).mark_bar().encode(
         x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
         y=alt.Y("option:N", sort=None, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
-        color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#2e86ab", "#cccccc"]), legend=None),
+        color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]), legend=None),
         tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
     ).properties(height=26 * len(dist)),
     width="stretch",

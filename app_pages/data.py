@@ -3,7 +3,8 @@
 import streamlit as st
 
 from app_pages.lib import charts, uploads
-from app_pages.lib.shared import builtin, choose_dataset, dataset, session_dir
+from app_pages.lib.datasets import builtin, choose_dataset, dataset
+from app_pages.lib.session import session_dir
 from explorer.data import grids, overview
 from explorer.data.domains import Dataset, open_dataset
 from explorer.data.images import IMAGE_EXTENSIONS

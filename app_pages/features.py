@@ -4,8 +4,9 @@ the training movie (every saved epoch, aligned)."""
 import streamlit as st
 
 from app_pages.lib import charts
+from app_pages.lib.datasets import dataset
 from app_pages.lib.player import training_movie
-from app_pages.lib.shared import dataset, my_runs, others_data, pick_run
+from app_pages.lib.runpicker import my_runs, others_data, pick_run
 from explorer.analysis import alignment, projector
 from explorer.analysis.embedding import embedding
 from explorer.dann.validators import DEFAULT, selected_epoch

@@ -1,17 +1,22 @@
 """Transfer Fine-tune: a pretrained backbone with a new head, frozen or not, runs compared."""
 
-import uuid
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 import torch
 
-from app_pages.lib.shared import dataset, job_queue, owner, pick_weights, session_dir
+from app_pages.lib.datasets import dataset
+from app_pages.lib.serverjobs import job_queue
+from app_pages.lib.session import owner, session_dir
+from app_pages.lib.weights import pick_weights
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
+from explorer.transfer import saved
 from explorer.transfer.backbones import WEIGHTS
-from explorer.transfer.finetune import FinetuneConfig, FineTuner, parameter_table, replace_head, stages
+from explorer.transfer.finetune import FinetuneConfig, FineTuner
+from explorer.transfer.freezing import parameter_table, replace_head, stages
 
 st.title("Transfer Fine-tune")
 st.caption(
@@ -85,15 +90,74 @@ with st.container(border=True):
             def start(stop, cfg=cfg, domain=src, state=state, label=label):
                 tuner = FineTuner(cfg, domain, state)
                 for event in tuner.events(stop):
-                    if event["kind"] == "done":
-                        out.mkdir(parents=True, exist_ok=True)
-                        path = out / f"{uuid.uuid4().hex}.pt"
-                        torch.save(tuner.model.state_dict(), path)
-                        event = event | {"model_path": str(path)}
+                    if event["kind"] == "done":  # kept for Layer Activations and the download below
+                        event = event | {"model_path": str(saved.save(tuner.model, out, label))}
                     yield event
 
             job = queue.submit(owner(), label, device.type, start)
             st.session_state.setdefault("ft_jobs", []).append(job.id)
+
+
+def _row(job, state: str, events: list[dict]) -> dict:
+    """One run's line of the table: its state, epochs, accuracy, and the first epoch's time against the later ones'."""
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    start = next((e for e in events if e["kind"] == "start"), {})
+    first = epochs[0]["seconds"] if epochs else None
+    later = [e["seconds"] for e in epochs[1:]]
+    later_mean = sum(later) / len(later) if later else None
+    return {
+        "run": job.label,
+        "state": state if state != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
+        "epochs": len(epochs),
+        "val acc": epochs[-1]["val_acc"] if epochs else None,
+        "s / epoch (first)": first,
+        "s / epoch (later)": later_mean,
+        "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
+        "trainable params": start.get("params", {}).get("trainable"),
+    }
+
+
+def _curve(job, events: list[dict]) -> list[dict]:
+    return [{"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]} for e in events if e["kind"] == "epoch"]
+
+
+def _progress(jobs: list) -> None:
+    """The progress bar of the run training now, if one is."""
+    running = [j for j in jobs if j.state == "running"]
+    if running:
+        j = running[0]
+        done = len([e for e in j.events if e["kind"] == "epoch"])
+        total = next((e["epochs"] for e in j.events if e["kind"] == "start"), 1)
+        st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
+
+
+def _accuracy_chart(curves: list[dict]) -> alt.Chart:
+    return (
+        alt.Chart(pd.DataFrame(curves))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("validation accuracy:Q", title="val acc", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("run:N", legend=alt.Legend(orient="right", labelLimit=400)),
+            tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".3f")],
+        )
+        .properties(height=260)
+    )
+
+
+def _downloads(jobs: list) -> None:
+    """A download button for each finished run's fine-tuned state_dict."""
+    for job in jobs:
+        done = next((e for e in job.events if e["kind"] == "done"), None)
+        if done and done.get("model_path"):
+            st.download_button(
+                f"state_dict: {job.label}",
+                lambda p=done["model_path"]: Path(p).read_bytes(),
+                f"{job.label.split(' ·')[0]}-finetuned.pt",
+                "application/octet-stream",
+                key=f"ft_dl_{job.id}",
+                on_click="ignore",
+            )
 
 
 mine = {j.id: j for j in queue.jobs(owner())}
@@ -106,64 +170,22 @@ if jobs:
         rows, curves = [], []
         for job in jobs:
             state_, events, message = job.snapshot()
-            epochs_ = [e for e in events if e["kind"] == "epoch"]
-            start_ = next((e for e in events if e["kind"] == "start"), {})
-            curves += [{"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]} for e in epochs_]
-            first = epochs_[0]["seconds"] if epochs_ else None
-            later = [e["seconds"] for e in epochs_[1:]]
-            later_mean = sum(later) / len(later) if later else None
-            rows.append(
-                {
-                    "run": job.label,
-                    "state": state_ if state_ != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
-                    "epochs": len(epochs_),
-                    "val acc": epochs_[-1]["val_acc"] if epochs_ else None,
-                    "s / epoch (first)": first,
-                    "s / epoch (later)": later_mean,
-                    "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
-                    "trainable params": start_.get("params", {}).get("trainable"),
-                }
-            )
+            rows.append(_row(job, state_, events))
+            curves += _curve(job, events)
             if state_ == "error":
                 st.error(f"{job.label}: {message}")
             if not job.finished and st.button(f"Stop {job.label}", key=f"ft_stop_{job.id}"):
                 job.stop()
-        running = [j for j in jobs if j.state == "running"]
-        if running:
-            j = running[0]
-            done = len([e for e in j.events if e["kind"] == "epoch"])
-            total = next((e["epochs"] for e in j.events if e["kind"] == "start"), 1)
-            st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
+        _progress(jobs)
         st.subheader("Runs")
         if curves:
-            chart = (
-                alt.Chart(pd.DataFrame(curves))
-                .mark_line(point=True)
-                .encode(
-                    x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
-                    y=alt.Y("validation accuracy:Q", title="val acc", scale=alt.Scale(domain=[0, 1])),
-                    color=alt.Color("run:N", legend=alt.Legend(orient="right", labelLimit=400)),
-                    tooltip=["run", "epoch", alt.Tooltip("validation accuracy:Q", format=".3f")],
-                )
-                .properties(height=260)
-            )
-            st.altair_chart(chart, width="stretch")
+            st.altair_chart(_accuracy_chart(curves), width="stretch")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         st.caption(
             "With only the head learning, the first epoch computes the frozen features once; later epochs train "
             "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."
         )
-        for job in jobs:
-            done_ = next((e for e in job.events if e["kind"] == "done"), None)
-            if done_ and done_.get("model_path"):
-                st.download_button(
-                    f"state_dict: {job.label}",
-                    lambda p=done_["model_path"]: open(p, "rb").read(),
-                    f"{job.label.split(' ·')[0]}-finetuned.pt",
-                    "application/octet-stream",
-                    key=f"ft_dl_{job.id}",
-                    on_click="ignore",
-                )
+        _downloads(jobs)
         if active and all(j.finished for j in jobs):
             st.rerun()
 

@@ -3,8 +3,9 @@
 import streamlit as st
 
 from app_pages.lib import charts
+from app_pages.lib.datasets import dataset
 from app_pages.lib.judging import validators_panel
-from app_pages.lib.shared import dataset, my_runs
+from app_pages.lib.runpicker import my_runs
 from explorer.store import runs
 
 st.title("Train DANN")

@@ -4,18 +4,23 @@ import streamlit as st
 import torch
 
 from app_pages.lib import charts
-from app_pages.lib.jobs import CLUSTER
+from app_pages.lib.datasets import dataset
 from app_pages.lib.judging import twin_panel, validators_panel
-from app_pages.lib.shared import cluster, dataset, job_queue, job_status, owner, pick_run, share_panel, where
+from app_pages.lib.runpicker import pick_run
+from app_pages.lib.serverjobs import cluster, job_queue, job_status, where
+from app_pages.lib.session import owner
+from app_pages.lib.sharing import share_panel
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
 from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import SHAPES, LambdaSchedule
-from explorer.dann.trainer import Trainer
 from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
+from explorer.execution.backends import Request, choose
+from explorer.execution.events import Epoch, Retrying, Started
+from explorer.execution.keep import Keep
 from explorer.store import cache, runs
 
 st.title("Train DANN")
@@ -31,21 +36,11 @@ d = TrainConfig()
 
 
 def submit(cfg: TrainConfig) -> None:
-    """Queue a run on this server's device worker, or send it to the Ray cluster; either way it
-    trains into the cache, under its lock and cap."""
-    me, label = owner(), f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}"
-    if ray is not None:
-        folder = cache.run_dir(cfg.run_id(ds.fingerprint, ray.device_type(cfg)))
-        job = queue.submit(me, label, CLUSTER, lambda stop, cfg=cfg, data=ds: ray.run(cfg, data, folder, stop, owner=me))
-        st.session_state.current_job = job.id
-        return
-
-    def start(stop, cfg=cfg, data=ds, me=me):
-        trainer = Trainer(cfg, data, cache.run_dir(cfg.run_id(data.fingerprint, pick(cfg.device).type)))
-        runs.add_owner(trainer.dir, me)
-        return cache.guarded(trainer.dir, trainer.events(stop))
-
-    job = queue.submit(me, label, pick(cfg.device).type, start)
+    """Queue a run in the lane of its back-end (this server's device worker, or the Ray cluster);
+    either way it trains into the cache, under its lock and cap, as this session's."""
+    me, label, backend = owner(), f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}", choose(cfg, cluster=ray)
+    request = Request(0, cfg, cache.run_dir(cfg.run_id(ds.fingerprint, backend.device_type(cfg))))
+    job = queue.submit(me, label, backend.lane, lambda stop, data=ds: backend.train([request], data, stop, Keep(me)))
     st.session_state.current_job = job.id
 
 
@@ -126,8 +121,8 @@ with st.container(border=True):
 
 def progress_view(job) -> None:
     state, events, message = job.snapshot()
-    epochs = [e for e in events if e["kind"] == "epoch"]
-    start = next((e for e in events if e["kind"] == "start"), None)
+    epochs = [e.epoch for e in events if isinstance(e, Epoch)]
+    start = next((e.start for e in events if isinstance(e, Started)), None)
     total = (start["epochs"] + start["self_train_epochs"]) if start else None
     history = (start or {}).get("history", []) + epochs
     done = history[-1]["epoch"] if history else 0
@@ -136,7 +131,7 @@ def progress_view(job) -> None:
     at = where(job)
     job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
                f"**{job.label}** finished: {done} epochs {at}.")  # fmt: skip
-    for retry in (e for e in events if e["kind"] == "retry"):
+    for retry in (e for e in events if isinstance(e, Retrying)):
         st.warning(retry["message"], icon=":material/restart_alt:")
     if history:
         last = history[-1]

@@ -3,7 +3,7 @@
     python -m bench.bench_cluster [--epochs 10] [--cpus 2] [--address ADDRESS]
 
 Reference, measured in the same run: the sweep trained here by its default plan (one worker
-process per core, `explorer.dann.workers`). Then the same sweep, into fresh folders, on a Ray
+process per core, `explorer.execution.processes`). Then the same sweep, into fresh folders, on a Ray
 cluster: a private local one started with ``--cpus`` CPUs and no dashboard (its start timed apart),
 or the cluster at ``--address``. Grid: lamb = 0, 0.1, 0.3, 1 x canny = auto, off on the embedded
 data (8 runs), the other settings the defaults.
@@ -30,26 +30,35 @@ CANNY = ("auto", "off")
 
 
 def sweep_seconds(grid, base, data, root, cluster=None) -> tuple[float, int]:
-    from explorer.dann.sweep import Sweep
+    from explorer.execution.sweep import Sweep
 
     t0 = time.perf_counter()
     sweep = Sweep(grid, base, data, root, cluster=cluster)
     final = list(sweep.events())[-1]
-    return time.perf_counter() - t0, final["runs"] - sum(r["status"] != "finished" for r in sweep.results())
+    return time.perf_counter() - t0, final.runs - sum(r["status"] != "finished" for r in sweep.results())
+
+
+def events_of(cfg, data, folder: Path, cluster=None, stop=None):
+    """One run's typed events: in this process, or on the cluster through the Ray back-end."""
+    from explorer.execution.backends import InProcess, Request
+    from explorer.execution.keep import Keep
+    from explorer.execution.ray_runs import RayCluster
+
+    backend = RayCluster(cluster) if cluster else InProcess()
+    return backend.train([Request(0, cfg, Path(folder))], data, stop or threading.Event(), Keep())
 
 
 def one_epoch_runs(n: int, data, root: Path, cluster=None) -> list[float]:
     """Wall seconds of n one-epoch runs (fresh seeds), one after another."""
     from explorer.dann.config import TrainConfig
-    from explorer.dann.trainer import Trainer
 
     times = []
     for i in range(n):
         cfg = TrainConfig(epochs=1, canny=None, seed=1000 + i + (500 if cluster else 0))
         folder = root / f"{'ray' if cluster else 'here'}-{i}"
         t0 = time.perf_counter()
-        events = list(cluster.run(cfg, data, folder) if cluster else Trainer(cfg, data, folder).events())
-        assert events[-1]["kind"] == "done", events[-1]
+        events = list(events_of(cfg, data, folder, cluster))
+        assert events[-1].kind == "done", events[-1]
         times.append(time.perf_counter() - t0)
     return times
 
@@ -57,16 +66,14 @@ def one_epoch_runs(n: int, data, root: Path, cluster=None) -> list[float]:
 def stop_latency(data, folder: Path, cluster=None) -> float:
     """Seconds from a stop request (after the first epoch) to the run's stopped event."""
     from explorer.dann.config import TrainConfig
-    from explorer.dann.trainer import Trainer
 
     cfg, stop = TrainConfig(epochs=100, canny=None, seed=77), threading.Event()
-    events = cluster.run(cfg, data, folder, stop) if cluster else Trainer(cfg, data, folder).events(stop)
     asked = 0.0
-    for e in events:
-        if e["kind"] == "epoch" and not stop.is_set():
+    for e in events_of(cfg, data, folder, cluster, stop):
+        if e.kind == "epoch" and not stop.is_set():
             stop.set()
             asked = time.perf_counter()
-        if e["kind"] == "stopped":
+        if e.kind == "stopped":
             return time.perf_counter() - asked
     raise AssertionError("the run did not stop")
 
@@ -81,11 +88,10 @@ def main() -> None:
     import ray
     import torch
 
-    from explorer.dann import cluster as ray_cluster
     from explorer.dann.config import TrainConfig
-    from explorer.dann.grid import Grid
-    from explorer.dann.trainer import Trainer
     from explorer.data.builtin import load_builtin
+    from explorer.execution import ray_cluster, ray_runs
+    from explorer.execution.grid import Grid
 
     data = load_builtin(32)
     grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
@@ -105,20 +111,20 @@ def main() -> None:
         alone = one_epoch_runs(args.runs, data, Path(tmp, "alone"))
         remote = one_epoch_runs(args.runs, data, Path(tmp, "remote"), cl)
         stops = stop_latency(data, Path(tmp, "stop-here")), stop_latency(data, Path(tmp, "stop-ray"), cl)
-        cfg, sent, land = TrainConfig(seed=99), [], ray_cluster.land  # the defaults (auto preprocessing)
+        cfg, sent, land = TrainConfig(seed=99), [], ray_runs.land  # the defaults (auto preprocessing)
 
         def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
             sent.append(sum(len(b) for b in {id(b): b for b in files.values()}.values()))  # an object sent twice is pickled once
             land(folder, files)
 
         t0 = time.perf_counter()
-        local = list(Trainer(cfg, data, Path(tmp, "default-here")).events())
+        local = list(events_of(cfg, data, Path(tmp, "default-here")))
         local_s = time.perf_counter() - t0
-        ray_cluster.land = counted
+        ray_runs.land = counted
         t0 = time.perf_counter()
-        default = list(cl.run(cfg, data, Path(tmp, "default")))
+        default = list(events_of(cfg, data, Path(tmp, "default"), cl))
         default_s = time.perf_counter() - t0
-        ray_cluster.land = land
+        ray_runs.land = land
         kept = sum(p.stat().st_size for p in Path(tmp, "default").iterdir())
         status = cl.describe()
 
@@ -134,7 +140,7 @@ def main() -> None:
           f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s")  # fmt: skip
     print(f"stop -> stopped event: here {stops[0] * 1000:.0f} ms, on the cluster {stops[1] * 1000:.0f} ms")
     for name, events, wall in (("here (all cores' threads)", local, local_s), ("on the cluster (1 CPU)", default, default_s)):
-        epochs = [e for e in events if e["kind"] == "epoch"]
+        epochs = [e.epoch for e in events if e.kind == "epoch"]
         print(f"one default run (40 epochs) {name}: {wall:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
               f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s")  # fmt: skip
     print(f"  the cluster run sent back {sum(sent) / 2**20:.1f} MB in all ({len(sent)} events); its folder keeps {kept / 2**20:.1f} MB")

@@ -7,11 +7,11 @@ images; its first `frames` saved epochs, the same n + n sampled points in each. 
 
 * independent: each epoch embedded on its own (`explorer.analysis.embedding.embed`, what the
   per-checkpoint view does): the reference, measured in the same run;
-* aligned: `explorer.analysis.movie.next_frame` in a chain, every frame after the first starting
+* aligned: `explorer.analysis.warmstart.next_frame` in a chain, every frame after the first starting
   from the one before: with the movie's `SCHEDULE`, and with as many iterations and no
   exaggeration at all.
 
-Steadiness is `explorer.analysis.movie.jitter` (median displacement between consecutive frames over
+Steadiness is `explorer.analysis.warmstart.jitter` (median displacement between consecutive frames over
 the map's extent); cost is the whole sequence against one independent embedding (the median of
 the frames); quality is trustworthiness (k = 10) against the PCA-50 features, on 2,000 points.
 """
@@ -38,7 +38,7 @@ def main() -> None:
     from sklearn.manifold import trustworthiness
 
     from bench.bench_embed import grown
-    from explorer.analysis import movie
+    from explorer.analysis import movie, warmstart
     from explorer.analysis.embedding import embed, reduce, sample_features
     from explorer.dann.config import TrainConfig
     from explorer.dann.trainer import train
@@ -69,27 +69,27 @@ def main() -> None:
         independent.append(embed(f))
         seconds.append(time.perf_counter() - t)
     one = statistics.median(seconds)
-    ref = movie.jitter(independent)
+    ref = warmstart.jitter(independent)
     print()
     print("| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |")
     print("| --- | --- | --- | --- | --- | --- |")
     print(f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |")
-    chosen = movie.SCHEDULE
+    chosen = warmstart.SCHEDULE
     for schedule in (((sum(i for i, _ in chosen), None),), chosen):
-        movie.SCHEDULE = schedule
+        warmstart.SCHEDULE = schedule
         t, frames = time.perf_counter(), []
         for f in feats:
-            frames.append(movie.next_frame(frames[-1] if frames else None, f, "tsne", 30.0, 0))
+            frames.append(warmstart.next_frame(frames[-1] if frames else None, f, "tsne", 30.0, 0))
         total = time.perf_counter() - t
-        j = movie.jitter(frames)
+        j = warmstart.jitter(frames)
         name = " then ".join(f"{i} at exaggeration {e or 1:g}" for i, e in schedule)
         print(f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |")
     pca_ind = [embed(f, "pca") for f in feats]
     pca = []
     for f in feats:
-        pca.append(movie.next_frame(pca[-1] if pca else None, f, "pca", 30.0, 0))
-    print(f"\nPCA: jitter independent {movie.jitter(pca_ind):.3f}, aligned by Procrustes {movie.jitter(pca):.3f} "
-          f"({movie.jitter(pca_ind) / movie.jitter(pca):.1f}x steadier)")  # fmt: skip
+        pca.append(warmstart.next_frame(pca[-1] if pca else None, f, "pca", 30.0, 0))
+    print(f"\nPCA: jitter independent {warmstart.jitter(pca_ind):.3f}, aligned by Procrustes {warmstart.jitter(pca):.3f} "
+          f"({warmstart.jitter(pca_ind) / warmstart.jitter(pca):.1f}x steadier)")  # fmt: skip
     print(f"one independent t-SNE embedding: {one:.2f} s (median of {len(feats)})")
 
 

@@ -12,7 +12,7 @@ commands, each its own process, as a student would run them. Then, each into a f
 
 Prints wall seconds and the ratio to the reference for each, and checks that every plan reached
 the same number of finished runs. Then the stacked model alone: one training step of K = 8 runs
-stacked (`explorer.dann.stacked`) against the same 8 runs' steps one after another, on the device.
+stacked (`explorer.execution.stacked`) against the same 8 runs' steps one after another, on the device.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
     import torch
 
     from explorer.dann.config import TrainConfig
-    from explorer.dann.stacked import StackedTrainer
+    from explorer.dann.step import dann_step
     from explorer.dann.trainer import Trainer
     from explorer.data.builtin import load_builtin
+    from explorer.execution.stacked import StackedTrainer
 
     data = load_builtin(32)
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,14 +58,15 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
         sync = torch.cuda.synchronize if alone[0].device.type == "cuda" else (lambda: None)
 
         def separate(step):
-            for t, (xs, ys, xt, lamb, _) in zip(alone, batches[step]):
-                t._dann_step(xs, ys, t._float(xt, augment=True), lamb)
+            for t, b in zip(alone, batches[step]):
+                dann_step(t.nets, t.opts, b.xs, b.ys, t.inputs(b.xt, augment=True), b.lamb, update=t.config.update,
+                          mmd_weight=t.config.mmd_weight, device=t.device)  # fmt: skip
 
         def stacked(step):
             b = batches[step]
-            xs, ys = torch.stack([x[0] for x in b]), torch.stack([x[1] for x in b])
-            xt = torch.stack([t._float(x[2], augment=True) for t, x in zip(alone, b)])
-            together.step(xs, ys, xt, torch.tensor([x[3] for x in b], device=xs.device))
+            xs, ys = torch.stack([x.xs for x in b]), torch.stack([x.ys for x in b])
+            xt = torch.stack([t.inputs(x.xt, augment=True) for t, x in zip(alone, b)])
+            together.step(xs, ys, xt, torch.tensor([x.lamb for x in b], device=xs.device))
 
         times = []
         for fn in (separate, stacked):
@@ -78,11 +80,11 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
 
 
 def estimate(epochs: int, device: str) -> float:
-    from explorer.dann import costs
     from explorer.dann.config import TrainConfig
-    from explorer.dann.grid import Grid
-    from explorer.dann.sweep import Sweep
     from explorer.data.builtin import load_builtin
+    from explorer.execution import costs
+    from explorer.execution.grid import Grid
+    from explorer.execution.sweep import Sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
@@ -125,7 +127,7 @@ def main() -> None:
     print(f"{'reference: 8 x `python -m explorer train`':44s} {reference:8.1f} {1.0:6.2f}")
     for name, seconds, ok, best in rows:
         print(f"{name:44s} {seconds:8.1f} {reference / seconds:6.2f}   {ok}/8 finished, best: {best['point']}")
-    print(f"the page's estimate before the sweep (explorer.dann.costs): {estimate(args.epochs, args.device):.1f} s")
+    print(f"the page's estimate before the sweep (explorer.execution.costs): {estimate(args.epochs, args.device):.1f} s")
     one_by_one, stacked = stacked_step(args.device)
     print(f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, stacked {stacked * 1000:.0f} ms "
           f"(ratio {one_by_one / stacked:.2f})")  # fmt: skip

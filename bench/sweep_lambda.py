@@ -2,7 +2,7 @@
 
     python -m bench.sweep_lambda [--seeds 2] [--lambdas 0,0.03,0.1,0.3,1] [--pairs a,b] [--out DIR] [--write docs/SWEEPS.md]
 
-For each pair of `bench/pairs.py`, one `explorer.dann.sweep.Sweep` over lambda (everything else the
+For each pair of `bench/pairs.py`, one `explorer.execution.sweep.Sweep` over lambda (everything else the
 app's defaults, 40 epochs), as the Train DANN page's sweep runs it. Each run is judged at the
 checkpoint the default validator selects. Per pair: target accuracy for every lambda (mean over
 seeds), the lambda the validator prefers without labels, the lambda target accuracy prefers (the
@@ -24,17 +24,18 @@ from pathlib import Path
 def sweep_pair(name: str, lambdas: str, seeds: int, out: Path) -> dict:
     from bench.pairs import load_pair
     from explorer.dann.config import TrainConfig
-    from explorer.dann.grid import Grid
-    from explorer.dann.sweep import Sweep
+    from explorer.execution.events import Done, Failed
+    from explorer.execution.grid import Grid
+    from explorer.execution.sweep import Sweep
 
     sweep = Sweep(Grid.parse([f"lamb={lambdas}"], seeds), TrainConfig(), load_pair(name), out / name)
     t0, trained = time.perf_counter(), 0
     for event in sweep.events():
-        trained += event["kind"] == "run" and event["event"]["kind"] == "done"
-        if event["kind"] == "run" and event["event"]["kind"] in ("done", "error"):
-            r = sweep.runs[event["index"]]
-            print(f"{name} {r.key} seed {r.config.seed}: {event['event'].get('selected') or event['event'].get('message')}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+        trained += isinstance(event, Done)
+        if isinstance(event, Done | Failed):
+            r = sweep.runs[event.index]
+            said = event.summary.get("selected") if isinstance(event, Done) else event.message
+            print(f"{name} {r.key} seed {r.config.seed}: {said}", file=sys.stderr, flush=True)
     rows = sweep.results()
     per_lambda = {}
     for r, row in zip(sweep.runs, rows):

@@ -15,3 +15,8 @@ class ExplorerError(Exception):
 
 class DataError(ExplorerError):
     """A dataset, archive or image that cannot be used as given."""
+
+
+def failure(e: Exception) -> str:
+    """An exception as a sentence for the user: an `ExplorerError`'s own, else what went wrong unexpectedly."""
+    return str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"

@@ -16,6 +16,7 @@ ALLOWED = {
     "dann": {"dann", "data", "store", "errors", "devices"},
     "transfer": {"transfer", "data", "store", "errors", "devices"},
     "analysis": {"analysis", "dann", "transfer", "data", "store", "errors", "devices"},
+    "execution": {"execution", "analysis", "dann", "transfer", "data", "store", "errors", "devices"},
 }
 
 

@@ -7,7 +7,10 @@ import warnings
 import altair as alt
 import pandas as pd
 
-DOMAIN_COLOURS = alt.Scale(domain=["source", "target"], range=["#e4572e", "#2e86ab"])
+from explorer.analysis import palette
+
+DOMAIN_COLOURS = alt.Scale(domain=["source", "target"], range=list(palette.DOMAIN))
+CLASS_COLOURS = alt.Scale(range=list(palette.CLASS))  # Vega's tableau10, as in the movie's GIF
 
 
 def class_counts(df: pd.DataFrame) -> alt.Chart:
@@ -91,9 +94,7 @@ def feature_space(df: pd.DataFrame, title: str) -> alt.HConcatChart:
     grey = alt.value("#dddddd")
     by_class = (
         base.encode(
-            color=alt.condition(
-                brush, alt.Color("class:N", scale=alt.Scale(scheme="tableau10"), legend=alt.Legend(orient="bottom", columns=5)), grey
-            ),
+            color=alt.condition(brush, alt.Color("class:N", scale=CLASS_COLOURS, legend=alt.Legend(orient="bottom", columns=5)), grey),
             shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
         )
         .add_params(brush)
@@ -116,7 +117,9 @@ def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> alt.FacetCha
     line = alt.Chart().mark_line(color="#6a4c93").encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
         tooltip=["validator", "epoch", alt.Tooltip("score:Q", format=".4f")])  # fmt: skip
-    dot = alt.Chart().mark_point(filled=True, size=80, color="#e4572e").encode(x="epoch:Q", y="score:Q").transform_filter("datum.selected")
+    dot = (
+        alt.Chart().mark_point(filled=True, size=80, color=palette.MARK).encode(x="epoch:Q", y="score:Q").transform_filter("datum.selected")
+    )
     return alt.layer(line, dot, data=df).properties(width=112, height=100).facet(
         facet=alt.Facet("validator:N", title=None, sort=list(selected)), columns=5
     ).resolve_scale(y="independent")  # fmt: skip
@@ -146,7 +149,7 @@ def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
 def movie_frame(df: pd.DataFrame, colour: str, x_range: list[float], y_range: list[float]) -> alt.Chart:
     """One frame of the training movie: every point by `colour` (domain or class), on axes fixed for
     the whole movie, points whose prediction changed since the previous frame ringed in black."""
-    scale = DOMAIN_COLOURS if colour == "domain" else alt.Scale(scheme="tableau10")
+    scale = DOMAIN_COLOURS if colour == "domain" else CLASS_COLOURS
     legend = alt.Legend(title=None)  # on the right: a legend below squeezes the plot's height
     return (
         alt.Chart(df)

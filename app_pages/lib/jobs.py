@@ -3,12 +3,13 @@
 The app's pages must never train in Streamlit's script thread, and two browser sessions must not
 train on the same GPU at once. `JobQueue.submit` puts a job in line; one worker thread per device
 type ("cpu", "cuda") takes jobs in order and iterates their event stream, storing every event on
-the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within one step.
+the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within one step. A job's
+state when its stream ends is its last event's: a run's (or a sweep's) final event, or done.
 
 Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
 
 Jobs for a Ray cluster (device `CLUSTER`) do not wait here: each follows its run from its own
-thread at once, and the cluster queues them for its devices (`explorer.dann.cluster`).
+thread at once, and the cluster queues them for its devices (`explorer.execution.ray_runs`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from explorer.dann.events import FINAL
 from explorer.errors import ExplorerError
 
 _ids = itertools.count(1)
@@ -31,7 +31,7 @@ class Job:
     owner: str
     label: str
     device: str
-    start: Callable[[threading.Event], Iterator[dict]] | None  # returns the engine's event stream; None once run
+    start: Callable[[threading.Event], Iterator] | None  # returns the engine's event stream; None once run
     id: int = field(default_factory=lambda: next(_ids))
     state: str = "queued"  # queued, running, done, stopped, error
     events: list[dict] = field(default_factory=list)
@@ -43,9 +43,9 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL
+        return self.state in ("done", "stopped", "error")
 
-    def snapshot(self) -> tuple[str, list[dict], str]:
+    def snapshot(self) -> tuple[str, list, str]:
         """State, a copy of the events so far, and the final message: safe to read from another thread."""
         return self.state, list(self.events), self.message
 
@@ -57,7 +57,7 @@ class JobQueue:
         self._workers: dict[str, threading.Thread] = {}
         self._all: list[Job] = []
 
-    def submit(self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator[dict]]) -> Job:
+    def submit(self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator]) -> Job:
         job = Job(owner=owner, label=label, device=device, start=start)
         with self._lock:
             self._all.append(job)
@@ -105,9 +105,10 @@ class JobQueue:
         try:
             for event in job.start(job.stop_event):
                 job.events.append(event)
-                if event["kind"] in FINAL:
-                    job.message = event.get("message", "")  # the message first: a reader sees state last
-                    job.state = event["kind"]
+            last = job.events[-1] if job.events else None
+            if _final(last):
+                job.message = _get(last, "message", "")  # the message first: a reader sees state last
+                job.state = _get(last, "kind")
         except ExplorerError as e:
             job.message, job.state = str(e), "error"
         except Exception as e:  # a bug must not kill the worker that other sessions wait on
@@ -117,3 +118,12 @@ class JobQueue:
         if not job.finished:
             job.state = "done"
         job.start = None  # let go of the dataset the closure holds
+
+
+def _get(event, name: str, default=None):
+    """A field of an event: a dict (fine-tuning, the trainer) or a typed one (`explorer.execution.events`)."""
+    return event.get(name, default) if isinstance(event, dict) else getattr(event, name, default)
+
+
+def _final(event) -> bool:
+    return event is not None and (_get(event, "final") or _get(event, "kind") in ("done", "stopped", "error"))

@@ -11,7 +11,8 @@ from app_pages.lib import charts
 from explorer.dann import validators as V
 from explorer.dann.config import TrainConfig
 from explorer.errors import ExplorerError
-from explorer.store import cache, runs
+from explorer.execution.keep import twin
+from explorer.store import runs
 
 
 def validators_panel(history: list[dict]) -> None:
@@ -43,8 +44,7 @@ def validators_panel(history: list[dict]) -> None:
 
 def twin_of(run: runs.RunRecord) -> tuple[TrainConfig, runs.RunRecord | None]:
     """The source-only run with the same options and data, and its record when it has been trained."""
-    config = TrainConfig.from_dict(run.config | {"method": "source-only"})
-    twin_dir = cache.run_dir(config.run_id(run.config["data_fingerprint"], run.config["device_type"]))
+    config, twin_dir = twin(run.config)
     return config, runs.read_run(twin_dir) if (twin_dir / "metrics.jsonl").is_file() else None
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
-from explorer.analysis import movie
+from explorer.analysis import movie, movie_export
 from explorer.errors import ExplorerError
 from explorer.store import cache
 
@@ -47,12 +47,32 @@ def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
 
 
 def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
+    """The fragment: controls, the frame shown, and its numbers beside it."""
     try:
         mv = _load(run, ds, n, method, perplexity, seed)
     except ExplorerError as e:
         st.error(str(e))
         return
     epochs = [f.epoch for f in mv.frames]
+    _advance(epochs)
+    colour = _controls(epochs)
+    k = epochs.index(st.session_state.movie_epoch)
+    frame = mv.frames[k]
+    for line in mv.skipped:
+        st.warning(line, icon=":material/warning:")
+    if mv.note:
+        st.info(mv.note, icon=":material/info:")
+    left, right = st.columns([3, 1])
+    with left:
+        _charts(mv, frame, colour)
+    with right:
+        _numbers(mv, k, training)
+        _downloads(mv, run.run_id)
+
+
+def _advance(epochs: list[int]) -> None:
+    """Keep the epoch shown among the movie's; while playing, step to the next one (at the last,
+    stop playing and rerun the whole page, so that the fragment stops ticking)."""
     state = st.session_state
     if state.get("movie_epoch") not in epochs:
         state.movie_epoch = epochs[0]
@@ -63,6 +83,11 @@ def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
         else:
             state.movie_playing = False
             st.rerun()  # the whole page: the fragment stops ticking
+
+
+def _controls(epochs: list[int]) -> str:
+    """Play or Pause, the epoch slider and the colouring; returns "domain" or "class"."""
+    state = st.session_state
     c1, c2, c3 = st.columns([1, 4, 2], vertical_alignment="bottom")
     playing = state.get("movie_playing", False)
     if c1.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:", key="movie_play",
@@ -73,14 +98,11 @@ def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
         st.rerun()  # the whole page, so that the fragment ticks (or stops)
     if len(epochs) > 1:
         c2.select_slider("Epoch", epochs, key="movie_epoch")
-    colour = c3.segmented_control("Colour by", ["domain", "class"], default="domain", key="movie_colour") or "domain"
-    k = epochs.index(state.movie_epoch)
-    frame = mv.frames[k]
-    for line in mv.skipped:
-        st.warning(line, icon=":material/warning:")
-    if mv.note:
-        st.info(mv.note, icon=":material/info:")
+    return c3.segmented_control("Colour by", ["domain", "class"], default="domain", key="movie_colour") or "domain"
 
+
+def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
+    """The frame's points on axes fixed for the whole movie (its extent, 3% padding), and the numbers per epoch below."""
     names = np.array(mv.classes)
     every = np.concatenate([f.coords for f in mv.frames])
     pad = 0.03 * (every.max(0) - every.min(0))
@@ -89,25 +111,29 @@ def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
         "x": frame.coords[:, 0], "y": frame.coords[:, 1], "domain": np.where(mv.domain == 0, "source", "target"),
         "class": names[np.where(mv.label >= 0, mv.label, frame.pred)], "predicted": names[frame.pred], "changed": frame.changed,
     })  # fmt: skip
-    left, right = st.columns([3, 1])
-    with left:
-        st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="content")
-        numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [
-            ("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames
-        ]
-        numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
-        st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="content")
-    with right:
-        st.metric("epoch", f"{frame.epoch}", help=f"frame {k + 1} of {len(epochs)}")
-        st.metric("domain mixing", f"{frame.mixing:.2f}",
-                  help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels")  # fmt: skip
-        st.metric("proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned")
-        if frame.target_acc is not None:
-            st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
-        if k:
-            st.caption(f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}.")
-        done = "from the cache" if not mv.computed else f"{mv.computed} frame(s) computed in {mv.seconds:.1f} s"
-        st.caption(f"{len(epochs)} frames · {len(mv.domain):,} points each · {done}"
-                   + (" · the run is still training: new epochs appear as they are saved" if training else ""))  # fmt: skip
-        st.download_button("Movie (GIF)", lambda: movie.gif(mv), f"movie-{run.run_id}.gif", "image/gif", key="movie_gif", on_click="ignore")
-        st.download_button("Frames (CSV)", lambda: movie.csv(mv), f"movie-{run.run_id}.csv", "text/csv", key="movie_csv", on_click="ignore")
+    st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="content")
+    numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames]
+    numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
+    st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="content")
+
+
+def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
+    """Frame `k`'s measures as metrics, and what changed and what was computed, as captions."""
+    frame, epochs = mv.frames[k], [f.epoch for f in mv.frames]
+    st.metric("epoch", f"{frame.epoch}", help=f"frame {k + 1} of {len(epochs)}")
+    st.metric("domain mixing", f"{frame.mixing:.2f}",
+              help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels")  # fmt: skip
+    st.metric("proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned")
+    if frame.target_acc is not None:
+        st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
+    if k:
+        st.caption(f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}.")
+    done = "from the cache" if not mv.computed else f"{mv.computed} frame(s) computed in {mv.seconds:.1f} s"
+    st.caption(f"{len(epochs)} frames · {len(mv.domain):,} points each · {done}"
+               + (" · the run is still training: new epochs appear as they are saved" if training else ""))  # fmt: skip
+
+
+def _downloads(mv: movie.Movie, run_id: str) -> None:
+    """The movie as a GIF and as a CSV of points, made only when clicked."""
+    st.download_button("Movie (GIF)", lambda: movie_export.gif(mv), f"movie-{run_id}.gif", "image/gif", key="movie_gif", on_click="ignore")
+    st.download_button("Frames (CSV)", lambda: movie_export.csv(mv), f"movie-{run_id}.csv", "text/csv", key="movie_csv", on_click="ignore")

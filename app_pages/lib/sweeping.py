@@ -10,17 +10,18 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.jobs import CLUSTER
-from app_pages.lib.shared import job_queue, job_status, owner
-from explorer.dann import costs
-from explorer.dann.cluster import Cluster
+from app_pages.lib.serverjobs import job_queue, job_status
+from app_pages.lib.session import owner
 from explorer.dann.config import METHODS, TrainConfig
-from explorer.dann.events import FINAL
-from explorer.dann.grid import Grid, show
 from explorer.dann.schedules import SHAPES
-from explorer.dann.sweep import Sweep
 from explorer.dann.validators import DEFAULT
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
+from explorer.execution import costs
+from explorer.execution.events import Cached, Epoch, Failed, Retrying, RunEvent
+from explorer.execution.grid import Grid, show
+from explorer.execution.ray_cluster import Cluster
+from explorer.execution.sweep import Sweep
 from explorer.store import cache, runs
 from explorer.store.home import subdir
 
@@ -64,7 +65,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
     key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
     if not todo:
         estimate = "0 s"
-    elif sweep.cluster:
+    elif sweep.backend.lane == CLUSTER:
         estimate = "a time that depends on the cluster's free devices"
     else:
         try:
@@ -81,8 +82,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
                    "epochs, or a smaller width.")  # fmt: skip
         return
     if c2.button("Start sweep", key="s_start", type="primary"):
-        lane = CLUSTER if sweep.cluster else sweep.device.type
-        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", lane, sweep.events)
+        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", sweep.backend.lane, sweep.events)
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
 
 
@@ -134,17 +134,17 @@ def sweep_results() -> None:
 
 def _progress(job, sweep: Sweep) -> None:
     _, events, _ = job.snapshot()
-    runs_events = [e for e in events if e["kind"] == "run"]
-    epochs = sum(1 for e in runs_events if e["event"]["kind"] == "epoch")
-    epochs += sum(len(e["event"]["history"]) for e in runs_events if e["event"]["kind"] == "cached")
-    latest = {e["index"]: e for e in runs_events}  # each run's latest event: where it is now
-    places = Counter(e["where"] for e in latest.values() if e["where"] != "cached" and e["event"]["kind"] not in FINAL)
+    runs_events = [e for e in events if isinstance(e, RunEvent)]
+    epochs = sum(1 for e in runs_events if isinstance(e, Epoch))
+    epochs += sum(len(e.history) for e in runs_events if isinstance(e, Cached))
+    latest = {e.index: e for e in runs_events}  # each run's latest event: where it is now
+    places = Counter(e.where for e in latest.values() if not isinstance(e, Cached) and not e.final)
     where = ", ".join(f"{w} ({n} run{'s' if n > 1 else ''})" for w, n in sorted(places.items())) or "between runs"
     job_status(job, epochs / max(sweep.total_epochs, 1), f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
                f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
     for e in runs_events:
-        if e["event"]["kind"] in ("error", "retry"):
-            st.warning(f"Run {e['index'] + 1} ({sweep.runs[e['index']].key}): {e['event']['message']}")
+        if isinstance(e, Failed | Retrying):
+            st.warning(f"Run {e.index + 1} ({sweep.runs[e.index].key}): {e.message}")
 
 
 def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:

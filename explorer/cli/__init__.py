@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import sys
 
-from explorer.cli.commands import cmd_activations, cmd_embed, cmd_finetune, cmd_predict, cmd_sweep, cmd_train
+from explorer.cli.activations import cmd_activations
+from explorer.cli.embed import cmd_embed
+from explorer.cli.finetune import cmd_finetune
 from explorer.cli.parser import build_parser
+from explorer.cli.predict import cmd_predict
+from explorer.cli.sweep import cmd_sweep
+from explorer.cli.train import cmd_train
 from explorer.errors import ExplorerError
 
 COMMANDS = {

@@ -18,11 +18,15 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m explorer", description="Transfer Explorer from the command line.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    d = TrainConfig()
+    for add_verb in _VERBS:
+        add_verb(sub)
+    return p
 
+
+def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train DANN or a source-only baseline")
     t.add_argument("--out", required=True, help="output folder")
-    _train_options(t, d)
+    _train_options(t, TrainConfig())
     t.add_argument(
         "--select",
         choices=("last", *NAMES),
@@ -30,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"which epoch's checkpoint becomes checkpoint.pt and submission.csv (default: best by {DEFAULT})",
     )
 
+
+def _sweep_parser(sub) -> None:
     sw = sub.add_parser("sweep", help="train a grid of configs (x seeds) and judge them without target labels")
     sw.add_argument("--out", required=True, help="output folder: results.csv and runs/<run id>/ (the files train writes)")
     sw.add_argument(
@@ -42,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--seeds", type=int, default=1, help="seeds per grid point: --seed, --seed + 1, ... (default 1)")
     sw.add_argument("--workers", type=int, help="CPU: runs trained side by side (default: one per core)")
-    _train_options(sw, d)
+    _train_options(sw, TrainConfig())
 
+
+def _embed_parser(sub) -> None:
     em = sub.add_parser("embed", help="t-SNE / PCA coordinates of a checkpoint's source and target features")
     em.add_argument("--run", help="a `train --out` folder: its checkpoint and its data")
     em.add_argument("--checkpoint")
@@ -60,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     em.add_argument("--out", required=True, help="CSV of 2-D coordinates to write (one row per point per frame with --all-epochs)")
 
+
+def _activations_parser(sub) -> None:
     ac = sub.add_parser("activations", help="draw one conv layer's feature maps for an image")
     ac.add_argument("--image", required=True)
     ac.add_argument("--model", default="resnet18", help="resnet18, resnet50 or vgg16")
@@ -68,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument("--start", type=int, default=0, help="first channel to draw (64 are drawn)")
     ac.add_argument("--out", required=True, help="PNG to write")
 
+
+def _finetune_parser(sub) -> None:
     ft = sub.add_parser("finetune", help="fine-tune a pretrained torchvision backbone on a labelled folder")
     ft.add_argument("--data", required=True, help="builtin (the embedded source domain) or an ImageFolder root / .zip")
     ft.add_argument("--backbone", default="resnet18", choices=["resnet18", "resnet50", "vgg16"])
@@ -82,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ft.add_argument("--out", required=True, help="folder for model.pt (state_dict), metrics.jsonl, config.json")
 
+
+def _predict_parser(sub) -> None:
     pr = sub.add_parser("predict", help="write a submission CSV from a checkpoint")
     pr.add_argument("--checkpoint", help="a checkpoint file")
     pr.add_argument("--run", help="a `train --out` folder, instead of --checkpoint")
@@ -89,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--target", required=True, help="target folder or .zip (e.g. real_or_drawing/test_data)")
     pr.add_argument("--out", required=True, help="CSV file to write")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    return p
+
+
+# The subcommands, in the order `--help` lists them.
+_VERBS = (_train_parser, _sweep_parser, _embed_parser, _activations_parser, _finetune_parser, _predict_parser)
 
 
 def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:

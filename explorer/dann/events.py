@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from explorer.dann.validators import DEFAULT, row_at, selected_epoch
+
 FINAL = ("done", "stopped", "error")
 
 
@@ -81,3 +83,15 @@ class ErrorEvent(TypedDict):
 
 
 Event = StartEvent | EpochEvent | DoneEvent | StoppedEvent | ErrorEvent
+
+
+def summary(history: list[EpochEvent], run_id: str, epoch: int, elapsed: float, device: str) -> Summary:
+    """A run's numbers at its end: the last epoch's, and the checkpoint the default validator selects."""
+    last = history[-1] if history else {}
+    images = sum(h["img_per_s"] * h["seconds"] for h in history)
+    domain_acc = next((h["domain_acc"] for h in reversed(history) if h["domain_acc"] is not None), None)
+    chosen = selected_epoch(history, DEFAULT) or epoch
+    selected = {"by": DEFAULT, "epoch": chosen, "target_acc": row_at(history, chosen).get("target_acc")}
+    return Summary(run_id=run_id, epochs=epoch, target_acc=last.get("target_acc"), selected=selected,
+                   source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=elapsed,
+                   img_per_s=images / elapsed if elapsed else None, device=device)  # fmt: skip

@@ -5,6 +5,9 @@ Forward: the identity, ``GRL(x) = x``. Backward: the gradient is flipped and sca
 backward pass of ``L_class + L_domain`` then trains D to *minimise* the domain loss while F
 receives ``-lambda * dL_domain/dF``, i.e. F learns to *maximise* it: features that D cannot tell
 apart. This is the single-pass form of the homework's two optimiser steps.
+
+``lambda`` is a number, or a tensor of one lambda per stacked copy (shape ``(K,)``) for features of
+shape ``(K, ...)``: each copy's gradient is reversed by its own lambda.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 
 class _Reverse(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, lamb: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, lamb: float | torch.Tensor) -> torch.Tensor:
         ctx.lamb = lamb
         return x.view_as(x)
 
@@ -23,5 +26,9 @@ class _Reverse(torch.autograd.Function):
         return -ctx.lamb * grad, None
 
 
-def reverse_gradient(x: torch.Tensor, lamb: float) -> torch.Tensor:
-    return _Reverse.apply(x, float(lamb))
+def reverse_gradient(x: torch.Tensor, lamb: float | torch.Tensor) -> torch.Tensor:
+    if isinstance(lamb, torch.Tensor):  # one lambda per copy along x's first dimension
+        lamb = lamb.detach().to(x.dtype).view(-1, *[1] * (x.dim() - 1))
+    else:
+        lamb = float(lamb)
+    return _Reverse.apply(x, lamb)

@@ -4,11 +4,11 @@
 `runfolder.py`), resuming this run's ``last.pt`` there and refusing another run's. Where folders
 live and who may write them is the caller's business (app: `explorer.store.cache`; CLI: ``--out``).
 
-A step: ``f = F([xs; xt])`` (one BatchNorm pass over both domains, as in the homework), source
-rows classified by C, and the domain game of `objective.py` at weight lambda (0 for source-only:
-D still learns, showing how separable the domains are, but F never hears from it), plus
-``mmd_weight * MMD^2(f_s, f_t)``. Self-training (after DANN) adds the target's confident
-pseudo-labels from an EMA teacher (`teacher.py`).
+An epoch is steps of `step.py` (the DANN step at weight lambda, 0 for source-only: D still
+learns, showing how separable the domains are, but F never hears from it; then, when asked for,
+self-training on an EMA teacher's pseudo-labels). Its parts are public for whoever drives several
+trainers at once (`explorer.execution.stacked`): `next_stage`, `plan`, `batch`, `inputs`, `finish`,
+`record`, `stopped`, `done`.
 """
 
 from __future__ import annotations
@@ -19,25 +19,24 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from explorer.dann.config import TrainConfig
-from explorer.dann.events import DoneEvent, EpochEvent, ErrorEvent, Event, StartEvent, StoppedEvent, Summary
+from explorer.dann.events import DoneEvent, EpochEvent, ErrorEvent, Event, StartEvent, StoppedEvent, summary
 from explorer.dann.inputs import as_float, prepare_inputs, resolve
-from explorer.dann.mmd import mmd
 from explorer.dann.models import build
-from explorer.dann.objective import DomainAdversarial
 from explorer.dann.predict import predict_proba
 from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import LambdaSchedule, learning_rate
+from explorer.dann.step import Networks, Optimisers, dann_step, self_train_step
 from explorer.dann.teacher import EmaTeacher
-from explorer.dann.validators import DEFAULT, SAMPLE, evaluate, row_at, selected_epoch
+from explorer.dann.validators import SAMPLE, evaluate
 from explorer.data.augment import random_flip_rotate
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
-from explorer.devices import Sums, autocast, describe, pick
+from explorer.devices import Sums, describe, pick
 from explorer.errors import ExplorerError
 from explorer.store import checkpoints
 
@@ -50,6 +49,14 @@ class EpochPlan:
     steps: int
     order: torch.Tensor  # source rows, shuffled
     t_order: torch.Tensor  # target rows, shuffled and cycled to steps * batch size
+
+
+class Batch(NamedTuple):
+    xs: torch.Tensor  # source images, augmented, float on the device
+    ys: torch.Tensor  # their labels
+    xt: torch.Tensor  # target images, raw uint8 (`Trainer.inputs` makes them floats, augmented or not)
+    lamb: float  # the adversarial weight at this step
+    lr: float  # the learning rate at this step
 
 
 class Trainer:
@@ -80,15 +87,15 @@ class Trainer:
         self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
         if dev.type == "cuda":
             self.models = self.models.to(memory_format=torch.channels_last)
-        self.objective = DomainAdversarial(self.models["domain"])
+        self.nets = Networks.of(self.models)
         self.teacher: EmaTeacher | None = None
         fc = list(self.models["feature"].parameters()) + list(self.models["label"].parameters())
         d = self.models["domain"].parameters()
         if config.optimizer == "adam":
-            self.opt_fc, self.opt_d = torch.optim.Adam(fc, lr=config.lr), torch.optim.Adam(d, lr=config.lr)
+            self.opts = Optimisers(torch.optim.Adam(fc, lr=config.lr), torch.optim.Adam(d, lr=config.lr))
         else:
-            self.opt_fc = torch.optim.SGD(fc, lr=config.lr, momentum=0.9, weight_decay=5e-4)
-            self.opt_d = torch.optim.SGD(d, lr=config.lr, momentum=0.9, weight_decay=5e-4)
+            sgd = {"lr": config.lr, "momentum": 0.9, "weight_decay": 5e-4}
+            self.opts = Optimisers(torch.optim.SGD(fc, **sgd), torch.optim.SGD(d, **sgd))
         self.gen = torch.Generator(device=dev).manual_seed(config.seed)
         self.cpu_gen = torch.Generator().manual_seed(config.seed)
         self.history: list[EpochEvent] = []
@@ -99,7 +106,7 @@ class Trainer:
     def events(self, stop: threading.Event | None = None) -> Iterator[Event]:
         stop = stop or threading.Event()
         yield self.begin()
-        while (stage := self._next_stage()) is not None:
+        while (stage := self.next_stage()) is not None:
             event = self._epoch(stage, stop)
             if event["kind"] != "epoch":
                 yield event
@@ -130,9 +137,10 @@ class Trainer:
         self.folder.append(event)
 
     def done(self) -> DoneEvent:
-        return DoneEvent(kind="done", **self.summary())
+        return DoneEvent(kind="done", **summary(self.history, self.run_id, self.epoch, self.elapsed, self.device.type))
 
-    def _next_stage(self) -> str | None:
+    def next_stage(self) -> str | None:
+        """The stage the next epoch trains (``dann`` or ``self-train``); None when the run is over."""
         cfg = self.config
         self_trained = sum(1 for h in self.history if h["stage"] == "self-train")
         budget_spent = bool(cfg.time_budget) and self.elapsed >= cfg.time_budget
@@ -147,11 +155,15 @@ class Trainer:
         for step in range(plan.steps):
             if stop.is_set():
                 return self.stopped()
-            xs, ys, xt, lamb, lr = self.batch(plan, step, time.perf_counter() - t0)
+            b = self.batch(plan, step, time.perf_counter() - t0)
+            lamb, lr = b.lamb, b.lr
             if dann:
-                running.add(**self._dann_step(xs, ys, self._float(xt, augment=True), lamb))
+                running.add(**dann_step(self.nets, self.opts, b.xs, b.ys, self.inputs(b.xt, augment=True), b.lamb,
+                                        update=self.config.update, mmd_weight=self.config.mmd_weight, device=self.device))  # fmt: skip
             else:
-                running.add(**self._self_train_step(xs, ys, self._float(xt, False), self._float(xt, True)))
+                running.add(**self_train_step(self.models, self.teacher, self.opts.fc, b.xs, b.ys, self.inputs(b.xt, False),
+                                              self.inputs(b.xt, True), threshold=self.config.self_train_threshold,
+                                              device=self.device))  # fmt: skip
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(running.sums["loss"]):
                 break
             if dann and self.config.time_budget and self.elapsed + time.perf_counter() - t0 >= self.config.time_budget:
@@ -169,13 +181,13 @@ class Trainer:
             self.teacher = EmaTeacher(self.models, self.config.ema_decay)
         return EpochPlan(stage, steps, order, t_order)
 
-    def batch(self, plan: EpochPlan, step: int, running: float = 0.0):
-        """Step `step`'s augmented source batch, labels, raw target batch (uint8), lambda and lr."""
+    def batch(self, plan: EpochPlan, step: int, running: float = 0.0) -> Batch:
+        """Step `step`'s batch (`running`: seconds into this epoch, for a time budget's schedules)."""
         cfg, bs = self.config, self.config.batch_size
         p = self._progress(self.epoch if plan.stage == "dann" else cfg.epochs, step, plan.steps, running)
         lamb, lr = self.schedule(p), self._set_lr(p)
         i, j = plan.order[step * bs : (step + 1) * bs], plan.t_order[step * bs : (step + 1) * bs]
-        return self._float(self.xs[i], augment=True), self.ys[i], self.xt[j], lamb, lr
+        return Batch(self.inputs(self.xs[i], augment=True), self.ys[i], self.xt[j], lamb, lr)
 
     def stopped(self) -> StoppedEvent:
         message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
@@ -204,51 +216,9 @@ class Trainer:
             "img_per_s": seen / seconds, "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
         })  # fmt: skip
 
-    # ------------------------------------------------------------------ the steps
-    def _dann_step(self, xs, ys, xt, lamb: float) -> dict[str, torch.Tensor]:
-        m, n, two_step = self.models, len(xs), self.config.update == "two-step"
-        with autocast(self.device):
-            f = m["feature"](torch.cat([xs, xt]))
-            if two_step:  # D learns on its own, F held fixed
-                disc = self.objective(f.detach(), n)
-                self.opt_d.zero_grad(set_to_none=True)
-                disc.loss.backward()
-                self.opt_d.step()
-            c_logit = m["label"](f[:n]).float()
-            class_loss = F.cross_entropy(c_logit, ys)
-            if two_step:  # then F fools the updated D
-                loss = class_loss - lamb * self.objective(f, n).loss if lamb > 0 else class_loss
-            else:  # one pass: the GRL turns D's gradient around on its way into F
-                disc = self.objective(f, n, reverse=lamb)
-                loss = class_loss + disc.loss
-                self.opt_d.zero_grad(set_to_none=True)
-            if self.config.mmd_weight > 0:
-                loss = loss + self.config.mmd_weight * mmd(f[:n], f[n:])
-        self.opt_fc.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_fc.step()
-        if not two_step:
-            self.opt_d.step()
-        return {"class_loss": class_loss.detach(), "domain_loss": disc.loss.detach(), "loss": loss.detach(),
-                "source_correct": (c_logit.argmax(1) == ys).sum(), "domain_correct": disc.correct}  # fmt: skip
-
-    def _self_train_step(self, xs, ys, xt_weak, xt_strong) -> dict[str, torch.Tensor]:
-        n = len(xs)
-        with autocast(self.device):
-            pseudo, mask = self.teacher.pseudo_labels(xt_weak, self.config.self_train_threshold)
-            logits = self.models["label"](self.models["feature"](torch.cat([xs, xt_strong]))).float()
-            class_loss = F.cross_entropy(logits[:n], ys)
-            pseudo_loss = (F.cross_entropy(logits[n:], pseudo, reduction="none") * mask).mean()
-            loss = class_loss + pseudo_loss
-        self.opt_fc.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_fc.step()
-        self.teacher.update(self.models)
-        return {"class_loss": class_loss.detach(), "pseudo_loss": pseudo_loss.detach(), "loss": loss.detach(),
-                "source_correct": (logits[:n].argmax(1) == ys).sum(), "confident": mask.sum()}  # fmt: skip
-
     # ------------------------------------------------------------------ helpers
-    def _float(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
+    def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
+        """uint8 images as the networks take them: floats on the device, flipped and rotated when `augment`."""
         x = as_float(x, self.device)
         if not augment or self.config.augment == "none":
             return x
@@ -262,7 +232,7 @@ class Trainer:
 
     def _set_lr(self, p: float) -> float:
         lr = learning_rate(self.config.optimizer, self.config.lr, p)
-        for opt in (self.opt_fc, self.opt_d):
+        for opt in (self.opts.fc, self.opts.d):
             for g in opt.param_groups:
                 g["lr"] = lr
         return lr
@@ -279,16 +249,6 @@ class Trainer:
         return {"target_acc": None if probs is None else (probs.argmax(1) == self.yt).float().mean().item(),
                 "validators": evaluate(sample, source, self.ys_val)}  # fmt: skip
 
-    def summary(self) -> Summary:
-        last = self.history[-1] if self.history else {}
-        images = sum(h["img_per_s"] * h["seconds"] for h in self.history)
-        domain_acc = next((h["domain_acc"] for h in reversed(self.history) if h["domain_acc"] is not None), None)
-        chosen = selected_epoch(self.history, DEFAULT) or self.epoch
-        selected = {"by": DEFAULT, "epoch": chosen, "target_acc": row_at(self.history, chosen).get("target_acc")}
-        return Summary(run_id=self.run_id, epochs=self.epoch, target_acc=last.get("target_acc"), selected=selected,
-                       source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=self.elapsed,
-                       img_per_s=images / self.elapsed if self.elapsed else None, device=self.device.type)  # fmt: skip
-
     # ------------------------------------------------------------------ checkpoints
     def _payload(self, with_optim: bool) -> dict:
         return {
@@ -299,7 +259,7 @@ class Trainer:
             "data": {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint},
             "models": self.models.state_dict(),
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
-            "optim": {"fc": self.opt_fc.state_dict(), "d": self.opt_d.state_dict()} if with_optim else None,
+            "optim": {"fc": self.opts.fc.state_dict(), "d": self.opts.d.state_dict()} if with_optim else None,
             "metrics": self.history,
             "elapsed": self.elapsed,
             "device": self.device.type,
@@ -319,8 +279,8 @@ class Trainer:
         if ckpt.get("teacher") is not None:
             self.teacher = EmaTeacher(self.models, self.config.ema_decay, ckpt["teacher"])
         if ckpt.get("optim"):
-            self.opt_fc.load_state_dict(ckpt["optim"]["fc"])
-            self.opt_d.load_state_dict(ckpt["optim"]["d"])
+            self.opts.fc.load_state_dict(ckpt["optim"]["fc"])
+            self.opts.d.load_state_dict(ckpt["optim"]["d"])
         self.history, self.elapsed, self.epoch = list(ckpt["metrics"]), float(ckpt["elapsed"]), int(ckpt["epoch"])
         self.folder.rewrite(self.history)
         # a resumed run continues from a different random stream than an unbroken one

@@ -62,38 +62,15 @@ def extract_zip(
     except (zipfile.BadZipFile, OSError, ValueError):
         raise DataError(f"{label} is not a readable zip file.") from None
     with zf:
-        if len(zf.infolist()) > max_files:
-            raise DataError(f"Refused {label}: {len(zf.infolist()):,} entries is more than the limit of {max_files:,}.")
-        entries = []
-        for info in zf.infolist():
-            parts = _entry_parts(info.filename, label)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise DataError(f"Refused {label}: entry {info.filename!r} is a symbolic link.")
-            if parts is not None and not info.is_dir():
-                entries.append((info, parts))
-        too_big = (
-            f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB (the limit for one upload; a zip bomb looks like this)."
-        )
+        entries = _entries(zf, label, max_files)
         if sum(info.file_size for info, _ in entries) > max_bytes:
-            raise DataError(too_big)
+            raise DataError(_too_big(label, max_bytes))
         staging = dest.with_name(f".{dest.name}.partial-{uuid.uuid4().hex[:8]}")
         staging.mkdir(parents=True)
         try:
             written = 0
             for info, parts in entries:
-                target = staging.joinpath(*parts)
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(target, "xb") as out:
-                        while chunk := src.read(_CHUNK):
-                            written += len(chunk)
-                            if written > max_bytes:
-                                raise DataError(too_big)
-                            out.write(chunk)
-                except (FileExistsError, NotADirectoryError):
-                    raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
-                except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
-                    raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
+                written = _write_entry(zf, info, staging.joinpath(*parts), label, written, max_bytes)
             try:
                 staging.rename(dest)
             except OSError as e:
@@ -102,6 +79,42 @@ def extract_zip(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return dest
+
+
+def _entries(zf: zipfile.ZipFile, label: str, max_files: int) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    """The files to write, with their path parts; raises for too many entries, an escaping path or a link."""
+    if len(zf.infolist()) > max_files:
+        raise DataError(f"Refused {label}: {len(zf.infolist()):,} entries is more than the limit of {max_files:,}.")
+    entries = []
+    for info in zf.infolist():
+        parts = _entry_parts(info.filename, label)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise DataError(f"Refused {label}: entry {info.filename!r} is a symbolic link.")
+        if parts is not None and not info.is_dir():
+            entries.append((info, parts))
+    return entries
+
+
+def _too_big(label: str, max_bytes: int) -> str:
+    return f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB (the limit for one upload; a zip bomb looks like this)."
+
+
+def _write_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str, written: int, max_bytes: int) -> int:
+    """Copy one entry to `target` (a new file) in chunks, counting the bytes really written: returns
+    the running total `written` plus this entry's, and raises as soon as it passes `max_bytes`."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(info) as src, open(target, "xb") as out:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise DataError(_too_big(label, max_bytes))
+                out.write(chunk)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
+        raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
+    return written
 
 
 def unpack(archive: str | os.PathLike, workdir: str | os.PathLike) -> Path:

@@ -23,8 +23,8 @@ import fcntl
 import os
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,17 +91,18 @@ def run_dir(run_id: str) -> Path:
     return subdir("runs") / run_id
 
 
-def guarded(folder: Path, events: Iterator[dict]) -> Iterator[dict]:
-    """A training run's events, trained under the cache's rules: the run's lock is held from the
-    first event to the last, and the cap is enforced after the first epoch, at the end, and at
-    most every `ENFORCE_EVERY` seconds between (the run itself, being locked, is never evicted)."""
-    with training_lock(folder):
+def guarded(folders: Path | list[Path], events: Iterator, kind: Callable[[object], str] = lambda e: e["kind"]) -> Iterator:
+    """Training runs' events, trained under the cache's rules: the runs' locks (one folder, or all of
+    a group trained together) are held from the first event to the last, and the cap is enforced
+    after the first epoch, at the end, and at most every `ENFORCE_EVERY` seconds between (a run
+    being trained, being locked, is never evicted). `kind`: an event's kind."""
+    with ExitStack() as held:
+        for folder in [folders] if isinstance(folders, Path) else folders:
+            held.enter_context(training_lock(folder))
         checked = None
         for event in events:
-            now = time.monotonic()
-            if event["kind"] != "start" and (
-                checked is None or now - checked > ENFORCE_EVERY or event["kind"] in ("done", "stopped", "error")
-            ):
+            now, k = time.monotonic(), kind(event)
+            if k != "start" and (checked is None or now - checked > ENFORCE_EVERY or k in ("done", "stopped", "error")):
                 enforce()
                 checked = now
             yield event

@@ -1,6 +1,7 @@
 """Transfer by fine-tuning: a torchvision backbone, a new head, frozen or not.
 
-Freezing choices (`FinetuneConfig.freeze`):
+Freezing choices (`FinetuneConfig.freeze`; which parameters they leave learning is
+`explorer.transfer.freezing`):
 
 * ``head``: only the new head (ResNet's ``fc``, VGG's last classifier layer) learns. The frozen
   backbone's features do not change, so they are computed once (eval mode, no augmentation) and the
@@ -29,6 +30,7 @@ from explorer.data.domains import Domain
 from explorer.devices import describe, map_batches, pick
 from explorer.errors import ExplorerError
 from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD, is_resnet, load_backbone
+from explorer.transfer.freezing import apply_freeze, head, learning, parameter_table, replace_head, stages  # noqa: F401  (importable here too)
 
 EVAL_BATCH = 256
 
@@ -55,71 +57,6 @@ class FinetuneConfig:
             raise ExplorerError("Images per class must be at least 1.")
         if not (self.freeze in ("head", "none") or self.freeze.startswith("from:")):
             raise ExplorerError(f"Freeze must be head, none or from:<stage> (got {self.freeze!r}).")
-
-
-def stages(model: torch.nn.Module, backbone: str) -> dict[str, list[torch.nn.Module]]:
-    """The backbone's stages in order, as lists of modules (the head excluded)."""
-    if is_resnet(backbone):
-        return {
-            "stem": [model.conv1, model.bn1],
-            "layer1": [model.layer1],
-            "layer2": [model.layer2],
-            "layer3": [model.layer3],
-            "layer4": [model.layer4],
-        }
-    blocks, current, n = {}, [], 1
-    for m in model.features:
-        current.append(m)
-        if isinstance(m, torch.nn.MaxPool2d):
-            blocks[f"block{n}"], current, n = current, [], n + 1
-    blocks["classifier"] = list(model.classifier)[:-1]
-    return blocks
-
-
-def head(model: torch.nn.Module, backbone: str) -> torch.nn.Linear:
-    return model.fc if is_resnet(backbone) else model.classifier[-1]
-
-
-def replace_head(model: torch.nn.Module, backbone: str, classes: int) -> torch.nn.Module:
-    old = head(model, backbone)
-    new = torch.nn.Linear(old.in_features, classes)
-    if is_resnet(backbone):
-        model.fc = new
-    else:
-        model.classifier[-1] = new
-    return model
-
-
-def learning(model: torch.nn.Module, backbone: str, freeze: str) -> set[int]:
-    """ids of the parameters that learn under `freeze`: the head always; see the module docstring."""
-    names = list(stages(model, backbone))
-    if freeze == "none":
-        first = 0
-    elif freeze == "head":
-        first = len(names)
-    else:
-        stage = freeze.split(":", 1)[1]
-        if stage not in names:
-            raise ExplorerError(f"{backbone} has no stage {stage!r}; choose one of {', '.join(names)}.")
-        first = names.index(stage)
-    parts = stages(model, backbone)
-    ids = {id(p) for name in names[first:] for m in parts[name] for p in m.parameters()}
-    return ids | {id(p) for p in head(model, backbone).parameters()}
-
-
-def apply_freeze(model: torch.nn.Module, backbone: str, freeze: str) -> None:
-    """Set requires_grad to what `learning` says."""
-    ids = learning(model, backbone, freeze)
-    for p in model.parameters():
-        p.requires_grad = id(p) in ids
-
-
-def parameter_table(model: torch.nn.Module, backbone: str, freeze: str) -> dict[str, int]:
-    """Total, trainable and frozen parameter counts for `freeze`, without changing `model`."""
-    ids = learning(model, backbone, freeze)
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if id(p) in ids)
-    return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
 
 def split(domain: Domain, val_fraction: float, per_class: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,58 +145,88 @@ class FineTuner:
         return F.cross_entropy(self.model(self.inputs(idx, augment)), self.domain.labels[idx].to(self.device))
 
     def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
+        """Train for `config.epochs` epochs: a ``start`` event, one ``epoch`` event per epoch (mean
+        training loss, validation accuracy, seconds and images per second, validation not counted),
+        then ``done`` with `summary`; ``stopped`` instead, within one batch, once `stop` is set."""
         cfg = self.config
         stop = stop or threading.Event()
-        yield {
+        yield self._start_event()
+        fc = head(self.model, cfg.backbone)
+        history = []
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            if not self._cache_features(stop):
+                yield {"kind": "stopped", "message": "Stopped while computing the frozen features."}
+                return
+            losses = self._epoch(fc, stop)
+            if losses is None:
+                yield {"kind": "stopped", "message": f"Stopped during epoch {epoch}."}
+                return
+            event = self._epoch_event(epoch, losses, time.perf_counter() - t0, history)
+            history.append(event)
+            yield event
+        yield {"kind": "done", **self.summary(history)}
+
+    def _start_event(self) -> dict:
+        return {
             "kind": "start",
             "device": describe(self.device),
             "weights": self.weights,
-            "epochs": cfg.epochs,
+            "epochs": self.config.epochs,
             "self_train_epochs": 0,
             "history": [],
             "params": self.params,
             "n_train": len(self.train_idx),
             "n_val": len(self.val_idx),
         }
-        fc = head(self.model, cfg.backbone)
-        history = []
-        for epoch in range(1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            if cfg.freeze == "head" and cfg.cache_features and self.cached is None:
-                feats = self.features(self.train_idx, stop)
-                if feats is None:
-                    yield {"kind": "stopped", "message": "Stopped while computing the frozen features."}
-                    return
-                self.cached = (feats, self.domain.labels[self.train_idx].to(self.device))
-            order = torch.randperm(len(self.train_idx), generator=self.gen)  # positions in train_idx (and the cache)
-            losses = []
-            self.model.train()
-            for m in self.model.modules():  # frozen BatchNorm keeps its ImageNet statistics too
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
-                    m.eval()
-            for s in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
-                if stop.is_set():
-                    yield {"kind": "stopped", "message": f"Stopped during epoch {epoch}."}
-                    return
-                loss = self.loss(order[s : s + cfg.batch_size], fc)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.opt.step()
-                losses.append(loss.item())
-            seconds = time.perf_counter() - t0
-            event = {
-                "kind": "epoch",
-                "stage": "finetune",
-                "epoch": epoch,
-                "train_loss": sum(losses) / len(losses),
-                "val_acc": self.accuracy(self.val_idx),
-                "seconds": seconds,
-                "elapsed": sum(h["seconds"] for h in history) + seconds,
-                "img_per_s": len(losses) * cfg.batch_size / seconds,
-            }
-            history.append(event)
-            yield event
-        yield {"kind": "done", **self.summary(history)}
+
+    def _cache_features(self, stop: threading.Event) -> bool:
+        """When only the head learns (and `cache_features`), the frozen body's features of the
+        training images, computed once on the first call; False when `stop` was set on the way."""
+        cfg = self.config
+        if cfg.freeze == "head" and cfg.cache_features and self.cached is None:
+            feats = self.features(self.train_idx, stop)
+            if feats is None:
+                return False
+            self.cached = (feats, self.domain.labels[self.train_idx].to(self.device))
+        return True
+
+    def _train_mode(self) -> None:
+        """Training mode, except frozen BatchNorm layers: they keep their ImageNet statistics too."""
+        self.model.train()
+        for m in self.model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                m.eval()
+
+    def _epoch(self, fc: torch.nn.Linear, stop: threading.Event) -> list[float] | None:
+        """One pass over the training images in a new random order, full batches only; the batches'
+        losses, or None when `stop` was set (checked before every batch)."""
+        order = torch.randperm(len(self.train_idx), generator=self.gen)  # positions in train_idx (and the cache)
+        batch = self.config.batch_size
+        losses = []
+        self._train_mode()
+        for s in range(0, len(order) - batch + 1, batch):
+            if stop.is_set():
+                return None
+            loss = self.loss(order[s : s + batch], fc)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            losses.append(loss.item())
+        return losses
+
+    def _epoch_event(self, epoch: int, losses: list[float], seconds: float, history: list[dict]) -> dict:
+        """The epoch's event: `seconds` is its training time; the validation accuracy is measured here, after it."""
+        return {
+            "kind": "epoch",
+            "stage": "finetune",
+            "epoch": epoch,
+            "train_loss": sum(losses) / len(losses),
+            "val_acc": self.accuracy(self.val_idx),
+            "seconds": seconds,
+            "elapsed": sum(h["seconds"] for h in history) + seconds,
+            "img_per_s": len(losses) * self.config.batch_size / seconds,
+        }
 
     def summary(self, history: list[dict]) -> dict:
         later = [h["seconds"] for h in history[1:]]

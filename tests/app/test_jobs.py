@@ -53,6 +53,30 @@ def test_devices_do_not_wait_for_each_other():
     wait(lambda: a.state == "running" and c.state == "running")
     gate.set()
     wait(lambda: a.finished and c.finished)
+    assert (a.state, c.state) == ("done", "done") and [e["kind"] for e in a.events] == ["start", "done"]
+
+
+def test_a_jobs_state_is_its_last_events_so_a_failed_run_inside_a_sweep_does_not_end_it():
+    from explorer.execution.events import Done, Epoch, Failed, Started
+    from explorer.execution.sweep import SweepEnded, SweepStarted
+
+    def one_run(stop):  # a single run: its own final event is the job's
+        yield Started(0, "here", {})
+        yield Failed(0, "here", "Training diverged in epoch 1.")
+
+    def sweep(stop):  # a sweep: one run fails, the next trains on, the sweep's end is the job's
+        yield SweepStarted(2, 0, "plan", 2)
+        yield Failed(0, "here", "This run failed.")
+        yield Started(1, "here", {})
+        yield Epoch(1, "here", {"epoch": 1})
+        yield Done(1, "here", {})
+        yield SweepEnded(False, 2, 0, 1.0, None, None, None)
+
+    q = JobQueue()
+    run, swept = q.submit("x", "run", "cpu", one_run), q.submit("x", "sweep", "cpu", sweep)
+    wait(lambda: run.finished and swept.finished)
+    assert (run.state, run.message) == ("error", "Training diverged in epoch 1.")
+    assert (swept.state, swept.message) == ("done", "") and len(swept.events) == 6
 
 
 def test_a_failing_job_does_not_kill_the_worker():
@@ -87,8 +111,9 @@ def test_stop_before_start():
     b = q.submit("y", "B", "cpu", gated(gate, [], "B"))
     b.stop()
     gate.set()
-    wait(lambda: b.finished)
-    assert b.state == "stopped" and b.message == "Stopped before it started."
+    wait(lambda: b.finished and a.finished)
+    assert b.state == "stopped" and b.message == "Stopped before it started." and b.events == []
+    assert a.state == "done"  # stopping one session's job never touches another's
     assert q.jobs("y") == [b] and q.jobs("x") == [a]
 
 

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from explorer.dann import cluster
 from explorer.dann.config import TrainConfig
-from explorer.dann.grid import Grid
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
-from explorer.dann.sweep import Sweep
 from explorer.data.builtin import load_builtin
 from explorer.devices import pick
+from explorer.execution import ray_cluster as cluster
+from explorer.execution import ray_runs
+from explorer.execution.backends import Request
+from explorer.execution.events import Done, Epoch, RunEvent, Started
+from explorer.execution.grid import Grid
+from explorer.execution.keep import Keep
+from explorer.execution.ray_runs import RayCluster
+from explorer.execution.sweep import Sweep
 from explorer.store import checkpoints, runs
 from explorer.store.home import subdir
 
@@ -53,13 +58,23 @@ def config(**changes) -> TrainConfig:
     return TrainConfig(**(BASE.to_dict() | changes))
 
 
+def run(cl, cfg, data, folder, stop=None):
+    """One run on the cluster through the Ray back-end; its typed events as flat dicts (the trainer's
+    fields, with the event's kind and where it trained), which the assertions below read."""
+    for e in RayCluster(cl).train([Request(0, cfg, Path(folder))], data, stop or threading.Event(), Keep()):
+        assert isinstance(e, RunEvent) and e.index == 0
+        body = e.start if isinstance(e, Started) else e.epoch if isinstance(e, Epoch) else e.summary if isinstance(e, Done) else {
+            k: v for k, v in vars(e).items() if k not in ("index", "where")}  # fmt: skip
+        yield body | {"kind": e.kind, "where": e.where}
+
+
 def epochs_of(events):
     return [e["epoch"] for e in events if e["kind"] == "epoch"]
 
 
 def test_one_run_streams_its_events_in_order_and_its_checkpoints_land_here_and_load(ray_local, data16, tmp_path):
     folder = tmp_path / "run"
-    events = [e for e in ray_local.run(BASE, data16, folder) if e["kind"] != "waiting"]  # waiting: a worker slow to start
+    events = [e for e in run(ray_local, BASE, data16, folder) if e["kind"] != "waiting"]  # waiting: a worker slow to start
     assert [e["kind"] for e in events] == ["start", "epoch", "epoch", "epoch", "done"]
     assert epochs_of(events) == [1, 2, 3]
     assert all(e["where"].startswith("ray node ") for e in events)
@@ -79,10 +94,10 @@ def test_a_two_config_sweep_runs_through_the_cluster_into_the_apps_cache(ray_loc
     sweep = Sweep(Grid.parse(["lamb=0,0.3"]), config(epochs=2), data16, subdir("runs"), owner="a" * 32, cluster=ray_local)
     assert sweep.plan(2).startswith("Ray cluster local: runs spread over its 2 CPUs")
     events = list(sweep.events())
-    assert events[-1]["kind"] == "done" and events[-1]["runs"] == 2
-    by_run = {i: [e["event"] for e in events if e["kind"] == "run" and e["index"] == i and e["event"]["kind"] != "waiting"] for i in (0, 1)}
+    assert events[-1].kind == "done" and events[-1].runs == 2
+    by_run = {i: [e for e in events if isinstance(e, RunEvent) and e.index == i and e.kind != "waiting"] for i in (0, 1)}
     for stream in by_run.values():
-        assert stream[0]["kind"] == "start" and stream[-1]["kind"] == "done" and epochs_of(stream) == [1, 2]
+        assert stream[0].kind == "start" and stream[-1].kind == "done" and [e.epoch["epoch"] for e in stream if e.kind == "epoch"] == [1, 2]
     rows = sweep.results()
     assert [r["status"] for r in rows] == ["finished", "finished"]
     assert all(r["where"].startswith("ray node ") for r in rows)
@@ -92,7 +107,7 @@ def test_a_two_config_sweep_runs_through_the_cluster_into_the_apps_cache(ray_loc
 
 def test_a_stop_request_ends_the_remote_run_and_keeps_its_last_epoch(ray_local, data16, tmp_path):
     stop, events = threading.Event(), []
-    for e in ray_local.run(config(epochs=200), data16, tmp_path / "run", stop):
+    for e in run(ray_local, config(epochs=200), data16, tmp_path / "run", stop):
         events.append(e)
         if e["kind"] == "epoch":
             stop.set()
@@ -101,7 +116,7 @@ def test_a_stop_request_ends_the_remote_run_and_keeps_its_last_epoch(ray_local, 
     assert final["epoch"] == epochs_of(events)[-1] < 200
     assert checkpoints.load(tmp_path / "run" / "last.pt")["epoch"] == final["epoch"]
     again, stop = [], threading.Event()
-    for e in ray_local.run(config(epochs=200), data16, tmp_path / "run", stop):  # the same run again: it resumes there
+    for e in run(ray_local, config(epochs=200), data16, tmp_path / "run", stop):  # the same run again: it resumes there
         again.append(e)
         if e["kind"] != "waiting":
             stop.set()
@@ -113,11 +128,11 @@ def test_a_run_still_waiting_for_a_device_is_cancelled_by_a_stop(ray_local, data
     monkeypatch.setattr(cluster.Cluster, "resources", lambda self, config: {"num_cpus": 2, "num_gpus": 0})
     busy_stop, busy = threading.Event(), queue.Queue()
     with ThreadPoolExecutor(1) as pool:  # a long run takes both CPUs; the second run waits for them
-        pool.submit(lambda: [busy.put(e) for e in ray_local.run(config(epochs=500, seed=5), data16, tmp_path / "busy", busy_stop)])
+        pool.submit(lambda: [busy.put(e) for e in run(ray_local, config(epochs=500, seed=5), data16, tmp_path / "busy", busy_stop)])
         assert busy.get(timeout=120)["kind"] == "start"
         stop = threading.Event()
         threading.Timer(1.0, stop.set).start()
-        events = list(ray_local.run(config(seed=6), data16, tmp_path / "waiting", stop))
+        events = list(run(ray_local, config(seed=6), data16, tmp_path / "waiting", stop))
         busy_stop.set()
     stopped = events[-1]
     assert [e["kind"] for e in events if e["kind"] != "waiting"] == ["stopped"] and "Stopped before it started" in stopped["message"]
@@ -129,7 +144,7 @@ def test_a_gpu_run_on_a_cluster_without_gpus_says_why_it_waits_and_stops(ray_loc
     cfg = config(device="cuda")
     assert ray_local.device_type(cfg) == "cuda" and ray_local.resources(cfg)["num_gpus"] == cluster.GPU_SHARE
     stop, events = threading.Event(), []
-    for e in ray_local.run(cfg, data16, tmp_path / "run", stop):
+    for e in run(ray_local, cfg, data16, tmp_path / "run", stop):
         events.append(e)
         stop.set()  # on the first event: it waits, says why
     assert [e["kind"] for e in events] == ["waiting", "stopped"]
@@ -138,7 +153,7 @@ def test_a_gpu_run_on_a_cluster_without_gpus_says_why_it_waits_and_stops(ray_loc
 
 def test_a_killed_worker_is_retried_from_the_last_checkpoint_it_returned(ray_local, data16, tmp_path):
     events, killed = [], False
-    for e in ray_local.run(config(epochs=5, seed=7), data16, tmp_path / "run"):
+    for e in run(ray_local, config(epochs=5, seed=7), data16, tmp_path / "run"):
         events.append(e)
         if e["kind"] == "epoch" and e["epoch"] == 2 and not killed:
             os.kill(next(s["pid"] for s in events if s["kind"] == "start"), signal.SIGKILL)
@@ -155,9 +170,9 @@ def test_a_killed_worker_is_retried_from_the_last_checkpoint_it_returned(ray_loc
 
 
 def test_a_run_lost_more_often_than_allowed_fails_clearly_and_keeps_what_it_returned(ray_local, data16, tmp_path, monkeypatch):
-    monkeypatch.setattr(cluster, "STRIKES", 1)
+    monkeypatch.setattr(ray_runs, "STRIKES", 1)
     events = []
-    for e in ray_local.run(config(epochs=50, seed=8), data16, tmp_path / "run"):
+    for e in run(ray_local, config(epochs=50, seed=8), data16, tmp_path / "run"):
         events.append(e)
         if e["kind"] == "epoch" and e["epoch"] == 1:
             os.kill(next(s["pid"] for s in events if s["kind"] == "start"), signal.SIGKILL)

@@ -135,19 +135,28 @@ def test_density_curve_matches_edge_density():
 
 
 def test_domain_objective_scores_the_discriminator_and_reverses_only_with_grl():
-    from explorer.dann.objective import DomainAdversarial
+    from explorer.dann.objective import domain_loss
 
     linear = torch.nn.Linear(2, 1)
     with torch.no_grad():
         linear.weight.copy_(torch.tensor([[1.0, 0.0]]))
         linear.bias.zero_()
-    objective = DomainAdversarial(torch.nn.Sequential(linear, torch.nn.Flatten(0)))  # one logit per row
+
+    def discriminator(f):  # one logit per row, for any leading copy dimensions
+        return linear(f).squeeze(-1)
+
     f = torch.tensor([[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True)  # 2 source, 2 target
-    out = objective(f, 2)
+    out = domain_loss(discriminator, f, 2)
     assert out.correct.item() == 3  # the last target row looks like a source row
     plain = torch.autograd.grad(out.loss, f)[0]
-    reversed_ = torch.autograd.grad(objective(f, 2, reverse=0.5).loss, f)[0]
+    reversed_ = torch.autograd.grad(domain_loss(discriminator, f, 2, reverse=0.5).loss, f)[0]
     assert torch.allclose(reversed_, -0.5 * plain)
+    # two stacked copies of the same batch, each reversed by its own lambda; numbers per copy
+    f2 = torch.stack([f.detach(), f.detach()]).requires_grad_(True)
+    both = domain_loss(discriminator, f2, 2, reverse=torch.tensor([0.5, 2.0]))
+    assert both.loss.shape == (2,) and both.correct.tolist() == [3, 3] and torch.allclose(both.loss, out.loss.detach().expand(2))
+    grads = torch.autograd.grad(both.loss.sum(), f2)[0]
+    assert torch.allclose(grads[0], -0.5 * plain) and torch.allclose(grads[1], -2.0 * plain)
 
 
 def test_ema_teacher_moves_a_fraction_towards_the_student_and_copies_statistics():

@@ -51,20 +51,26 @@ def test_enforce_removes_oldest_first_until_under_the_cap():
     os.utime(emb, (time.time() - 250,) * 2)
     assert cache.usage() == 3500 + 3 * len("a" * 32 + "\n")
     removed = cache.enforce(cap=2100)
-    assert removed == [old, emb]
-    assert mid.is_dir() and new.is_dir()
-    assert cache.enforce(cap=10**9) == []
+    assert removed == [old, emb]  # the oldest two, in age order, and no more than needed
+    assert not old.exists() and not emb.exists()
+    assert mid.is_dir() and new.is_dir() and (mid / "last.pt").read_bytes() == b"x" * 1000
+    assert [e.path for e in cache.entries()] == [mid, new]
+    assert cache.usage() == 2000 + 2 * len("a" * 32 + "\n") <= 2100
+    assert cache.enforce(cap=10**9) == [] and cache.enforce(cap=2100) == []
 
 
 def test_enforce_and_clear_leave_a_run_that_is_training(explorer_home):
     busy_run, idle = fake_run("busy", 5000, 500), fake_run("idle", 10, 400)
+    picture = subdir("embeddings") / "busy-0123.npz"  # the busy run's embedding, older than anything
+    picture.write_bytes(b"y" * 100)
+    os.utime(picture, (time.time() - 600,) * 2)
     with cache.training_lock(busy_run):
         assert cache.busy(busy_run) and not cache.busy(idle)
-        assert cache.enforce(cap=0) == [idle]
+        assert cache.enforce(cap=0) == [idle] and not idle.exists() and picture.is_file()
         assert cache.clear("a" * 32) == (0, 1)
-        assert busy_run.is_dir()
+        assert (busy_run / "last.pt").read_bytes() == b"x" * 5000 and runs.owners(busy_run) == {"a" * 32}
     assert not cache.busy(busy_run)
-    assert cache.clear("a" * 32) == (1, 0) and not busy_run.exists()
+    assert cache.clear("a" * 32) == (1, 0) and not busy_run.exists() and not picture.exists()
 
 
 def test_clear_removes_only_this_owners_runs_and_their_embeddings():
@@ -85,13 +91,19 @@ def test_a_second_trainer_of_the_same_run_is_refused(monkeypatch):
     monkeypatch.setattr(cache, "LOCK_WAIT", 0.3)
     data = load_builtin(16)
     cfg = TrainConfig(epochs=1, **SMALL)
-    first = cached(cfg, data)
-    next(first)  # holds the run's lock from here on
+    first_trainer, first = cached_trainer(cfg, data)
+    assert next(first)["kind"] == "start"  # holds the run's lock from here on
+    assert cache.busy(first_trainer.dir)
+    second = cached(cfg, data)
+    t0 = time.monotonic()
     with pytest.raises(ExplorerError, match="being trained right now"):
-        next(cached(cfg, data))
+        next(second)
+    assert time.monotonic() - t0 >= 0.3  # it waited LOCK_WAIT for the lock before refusing
+    assert cache.busy(first_trainer.dir)  # the refused trainer did not take or break the first one's lock
     first.close()  # the lock goes with the generator
+    assert not cache.busy(first_trainer.dir)
     trainer, events = cached_train(cfg, data)
-    assert events[-1]["kind"] == "done"
+    assert trainer.dir == first_trainer.dir and events[-1]["kind"] == "done" and events[-1]["epochs"] == 1
 
 
 def test_cap_from_the_environment(monkeypatch):
@@ -108,7 +120,10 @@ def test_training_evicts_older_runs_beyond_the_cap(monkeypatch):
     monkeypatch.setenv("EXPLORER_CACHE_MB", "0.000001")
     trainer, events = cached_train(TrainConfig(epochs=1, **SMALL), load_builtin(16))
     assert events[-1]["kind"] == "done"
-    assert not old.exists() and (trainer.dir / "last.pt").is_file()  # a training run is never its own victim
+    assert not old.exists()
+    # a training run is never its own victim: all its files stay, though it alone is over the cap
+    assert {"config.json", "metrics.jsonl", "epoch_0000.pt", "epoch_0001.pt", "last.pt"} <= {p.name for p in trainer.dir.iterdir()}
+    assert [e.path for e in cache.entries()] == [trainer.dir] and cache.usage() > cache.cap_bytes()
 
 
 KILLED_MID_WRITE = textwrap.dedent("""
@@ -150,12 +165,14 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     )
     assert proc.returncode == -9, proc.stderr
     (run_dir,) = subdir("runs").iterdir()
-    assert list(run_dir.glob(".*.tmp")), "the killed write left its temporary file"
+    leftovers = sorted(run_dir.glob(".*.tmp"))
+    assert leftovers, "the killed write left its temporary file"
     assert not cache.busy(run_dir)  # the lock died with the process
-    # After the restart: the leftovers go, and every checkpoint under a real name loads.
-    assert cache.sweep()
+    # After the restart: the leftovers go (those and nothing else), and every checkpoint under a real name loads.
+    kept = sorted(p.name for p in run_dir.iterdir() if p not in leftovers)
+    assert sorted(cache.sweep()) == leftovers
     names = sorted(p.name for p in run_dir.iterdir())
-    assert not [n for n in names if n.endswith(".tmp")]
+    assert names == kept and not [n for n in names if n.endswith(".tmp")]
     pts = sorted(run_dir.glob("*.pt"))
     for p in pts:
         checkpoints.load(p)
@@ -180,10 +197,15 @@ def test_a_run_locked_after_the_scan_is_not_evicted(monkeypatch):
     """enforce() decides who is busy first and deletes afterwards: a run that starts training in
     between must survive, so each deletion takes the run's lock itself."""
     run = fake_run("starting", 5000, 500)
+    tmp = run / ".epoch_0001.pt.a1b2c3.tmp"  # a checkpoint its trainer is writing right now
+    tmp.write_bytes(b"half")
     monkeypatch.setattr(cache, "busy", lambda d: False)  # as if the scan happened just before the lock
     with cache.training_lock(run):
-        assert cache.enforce(cap=0) == [] and (run / "last.pt").is_file()
-        assert cache.clear("a" * 32) == (0, 1) and cache.sweep() == []
+        assert cache.enforce(cap=0) == [] and (run / "last.pt").read_bytes() == b"x" * 5000
+        assert cache.clear("a" * 32) == (0, 1) and runs.owners(run) == {"a" * 32}
+        assert cache.sweep() == [] and tmp.is_file()
+    assert cache.sweep() == [tmp] and not tmp.exists()  # once no one holds the run, it is a leftover
+    assert cache.enforce(cap=0) == [run] and not run.exists()
 
 
 def test_probing_a_lock_never_makes_a_trainer_fail():
@@ -191,21 +213,43 @@ def test_probing_a_lock_never_makes_a_trainer_fail():
     import threading
 
     run = fake_run("probed", 10, 1)
-    stop = threading.Event()
+    stop, probes, errors = threading.Event(), [], []
 
     def probe():
         while not stop.is_set():
-            cache.busy(run)
+            try:
+                probes.append(cache.busy(run))
+            except Exception as e:  # noqa: BLE001 - reported below, a thread's exception would pass unseen
+                errors.append(e)
 
     t = threading.Thread(target=probe)
     t.start()
+    taken = 0
     try:
-        for _ in range(200):
+        while taken < 200 or not probes:
             with cache.training_lock(run):
-                pass
+                taken += 1
     finally:
         stop.set()
         t.join()
+    assert taken >= 200 and probes and errors == []
+    # The race above hits a probe's moment only now and then; here one lasts 0.3 s, every time.
+    held = threading.Event()
+
+    def hold():
+        with cache.training_lock(run):
+            held.set()
+            time.sleep(0.3)
+
+    h = threading.Thread(target=hold)
+    h.start()
+    held.wait()
+    t0 = time.monotonic()
+    with cache.training_lock(run):  # waits for the moment to pass instead of refusing
+        waited = time.monotonic() - t0
+    h.join()
+    assert 0.2 <= waited < cache.LOCK_WAIT
+    assert not cache.busy(run) and (run / cache.LOCK).is_file()
 
 
 def test_writes_in_progress_are_not_cache_entries():

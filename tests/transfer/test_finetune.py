@@ -124,6 +124,15 @@ def test_page_head_only_run_completes_and_is_compared(tmp_path, monkeypatch):
     assert not at.exception and runs[0]["epochs"].tolist() == [2]
     assert runs[0]["trainable params"].tolist() == [5130]
     assert any(b.label.startswith("state_dict: resnet18") for b in at.get("download_button"))
+    # the model is kept in this session's folder, and Layer Activations offers it beside the same architecture
+    at.switch_page("app_pages/activations.py").run()
+    at.radio(key="a_weights").set_value("Random (not pretrained)").run()
+    other = at.selectbox(key="a_other_resnet18")
+    tuned = [o for o in other.options if o.startswith("fine-tuned here")]
+    assert tuned == ["fine-tuned here: resnet18 · random · train head"]
+    other.set_value(tuned[0]).run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.markdown if m.value.startswith("**")][:2] == ["**random (not pretrained)**", f"**{tuned[0]}**"]
 
 
 def test_frozen_batchnorm_statistics_do_not_move(digits):

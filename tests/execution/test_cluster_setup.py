@@ -6,8 +6,9 @@ import sys
 import pytest
 
 from explorer.cli import main
-from explorer.dann import cluster
 from explorer.errors import ExplorerError
+from explorer.execution import ray_cluster as cluster
+from explorer.execution import ray_runs, ray_task
 
 
 def test_the_backend_is_chosen_by_configuration(monkeypatch):
@@ -34,13 +35,13 @@ def test_without_ray_each_cluster_option_says_what_to_install(monkeypatch, capsy
 
 
 def test_files_returned_by_a_worker_land_atomically_and_only_inside_the_run_folder(tmp_path):
-    cluster.land(tmp_path, {"best-im.pt": b"1", "last.pt": b"2", "epoch_0001.pt": "best-im.pt", "metrics.jsonl": b"{}\n"})
+    ray_runs.land(tmp_path, {"best-im.pt": b"1", "last.pt": b"2", "epoch_0001.pt": "best-im.pt", "metrics.jsonl": b"{}\n"})
     assert [(tmp_path / n).read_bytes() for n in ("best-im.pt", "epoch_0001.pt", "last.pt")] == [b"1", b"1", b"2"]
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert kept == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]
     for bad in ({"../evil.pt": b"x"}, {"/etc/passwd": b"x"}, {".lock": b"x"}, {"sub/x.pt": b"x"}, {"x.pt": "not-sent-before.pt"}):
         with pytest.raises(ExplorerError, match="bad name"):
-            cluster.land(tmp_path, bad)
+            ray_runs.land(tmp_path, bad)
     assert sorted(p.name for p in tmp_path.iterdir()) == kept
 
 
@@ -48,15 +49,15 @@ def test_a_worker_sends_each_distinct_file_once_and_checkpoints_of_one_payload_a
     from explorer.store import checkpoints
 
     payload = {"epoch": 1, "config": {}, "arch": {"in_channels": 1, "classes": ["a"], "width": 0.25}, "models": {}}
-    seen = cluster._snapshot(tmp_path)
+    seen = ray_task._snapshot(tmp_path)
     checkpoints.save(tmp_path / "best-im.pt", payload)
     checkpoints.save(tmp_path / "epoch_0001.pt", payload)  # the same payload under another name: the same bytes
     checkpoints.save(tmp_path / "last.pt", payload | {"epoch": 2})
     (tmp_path / "metrics.jsonl").write_text("{}\n")
-    files, seen = cluster._changed(tmp_path, seen)
+    files, seen = ray_task._changed(tmp_path, seen)
     assert list(files) == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]  # checkpoints first, metrics last
     assert files["epoch_0001.pt"] == "best-im.pt" and isinstance(files["last.pt"], bytes)
-    assert cluster._changed(tmp_path, seen)[0] == {}
+    assert ray_task._changed(tmp_path, seen)[0] == {}
 
 
 def test_without_a_cluster_configured_ray_is_never_imported(tmp_path):

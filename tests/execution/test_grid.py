@@ -3,8 +3,8 @@
 import pytest
 
 from explorer.dann.config import TrainConfig
-from explorer.dann.grid import Grid, parse_axis
 from explorer.errors import ExplorerError
+from explorer.execution.grid import Grid, parse_axis
 
 
 def test_axes_are_read_as_their_fields_types():

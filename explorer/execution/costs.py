@@ -15,10 +15,11 @@ import torch.nn.functional as F
 
 from explorer.dann.config import TrainConfig
 from explorer.dann.models import build
-from explorer.dann.objective import DomainAdversarial
+from explorer.dann.objective import domain_loss
 from explorer.dann.runfolder import marked
-from explorer.dann.sweep import Sweep
 from explorer.dann.validators import NAMES
+from explorer.execution.processes import Processes
+from explorer.execution.sweep import Sweep
 
 # Both measured by bench/bench_sweep.py on the embedded data (2 CPU cores, docs/BENCHMARKS.md):
 OVERHEAD = 1.3  # a run's wall time over its timed training steps (judging every epoch, checkpoints)
@@ -30,9 +31,9 @@ def seconds(sweep: Sweep) -> float:
     pending = sweep.pending()
     if not pending:
         return 0.0
-    speedup = SIDE_BY_SIDE if not sweep.stacked and sweep.workers > 1 and len(pending) > 1 else 1.0
+    speedup = SIDE_BY_SIDE if isinstance(sweep.choose(len(pending)), Processes) else 1.0
     data = sweep.dataset
-    per_step = step_seconds(pending[0].config, data.source.images.shape[1], len(data.classes), sweep.device)
+    per_step = step_seconds(pending[0].config, data.source.images.shape[1], len(data.classes), torch.device(sweep.device_type))
     steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(data.source))[0] // r.config.batch_size)
                 for r in pending)  # fmt: skip
     return steps * per_step * OVERHEAD / speedup
@@ -72,7 +73,7 @@ def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: to
     for _ in range(8):
         t0 = time.perf_counter()
         f = models["feature"](x)
-        loss = F.cross_entropy(models["label"](f[:n]), y) + DomainAdversarial(models["domain"])(f, n).loss
+        loss = F.cross_entropy(models["label"](f[:n]), y) + domain_loss(models["domain"], f, n).loss
         opt.zero_grad()
         loss.backward()
         opt.step()

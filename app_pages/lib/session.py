@@ -1,0 +1,68 @@
+"""This browser session: its id (``?sid=`` in the address, the owner of its runs), its own upload
+folder, and the server's housekeeping that removes what ended sessions left behind.
+
+Every other helper here that needs the session imports it from this module, which imports none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from app_pages.lib.uploads import new_session, sweep_sessions, touch
+from explorer.store import cache
+from explorer.store.home import env_number
+
+
+def owner() -> str:
+    """This browser session's id: its jobs and runs are its own.
+
+    It is kept in the page address (``?sid=...``), so reopening the same address after the app
+    restarts finds the same runs in the checkpoint cache; a new browser session without it gets a
+    new id and sees none of them."""
+    if "owner" not in st.session_state:
+        sid = st.query_params.get("sid", "")
+        st.session_state.owner = sid if len(sid) == 32 and sid.isalnum() else uuid.uuid4().hex
+    st.query_params["sid"] = st.session_state.owner
+    return st.session_state.owner
+
+
+def session_dir() -> Path:
+    """This browser session's own upload folder, named by Streamlit's session id, made on first use."""
+    if "session_dir" not in st.session_state:
+        ctx = get_script_run_ctx()
+        st.session_state.session_dir = new_session(ctx.session_id if ctx else None)
+    touch(st.session_state.session_dir)  # in use (made again if it was swept while the browser was away)
+    return st.session_state.session_dir
+
+
+@st.cache_resource
+def _housekeeping_state() -> dict:
+    return {"at": 0.0, "lock": threading.Lock()}
+
+
+def housekeeping() -> None:
+    """At most once a minute, for the whole server: remove the upload folders of browser sessions
+    that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap.
+    One session does it while the others go on; a failure is logged, never shown to the user."""
+    state = _housekeeping_state()
+    grace = env_number("EXPLORER_SESSION_GRACE_S", 600)
+    if time.time() - state["at"] < min(60.0, grace) or not state["lock"].acquire(blocking=False):
+        return
+    try:
+        state["at"] = time.time()
+        if Runtime.exists():  # not under AppTest, which has no server
+            sweep_sessions(Runtime.instance().is_active_session, grace)
+        cache.sweep()
+        cache.enforce()
+    except OSError:
+        logging.getLogger(__name__).exception("housekeeping failed; it is tried again in a minute")
+    finally:
+        state["lock"].release()

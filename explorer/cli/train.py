@@ -1,0 +1,93 @@
+"""`python -m explorer train`: one run into --out, a progress bar on stderr, then checkpoint.pt and
+submission.csv (the epoch --select picks) and one JSON line on stdout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from explorer.cli.common import cluster, training_setup
+from explorer.errors import ExplorerError
+from explorer.execution.backends import Request, choose
+from explorer.execution.events import Epoch, Failed, Retrying, RunEvent, Started, Waiting
+from explorer.execution.keep import Keep
+
+
+def cmd_train(args) -> int:
+    config, out, dataset, where = training_setup(args)
+    backend = choose(config, cluster=cluster(args))
+    events = backend.train([Request(0, config, out)], dataset, threading.Event(), Keep(info=where))
+    started = _started(events)  # a folder holding another run is refused here, before any progress is drawn
+    _announce(started, config.canny == "auto", on_cluster=backend.lane == "ray")
+    final = _follow(events, started.start)
+    if isinstance(final, Failed):
+        raise ExplorerError(final.message)
+    epoch = _outputs(args, out, dataset, "auto" if backend.lane == "ray" else config.device)
+    on = {"where": final.where} if backend.lane == "ray" else {}  # the cluster node it ended on
+    print(json.dumps(final.summary | on | {"out": str(out), "checkpoint_epoch": epoch}))
+    return 0
+
+
+def _started(events: Iterator[RunEvent]) -> Started:
+    """The run's start; a cluster's waiting and retry messages on stderr meanwhile."""
+    for event in events:
+        if isinstance(event, Waiting | Retrying):
+            print(event.message, file=sys.stderr)
+        elif isinstance(event, Started):
+            return event
+        else:
+            raise ExplorerError(getattr(event, "message", "The run ended before it started."))
+    raise ExplorerError("The run ended before it started.")
+
+
+def _announce(started: Started, auto: bool, on_cluster: bool) -> None:
+    from explorer.data.preprocess import Preprocess, explain
+
+    start = started.start
+    resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
+    on = f" ({started.where})" if on_cluster else ""
+    print(f"run {start['run_id']} on {start['device']}{on}{resumed}", file=sys.stderr)
+    preprocess = Preprocess.from_dict(start["preprocess"])
+    print(explain(preprocess) if auto else f"preprocessing: {preprocess.label}", file=sys.stderr)
+
+
+def _follow(events: Iterator[RunEvent], start: dict) -> RunEvent:
+    """The epochs as a tqdm bar; returns the run's final event."""
+    from tqdm import tqdm
+
+    final, total = None, start["epochs"] + start["self_train_epochs"]
+    with tqdm(total=total, initial=start["resumed_from"], unit="epoch", file=sys.stderr) as bar:
+        for event in events:
+            if isinstance(event, Retrying | Waiting):
+                tqdm.write(event.message, file=sys.stderr)
+            elif isinstance(event, Epoch):
+                e = event.epoch
+                tgt = "-" if e["target_acc"] is None else f"{e['target_acc']:.3f}"
+                bar.set_description_str(f"epoch {e['epoch']}/{total} {e['stage']}")
+                bar.set_postfix_str(f"lambda {e['lambda']:.2f} loss {e['class_loss']:.3f} src {e['source_acc']:.3f} "
+                                    f"tgt {tgt} {e['img_per_s']:,.0f} img/s")  # fmt: skip
+                bar.update(1)
+            elif event.final:
+                final = event
+    return final
+
+
+def _outputs(args, out: Path, dataset, device_name: str) -> int:
+    """checkpoint.pt and submission.csv from the checkpoint --select picks; returns its epoch."""
+    from explorer.dann.predict import checkpoint_submission, load_for_prediction
+    from explorer.dann.runfolder import RunFolder
+    from explorer.devices import pick
+
+    chosen, device = RunFolder(out).checkpoint(args.select), pick(device_name)
+    shutil.copyfile(chosen, out / "checkpoint.pt")
+    models, ckpt = load_for_prediction(chosen, device)
+    (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, device))
+    why = "the last epoch" if chosen.name == "last.pt" else f"the best epoch by {args.select}"
+    if chosen.name == "last.pt" and args.select != "last":
+        why += f" (no {args.select} scores: no held-out source)"
+    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']}, {why}", file=sys.stderr)
+    return ckpt["epoch"]

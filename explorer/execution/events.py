@@ -1,0 +1,100 @@
+"""What the execution wing tells its front ends: one typed event per thing that happens to a run.
+
+Every back-end yields these, whatever it runs on, each naming the run (`index`, its place in the
+list of requests) and where it trains now, in words (`where`: "in this process", "cpu process 2 of
+2, 1 thread(s)", "cuda, stacked x4", "ray node 10.0.0.5", or why it waits). A run's events come
+in order: maybe `Waiting` (no device free yet) or `Cached` (finished before: nothing trains), then
+`Started`, one `Epoch` per finished epoch (its checkpoint and metrics line are in the run's folder
+before the event is yielded), maybe `Retrying` (its worker was lost: it trains again from its last
+epoch, with a new `Started`), and exactly one final event: `Done`, `Stopped` or `Failed`.
+
+The trainer's own events (`explorer.dann.events`, plain dicts that are also written as JSON) ride
+inside `Started.start`, `Epoch.epoch` and `Done.summary`. `typed` turns a trainer's event into one of
+these; a back-end never hands out a bare dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    index: int  # which of the requests
+    where: str  # where it trains now, in words
+    kind: ClassVar[str] = ""
+    final: ClassVar[bool] = False  # the run's last event
+
+
+@dataclass(frozen=True)
+class Started(RunEvent):
+    start: dict  # the trainer's StartEvent: run id, folder, device, epochs, resumed_from, history, preprocess
+    kind: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True)
+class Epoch(RunEvent):
+    epoch: dict  # the trainer's EpochEvent: one line of metrics.jsonl
+    kind: ClassVar[str] = "epoch"
+
+
+@dataclass(frozen=True)
+class Waiting(RunEvent):
+    message: str  # why it has not started (no free device; a worker still starting)
+    kind: ClassVar[str] = "waiting"
+
+
+@dataclass(frozen=True)
+class Retrying(RunEvent):
+    message: str  # what was lost, and the epoch it trains again from
+    kind: ClassVar[str] = "retry"
+
+
+@dataclass(frozen=True)
+class Cached(RunEvent):
+    history: list  # the metrics of a run that had finished before: it is not trained again
+    kind: ClassVar[str] = "cached"
+
+
+@dataclass(frozen=True)
+class Done(RunEvent):
+    summary: dict  # the trainer's Summary: last numbers, the selected checkpoint, speed
+    kind: ClassVar[str] = "done"
+    final: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Stopped(RunEvent):
+    message: str
+    epoch: int = 0  # the last finished epoch, whose checkpoint is kept
+    kind: ClassVar[str] = "stopped"
+    final: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Failed(RunEvent):
+    message: str  # a sentence for the user (a NaN loss names lambda and lr)
+    epoch: int | None = None  # the epoch that diverged, when it did
+    kind: ClassVar[str] = "error"
+    final: ClassVar[bool] = True
+
+
+def typed(index: int, where: str, event: dict) -> RunEvent:
+    """A trainer's (or a worker's) event as the typed event of run `index`."""
+    kind = event["kind"]
+    if kind == "start":
+        return Started(index, where, event)
+    if kind == "epoch":
+        return Epoch(index, where, event)
+    if kind == "done":
+        return Done(index, where, {k: v for k, v in event.items() if k != "kind"})
+    if kind == "stopped":
+        return Stopped(index, where, event["message"], event.get("epoch", 0))
+    if kind == "error":
+        return Failed(index, where, event["message"], event.get("epoch"))
+    if kind == "waiting":
+        return Waiting(index, where, event["message"])
+    if kind == "retry":
+        return Retrying(index, where, event["message"])
+    raise ValueError(f"not a run event: {kind!r}")
