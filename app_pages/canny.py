@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from app_pages.lib.datasets import dataset, remember_canny
+from app_pages.lib.measuring import measured_section
 from explorer.analysis import palette
 from explorer.data import edges, grids, preprocess
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
@@ -102,7 +103,8 @@ if c2.button("Use these thresholds for training", type="primary"):
     remember_canny((low, high))
     st.toast(f"Train DANN will use Canny {low}/{high} on the source")
 choice = st.session_state.get("canny", "auto")
-c2.caption(f"Training uses {'auto: ' + chosen.label if choice == 'auto' else f'Canny {choice[0]}/{choice[1]} on the source'}.")
+c2.caption(f"Training uses {'auto' if choice == 'auto' else f'Canny {choice[0]}/{choice[1]} on the source'}.")
+measured_section(ds)
 
 st.markdown("**Your own photo** through the same pipeline")
 up = st.file_uploader("Drop a photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="canny_upload")

@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from app_pages.lib import charts
+from app_pages.lib import charts, measuring
 from app_pages.lib.datasets import dataset
 from app_pages.lib.judging import twin_panel, validators_panel
 from app_pages.lib.runpicker import pick_run
@@ -18,9 +18,7 @@ from explorer.dann.schedules import SHAPES, LambdaSchedule
 from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
-from explorer.execution.backends import Request, choose
 from explorer.execution.events import Epoch, Retrying, Started
-from explorer.execution.keep import Keep
 from explorer.store import cache, runs
 
 st.title("Train DANN")
@@ -35,13 +33,10 @@ ray = cluster()
 d = TrainConfig()
 
 
-def submit(cfg: TrainConfig) -> None:
-    """Queue a run in the lane of its back-end (this server's device worker, or the Ray cluster);
-    either way it trains into the cache, under its lock and cap, as this session's."""
-    me, label, backend = owner(), f"{runs.run_label(cfg.to_dict())} · seed {cfg.seed}", choose(cfg, cluster=ray)
-    request = Request(0, cfg, cache.run_dir(cfg.run_id(ds.fingerprint, backend.device_type(cfg))))
-    job = queue.submit(me, label, backend.lane, lambda stop, data=ds: backend.train([request], data, stop, Keep(me)))
-    st.session_state.current_job = job.id
+def submit(cfg: TrainConfig, remeasure: bool = False) -> None:
+    """Queue a run as auto plans it (measure the options, reuse the choice, or train as set), in the
+    lane of its back-end; either way it trains into the cache, under its lock and cap, as this session's."""
+    st.session_state.current_job = measuring.submit(cfg, ds, ray, remeasure).id
 
 
 with st.container(border=True):
@@ -76,10 +71,12 @@ with st.container(border=True):
         options.insert(1, f"Canny {tuned[0]}/{tuned[1]} on the source (from the Canny Tuner)")
     c1, c2 = st.columns(2)
     prep = c1.radio("Preprocessing", options, index=1 if isinstance(tuned, tuple) else 0, key="t_prep", horizontal=True,
-                    help="auto compares edges (none, source, both) and polarity on unlabelled statistics; the Canny Tuner shows why")  # fmt: skip
+                    help="auto: the first run on this data trains the shortlist (the statistics' top two, and no edges; each with "
+                         "and without rotation) side by side and keeps what the validator prefers; later runs reuse it")  # fmt: skip
     canny = "auto" if prep.startswith("auto") else (None if prep.startswith("off") else tuple(tuned))
-    augment = c2.radio("Augmentation", AUGMENTS, index=AUGMENTS.index(d.augment), key="t_augment", horizontal=True,
-                       help="rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no longer a 2)")  # fmt: skip
+    augment = c2.radio("Augmentation", ["auto", *AUGMENTS], key="t_augment", horizontal=True,
+                       help="auto: measured with the preprocessing; rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no "
+                            "longer a 2)")  # fmt: skip
     on = f"the **{ray.describe()}**" if ray is not None else f"**{describe(pick(device))}**"
     st.caption(
         f"Runs on {on} · data: {ds.name} · {len(ds.source):,} source, {len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
@@ -107,9 +104,12 @@ with st.container(border=True):
         return cfg
 
     one, grid = st.tabs(["One run", "Sweep"])
-    if one.button("Start training", type="primary", key="t_start"):
+    b1, b2 = one.columns([1, 4], vertical_alignment="center")
+    remeasure = b2.checkbox("Measure again", key="t_remeasure", disabled=canny != "auto" and augment != "auto",
+                            help="auto keeps what it measured on this data; tick to train the options again and choose anew")  # fmt: skip
+    if b1.button("Start training", type="primary", key="t_start"):
         try:
-            submit(config())
+            submit(config(), remeasure)
         except ExplorerError as e:
             one.error(str(e))
     with grid:
@@ -120,6 +120,9 @@ with st.container(border=True):
 
 
 def progress_view(job) -> None:
+    if measuring.measuring(job):
+        measuring.measuring_view(job, ds.target.labelled)
+        return
     state, events, message = job.snapshot()
     epochs = [e.epoch for e in events if isinstance(e, Epoch)]
     start = next((e.start for e in events if isinstance(e, Started)), None)
@@ -131,8 +134,10 @@ def progress_view(job) -> None:
     at = where(job)
     job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
                f"**{job.label}** finished: {done} epochs {at}.")  # fmt: skip
+    if getattr(job, "note", ""):  # what auto did: reused a measured choice, or fell back to the statistics
+        st.caption(job.note)
     for retry in (e for e in events if isinstance(e, Retrying)):
-        st.warning(retry["message"], icon=":material/restart_alt:")
+        st.warning(retry.message, icon=":material/restart_alt:")
     if history:
         last = history[-1]
         cols = st.columns(4)

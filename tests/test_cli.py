@@ -12,7 +12,7 @@ from explorer.cli import main
 from tests.conftest import make_homework_layout
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--epochs", "2", "--width", "0.125", "--batch-size", "64"]
+FAST = ["--epochs", "2", "--width", "0.125", "--batch-size", "64", "--augment", "rotate"]  # set by hand: auto would measure
 
 
 def last_json(out: str) -> dict:
@@ -132,7 +132,7 @@ def test_unwritable_outputs_fail_before_or_without_a_traceback(tmp_path, capsys)
 
 def test_train_again_into_the_same_folder_resumes_and_another_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125"]
+    args = ["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125", "--no-canny", "--augment", "rotate"]
     assert main(args) == 0
     first = last_json(capsys.readouterr().out)
     assert main(args) == 0  # finished already: nothing is trained again
@@ -148,14 +148,15 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
     from explorer.store.checkpoints import load
 
     out = tmp_path / "run"
-    assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "4", "--width", "0.125"]) == 0
+    assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "4", "--width", "0.125", "--canny", "both:150/300",
+                 "--augment", "rotate"]) == 0  # fmt: skip
     summary = last_json(capsys.readouterr().out)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert set(history[-1]["validators"]) == set(NAMES)
     assert summary["selected"]["by"] == DEFAULT and summary["checkpoint_epoch"] == selected_epoch(history, DEFAULT)
     assert load(out / "checkpoint.pt")["epoch"] == summary["checkpoint_epoch"]
     config = json.loads((out / "config.json").read_text())
-    assert config["canny"] == "auto" and config["preprocess"]["label"] and config["preprocess"]["evidence"]
+    assert config["canny"] == "both:150/300" and config["preprocess"]["label"] == "edges on both 150/300"
     target = tmp_path / "target"
     make_homework_layout(target, n_target=5)
     epochs = {}
@@ -182,11 +183,13 @@ def test_a_target_smaller_than_a_batch_is_a_message(tmp_path, capsys):
 def test_old_canny_flags_still_work(tmp_path, capsys):
     for flags, expected in ((["--canny", "100", "200"], [100, 200]), (["--no-canny"], None), (["--canny", "auto"], "auto")):
         out = tmp_path / str(len(flags)) / str(expected)
-        assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125", *flags]) == 0
+        small = ["--epochs", "1", "--width", "0.125", "--image-size", "16", "--batch-size", "32", "--augment", "rotate"]
+        assert main(["train", "--data", "builtin", "--out", str(out), *small, *flags]) == 0
         capsys.readouterr()
-        assert json.loads((out / "config.json").read_text())["canny"] == expected
+        config = json.loads((out / "config.json").read_text())
+        assert (config["auto"]["asked"]["canny"] if expected == "auto" else config["canny"]) == expected  # auto: measured, recorded
     assert main(["train", "--data", "builtin", "--out", "x", "--canny", "lots"]) == 2
-    assert "--canny takes auto or two whole numbers" in capsys.readouterr().err
+    assert "--canny takes auto, two whole numbers LOW HIGH" in capsys.readouterr().err
 
 
 SWEEP = ["sweep", "--data", "builtin", "--image-size", "16", "--width", "0.125", "--batch-size", "32", "--epochs", "1", "--workers", "1"]
@@ -223,3 +226,25 @@ def test_sweep_cli_refuses_a_bad_grid_in_one_line_before_training(tmp_path, caps
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s" / "runs").exists()
+
+
+def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_then_reuses_it(tmp_path, capsys):
+    small = ["--data", "builtin", "--image-size", "16", "--epochs", "1", "--width", "0.125", "--batch-size", "32"]
+    assert main(["train", *small, "--out", str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    options = [line for line in captured.err.splitlines() if line.startswith("option ")]
+    assert "auto: measuring" in captured.err and len(options) >= 4 and "auto chose: " in captured.err
+    summary = last_json(captured.out)
+    assert summary["selected"]["option"] == summary["auto"]["chosen"] and summary["selected"]["checkpoint"] == "checkpoint.pt"
+    written = json.loads((tmp_path / "a" / "config.json").read_text())["auto"]
+    assert len(written["tried"]) == len(options) == summary["auto"]["options"]
+    assert (tmp_path / "a" / "checkpoint.pt").is_file() and len(list((tmp_path / "a" / "options").iterdir())) == len(options)
+
+    assert main(["train", *small, "--seed", "3", "--out", str(tmp_path / "b")]) == 0  # the same data: the choice is reused
+    captured = capsys.readouterr()
+    assert "measured on this data on" in captured.err and "option 1/" not in captured.err
+    assert last_json(captured.out)["selected"]["option"] == summary["auto"]["chosen"]
+    assert not (tmp_path / "b" / "options").exists()
+
+    assert main(["train", *small, "--auto", "remeasure", "--out", str(tmp_path / "c")]) == 0  # measured again on request
+    assert "auto: measuring" in capsys.readouterr().err

@@ -45,7 +45,7 @@ def validators_panel(history: list[dict]) -> None:
 def twin_of(run: runs.RunRecord) -> tuple[TrainConfig, runs.RunRecord | None]:
     """The source-only run with the same options and data, and its record when it has been trained."""
     config, twin_dir = twin(run.config)
-    return config, runs.read_run(twin_dir) if (twin_dir / "metrics.jsonl").is_file() else None
+    return config, runs.read_run(twin_dir) if twin_dir and (twin_dir / "metrics.jsonl").is_file() else None
 
 
 def twin_panel(run: runs.RunRecord, start_twin) -> None:

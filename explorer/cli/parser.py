@@ -33,6 +33,12 @@ def _train_parser(sub) -> None:
         default=DEFAULT,
         help=f"which epoch's checkpoint becomes checkpoint.pt and submission.csv (default: best by {DEFAULT})",
     )
+    t.add_argument(
+        "--auto",
+        choices=("reuse", "remeasure"),
+        default="reuse",
+        help="with canny or augment left to auto: reuse the choice measured before on this data (default), or measure again",
+    )
 
 
 def _sweep_parser(sub) -> None:
@@ -133,7 +139,8 @@ def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
         help="edge detection: auto (the default: chosen from unlabelled statistics) or two thresholds",
     )
     g.add_argument("--no-canny", action="store_true", help="no edge detection")
-    p.add_argument("--augment", choices=AUGMENTS, default=d.augment, help=f"per-batch augmentation (default {d.augment})")
+    p.add_argument("--augment", choices=(*AUGMENTS, "auto"), default=d.augment,
+                   help=f"per-batch augmentation (default {d.augment}: measured on the data with the preprocessing)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="the same as --augment none")
     p.add_argument("--image-size", type=int, default=d.image_size)
     p.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)

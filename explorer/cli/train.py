@@ -4,14 +4,14 @@ submission.csv (the epoch --select picks) and one JSON line on stdout."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
-from explorer.cli.common import cluster, training_setup
+from explorer.cli.common import cluster, outputs, training_setup
+from explorer.cli.measured import cmd_measured
 from explorer.errors import ExplorerError
+from explorer.execution import auto
 from explorer.execution.backends import Request, choose
 from explorer.execution.events import Epoch, Failed, Retrying, RunEvent, Started, Waiting
 from explorer.execution.keep import Keep
@@ -19,16 +19,22 @@ from explorer.execution.keep import Keep
 
 def cmd_train(args) -> int:
     config, out, dataset, where = training_setup(args)
+    config.check(dataset)  # refused here in one sentence, before any option is planned
+    plan = auto.plan(config, dataset, remeasure=args.auto == "remeasure")
+    if len(plan.configs) > 1:
+        return cmd_measured(args, config, plan, out, dataset, where)
+    config, told = plan.configs[0], auto.told(config, plan)
     backend = choose(config, cluster=cluster(args))
-    events = backend.train([Request(0, config, out)], dataset, threading.Event(), Keep(info=where))
+    events = backend.train([Request(0, config, out)], dataset, threading.Event(), Keep(info=where | told))
     started = _started(events)  # a folder holding another run is refused here, before any progress is drawn
-    _announce(started, config.canny == "auto", on_cluster=backend.lane == "ray")
+    _announce(started, plan.note, on_cluster=backend.lane == "ray")
     final = _follow(events, started.start)
     if isinstance(final, Failed):
         raise ExplorerError(final.message)
-    epoch = _outputs(args, out, dataset, "auto" if backend.lane == "ray" else config.device)
+    epoch = outputs(args, out, dataset, "auto" if backend.lane == "ray" else config.device)
     on = {"where": final.where} if backend.lane == "ray" else {}  # the cluster node it ended on
-    print(json.dumps(final.summary | on | {"out": str(out), "checkpoint_epoch": epoch}))
+    chosen = {"selected": final.summary["selected"] | {"option": plan.decision["chosen"]["label"]}} if plan.decision else {}
+    print(json.dumps(final.summary | on | chosen | {"out": str(out), "checkpoint_epoch": epoch}))
     return 0
 
 
@@ -44,15 +50,15 @@ def _started(events: Iterator[RunEvent]) -> Started:
     raise ExplorerError("The run ended before it started.")
 
 
-def _announce(started: Started, auto: bool, on_cluster: bool) -> None:
-    from explorer.data.preprocess import Preprocess, explain
+def _announce(started: Started, note: str, on_cluster: bool) -> None:
+    from explorer.data.preprocess import Preprocess
 
     start = started.start
     resumed = f", resuming at epoch {start['resumed_from']}" if start["resumed_from"] else ""
     on = f" ({started.where})" if on_cluster else ""
     print(f"run {start['run_id']} on {start['device']}{on}{resumed}", file=sys.stderr)
     preprocess = Preprocess.from_dict(start["preprocess"])
-    print(explain(preprocess) if auto else f"preprocessing: {preprocess.label}", file=sys.stderr)
+    print(note or f"preprocessing: {preprocess.label}", file=sys.stderr)
 
 
 def _follow(events: Iterator[RunEvent], start: dict) -> RunEvent:
@@ -74,20 +80,3 @@ def _follow(events: Iterator[RunEvent], start: dict) -> RunEvent:
             elif event.final:
                 final = event
     return final
-
-
-def _outputs(args, out: Path, dataset, device_name: str) -> int:
-    """checkpoint.pt and submission.csv from the checkpoint --select picks; returns its epoch."""
-    from explorer.dann.predict import checkpoint_submission, load_for_prediction
-    from explorer.dann.runfolder import RunFolder
-    from explorer.devices import pick
-
-    chosen, device = RunFolder(out).checkpoint(args.select), pick(device_name)
-    shutil.copyfile(chosen, out / "checkpoint.pt")
-    models, ckpt = load_for_prediction(chosen, device)
-    (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, device))
-    why = "the last epoch" if chosen.name == "last.pt" else f"the best epoch by {args.select}"
-    if chosen.name == "last.pt" and args.select != "last":
-        why += f" (no {args.select} scores: no held-out source)"
-    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']}, {why}", file=sys.stderr)
-    return ckpt["epoch"]

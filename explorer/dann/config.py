@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass, fields
 
 from explorer.dann.schedules import SHAPES
 from explorer.data.domains import Dataset
+from explorer.data.preprocess import Preprocess
 from explorer.errors import ExplorerError
 
 METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
 OPTIMIZERS = ("adam", "sgd")
-AUGMENTS = ("rotate", "flip-rotate", "none")
+AUGMENTS = ("rotate", "flip-rotate", "none")  # what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,11 @@ class TrainConfig:
     time_budget: float | None = None  # seconds; progress p is then elapsed / budget
     width: float = 0.25
     mmd_weight: float = 0.0
-    canny: str | tuple[int, int] | None = "auto"  # chosen from the data (explorer.data.preprocess), (low, high), or None
+    # "auto": measured on the data (explorer.execution.auto); else what is done to the images before training:
+    # (low, high) Canny on the source, None nothing, or a `Preprocess.spec` such as "both:150/300"
+    canny: str | tuple[int, int] | None = "auto"
     image_size: int = 32
-    augment: str = "rotate"  # random rotation by up to 15 degrees; flip-rotate adds a horizontal flip
+    augment: str = "auto"  # measured with the preprocessing; rotate: up to 15 degrees; flip-rotate adds a horizontal flip
     source_val: float = 0.1  # held out of the labelled source, for the source-accuracy validator
     self_train_epochs: int = 0
     self_train_threshold: float = 0.9
@@ -59,11 +62,11 @@ class TrainConfig:
             (8 <= self.image_size <= 512, f"image size must be 8 to 512 (got {self.image_size})"),
         ]
         checks += [
-            (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}"),
+            (self.augment in (*AUGMENTS, "auto"), f"augment must be auto or one of {', '.join(AUGMENTS)}"),
             (0 <= self.source_val < 0.5, f"source validation fraction must be in [0, 0.5) (got {self.source_val})"),
         ]
-        if self.canny == "auto" or isinstance(self.canny, str):
-            checks.append((self.canny == "auto", f"canny must be auto, two thresholds or off (got {self.canny!r})"))
+        if isinstance(self.canny, str):
+            checks.append((self.canny == "auto" or _spec_ok(self.canny), f"canny must be auto, two thresholds or off (got {self.canny!r})"))
         elif self.canny is not None:
             low, high = self.canny
             checks.append((0 <= low < high, f"Canny thresholds need 0 <= low < high (got {low}, {high})"))
@@ -103,6 +106,11 @@ class TrainConfig:
                 f"holding out {held} for validation, {len(tgt)} target images); choose a smaller batch size."
             )
 
+    @property
+    def measured(self) -> bool:
+        """Whether the data decides: preprocessing or augmentation left to auto."""
+        return self.canny == "auto" or self.augment == "auto"
+
     def split(self, n_source: int) -> tuple[int, int]:
         """How many source images train and how many are held out for validation."""
         held = int(n_source * self.source_val)
@@ -112,3 +120,11 @@ class TrainConfig:
         """Identity of a run: config (the requested device replaced by the one used) + data."""
         d = self.to_dict() | {"device": device_type, "data": data_fingerprint}
         return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=8).hexdigest()
+
+
+def _spec_ok(spec: str) -> bool:
+    try:
+        Preprocess.from_spec(spec)
+    except ValueError:
+        return False
+    return True

@@ -12,12 +12,11 @@ from explorer.data.preprocess import Preprocess, choose
 
 
 def resolve(config: TrainConfig, dataset: Dataset) -> Preprocess:
-    """The run's preprocessing: chosen from unlabelled statistics for ``auto``, else as configured."""
+    """The run's preprocessing: chosen from unlabelled statistics for ``auto`` (a run that trains one
+    option; measuring several is `explorer.execution.auto`), else as configured."""
     if config.canny == "auto":
         return choose(dataset.source.images, dataset.target.images)
-    if config.canny is None:
-        return Preprocess("none")
-    return Preprocess("source", *config.canny)
+    return Preprocess.from_spec(config.canny)
 
 
 def of_checkpoint(ckpt: dict) -> Preprocess:

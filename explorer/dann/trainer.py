@@ -220,7 +220,7 @@ class Trainer:
     def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
         """uint8 images as the networks take them: floats on the device, flipped and rotated when `augment`."""
         x = as_float(x, self.device)
-        if not augment or self.config.augment == "none":
+        if not augment or self.config.augment == "none":  # "auto" alone (not measured): rotate, the statistics' fallback
             return x
         return random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
 

@@ -57,6 +57,33 @@ class Preprocess:
         d["evidence"] = [list(e) for e in self.evidence]
         return d | {"label": self.label}
 
+    @property
+    def spec(self) -> str | tuple[int, int] | None:
+        """The training option (`TrainConfig.canny`) that trains with exactly this preprocessing: None
+        (no edges), (low, high) (edges on the source), or words for the rest, e.g. ``both:150/300``,
+        ``source:100/200:inverted``, ``none:inverted`` (`from_spec` reads them back)."""
+        if not self.invert and self.edges in ("none", "source"):
+            return None if self.edges == "none" else (self.low, self.high)
+        thresholds = f":{self.low}/{self.high}" if self.edges != "none" else ""
+        return f"{self.edges}{thresholds}" + (":inverted" if self.invert else "")
+
+    @classmethod
+    def from_spec(cls, spec: str | tuple | list | None) -> Preprocess:
+        """A `spec` back as a `Preprocess`; ValueError for words that are not one."""
+        if spec is None:
+            return cls("none")
+        if isinstance(spec, tuple | list):
+            return cls("source", int(spec[0]), int(spec[1]))
+        edges, *rest = spec.split(":")
+        invert = rest[-1:] == ["inverted"]
+        rest = rest[:-1] if invert else rest
+        if edges not in ("none", "source", "both") or len(rest) != (edges != "none") or (edges == "both" and invert):
+            raise ValueError(spec)
+        low, high = (int(v) for v in rest[0].split("/")) if rest else (100, 200)
+        if not 0 <= low < high:
+            raise ValueError(spec)
+        return cls(edges, low, high, invert)
+
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
         return cls(d["edges"], int(d["low"]), int(d["high"]), bool(d["invert"]), tuple(tuple(e) for e in d.get("evidence", ())))
@@ -125,6 +152,25 @@ def sample(images: torch.Tensor, n: int = SAMPLE, seed: int = 0) -> torch.Tensor
 def choose(source: torch.Tensor, target: torch.Tensor) -> Preprocess:
     """The candidate whose transformed source is closest to the transformed target, with every
     candidate's distance as evidence (closest first). Unlabelled images only; deterministic."""
+    return ranked(source, target)[0]
+
+
+def ranked(source: torch.Tensor, target: torch.Tensor) -> list[Preprocess]:
+    """Every candidate, `choose`'s pick first, then the others closest first; each carries the
+    whole evidence."""
+    scored = _scored(source, target)
+    best_distance = min(d for _, d in scored)
+    # Occam: the simplest option within a whisker of the closest, so images are left alone unless a
+    # transform brings the domains clearly closer (two domains that already look alike tie near 0).
+    kind = next((o.edges, o.invert) for o, d in scored if d <= 1.25 * best_distance + TIE)
+    best = min((pair for pair in scored if (pair[0].edges, pair[0].invert) == kind), key=lambda pair: pair[1])[0]
+    scored.sort(key=lambda pair: (pair[0] != best, pair[1]))
+    evidence = tuple((o.label, round(d, 4)) for o, d in scored)
+    return [Preprocess(o.edges, o.low, o.high, o.invert, evidence) for o, _ in scored]
+
+
+def _scored(source: torch.Tensor, target: torch.Tensor) -> list[tuple[Preprocess, float]]:
+    """Each candidate and the energy distance of its transformed domains' statistics."""
     src, tgt = sample(source), sample(target, seed=1)
     grey = {"s": to_grey(src), "t": to_grey(tgt)}
     stats: dict[tuple, np.ndarray] = {}  # many candidates share a transformed domain: compute each once
@@ -142,13 +188,7 @@ def choose(source: torch.Tensor, target: torch.Tensor) -> Preprocess:
         both = o.edges == "both"
         t = of(("t", both, o.low if both else 0, o.high if both else 0, colour), lambda o=o, c=colour: o.target(tgt if c else grey["t"], c))
         scored.append((o, energy_distance(s, t)))
-    best_distance = min(d for _, d in scored)
-    # Occam: the simplest option within a whisker of the closest, so images are left alone unless a
-    # transform brings the domains clearly closer (two domains that already look alike tie near 0).
-    kind = next((o.edges, o.invert) for o, d in scored if d <= 1.25 * best_distance + TIE)
-    best = min((pair for pair in scored if (pair[0].edges, pair[0].invert) == kind), key=lambda pair: pair[1])[0]
-    scored.sort(key=lambda pair: (pair[0] != best, pair[1]))
-    return Preprocess(best.edges, best.low, best.high, best.invert, tuple((o.label, round(d, 4)) for o, d in scored))
+    return scored
 
 
 def explain(chosen: Preprocess) -> str:

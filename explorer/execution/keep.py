@@ -11,13 +11,14 @@ size cap enforced as it goes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from explorer.dann.config import TrainConfig
 from explorer.dann.trainer import Trainer
 from explorer.data.domains import Dataset
-from explorer.store import cache, runs
+from explorer.data.preprocess import Preprocess
+from explorer.store import cache, decisions, runs
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,28 @@ class Keep:
         return cache.guarded(folders, events, kind)
 
 
-def twin(run_config: dict) -> tuple[TrainConfig, Path]:
+def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
     """The source-only twin of a run in the app's cache (``run_config``: its config.json): the same
-    options with lambda = 0, and the cache folder it trains (or has trained) into."""
-    config = TrainConfig.from_dict(run_config | {"method": "source-only"})
+    options with lambda = 0, and the cache folder it trains (or has trained) into. When measured
+    auto chose the run's preprocessing or augmentation, the twin makes its own choice the same way,
+    so the comparison stays fair: its folder is then the one of its own measured choice, None before
+    that. Otherwise the twin sees exactly the inputs the run saw (its recorded preprocessing)."""
+    asked = (run_config.get("auto") or {}).get("asked")
+    if asked:
+        config = TrainConfig.from_dict(run_config | asked | {"method": "source-only"})
+        decided = decisions.load(run_config["data_fingerprint"], "source-only") if config.measured else None
+        if config.measured and not decided:
+            return config, None
+        if decided:
+            config = replace(config, canny=_spec(decided["chosen"]["canny"]), augment=decided["chosen"]["augment"])
+    else:
+        config = TrainConfig.from_dict(run_config | {"method": "source-only"})
+        if config.canny == "auto" and run_config.get("preprocess"):  # the statistics chose it: the same inputs, as set
+            config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
+        if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
+            config = replace(config, augment="rotate")
     return config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
+
+
+def _spec(value):
+    return tuple(value) if isinstance(value, list) else value

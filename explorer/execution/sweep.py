@@ -23,7 +23,7 @@ from pathlib import Path
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
-from explorer.execution import verdict
+from explorer.execution import auto, verdict
 from explorer.execution.backends import Backend, Request, choose
 from explorer.execution.events import Cached, RunEvent
 from explorer.execution.grid import Grid, describe
@@ -76,8 +76,9 @@ class Sweep:
         `workers`, `stacked`, `cluster`: what `backends.choose` chooses from."""
         self.grid, self.base, self.dataset, self.root = grid, base, dataset, Path(root)
         self.keep, self._how = Keep(owner, info or {}), {"cluster": cluster, "workers": workers, "stacked": stacked}
-        configs = grid.configs(base)
-        for cfg in configs:
+        asked = grid.configs(base)
+        configs = [auto.reuse(c, dataset) for c in asked]  # what auto measured on this data, when it has
+        for cfg in asked:
             try:
                 cfg.check(dataset)
             except ExplorerError as e:
@@ -86,8 +87,8 @@ class Sweep:
         self.device_type = self.backend.device_type(base)
         varied = [k for k, v in grid.axes.items() if len(v) > 1 and k != "seed"]
         self.runs = []
-        for i, cfg in enumerate(configs):
-            run_id, point = cfg.run_id(dataset.fingerprint, self.device_type), point_of(cfg, grid)
+        for i, (cfg, as_asked) in enumerate(zip(configs, asked)):
+            run_id, point = cfg.run_id(dataset.fingerprint, self.device_type), point_of(as_asked, grid)
             key = describe({k: point[k] for k in varied}) or "the fixed config"
             self.runs.append(Planned(i, cfg, point, run_id, self.root / run_id, key))
         self.where: dict[int, str] = {}  # run index -> where its last event came from

@@ -157,3 +157,14 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def annotate(run_dir: Path, **entries) -> None:
+    """Add `entries` to a run's config.json (atomically), e.g. how auto chose its options."""
+    import os
+
+    path = Path(run_dir) / "config.json"
+    config = json.loads(path.read_text()) | entries
+    tmp = path.with_name(f".config.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(config, indent=2))
+    os.replace(tmp, path)

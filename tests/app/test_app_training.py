@@ -41,6 +41,10 @@ def compare_table(at):
 
 
 def small_run(at, epochs=2):
+    """One quick run with its options set by hand (auto would measure several: tests/app/test_auto.py)."""
+    at.radio(key="t_augment").set_value("rotate")
+    if at.radio(key="t_prep").value.startswith("auto"):
+        at.radio(key="t_prep").set_value("off: no edges")
     at.number_input(key="t_epochs").set_value(epochs)
     at.select_slider(key="t_width").set_value(0.125)
     at.number_input(key="t_seed").set_value(int(time.time() * 1000) % 100000)  # a fresh run id each test
@@ -232,7 +236,7 @@ def fake_run(config, fingerprint, owner, judge_scores, target_accs):
     d = cache.run_dir(run_id)
     d.mkdir(parents=True)
     info = {"run_id": run_id, "data_fingerprint": fingerprint, "dataset": "builtin", "classes": [str(i) for i in range(10)],
-            "device_type": "cpu"}  # fmt: skip
+            "device_type": "cpu", "preprocess": {"edges": "none", "low": 100, "high": 200, "invert": False, "label": "no edges"}}  # fmt: skip
     (d / "config.json").write_text(json.dumps(config.to_dict() | info))
     rows = [{"kind": "epoch", "stage": "dann", "epoch": e + 1, "lambda": config.lamb, "lr": 1e-3, "class_loss": 1.0,
              "domain_loss": 0.6, "source_acc": 0.9, "domain_acc": 0.6, "target_acc": acc, "elapsed": e + 1.0,
@@ -247,11 +251,13 @@ def test_dann_worse_than_its_source_only_twin_is_called_out(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    dann = TrainConfig(epochs=2, lamb=0.7)
+    dann = TrainConfig(epochs=2, lamb=0.7, canny=None, augment="rotate")  # set by hand: its twin is the same options, λ = 0
     fake_run(dann, fingerprint, me, [0.50, 0.55], [0.40, 0.42])
     page(at, "train")
     assert any("source-only twin" in i.value for i in at.info)  # no twin yet: offered
-    fake_run(TrainConfig(epochs=2, lamb=0.7, method="source-only"), fingerprint, me, [0.80, 0.85], [0.60, 0.66])
+    fake_run(
+        TrainConfig(epochs=2, lamb=0.7, method="source-only", canny=None, augment="rotate"), fingerprint, me, [0.80, 0.85], [0.60, 0.66]
+    )
     at.run()
     (warning,) = [w for w in at.warning if "DANN probably hurt" in w.value]
     assert "0.5500" in warning.value and "0.8500" in warning.value and "DANN 0.420 against source-only 0.660" in warning.value

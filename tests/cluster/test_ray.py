@@ -187,7 +187,8 @@ def test_the_cli_trains_and_sweeps_on_a_cluster_given_by_address(ray_local, tmp_
 
     address = ray.get_runtime_context().gcs_address
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    small = ["--data", "builtin", "--image-size", "16", "--width", "0.125", "--batch-size", "32", "--epochs", "2", "--ray", address]
+    small = ["--data", "builtin", "--image-size", "16", "--width", "0.125", "--batch-size", "32", "--epochs", "2", "--no-canny",
+             "--augment", "rotate", "--ray", address]  # fmt: skip
     out = subprocess.run([sys.executable, "-m", "explorer", "train", *small, "--out", str(tmp_path / "t")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

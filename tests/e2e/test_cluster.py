@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.e2e.conftest import App, go, no_errors, settle, shoot
-from tests.e2e.test_training import set_number, wait_epoch
+from tests.e2e.test_training import by_hand, set_number, wait_epoch
 
 pytestmark = pytest.mark.ray
 
@@ -27,9 +27,11 @@ def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(page, app):
     go(page, "Train DANN")
     page.wait_for_selector("text=/Runs on the Ray cluster local: 1 node · \\d+ of 2 CPUs free/")
     set_number(page, "Epochs", 300)
+    by_hand(page)
     page.get_by_role("button", name="Start training").click()
     wait_epoch(page, 1)
     set_number(page, "Seed", 1)
+    by_hand(page)
     page.get_by_role("button", name="Start training").click()
     # the second run, now this page's current one, trains beside the first
     page.wait_for_selector("[data-testid='stProgress']:has-text('seed 1 · epoch 2/300')", timeout=120_000)

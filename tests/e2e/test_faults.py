@@ -13,7 +13,7 @@ import torch
 from explorer.store import checkpoints
 from tests.e2e.conftest import App, errors, go, settle, uploader
 from tests.e2e.test_pages import open_zip, photo_zip
-from tests.e2e.test_training import epoch_shown, set_number, wait_epoch
+from tests.e2e.test_training import by_hand, epoch_shown, set_number, wait_epoch
 
 
 def tree(root) -> set[str]:
@@ -163,6 +163,7 @@ def test_the_app_killed_while_it_trains_keeps_only_whole_checkpoints(browser, tm
             open_zip(page, data, "orchard.zip")  # the dataset lives in the browser session: again after a restart
             go(page, "Train DANN")
             set_number(page, "Epochs", 1000)
+            by_hand(page)
             page.get_by_role("button", name="Start training").click()
             wait_epoch(page, reached[-1])
             assert epoch_shown(page) >= reached[-1]  # resumed, not begun again
@@ -185,6 +186,7 @@ def test_the_app_killed_while_it_trains_keeps_only_whole_checkpoints(browser, tm
         open_zip(page, data, "orchard.zip")
         go(page, "Train DANN")
         set_number(page, "Epochs", 1000)
+        by_hand(page)
         page.get_by_role("button", name="Start training").click()
         wait_epoch(page, reached[-1] + 1)
         page.get_by_role("button", name="Stop", exact=True).click()

@@ -3,12 +3,13 @@ shared by link opens read-only in another browser, and a made-up or revoked link
 
 from tests.conftest import make_image_folder
 from tests.e2e.conftest import App, go, no_errors, settle, shoot
-from tests.e2e.test_training import first_selectbox, set_number
+from tests.e2e.test_training import by_hand, first_selectbox, set_number
 
 
 def test_a_shared_run_opens_read_only_in_another_browser_until_revoked(page, browser, app):
     go(page, "Train DANN")
     set_number(page, "Epochs", 2)
+    by_hand(page)
     page.get_by_role("button", name="Start training").click()
     page.wait_for_selector("[data-testid='stAlertContentSuccess']", timeout=120_000)
     settle(page, 1500)

@@ -5,13 +5,14 @@ import time
 
 from tests.e2e.conftest import go, no_errors, settle, table_cells
 from tests.e2e.test_pages import open_zip, photo_zip
-from tests.e2e.test_training import set_number
+from tests.e2e.test_training import by_hand, set_number
 
 
 def start_run(page, epochs: int) -> None:
     go(page, "Train DANN")
     set_number(page, "Epochs", epochs)
     set_number(page, "Batch size", 16)
+    by_hand(page)
     page.get_by_role("button", name="Start training").click()
 
 

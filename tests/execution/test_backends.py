@@ -14,7 +14,7 @@ from explorer.execution.processes import Processes
 from explorer.execution.stacked import Stacked
 from explorer.store import cache, runs
 
-CFG = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=1)
+CFG = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=1, canny=None, augment="rotate")  # set by hand: one run
 
 
 def test_choose_picks_by_run_count_device_and_request():

@@ -1,0 +1,204 @@
+"""Auto that measures, against today's auto and every fixed option, on pairs the defaults were never
+chosen on (explorer/execution/auto.py, docs/ADAPTATION.md).
+
+    python -m bench.auto_measured [--seeds 3] [--epochs 40] [--pairs a,b] [--workers 2] [--out DIR] [--write docs/ADAPTATION.md]
+
+For every pair of `bench/pairs.py` and every seed: the shortlist the engine would measure (the
+statistics' top two preprocessing options and "no edges", each with rotate and with no
+augmentation), each option trained as its own DANN run with the defaults, and a source-only run with
+the statistics' choice. Measured auto's pick is `auto.decide` over the options' histories (no label);
+its target accuracy is read at the checkpoint it would ship. Also: today's auto (the statistics'
+choice + rotate, the first option), the best fixed option for the pair (by mean accuracy at each
+option's selected checkpoint: the one you would pick knowing the labels), and the validator's rank
+correlation (Spearman, across a pair's options) with the final selected accuracy when it has seen
+only the first 25, 50 or 75% of the epochs. Runs are resumed or found finished in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+
+@lru_cache(maxsize=2)
+def _pair(name: str):
+    from bench.pairs import load_pair
+
+    return load_pair(name)
+
+
+def jobs_of(pair: str, seed: int, epochs: int, out: str) -> list[tuple]:
+    """(pair, seed, option index or -1 for source-only, config dict, folder) for one pair and seed."""
+    from explorer.dann.config import TrainConfig
+    from explorer.execution.auto import shortlist
+
+    base = TrainConfig(seed=seed, epochs=epochs, device="cpu")
+    options = shortlist(base, _pair(pair))
+    jobs = [(pair, seed, i, o.config(base).to_dict(), o.label, f"{out}/{pair}/s{seed}/o{i}") for i, o in enumerate(options)]
+    src = options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
+    return jobs + [(pair, seed, -1, src.to_dict(), "source-only " + options[0].label, f"{out}/{pair}/s{seed}/source-only")]
+
+
+def run_one(job: tuple) -> dict:
+    import torch
+
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
+
+    torch.set_num_threads(1)
+    pair, seed, index, config, label, folder = job
+    trainer = Trainer(TrainConfig.from_dict(config), _pair(pair), folder)
+    events = list(trainer.events())
+    if events[-1]["kind"] not in ("done", "error"):
+        raise RuntimeError(f"{pair} {label} seed {seed}: {events[-1]}")
+    return {"pair": pair, "seed": seed, "index": index, "label": label, "history": trainer.history,
+            "failed": events[-1]["kind"] == "error", "seconds": trainer.elapsed}  # fmt: skip
+
+
+def selected_acc(history: list[dict], upto: int | None = None) -> tuple[float | None, float | None]:
+    """(validator score, target accuracy) at the checkpoint the default validator selects among the first `upto` epochs."""
+    from explorer.dann.validators import DEFAULT, row_at, selected_epoch
+
+    seen = history[:upto] if upto else history
+    epoch = selected_epoch(seen, DEFAULT)
+    row = row_at(seen, epoch) if epoch else {}
+    return (row.get("validators") or {}).get(DEFAULT), row.get("target_acc")
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def per_seed(runs: list[dict], shortlist: list) -> dict:
+    """One pair and seed: each option's selected accuracy, measured auto's pick, the rank correlations."""
+    from explorer.execution.auto import decide
+
+    options = sorted((r for r in runs if r["index"] >= 0), key=lambda r: r["index"])
+    histories = [None if r["failed"] else r["history"] for r in options]
+    picked = decide(shortlist, histories, "-", "dann")["chosen"]["index"]
+    accs = [selected_acc(r["history"])[1] for r in options]
+    epochs = len(options[0]["history"])
+    rho = {}
+    for share in (25, 50, 75):
+        early = [selected_acc(r["history"], max(1, epochs * share // 100))[0] for r in options]
+        rho[share] = spearman(early, accs) if None not in early else None
+    source = next((r for r in runs if r["index"] == -1), None)
+    return {"labels": [r["label"] for r in options], "accs": accs, "picked": picked, "rho": rho,
+            "source_only": selected_acc(source["history"])[1] if source else None}  # fmt: skip
+
+
+def report(results: list[dict], epochs: int, seconds: float) -> str:
+    from explorer.dann.config import TrainConfig
+    from explorer.execution.auto import shortlist
+
+    pairs = list(dict.fromkeys(r["pair"] for r in results))
+    lines = [f"Target accuracy in %, mean over seeds, each at the checkpoint the default validator selects; DANN, "
+             f"{epochs} epochs, the other settings the defaults (λ = 0.1, two-step, width 0.25), CPU.", "",
+             "| pair | seeds | today's auto (statistics + rotate) | measured auto | measured auto picked | best fixed option (labels) | "
+             "its accuracy | measured − best fixed | source-only | measured − source-only |", "|---" * 10 + "|"]  # fmt: skip
+    gaps, rhos, wins = [], {25: [], 50: [], 75: []}, []
+    for p in pairs:
+        options = shortlist(TrainConfig(epochs=epochs), _pair(p))
+        seeds = sorted({r["seed"] for r in results if r["pair"] == p})
+        done = [s for s in seeds if len([r for r in results if r["pair"] == p and r["seed"] == s]) == len(options) + 1]
+        if not done:
+            continue
+        each = [per_seed([r for r in results if r["pair"] == p and r["seed"] == s], options) for s in done]
+        mean = statistics.mean
+        fixed = [mean(e["accs"][i] for e in each) for i in range(len(options))]
+        best = max(range(len(options)), key=lambda i: fixed[i])
+        measured = mean(e["accs"][e["picked"]] for e in each)
+        source = mean(e["source_only"] for e in each)
+        picks = ", ".join(sorted({options[e["picked"]].label for e in each}))
+        gaps.append(measured - fixed[best])
+        wins.append(measured - source)
+        for share in rhos:
+            rhos[share] += [e["rho"][share] for e in each if e["rho"][share] is not None]
+        lines.append(f"| {p} | {len(done)} | {100 * fixed[0]:.1f} | **{100 * measured:.1f}** | {picks} | {options[best].label} | "
+                     f"{100 * fixed[best]:.1f} | {100 * (measured - fixed[best]):+.1f} | {100 * source:.1f} | {100 * (measured - source):+.1f} |")  # fmt: skip
+    if gaps:
+        lines += ["", f"Measured auto against the best fixed option per pair: mean {100 * statistics.mean(gaps):+.1f} points, "
+                  f"worst {100 * min(gaps):+.1f}; against source-only (the statistics' choice): mean {100 * statistics.mean(wins):+.1f}, "
+                  f"worst {100 * min(wins):+.1f}.", "",
+                  "The validator's rank correlation (Spearman, across a pair's options, per seed) with each option's final "
+                  "selected accuracy, when it has seen only part of the epochs: "
+                  + "; ".join(f"{share}%: {statistics.mean(v):+.2f} (n = {len(v)})" for share, v in rhos.items() if v)
+                  + ". Auto cuts no option early.", "",
+                  f"{len(results)} runs, {seconds / 60:.0f} minutes of wall time on {os.cpu_count()} CPU cores."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def cost(epochs: int, out: Path) -> str:
+    """Wall seconds of one run of the statistics' option alone (all cores' torch threads) against the
+    measuring run of every option side by side (one worker process per core), on the embedded data."""
+    import shutil
+    import threading
+
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import Trainer
+    from explorer.data.builtin import load_builtin
+    from explorer.execution.measure import Measurement
+
+    data, base = load_builtin(32), TrainConfig(epochs=epochs, seed=123)
+    shutil.rmtree(out, ignore_errors=True)
+    plan_configs = Measurement(base, data, out / "m").plan.configs
+    t0 = time.perf_counter()
+    list(Trainer(plan_configs[0], data, out / "one").events())
+    one = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    events = list(Measurement(base, data, out / "m").events(threading.Event()))
+    measured = time.perf_counter() - t0
+    k = len(plan_configs)
+    assert events[-1].decision, events[-1]
+    return (f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; one option alone: {one:.1f} s; "
+            f"ratio {measured / one:.2f} = {measured / one / k:.2f} x K (goal: at most 0.8 x K); {os.cpu_count()} CPU cores")  # fmt: skip
+
+
+def main() -> None:
+    from bench.pairs import PAIRS
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--pairs", default=",".join(PAIRS))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", default="/tmp/bench-auto")
+    ap.add_argument("--write", help="also write the table into this markdown file, between its AUTO BENCH markers")
+    ap.add_argument("--cost", action="store_true", help="only the cost: one option alone against measuring all, side by side")
+    args = ap.parse_args()
+    os.environ.setdefault("EXPLORER_HOME", str(Path(args.out) / "home"))
+    if args.cost:
+        print(cost(args.epochs, Path(args.out) / "cost"))
+        return
+    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out)]
+    t0, results = time.perf_counter(), []
+    with ProcessPoolExecutor(args.workers) as pool:
+        for i, r in enumerate(pool.map(run_one, jobs), 1):
+            results.append(r)
+            acc = selected_acc(r["history"])[1]
+            print(f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            (Path(args.out) / "results.json").write_text(json.dumps(results))
+    table = report(results, args.epochs, time.perf_counter() - t0)
+    print(table)
+    if args.write:
+        path = Path(args.write)
+        head, rest = path.read_text().split("<!-- AUTO BENCH START -->")
+        path.write_text(
+            head + "<!-- AUTO BENCH START -->\n" + table + "\n<!-- AUTO BENCH END -->" + rest.split("<!-- AUTO BENCH END -->")[1]
+        )
+
+
+if __name__ == "__main__":
+    main()
