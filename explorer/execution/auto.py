@@ -80,7 +80,7 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
                     f"{len(dataset.target)} images, too few (under {MIN_TARGET}) to judge trained options on.")  # fmt: skip
     decided = None if remeasure else decisions.load(dataset.fingerprint, config.method)
     if decided:
-        return Plan([_chosen(config, decided)], [], decided, reused(decided))
+        return Plan([chosen(config, decided)], [], decided, reused(decided))
     options = shortlist(config, dataset)
     configs = [_share_budget(o.config(config), len(options)) for o in options]
     note = (f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
@@ -92,10 +92,10 @@ def reuse(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     """`config` with what auto measured before on this data, when it has (a sweep's runs reuse it,
     never measure); else as it is (a lone trainer then uses the statistics' choice and rotate)."""
     decided = decisions.load(dataset.fingerprint, config.method) if config.measured else None
-    return _chosen(config, decided) if decided else config
+    return chosen(config, decided) if decided else config
 
 
-def _chosen(config: TrainConfig, decided: dict) -> TrainConfig:
+def chosen(config: TrainConfig, decided: dict) -> TrainConfig:
     """`config` with the decision's option in what was left to auto."""
     canny = _spec(decided["chosen"]["canny"]) if config.canny == "auto" else config.canny
     augment = decided["chosen"]["augment"] if config.augment == "auto" else config.augment

@@ -18,6 +18,7 @@ from explorer.dann.config import TrainConfig
 from explorer.dann.trainer import Trainer
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
+from explorer.execution import auto
 from explorer.store import cache, decisions, runs
 
 
@@ -58,7 +59,7 @@ def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
         if config.measured and not decided:
             return config, None
         if decided:
-            config = replace(config, canny=_spec(decided["chosen"]["canny"]), augment=decided["chosen"]["augment"])
+            config = auto.chosen(config, decided)
     else:
         config = TrainConfig.from_dict(run_config | {"method": "source-only"})
         if config.canny == "auto" and run_config.get("preprocess"):  # the statistics chose it: the same inputs, as set
@@ -66,7 +67,3 @@ def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
         if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
             config = replace(config, augment="rotate")
     return config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
-
-
-def _spec(value):
-    return tuple(value) if isinstance(value, list) else value
