@@ -15,6 +15,7 @@ METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
 OPTIMIZERS = ("adam", "sgd")
 AUGMENTS = ("rotate", "flip-rotate", "none")  # what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
+UNMEASURED_AUGMENT = "rotate"  # what augment "auto" trains with where nothing was measured (a lone trainer, a tiny target)
 
 
 @dataclass(frozen=True)

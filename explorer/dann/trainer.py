@@ -220,8 +220,8 @@ class Trainer:
     def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
         """uint8 images as the networks take them: floats on the device, flipped and rotated when `augment`."""
         x = as_float(x, self.device)
-        if not augment or self.config.augment == "none":  # "auto" alone (not measured): rotate, the statistics' fallback
-            return x
+        if not augment or self.config.augment == "none":
+            return x  # "auto" here (nothing measured) trains as UNMEASURED_AUGMENT, rotation: no flip below
         return random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
 
     def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from explorer.dann.config import TrainConfig
+from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.validators import DEFAULT, row_at, selected_epoch
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess, ranked
@@ -75,7 +75,7 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
         return Plan([config], [], None, "")
     if len(dataset.target) < MIN_TARGET:
         first = shortlist(config, dataset)[0]
-        option = Option(first.preprocess, first.augment if config.augment != "auto" else "rotate")
+        option = Option(first.preprocess, first.augment if config.augment != "auto" else UNMEASURED_AUGMENT)
         return Plan([option.config(config)], [], None, f"auto: {option.label}, chosen from image statistics: the target has only "
                     f"{len(dataset.target)} images, too few (under {MIN_TARGET}) to judge trained options on.")  # fmt: skip
     decided = None if remeasure else decisions.load(dataset.fingerprint, config.method)

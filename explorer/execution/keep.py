@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from explorer.dann.config import TrainConfig
+from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.trainer import Trainer
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
@@ -65,5 +65,5 @@ def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
         if config.canny == "auto" and run_config.get("preprocess"):  # the statistics chose it: the same inputs, as set
             config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
         if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
-            config = replace(config, augment="rotate")
+            config = replace(config, augment=UNMEASURED_AUGMENT)
     return config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
