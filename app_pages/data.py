@@ -4,8 +4,8 @@ import streamlit as st
 
 from app_pages.lib import charts, uploads
 from app_pages.lib.datasets import builtin, choose_dataset, dataset
-from app_pages.lib.session import session_dir
-from explorer.data import grids, overview
+from app_pages.lib.session import browser_is_local, session_dir
+from explorer.data import grids, overview, serverfolders
 from explorer.data.domains import Dataset, open_dataset
 from explorer.data.images import IMAGE_EXTENSIONS
 from explorer.errors import ExplorerError
@@ -20,14 +20,14 @@ st.caption(
 )
 
 
-def activate(load) -> None:
+def activate(load, scrub=str) -> None:
     """Run a loader, which returns the dataset and its recipe; on success it becomes the active
     dataset (and the session's saved choice), on failure the old one stays."""
     try:
         with st.spinner("Loading images…"):
             choose_dataset(*load())
     except ExplorerError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(scrub(str(e)), icon=":material/error:")
     else:
         st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}"
         st.rerun()  # the whole app again, so the sidebar shows the new dataset too
@@ -39,9 +39,11 @@ if loaded_note := st.session_state.pop("data_loaded", None):
 
 with st.container(border=True):
     left, right = st.columns([3, 1])
+    local = browser_is_local()
+    offered = serverfolders.offered(local)
     choice = left.radio(
         "Where the images come from",
-        ["Embedded default", "Folder on this server", "Upload a zip", "Drop images"],
+        ["Embedded default", *(["Folder on this server"] if offered else []), "Upload a zip", "Drop images"],
         horizontal=True,
         key="data_choice",
     )
@@ -56,20 +58,23 @@ with st.container(border=True):
             activate(lambda: (builtin(size), {"kind": "builtin", "size": size}))
 
     elif choice == "Folder on this server":
-        src = st.text_input(
-            "Source folder or .zip", placeholder="/data/real_or_drawing   (holds train_data/ and test_data/)   or   /data/photos"
+        inside = serverfolders.root() is not None
+        st.caption(
+            "Paths are inside the data folder this server offers."
+            if inside
+            else "Any folder this machine can read (offered because this browser runs on the server itself)."
         )
+        example = "real_or_drawing" if inside else "/data/real_or_drawing"
+        src = st.text_input("Source folder or .zip", placeholder=f"{example}   (holds train_data/ and test_data/)   or   photos")
         tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
         if st.button("Open", type="primary", disabled=not src.strip()):
 
             def load() -> Dataset:
-                for path in (src.strip(), tgt.strip()):
-                    if path:
-                        uploads.check_server_path(path)
-                recipe = {"kind": "folders", "what": "folder pair on this server", "source": src.strip(), "target": tgt.strip() or None}
-                return open_dataset(src.strip(), tgt.strip() or None, size=size), recipe | {"size": size}
+                source, target = (str(serverfolders.resolve(p, local)) if p.strip() else None for p in (src, tgt))
+                recipe = {"kind": "folders", "what": "folder pair on this server", "source": source, "target": target}
+                return open_dataset(source, target, size=size), recipe | {"size": size}
 
-            activate(load)
+            activate(load, scrub=serverfolders.scrub)
 
     elif choice == "Upload a zip":
         st.markdown(

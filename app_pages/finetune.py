@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 
 from app_pages.lib.datasets import dataset
+from app_pages.lib.jobs import WAITING_POLL, poll_seconds
 from app_pages.lib.serverjobs import job_queue
 from app_pages.lib.session import owner, session_dir
 from app_pages.lib.weights import pick_weights
@@ -107,7 +108,7 @@ def _row(job, state: str, events: list[dict]) -> dict:
     later_mean = sum(later) / len(later) if later else None
     return {
         "run": job.label,
-        "state": state if state != "queued" else f"waiting ({queue.waiting_ahead(job)} ahead)",
+        "state": state if state != "queued" else f"waiting ({queue.waiting_ahead(job)} run(s) ahead)",
         "epochs": len(epochs),
         "val acc": epochs[-1]["val_acc"] if epochs else None,
         "s / epoch (first)": first,
@@ -165,7 +166,9 @@ jobs = [mine[i] for i in st.session_state.get("ft_jobs", []) if i in mine]
 if jobs:
     active = any(not j.finished for j in jobs)
 
-    @st.fragment(run_every=1.0 if active else None)
+    every = poll_seconds(jobs)
+
+    @st.fragment(run_every=every)
     def results():
         rows, curves = [], []
         for job in jobs:
@@ -186,7 +189,7 @@ if jobs:
             "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."
         )
         _downloads(jobs)
-        if active and all(j.finished for j in jobs):
+        if active and all(j.finished for j in jobs) or (every == WAITING_POLL) != (poll_seconds(jobs) == WAITING_POLL):
             st.rerun()
 
     results()

@@ -5,9 +5,10 @@ import torch
 
 from app_pages.lib import charts, measuring
 from app_pages.lib.datasets import dataset
+from app_pages.lib.jobs import WAITING_POLL, poll_seconds
 from app_pages.lib.judging import twin_panel, validators_panel
 from app_pages.lib.runpicker import pick_run
-from app_pages.lib.serverjobs import cluster, job_queue, job_status, where
+from app_pages.lib.serverjobs import cluster, job_queue, job_status, place, where
 from app_pages.lib.session import owner
 from app_pages.lib.sharing import share_panel
 from app_pages.lib.sweeping import sweep_form, sweep_results
@@ -162,20 +163,25 @@ if current is not None or others:
         st.subheader("This run")
         active = any(not j.finished for j in [current, *others] if j is not None)
 
-        @st.fragment(run_every=1.0 if active else None)
+        watched = [j for j in [current, *others] if j is not None]
+        every = poll_seconds(watched)
+
+        @st.fragment(run_every=every)
         def live():
             if ray is not None and active:
                 st.caption(f"{ray.describe()}. Each run is placed on a free device as one comes up.")
             for job in others:  # earlier runs of this session still running or waiting
                 c1, c2 = st.columns([5, 1])
-                ahead = f", {queue.waiting_ahead(job)} run(s) ahead" if job.state == "queued" else ""
-                c1.caption(f"Also {job.state}: **{job.label}**{ahead} · {where(job)}")
+                now = place(job) if job.state == "queued" else f"is running {where(job)}"
+                c1.caption(f"Also **{job.label}**: {now}")
                 if c2.button("Stop", key=f"stop_{job.id}"):
                     job.stop()
             if current is not None:
                 progress_view(current)
-            if active and all(j.finished for j in [current, *others] if j is not None):
+            if active and all(j.finished for j in watched):
                 st.rerun()  # the whole page: the comparison below now includes them
+            if (every == WAITING_POLL) != (poll_seconds(watched) == WAITING_POLL):
+                st.rerun()  # a run started: look about once per epoch from now on
 
         live()
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.lib.session import owner, session_dir
-from app_pages.lib.uploads import adopt, check_server_path
+from app_pages.lib.session import browser_is_local, owner, session_dir
+from app_pages.lib.uploads import adopt
+from explorer.data import serverfolders
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, open_dataset
 from explorer.errors import ExplorerError
@@ -35,10 +36,10 @@ def open_recipe(recipe: dict) -> Dataset:
     if recipe.get("kind") != "folders":
         return builtin(int(recipe.get("size", 32)))
     for path in (recipe["source"], recipe.get("target")):
-        if path and not Path(path).exists():
-            raise ExplorerError(f"{path} is no longer there")
         if path and recipe.get("what") == "folder pair on this server":
-            check_server_path(path)  # the server's rules may have changed since
+            serverfolders.resolve(path, browser_is_local())  # the server's rules may have changed since
+        if path and not Path(path).exists():
+            raise ExplorerError(f"{serverfolders.scrub(path)} is no longer there")
     return open_dataset(recipe["source"], recipe.get("target"), size=int(recipe["size"]), name=recipe.get("name"))
 
 
@@ -53,8 +54,8 @@ def _restored() -> Dataset:
         return open_recipe(recipe)
     except (ExplorerError, OSError) as e:
         st.session_state.dataset_lost = (
-            f"The dataset this session chose ({recipe.get('what', 'folders')}: {recipe.get('source')}) could not be opened again: "
-            f"{str(e).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
+            f"The dataset this session chose ({recipe.get('name') or recipe.get('what', 'folders')}) could not be opened again: "
+            f"{serverfolders.scrub(str(e)).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
         )
         sessions.remember(owner(), dataset=None)
         return builtin()
@@ -75,6 +76,8 @@ def restore_choices() -> None:
     saved = sessions.choices(owner())
     if recipe := saved.get("dataset"):
         st.session_state.data_size = int(recipe.get("size", 32))
+        if recipe.get("what") == "folder pair on this server" and not serverfolders.offered(browser_is_local()):
+            recipe = {}
         st.session_state.data_choice = {"folder pair on this server": "Folder on this server", "uploaded zip": "Upload a zip",
                                         "dropped images": "Drop images"}.get(recipe.get("what"), "Embedded default")  # fmt: skip
     if (canny := saved.get("canny")) is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from explorer.errors import ExplorerError
 
 _ids = itertools.count(1)
 CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
+POLL = (1.0, 5.0)  # seconds between a watching page's looks at a running job: about as often as its events come
+WAITING_POLL = 5.0  # and at jobs that all wait: only their place in the queue changes
 
 
 @dataclass(eq=False)
@@ -37,9 +40,31 @@ class Job:
     events: list[dict] = field(default_factory=list)
     message: str = ""
     stop_event: threading.Event = field(default_factory=threading.Event)
+    expected: float | None = None  # about how many seconds it takes once it starts; None: not known
+    started: float | None = None  # time.monotonic() when it started
+    gap: float | None = None  # seconds between its events, a running mean
+    last_event: float | None = None  # time.monotonic() of its latest event
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def add(self, event) -> None:
+        """Store the next event (the worker thread), and how long it took to come."""
+        now = time.monotonic()
+        since = now - (self.last_event or self.started or now)
+        self.gap = since if self.gap is None else 0.7 * self.gap + 0.3 * since
+        self.last_event = now
+        self.events.append(event)
+
+    def left(self) -> float | None:
+        """About how many seconds until it ends: its expected time, less what its progress says is done."""
+        if self.finished:
+            return 0.0
+        if self.state != "running" or self.expected is None:
+            return self.expected
+        done = _progress(self.events[-1]) if self.events else None
+        spent = time.monotonic() - (self.started or time.monotonic())
+        return spent * (1 - done) / done if done else max(0.0, self.expected - spent)
 
     @property
     def finished(self) -> bool:
@@ -82,6 +107,15 @@ class JobQueue:
             queue = self._queues.get(job.device, [])
             return queue.index(job) if job in queue else 0
 
+    def wait(self, job: Job) -> float | None:
+        """About how many seconds until `job` starts: what is left of the jobs ahead of it; None when
+        one of them cannot say."""
+        with self._lock:
+            queue = self._queues.get(job.device, [])
+            ahead = queue[: queue.index(job)] if job in queue else []
+        left = [j.left() for j in ahead]
+        return None if None in left else sum(left)
+
     def _work(self, device: str) -> None:
         while True:
             with self._lock:
@@ -101,10 +135,10 @@ class JobQueue:
         if job.stop_event.is_set():
             job.state, job.message = "stopped", "Stopped before it started."
             return
-        job.state = "running"
+        job.state, job.started = "running", time.monotonic()
         try:
             for event in job.start(job.stop_event):
-                job.events.append(event)
+                job.add(event)
             last = job.events[-1] if job.events else None
             if _final(last):
                 job.message = _get(last, "message", "")  # the message first: a reader sees state last
@@ -118,6 +152,23 @@ class JobQueue:
         if not job.finished:
             job.state = "done"
         job.start = None  # let go of the dataset the closure holds
+
+
+def poll_seconds(jobs: list[Job]) -> float | None:
+    """How often a page showing `jobs` should look again: about as often as a running one's events
+    come (within `POLL`), the slowest while they all wait, never once they have all finished."""
+    running = [j.gap or POLL[0] for j in jobs if j.state == "running"]
+    if running:
+        return min(POLL[1], max(POLL[0], min(running)))
+    return WAITING_POLL if any(not j.finished for j in jobs) else None
+
+
+def _progress(event) -> float | None:
+    """How far along a job is by its latest event, in [0, 1], when the event says."""
+    row = _get(event, "epoch")
+    row = row if isinstance(row, dict) else event if isinstance(event, dict) else {}
+    p = row.get("progress")
+    return p if isinstance(p, (int, float)) and 0 < p <= 1 else None
 
 
 def _get(event, name: str, default=None):

@@ -8,15 +8,17 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
+from app_pages.lib.jobs import CLUSTER
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
-from explorer.execution import auto
+from explorer.execution import auto, costs
 from explorer.execution.backends import Request, choose
 from explorer.execution.events import Epoch, Failed
 from explorer.execution.keep import Keep
 from explorer.execution.measure import MeasureEnded, Measurement, MeasureStarted
+from explorer.execution.processes import Processes
 from explorer.store import cache, decisions, runs
 from explorer.store.home import subdir
 
@@ -27,13 +29,24 @@ def submit(cfg: TrainConfig, ds: Dataset, ray, remeasure: bool = False):
     plan = auto.plan(cfg, ds, remeasure)
     if len(plan.configs) > 1:
         m = Measurement(cfg, ds, subdir("runs"), Keep(me), cluster=ray, plan=plan)
-        return job_queue().submit(me, f"{label} · auto: {len(plan.options)} options", m.backend.lane, m.events)
+        job = job_queue().submit(me, f"{label} · auto: {len(plan.options)} options", m.backend.lane, m.events)
+        job.expected = _expected(plan.configs, ds, m.backend)
+        return job
     concrete, told = plan.configs[0], auto.told(cfg, plan)
     backend = choose(concrete, cluster=ray)
     request = Request(0, concrete, cache.run_dir(concrete.run_id(ds.fingerprint, backend.device_type(concrete))))
     job = job_queue().submit(me, label, backend.lane, lambda stop, data=ds: backend.train([request], data, stop, Keep(me, told)))
+    job.expected = _expected([concrete], ds, backend)
     job.note = plan.note  # said beside the run's progress
     return job
+
+
+def _expected(configs: list[TrainConfig], ds: Dataset, backend) -> float | None:
+    """About how long the job takes once it starts, for the queue's estimates; a cluster queues its
+    runs itself, so none there."""
+    if backend.lane == CLUSTER:
+        return None
+    return costs.run_seconds(configs, ds, backend.device_type(configs[0]), isinstance(backend, Processes))
 
 
 def measuring(job) -> bool:

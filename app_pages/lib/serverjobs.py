@@ -47,13 +47,26 @@ def where(job) -> str:
     return place if place == ray_cluster.WAITING else f"on {place}"
 
 
+def place(job) -> str:
+    """A waiting job's place in the server's queue and about how long until it starts, in words."""
+    queue = job_queue()
+    ahead, wait = queue.waiting_ahead(job), queue.wait(job)
+    if not ahead:
+        return f"starts next on this server's {job.device.upper()}"
+    when = f", about {_duration(wait)} until it starts" if wait is not None else ""
+    return f"is waiting for this server's {job.device.upper()}: {ahead} run(s) ahead of it{when}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def job_status(job, fraction: float, running: str, finished: str, stop_label: str = "Stop") -> None:
     """Where a queued job stands, one element: waiting (and behind how many), a progress bar with
     `running` while it runs, `finished` when done, the stop or error message, and its Stop button."""
     state, _, message = job.snapshot()
     if state == "queued":
-        ahead = job_queue().waiting_ahead(job)
-        st.info(f"**{job.label}** is waiting for the {job.device.upper()}: {ahead} run(s) ahead of it.", icon=":material/hourglass:")
+        st.info(f"**{job.label}** {place(job)}.", icon=":material/hourglass:")
     elif state == "running":
         st.progress(min(1.0, max(0.0, fraction)), text=running)
     elif state == "done":

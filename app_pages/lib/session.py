@@ -34,6 +34,13 @@ def owner() -> str:
     return st.session_state.owner
 
 
+def browser_is_local() -> bool:
+    """Whether this browser runs on the server machine itself: its connection comes from the loopback
+    address and through no proxy (a proxy on the server would make every browser look local)."""
+    headers = {k.lower() for k in st.context.headers.keys()}
+    return st.context.ip_address is None and not headers & {"x-forwarded-for", "forwarded", "x-real-ip"}
+
+
 def session_dir() -> Path:
     """This browser session's own upload folder, named by Streamlit's session id, made on first use."""
     if "session_dir" not in st.session_state:

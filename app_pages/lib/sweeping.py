@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
-from app_pages.lib.jobs import CLUSTER
+from app_pages.lib.jobs import CLUSTER, poll_seconds
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.dann.config import METHODS, TrainConfig
@@ -99,7 +99,7 @@ def sweep_results() -> None:
     sweep: Sweep = state["sweep"]
     running = job is not None and not job.finished
 
-    @st.fragment(run_every=1.5 if running else None)
+    @st.fragment(run_every=poll_seconds([job]) if running else None)
     def live():
         st.caption(f"{len(sweep.runs)} runs on **{sweep.dataset.name}** · {sweep.plan(len(sweep.runs))}")
         if job is not None:

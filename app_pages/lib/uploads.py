@@ -25,7 +25,7 @@ from pathlib import Path
 
 from explorer.data.archives import MAX_EXTRACT_BYTES, extract_zip
 from explorer.errors import DataError
-from explorer.store.home import env_number, home, subdir
+from explorer.store.home import env_number, subdir
 
 SLOTS = ("source", "target")
 _UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script, and _
@@ -159,17 +159,6 @@ def add_zip(session: Path, name: str, data: bytes) -> Path:
         tmp.write(data)
         tmp.flush()
         return extract_zip(tmp.name, dest, label=safe_name(name), max_bytes=min(MAX_EXTRACT_BYTES, room))
-
-
-def check_server_path(path: str) -> None:
-    """Refuse server paths a browser user must not read: the app's own folder (other sessions'
-    uploads, runs) and, when ``$EXPLORER_DATA_ROOT`` is set, anything outside it."""
-    target = Path(path).expanduser().resolve()
-    if target.is_relative_to(home().resolve()):
-        raise DataError("That folder belongs to the app itself (uploads, runs, caches); choose a data folder.")
-    root = os.environ.get("EXPLORER_DATA_ROOT")
-    if root and not target.is_relative_to(Path(root).expanduser().resolve()):
-        raise DataError(f"Only folders under {root} can be opened on this server.")
 
 
 def dropped_counts(session: Path) -> dict[str, dict[str, int]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,7 +42,7 @@ class RunFolder:
         """A new run: config.json and an empty metrics.jsonl."""
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "config.json").write_text(json.dumps(info, indent=2))
-        (self.path / "metrics.jsonl").write_text("")
+        self._replace_metrics("")
 
     def save(self, epoch: int, last_epoch: int, payload: Callable[[bool], dict]) -> None:
         """``last.pt`` (payload with the optimiser state), and ``epoch_NNNN.pt`` when the epoch is kept."""
@@ -67,10 +68,16 @@ class RunFolder:
 
     def rewrite(self, history: list[dict]) -> None:
         """metrics.jsonl from a resumed checkpoint's history, which is the truth."""
-        (self.path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        self._replace_metrics("".join(json.dumps(h) + "\n" for h in history))
         for h in history:
             for name, score in (h.get("validators") or {}).items():
                 self.best[name] = max(score, self.best.get(name, -math.inf))
+
+    def _replace_metrics(self, text: str) -> None:
+        """A new metrics.jsonl, whole (a new file: a reader that follows the old one starts again)."""
+        tmp = self.path / f".metrics.jsonl.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.path / "metrics.jsonl")
 
     def last(self) -> dict | None:
         """The checkpoint to resume from; None for a new run."""

@@ -31,12 +31,16 @@ def seconds(sweep: Sweep) -> float:
     pending = sweep.pending()
     if not pending:
         return 0.0
-    speedup = SIDE_BY_SIDE if isinstance(sweep.choose(len(pending)), Processes) else 1.0
-    data = sweep.dataset
-    per_step = step_seconds(pending[0].config, data.source.images.shape[1], len(data.classes), torch.device(sweep.device_type))
-    steps = sum((r.config.epochs + r.config.self_train_epochs) * (r.config.split(len(data.source))[0] // r.config.batch_size)
-                for r in pending)  # fmt: skip
-    return steps * per_step * OVERHEAD / speedup
+    side_by_side = isinstance(sweep.choose(len(pending)), Processes)
+    return run_seconds([r.config for r in pending], sweep.dataset, sweep.device_type, side_by_side)
+
+
+def run_seconds(configs: list[TrainConfig], data, device_type: str, side_by_side: bool = False) -> float:
+    """About how long training `configs` on `data` takes: one after another, or (`side_by_side`)
+    one process per core."""
+    per_step = step_seconds(configs[0], data.source.images.shape[1], len(data.classes), torch.device(device_type))
+    steps = sum((c.epochs + c.self_train_epochs) * (c.split(len(data.source))[0] // c.batch_size) for c in configs)
+    return steps * per_step * OVERHEAD / (SIDE_BY_SIDE if side_by_side else 1.0)
 
 
 def checkpoint_bytes(sweep: Sweep) -> int:

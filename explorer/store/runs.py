@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from explorer.store import tail
 from explorer.store.home import subdir
 
 CURVES = {
@@ -67,21 +68,12 @@ def _config(run_dir: Path) -> dict | None:
 
 def read_run(run_dir: str | Path, info: dict | None = None) -> RunRecord | None:
     """A run folder's config and metrics; None if it has no readable config. A half-written
-    metrics line (a crash mid-write) is skipped."""
+    metrics line (a crash mid-write) is skipped. The metrics are read incrementally (`tail`)."""
     run_dir = Path(run_dir)
     info = info or _config(run_dir)
     if info is None:
         return None
-    metrics = []
-    try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            metrics.append(json.loads(line))
-        except ValueError:
-            continue
+    metrics = tail.rows(run_dir / "metrics.jsonl")
     return RunRecord(info.get("run_id", run_dir.name), run_dir, info, metrics)
 
 

@@ -70,13 +70,39 @@ def test_hostile_zip_gives_a_message_and_keeps_the_dataset(at, tmp_path):
     assert at.session_state.dataset.fingerprint == before
 
 
-def test_server_folder(at, tmp_path):
+def test_server_folder(local, at, tmp_path):
     at.radio(key="data_choice").set_value("Folder on this server").run()
     at.text_input[0].set_value(str(tmp_path / "missing")).run()
     button(at, "Open").click().run()
     assert "Not found" in at.error[0].value
     root = make_homework_layout(tmp_path / "real_or_drawing")
     at.text_input[0].set_value(str(root)).run()
+    button(at, "Open").click().run()
+    assert not at.error and at.session_state.dataset.name == "real_or_drawing"
+
+
+def test_a_remote_browser_gets_no_server_folders_without_a_data_root(remote, tmp_path):
+    from app_pages.lib.datasets import open_recipe
+    from explorer.errors import DataError
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert "Folder on this server" not in at.radio(key="data_choice").options
+    root = make_homework_layout(tmp_path / "real_or_drawing")
+    crafted = {"kind": "folders", "what": "folder pair on this server", "source": str(root), "size": 32}
+    with pytest.raises(DataError, match="only be opened from the server machine itself"):
+        open_recipe(crafted)  # a saved or shared choice is checked again when it is opened
+
+
+def test_a_data_root_offers_folders_inside_it_only(remote, tmp_path, monkeypatch):
+    make_homework_layout(tmp_path / "data" / "real_or_drawing")
+    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(tmp_path / "data"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.radio(key="data_choice").set_value("Folder on this server").run()
+    for path, said in (("../..", "outside this server's data folder"), ("missing", "Not found: missing")):
+        at.text_input[0].set_value(path).run()
+        button(at, "Open").click().run()
+        assert said in at.error[0].value and str(tmp_path) not in at.error[0].value
+    at.text_input[0].set_value("real_or_drawing").run()
     button(at, "Open").click().run()
     assert not at.error and at.session_state.dataset.name == "real_or_drawing"
 
@@ -106,7 +132,7 @@ def test_source_images_need_a_class(at):
     assert "need a class name" in at.error[0].value
 
 
-def test_file_and_folder_names_that_are_not_utf8(at, tmp_path):
+def test_file_and_folder_names_that_are_not_utf8(local, at, tmp_path):
     import os
 
     root = make_image_folder(tmp_path / "set" / "source", ("a", "b"))

@@ -177,7 +177,7 @@ def test_a_second_session_waits_visibly_for_the_device(at):
     other = page(AppTest.from_file(APP, default_timeout=120).run(), "train")
     small_run(other, epochs=1).run()
     button(other, "Start training").click().run()
-    assert any("waiting for the CPU: 1 run(s) ahead" in i.value for i in other.info)
+    assert any("waiting for this server's CPU: 1 run(s) ahead of it, about " in i.value for i in other.info)
     assert not any("waiting" in i.value for i in at.run().info)  # neither sees the other's run
     next(b for b in at.button if b.label == "Stop").click().run()
     wait_for(other, lambda a: any("finished" in s.value for s in a.success))

@@ -146,3 +146,55 @@ def test_half_written_metrics_line_is_skipped(tmp_path):
     (tmp_path / "junk").mkdir()  # a folder that is not a run
     records = list_runs("fp", root=tmp_path)
     assert [m["epoch"] for m in records[0].metrics] == [1] and not records[0].finished
+
+
+def stepped(steps: threading.Semaphore, epochs: int):
+    """A job that reports its progress one epoch per release of `steps`."""
+
+    def start(stop):
+        for e in range(1, epochs + 1):
+            while not steps.acquire(timeout=0.01):
+                if stop.is_set():
+                    yield {"kind": "stopped", "message": "stopped"}
+                    return
+            yield {"kind": "epoch", "progress": e / epochs}
+        yield {"kind": "done"}
+
+    return start
+
+
+def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish():
+    q, steps = JobQueue(), threading.Semaphore(0)
+    a = q.submit("alice", "A", "cpu", stepped(steps, 4))
+    b = q.submit("bob", "B", "cpu", stepped(threading.Semaphore(100), 1))
+    c = q.submit("carol", "C", "cpu", stepped(threading.Semaphore(100), 1))
+    for job, seconds in ((a, 40.0), (b, 30.0), (c, 20.0)):
+        job.expected = seconds
+    wait(lambda: a.state == "running")
+    assert q.wait(a) == 0 and q.waiting_ahead(c) == 2
+    assert 60 <= q.wait(c) <= 70  # A has not reported progress: its expected time (less the moments spent), then B's 30
+    steps.release()
+    wait(lambda: a.events)
+    time.sleep(0.05)
+    left = a.left()
+    assert 0 < left < 1  # a quarter done in well under a second: the rest at that pace, not the guess of 40 s
+    assert q.wait(c) < 31
+    steps.release(3)
+    wait(lambda: b.finished)
+    wait(lambda: c.finished)
+    assert q.wait(c) == 0
+    b.expected = None
+    assert q.wait(b) == 0  # finished: nothing ahead
+
+
+def test_pages_look_once_per_epoch_while_a_run_trains_and_seldom_while_all_wait():
+    from app_pages.lib.jobs import POLL, WAITING_POLL, Job, poll_seconds
+
+    running, queued, done = (Job("o", "x", "cpu", None, state=s) for s in ("running", "queued", "done"))
+    assert poll_seconds([done]) is None
+    assert poll_seconds([queued, done]) == WAITING_POLL
+    assert poll_seconds([running, queued]) == POLL[0]  # no events yet: as often as allowed
+    running.gap = 3.0
+    assert poll_seconds([running]) == 3.0
+    running.gap = 60.0
+    assert poll_seconds([running]) == POLL[1]

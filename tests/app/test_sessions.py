@@ -33,7 +33,7 @@ def sidebar_dataset(at) -> str:
 
 
 @pytest.fixture
-def folders(tmp_path):
+def folders(tmp_path, local):
     make_image_folder(tmp_path / "src", classes=("apple", "banana"), per_class=4)
     make_image_folder(tmp_path / "tgt", classes=("apple", "banana"), per_class=3, mode="L")
     return tmp_path / "src", tmp_path / "tgt"

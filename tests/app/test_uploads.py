@@ -70,17 +70,6 @@ def test_class_name_clashing_with_an_unlabelled_file(explorer_home):
         uploads.add_images(s, "target", "cat.png", [("x.png", png_bytes())])
 
 
-def test_server_paths_inside_the_app_folder_are_refused(explorer_home, tmp_path, monkeypatch):
-    s = uploads.new_session()
-    with pytest.raises(DataError, match="belongs to the app"):
-        uploads.check_server_path(str(s.parent))
-    uploads.check_server_path(str(tmp_path / "data"))
-    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(tmp_path / "data"))
-    uploads.check_server_path(str(tmp_path / "data" / "real_or_drawing"))
-    with pytest.raises(DataError, match="Only folders under"):
-        uploads.check_server_path("/etc")
-
-
 def test_hostile_zip_upload_writes_nothing(tmp_path, explorer_home):
     import zipfile
 
