@@ -26,6 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
+RESULTS = Path(__file__).parent / "results" / "auto_measured.json"  # kept in the repository: a later session goes on from it
+
 
 @lru_cache(maxsize=2)
 def _pair(name: str):
@@ -58,7 +60,7 @@ def run_one(job: tuple) -> dict:
     events = list(trainer.events())
     if events[-1]["kind"] not in ("done", "error"):
         raise RuntimeError(f"{pair} {label} seed {seed}: {events[-1]}")
-    return {"pair": pair, "seed": seed, "index": index, "label": label, "history": trainer.history,
+    return {"pair": pair, "seed": seed, "index": index, "label": label, "history": trainer.history, "epochs": trainer.config.epochs,
             "failed": events[-1]["kind"] == "error", "seconds": trainer.elapsed}  # fmt: skip
 
 
@@ -165,6 +167,36 @@ def cost(epochs: int, out: Path) -> str:
             f"ratio {measured / one:.2f} = {measured / one / k:.2f} x K (goal: at most 0.8 x K); {os.cpu_count()} CPU cores")  # fmt: skip
 
 
+def compact(result: dict) -> dict:
+    """A run's result with only what the report reads (its history: epoch, target accuracy, validator)."""
+    from explorer.dann.validators import DEFAULT
+
+    history = [{"epoch": h["epoch"], "target_acc": h.get("target_acc"), "validators": {DEFAULT: (h.get("validators") or {}).get(DEFAULT)}}
+               for h in result["history"]]  # fmt: skip
+    return result | {"history": history, "seconds": round(result["seconds"], 1)}
+
+
+def kept(path: Path, epochs: int) -> list[dict]:
+    """The results kept so far for runs of `epochs` epochs."""
+    try:
+        return [r for r in json.loads(path.read_text()) if r.get("epochs") == epochs]
+    except (OSError, ValueError):
+        return []
+
+
+def keep(path: Path, results: list[dict]) -> None:
+    """All results so far, and those of other epochs already in the file, written atomically."""
+    epochs = {r["epochs"] for r in results}
+    try:
+        others = [r for r in json.loads(path.read_text()) if r.get("epochs") not in epochs]
+    except (OSError, ValueError):
+        others = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(others + [compact(r) for r in results], separators=(",", ":")))
+    os.replace(tmp, path)
+
+
 def main() -> None:
     from bench.pairs import PAIRS
 
@@ -173,7 +205,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--pairs", default=",".join(PAIRS))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", default="/tmp/bench-auto")
+    ap.add_argument("--out", default="/tmp/bench-auto", help="the runs' folders")
+    ap.add_argument("--results", default=str(RESULTS), help="each finished run's numbers; runs already there are not trained again")
     ap.add_argument("--write", help="also write the table into this markdown file, between its AUTO BENCH markers")
     ap.add_argument("--cost", action="store_true", help="only the cost: one option alone against measuring all, side by side")
     args = ap.parse_args()
@@ -181,15 +214,17 @@ def main() -> None:
     if args.cost:
         print(cost(args.epochs, Path(args.out) / "cost"))
         return
-    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out)]
-    t0, results = time.perf_counter(), []
+    results = kept(Path(args.results), args.epochs)
+    done = {(r["pair"], r["seed"], r["index"]) for r in results}
+    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out) if j[:3] not in done]
+    t0 = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         for i, r in enumerate(pool.map(run_one, jobs), 1):
             results.append(r)
             acc = selected_acc(r["history"])[1]
             print(f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
                   file=sys.stderr, flush=True)  # fmt: skip
-            (Path(args.out) / "results.json").write_text(json.dumps(results))
+            keep(Path(args.results), results)
     table = report(results, args.epochs, time.perf_counter() - t0)
     print(table)
     if args.write:

@@ -14,6 +14,7 @@ thread at once, and the cluster queues them for its devices (`explorer.execution
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import time
@@ -126,6 +127,7 @@ class JobQueue:
                             return
                 job = self._queues[device][0]
             self._run(job)
+            gc.collect()  # once a run: what it left in cycles, while the pages' reruns collect nothing (postScriptGC off)
             with self._lock:
                 self._queues[device].pop(0)
                 self._lock.notify_all()

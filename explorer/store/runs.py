@@ -45,7 +45,7 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        return f"{run_label(self.config)} · {self.run_id[:6]}"
+        return f"{run_label(self.config)} · seed {self.config.get('seed', 0)} · {self.run_id[:6]}"
 
     @property
     def finished(self) -> bool:

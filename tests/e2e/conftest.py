@@ -55,8 +55,8 @@ def free_port() -> int:
 class App:
     """One `streamlit run app.py` process with its own EXPLORER_HOME; can be killed and restarted."""
 
-    def __init__(self, home: Path, log: Path, **env):
-        self.home, self.log = home, log
+    def __init__(self, home: Path, log: Path, prefix: tuple[str, ...] = (), flags: tuple[str, ...] = (), **env):
+        self.home, self.log, self.prefix, self.flags = home, log, list(prefix), list(flags)  # e.g. taskset; more Streamlit flags
         self.env = dict(os.environ, EXPLORER_HOME=str(home), EXPLORER_SESSION_GRACE_S="2", EXPLORER_ALLOW_DOWNLOADS="0") | env
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
@@ -66,6 +66,7 @@ class App:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [
+                    *self.prefix,
                     sys.executable,
                     "-m",
                     "streamlit",
@@ -79,6 +80,7 @@ class App:
                     "true",
                     "--browser.gatherUsageStats",
                     "false",
+                    *self.flags,
                 ],
                 cwd=REPO,
                 env=self.env,

@@ -8,9 +8,11 @@ from tests.e2e.test_pages import open_zip, photo_zip
 from tests.e2e.test_training import by_hand, set_number
 
 
-def start_run(page, epochs: int) -> None:
+def start_run(page, epochs: int, seed: int | None = None) -> None:
     go(page, "Train DANN")
     set_number(page, "Epochs", epochs)
+    if seed is not None:
+        set_number(page, "Seed", seed)
     set_number(page, "Batch size", 16)
     by_hand(page)
     page.get_by_role("button", name="Start training").click()
@@ -37,7 +39,7 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     start_run(a, 100)
     a.wait_for_selector("text=/epoch [1-9]\\d*\\/100/", timeout=120_000)
     start_run(b, 20)
-    b.wait_for_selector("text=/is waiting for the CPU: 1 run\\(s\\) ahead of it/", timeout=30_000)  # visibly in line
+    b.wait_for_selector("text=/is waiting for this server's CPU: 1 run\\(s\\) ahead of it/", timeout=30_000)  # visibly in line
     assert a.locator("text=/epoch \\d+\\/100/").count() == 1  # a still trains
 
     # Neither sees the other's data or runs.

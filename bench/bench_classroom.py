@@ -1,0 +1,199 @@
+"""A class on one server: does training keep its speed while many browsers watch? (docs/BENCHMARKS.md)
+
+    python -m bench.bench_classroom [--sessions 1,4,8,16] [--epochs 10] [--gc off,on] [--minutes 0]
+
+The server runs on the embedded default, pinned to core 0 (`taskset`); this script and the chromium it
+drives are pinned to core 1, as in a class the browsers run on the students' machines. For each N and
+each post-run collection setting (`--gc`: Streamlit's `runner.postScriptGC`, off in the app's config):
+N sessions open Train DANN, each sets its own seed and starts a default run at the same moment, and
+watches it; the runs queue on the one CPU. One more session clicks through all six pages meanwhile.
+Printed per scene: the median training img/s of every epoch trained (from the runs' metrics.jsonl)
+against `python -m explorer train` with the same options on core 0 alone, measured in the same bench
+run; page-switch p50/p95; runs finished of N; the server's resident memory at the end.
+
+Measured auto's choice for the embedded pair is written before the server starts, as it is after the
+first measuring run of a class, so each Start trains one run (the measuring run itself is benched in
+bench/auto_measured.py). With ``--minutes M``, one more scene: 8 sessions start a new run each time
+theirs ends, for M minutes, and the server's memory is sampled once a minute (issue: within 1.5x of
+the ten-minute figure after an hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import CHROMIUM_ARGS, PAGES, App, go, settle
+from tests.e2e.test_training import set_number
+
+SERVER_CORE, BROWSER_CORE = "0", 1
+
+
+def seed_decision(home: Path) -> None:
+    """The measured choice for the embedded pair, as a class's first run leaves it (the statistics' first option)."""
+    os.environ["EXPLORER_HOME"] = str(home)
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.validators import DEFAULT
+    from explorer.data.builtin import load_builtin
+    from explorer.execution.auto import decide, shortlist
+    from explorer.store import decisions
+
+    data = load_builtin(32)
+    options = shortlist(TrainConfig(), data)
+    histories = [[{"epoch": 1, "validators": {DEFAULT: 1.0 - i}}] for i in range(len(options))]
+    decisions.save(decide(options, histories, data.fingerprint, "dann"))
+
+
+def cli_reference(home: Path, epochs: int) -> float:
+    """Median img/s of `python -m explorer train` with the class's options, alone on the server's core."""
+    out = home.parent / "cli-run"
+    env = dict(os.environ, EXPLORER_HOME=str(home))
+    subprocess.run(["taskset", "-c", SERVER_CORE, sys.executable, "-m", "explorer", "train", "--data", "builtin",
+                    "--epochs", str(epochs), "--seed", "999", "--out", str(out)], env=env, check=True, capture_output=True)  # fmt: skip
+    return statistics.median(json.loads(line)["img_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines())
+
+
+def student(browser, url: str, seed: int, epochs: int):
+    """A session on Train DANN with its run set (epochs, its own seed), not started yet."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    settle(page)
+    go(page, "Train DANN")
+    set_number(page, "Epochs", epochs)
+    set_number(page, "Seed", seed)
+    return page
+
+
+def runs_of(home: Path, seeds) -> dict[int, list[dict]]:
+    """The metrics of the class's runs (by seed) in the server's cache."""
+    found = {}
+    for d in (home / "runs").iterdir():
+        if not (d / "config.json").is_file():
+            continue  # a run being created this moment
+        info = json.loads((d / "config.json").read_text())
+        if info["seed"] in seeds and (d / "metrics.jsonl").is_file():
+            found[info["seed"]] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def switch(page, title: str) -> float:
+    """Seconds from a click in the sidebar until the page has its title and its script has finished."""
+    t = time.perf_counter()
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    page.wait_for_selector(f"[data-testid='stMain'] h1:has-text('{title}')")
+    settle(page, extra_ms=0)
+    return time.perf_counter() - t
+
+
+def switcher(browser, url: str):
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.set_default_timeout(120_000)
+    page.goto(url)
+    settle(page)
+    return page
+
+
+def scene(browser, root: Path, n: int, epochs: int, gc: str) -> dict:
+    """N students start their runs at once and watch; one more clicks through the pages until all end."""
+    home = root / f"home-{n}-{gc}"
+    seed_decision(home)
+    app = App(home, root / f"server-{n}-{gc}.log", prefix=("taskset", "-c", SERVER_CORE),
+              flags=("--runner.postScriptGC", "true" if gc == "on" else "false")).start()  # fmt: skip
+    try:
+        seeds = range(n)
+        pages = [student(browser, app.url, s, epochs) for s in seeds]
+        other = switcher(browser, app.url)
+        for p in pages:
+            p.get_by_role("button", name="Start training").click()
+        switches, titles, t0 = [], list(PAGES)[1:] + ["Data"], time.time()
+        while time.time() - t0 < n * epochs * 4 + 120:
+            if sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n:
+                break
+            switches.append(switch(other, titles[len(switches) % len(titles)]))
+        trained = runs_of(home, seeds)
+        result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(e["img_per_s"] for m in trained.values() for e in m),
+                  "finished": sum(len(m) >= epochs for m in trained.values()), "switch_p50": statistics.median(switches),
+                  "switch_p95": sorted(switches)[int(0.95 * (len(switches) - 1))], "switches": len(switches),
+                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0}  # fmt: skip
+        for p in [*pages, other]:
+            p.context.close()
+        return result
+    finally:
+        app.stop()
+
+
+def memory(browser, root: Path, epochs: int, minutes: float, n: int = 8) -> str:
+    """N sessions start a new run each time theirs ends, for `minutes`; the server's RSS once a minute."""
+    home = root / "home-memory"
+    seed_decision(home)
+    app = App(home, root / "server-memory.log", prefix=("taskset", "-c", SERVER_CORE)).start()
+    try:
+        seeds = list(range(1000, 1000 + n))
+        pages = [student(browser, app.url, s, epochs) for s in seeds]
+        for p in pages:
+            p.get_by_role("button", name="Start training").click()
+        samples, t0, runs = [], time.time(), n
+        while time.time() - t0 < minutes * 60:
+            trained = runs_of(home, seeds)
+            for i, page in enumerate(pages):
+                if len(trained.get(seeds[i], [])) >= epochs:  # this student's run ended: the next one
+                    seeds[i] += n
+                    set_number(page, "Seed", seeds[i])
+                    page.get_by_role("button", name="Start training").click()
+                    runs += 1
+            if time.time() - t0 >= 60 * len(samples):
+                samples.append(rss_mib(app.proc.pid))
+            time.sleep(2)
+        samples.append(rss_mib(app.proc.pid))
+        at10 = samples[min(10, len(samples) - 1)]
+        return (f"memory, {n} sessions for {minutes:g} min ({runs} runs started): RSS by minute "
+                + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(samples)) + f" MiB; end / minute 10 = {samples[-1] / at10:.2f}")  # fmt: skip
+    finally:
+        app.stop()
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", default="1,4,8,16")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--gc", default="off,on", help="Streamlit's postScriptGC in each scene: off (the app's), on (Streamlit's default)")
+    ap.add_argument("--minutes", type=float, default=0, help="also: 8 sessions for this long, memory sampled each minute")
+    args = ap.parse_args()
+    os.sched_setaffinity(0, {BROWSER_CORE})  # this script and its chromium: the students' side
+    root = Path(tempfile.mkdtemp(prefix="classroom-"))
+    seed_decision(root / "home-cli")
+    reference = cli_reference(root / "home-cli", args.epochs)
+    print(f"CLI alone on core {SERVER_CORE}: {reference:,.0f} img/s ({args.epochs} epochs)", flush=True)
+    print("| sessions watching | postScriptGC | training img/s | x CLI | runs finished | page switch p50 / p95 (s) | server RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|", flush=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for gc in args.gc.split(","):
+            for n in map(int, args.sessions.split(",")):
+                r = scene(browser, root, n, args.epochs, gc)
+                print(f"| {n} | {gc} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} | {r['finished']} of {n} | "
+                      f"{r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}) | {r['rss_mib']:,.0f} |", flush=True)  # fmt: skip
+        if args.minutes:
+            print(memory(browser, root, args.epochs, args.minutes))
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
