@@ -62,10 +62,7 @@ def cli_reference(home: Path, epochs: int) -> float:
 
 def student(browser, url: str, seed: int, epochs: int):
     """A session on Train DANN with its run set (epochs, its own seed), not started yet."""
-    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.set_default_timeout(120_000)
-    page.goto(url)
-    settle(page)
+    page = switcher(browser, url)
     go(page, "Train DANN")
     set_number(page, "Epochs", epochs)
     set_number(page, "Seed", seed)
@@ -101,6 +98,7 @@ def switch(page, title: str) -> float:
 
 
 def switcher(browser, url: str):
+    """A new browser session on the app's first page."""
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     page.set_default_timeout(120_000)
     page.goto(url)
