@@ -8,7 +8,7 @@ from app_pages.lib.datasets import dataset
 from app_pages.lib.jobs import WAITING_POLL, poll_seconds
 from app_pages.lib.judging import twin_panel, validators_panel
 from app_pages.lib.runpicker import pick_run
-from app_pages.lib.serverjobs import cluster, job_queue, job_status, place, where
+from app_pages.lib.serverjobs import activity, cluster, job_queue, job_status, where
 from app_pages.lib.session import owner
 from app_pages.lib.sharing import share_panel
 from app_pages.lib.sweeping import sweep_form, sweep_results
@@ -172,8 +172,7 @@ if current is not None or others:
                 st.caption(f"{ray.describe()}. Each run is placed on a free device as one comes up.")
             for job in others:  # earlier runs of this session still running or waiting
                 c1, c2 = st.columns([5, 1])
-                now = place(job) if job.state == "queued" else f"is running {where(job)}"
-                c1.caption(f"Also **{job.label}**: {now}")
+                c1.caption(f"Also **{job.label}**: {activity(job)}")
                 if c2.button("Stop", key=f"stop_{job.id}"):
                     job.stop()
             if current is not None:

@@ -36,16 +36,23 @@ def _pair(name: str):
     return load_pair(name)
 
 
-def jobs_of(pair: str, seed: int, epochs: int, out: str) -> list[tuple]:
-    """(pair, seed, option index or -1 for source-only, config dict, folder) for one pair and seed."""
+def jobs_of(pair: str, seed: int, epochs: int, out: str, budget: float | None = None) -> list[tuple]:
+    """(pair, seed, option index or -1 for source-only, config dict, label, folder, budget) for one pair and
+    seed. With a time budget the options share it as the engine shares it (no source-only run)."""
     from explorer.dann.config import TrainConfig
-    from explorer.execution.auto import shortlist
+    from explorer.execution.auto import plan
 
-    base = TrainConfig(seed=seed, epochs=epochs, device="cpu")
-    options = shortlist(base, _pair(pair))
-    jobs = [(pair, seed, i, o.config(base).to_dict(), o.label, f"{out}/{pair}/s{seed}/o{i}") for i, o in enumerate(options)]
-    src = options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
-    return jobs + [(pair, seed, -1, src.to_dict(), "source-only " + options[0].label, f"{out}/{pair}/s{seed}/source-only")]
+    base = TrainConfig(seed=seed, epochs=epochs, device="cpu", time_budget=budget)
+    shortlisted = plan(base, _pair(pair), remeasure=True)
+    where = f"{out}/{pair}/s{seed}" + (f"/b{budget:g}" if budget else "")
+    jobs = [
+        (pair, seed, i, c.to_dict(), o.label, f"{where}/o{i}", budget)
+        for i, (o, c) in enumerate(zip(shortlisted.options, shortlisted.configs))
+    ]
+    if budget:
+        return jobs
+    src = shortlisted.options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
+    return jobs + [(pair, seed, -1, src.to_dict(), "source-only " + shortlisted.options[0].label, f"{where}/source-only", None)]
 
 
 def run_one(job: tuple) -> dict:
@@ -55,12 +62,13 @@ def run_one(job: tuple) -> dict:
     from explorer.dann.trainer import Trainer
 
     torch.set_num_threads(1)
-    pair, seed, index, config, label, folder = job
+    pair, seed, index, config, label, folder, budget = job
     trainer = Trainer(TrainConfig.from_dict(config), _pair(pair), folder)
     events = list(trainer.events())
     if events[-1]["kind"] not in ("done", "error"):
         raise RuntimeError(f"{pair} {label} seed {seed}: {events[-1]}")
     return {"pair": pair, "seed": seed, "index": index, "label": label, "history": trainer.history, "epochs": trainer.config.epochs,
+            "budget": budget,
             "failed": events[-1]["kind"] == "error", "seconds": trainer.elapsed}  # fmt: skip
 
 
@@ -141,6 +149,46 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def picks(results: list[dict], pair: str, options: list) -> dict[int, tuple[float, int]]:
+    """Per seed with every option finished: (measured auto's selected accuracy, the fewest epochs an option reached)."""
+    out = {}
+    for s in sorted({r["seed"] for r in results if r["pair"] == pair}):
+        runs = [r for r in results if r["pair"] == pair and r["seed"] == s and r["index"] >= 0]
+        if len(runs) == len(options):
+            e = per_seed(runs, options)
+            out[s] = (e["accs"][e["picked"]], min(r["history"][-1]["epoch"] for r in runs))
+    return out
+
+
+def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: int) -> str:
+    """Measured auto's pick under each time budget against the same pairs and seeds at `epochs` epochs."""
+    from explorer.dann.config import TrainConfig
+    from explorer.execution.auto import shortlist
+
+    budgets = sorted(by_budget)
+    lines = [f"| pair | seeds | {epochs} epochs (no budget) | " + " | ".join(f"{b:g} s budget: accuracy (epochs reached) | Δ" for b in budgets)
+             + " |", "|---" * (3 + 2 * len(budgets)) + "|"]  # fmt: skip
+    deltas = {b: [] for b in budgets}
+    for p in dict.fromkeys(r["pair"] for rs in by_budget.values() for r in rs):
+        options = shortlist(TrainConfig(epochs=epochs), _pair(p))
+        base, cells = picks(full, p, options), []
+        seeds = sorted(set(base).intersection(*(picks(by_budget[b], p, options) for b in budgets)))
+        if not seeds:
+            continue
+        mean = statistics.mean
+        for b in budgets:
+            got = picks(by_budget[b], p, options)
+            delta = mean(got[s][0] - base[s][0] for s in seeds)
+            deltas[b].append(delta)
+            cells.append(f"{100 * mean(got[s][0] for s in seeds):.1f} ({min(got[s][1] for s in seeds)}) | {100 * delta:+.1f}")
+        lines.append(f"| {p} | {len(seeds)} | {100 * mean(base[s][0] for s in seeds):.1f} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean change against the default epochs: "
+              + "; ".join(f"{b:g} s: {100 * statistics.mean(d):+.1f} points (worst {100 * min(d):+.1f})" for b, d in deltas.items() if d)
+              + ". Each option trains on its share of the budget (budget x cores side by side / K options); epochs reached "
+              f"is the fewest any option reached; {os.cpu_count()} CPU cores."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def cost(epochs: int, out: Path) -> str:
     """Wall seconds of one run of the statistics' option alone (all cores' torch threads) against the
     measuring run of every option side by side (one worker process per core), on the embedded data."""
@@ -176,19 +224,19 @@ def compact(result: dict) -> dict:
     return result | {"history": history, "seconds": round(result["seconds"], 1)}
 
 
-def kept(path: Path, epochs: int) -> list[dict]:
-    """The results kept so far for runs of `epochs` epochs."""
+def kept(path: Path, epochs: int, budget: float | None = None) -> list[dict]:
+    """The results kept so far for runs of `epochs` epochs (and a time budget, or none)."""
     try:
-        return [r for r in json.loads(path.read_text()) if r.get("epochs") == epochs]
+        return [r for r in json.loads(path.read_text()) if r.get("epochs") == epochs and r.get("budget") == budget]
     except (OSError, ValueError):
         return []
 
 
 def keep(path: Path, results: list[dict]) -> None:
-    """All results so far, and those of other epochs already in the file, written atomically."""
-    epochs = {r["epochs"] for r in results}
+    """All results so far, and those of other epochs or budgets already in the file, written atomically."""
+    kinds = {(r["epochs"], r.get("budget")) for r in results}
     try:
-        others = [r for r in json.loads(path.read_text()) if r.get("epochs") not in epochs]
+        others = [r for r in json.loads(path.read_text()) if (r.get("epochs"), r.get("budget")) not in kinds]
     except (OSError, ValueError):
         others = []
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,16 +256,33 @@ def main() -> None:
     ap.add_argument("--out", default="/tmp/bench-auto", help="the runs' folders")
     ap.add_argument("--results", default=str(RESULTS), help="each finished run's numbers; runs already there are not trained again")
     ap.add_argument("--write", help="also write the table into this markdown file, between its AUTO BENCH markers")
+    ap.add_argument("--budgets", help="time budgets in seconds, e.g. 90,240: measured auto under each, against the default epochs")
     ap.add_argument("--cost", action="store_true", help="only the cost: one option alone against measuring all, side by side")
     args = ap.parse_args()
     os.environ.setdefault("EXPLORER_HOME", str(Path(args.out) / "home"))
     if args.cost:
         print(cost(args.epochs, Path(args.out) / "cost"))
         return
-    results = kept(Path(args.results), args.epochs)
-    done = {(r["pair"], r["seed"], r["index"]) for r in results}
-    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out) if j[:3] not in done]
     t0 = time.perf_counter()
+    if args.budgets:
+        budgets = [float(b) for b in args.budgets.split(",")]
+        by_budget = {b: trained(args, b) for b in budgets}
+        table, marker = budget_report(by_budget, kept(Path(args.results), args.epochs), args.epochs), "AUTO BUDGET"
+    else:
+        table, marker = report(trained(args, None), args.epochs, time.perf_counter() - t0), "AUTO BENCH"
+    print(table)
+    if args.write:
+        path = Path(args.write)
+        head, rest = path.read_text().split(f"<!-- {marker} START -->")
+        path.write_text(head + f"<!-- {marker} START -->\n" + table + f"\n<!-- {marker} END -->" + rest.split(f"<!-- {marker} END -->")[1])
+
+
+def trained(args, budget: float | None) -> list[dict]:
+    """Every run's result for these pairs and seeds (and budget), training those not kept yet."""
+    results = kept(Path(args.results), args.epochs, budget)
+    done = {(r["pair"], r["seed"], r["index"]) for r in results}
+    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out, budget)
+            if j[:3] not in done]  # fmt: skip
     with ProcessPoolExecutor(args.workers) as pool:
         for i, r in enumerate(pool.map(run_one, jobs), 1):
             results.append(r)
@@ -225,14 +290,7 @@ def main() -> None:
             print(f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
                   file=sys.stderr, flush=True)  # fmt: skip
             keep(Path(args.results), results)
-    table = report(results, args.epochs, time.perf_counter() - t0)
-    print(table)
-    if args.write:
-        path = Path(args.write)
-        head, rest = path.read_text().split("<!-- AUTO BENCH START -->")
-        path.write_text(
-            head + "<!-- AUTO BENCH START -->\n" + table + "\n<!-- AUTO BENCH END -->" + rest.split("<!-- AUTO BENCH END -->")[1]
-        )
+    return results
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for gc in args.gc.split(","):
-            for n in map(int, args.sessions.split(",")):
+            for n in [int(s) for s in args.sessions.split(",") if s]:
                 r = scene(browser, root, n, args.epochs, gc)
                 print(f"| {n} | {gc} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} | {r['finished']} of {n} | "
                       f"{r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}) | {r['rss_mib']:,.0f} |", flush=True)  # fmt: skip

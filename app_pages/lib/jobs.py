@@ -28,6 +28,7 @@ _ids = itertools.count(1)
 CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
 POLL = (1.0, 5.0)  # seconds between a watching page's looks at a running job: about as often as its events come
 WAITING_POLL = 5.0  # and at jobs that all wait: only their place in the queue changes
+KEEP_FINISHED = 256  # finished jobs remembered (the newest): their runs stay in the cache, found from there
 
 
 @dataclass(eq=False)
@@ -87,6 +88,10 @@ class JobQueue:
         job = Job(owner=owner, label=label, device=device, start=start)
         with self._lock:
             self._all.append(job)
+            done = [j for j in self._all if j.finished]
+            if len(done) > KEEP_FINISHED:  # a server up for a term must not keep every event of every run
+                forget = set(done[: len(done) - KEEP_FINISHED])
+                self._all = [j for j in self._all if j not in forget]
             if device == CLUSTER:
                 threading.Thread(target=self._run, args=(job,), name=f"explorer-ray-job-{job.id}", daemon=True).start()
                 return job

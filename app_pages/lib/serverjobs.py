@@ -57,6 +57,15 @@ def place(job) -> str:
     return f"is waiting for this server's {job.device.upper()}: {ahead} run(s) ahead of it{when}"
 
 
+def activity(job) -> str:
+    """What an unfinished job is doing, as words to follow its label: its place in the queue, or
+    where it runs (or waits to start) on the cluster."""
+    if job.state == "queued":
+        return place(job)
+    at = where(job)
+    return f"is {at}" if at == ray_cluster.WAITING else f"is running {at}"
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 

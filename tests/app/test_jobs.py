@@ -198,3 +198,18 @@ def test_pages_look_once_per_epoch_while_a_run_trains_and_seldom_while_all_wait(
     assert poll_seconds([running]) == 3.0
     running.gap = 60.0
     assert poll_seconds([running]) == POLL[1]
+
+
+def test_a_server_up_all_term_remembers_only_the_newest_finished_jobs(monkeypatch):
+    from app_pages.lib import jobs
+
+    monkeypatch.setattr(jobs, "KEEP_FINISHED", 3)
+    q, gate = JobQueue(), threading.Event()
+    gate.set()
+    done = []
+    for i in range(6):
+        done.append(q.submit("a", f"run {i}", "cpu", gated(gate, [], str(i))))
+        wait(lambda: done[-1].finished)
+    held = q.submit("a", "waiting", "cpu", gated(threading.Event(), [], "w"))  # unfinished: never forgotten
+    assert [j.label for j in q.jobs("a")] == ["run 3", "run 4", "run 5", "waiting"]
+    held.stop()

@@ -1,6 +1,6 @@
 """Real-browser tests: `streamlit run app.py` on a free port, driven by Playwright with Debian's chromium.
 
-Every test here is marked ``e2e``; run the fast suite alone with ``pytest -m "not e2e"``. With
+Every test here is marked ``e2e`` and left out of the default run; run them with ``pytest -m e2e``. With
 ``E2E_SCREENSHOTS=docs/screenshots`` the tests that reach a page's telling state save the README's
 screenshots there; otherwise they go to a temporary folder.
 """

@@ -36,14 +36,14 @@ def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(page, app):
     # the second run, now this page's current one, trains beside the first
     page.wait_for_selector("[data-testid='stProgress']:has-text('seed 1 · epoch 2/300')", timeout=120_000)
     assert "on ray node" in page.locator("[data-testid='stProgress']").inner_text()
-    page.wait_for_selector("text=/Also running: .* · on ray node \\d+\\.\\d+\\.\\d+\\.\\d+/")
+    page.wait_for_selector("text=/Also .*: is running on ray node \\d+\\.\\d+\\.\\d+\\.\\d+/")
     page.wait_for_selector("text=/Ray cluster local: 1 node · 0 of 2 CPUs free/")
     no_errors(page)
     shoot(page, "train_cluster", part=".st-key-this_run")
     page.get_by_role("button", name="Stop", exact=True).last.click()  # the current run's Stop
     page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
     page.get_by_role("button", name="Stop", exact=True).first.click()  # the earlier run's
-    page.wait_for_function("!document.body.innerText.includes('Also running')", timeout=60_000)
+    page.wait_for_function("!/Also .*: is running/.test(document.body.innerText)", timeout=60_000)
     settle(page)
     no_errors(page)
     runs = [d for d in (app.home / "runs").iterdir() if (d / "last.pt").is_file()]
