@@ -14,8 +14,8 @@ run; page-switch p50/p95; runs finished of N; the server's resident memory at th
 Measured auto's choice for the embedded pair is written before the server starts, as it is after the
 first measuring run of a class, so each Start trains one run (the measuring run itself is benched in
 bench/auto_measured.py). With ``--minutes M``, one more scene: 8 sessions start a new run each time
-theirs ends, for M minutes, and the server's memory is sampled once a minute (issue: within 1.5x of
-the ten-minute figure after an hour).
+theirs ends, for M minutes, while one more switches pages; the server's memory is sampled once a
+minute (issue: within 1.5x of the ten-minute figure after an hour). ``--sessions ""`` runs only that.
 """
 
 from __future__ import annotations
@@ -73,11 +73,12 @@ def runs_of(home: Path, seeds) -> dict[int, list[dict]]:
     """The metrics of the class's runs (by seed) in the server's cache."""
     found = {}
     for d in (home / "runs").iterdir():
-        if not (d / "config.json").is_file():
-            continue  # a run being created this moment
-        info = json.loads((d / "config.json").read_text())
-        if info["seed"] in seeds and (d / "metrics.jsonl").is_file():
-            found[info["seed"]] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
+        try:
+            info = json.loads((d / "config.json").read_text())
+            if info["seed"] in seeds and (d / "metrics.jsonl").is_file():
+                found[info["seed"]] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
+        except (OSError, ValueError):
+            continue  # a run being created (or removed by the cache's cap) this moment
     return found
 
 
@@ -135,14 +136,16 @@ def scene(browser, root: Path, n: int, epochs: int, gc: str) -> dict:
         app.stop()
 
 
-def memory(browser, root: Path, epochs: int, minutes: float, n: int = 8) -> str:
-    """N sessions start a new run each time theirs ends, for `minutes`; the server's RSS once a minute."""
+def memory(browser, root: Path, epochs: int, minutes: float, reference: float, n: int = 8) -> str:
+    """N sessions start a new run each time theirs ends, for `minutes`, while one more clicks through
+    the pages; the server's RSS once a minute, and the class's training speed over the whole time."""
     home = root / "home-memory"
     seed_decision(home)
     app = App(home, root / "server-memory.log", prefix=("taskset", "-c", SERVER_CORE)).start()
     try:
         seeds = list(range(1000, 1000 + n))
         pages = [student(browser, app.url, s, epochs) for s in seeds]
+        other, titles, switches = switcher(browser, app.url), list(PAGES)[1:] + ["Data"], []
         for p in pages:
             p.get_by_role("button", name="Start training").click()
         samples, t0, runs = [], time.time(), n
@@ -156,10 +159,13 @@ def memory(browser, root: Path, epochs: int, minutes: float, n: int = 8) -> str:
                     runs += 1
             if time.time() - t0 >= 60 * len(samples):
                 samples.append(rss_mib(app.proc.pid))
-            time.sleep(2)
+            switches.append(switch(other, titles[len(switches) % len(titles)]))
         samples.append(rss_mib(app.proc.pid))
+        speed = statistics.median(e["img_per_s"] for m in runs_of(home, range(1000, seeds[-1] + 1)).values() for e in m)
         at10 = samples[min(10, len(samples) - 1)]
-        return (f"memory, {n} sessions for {minutes:g} min ({runs} runs started): RSS by minute "
+        return (f"memory, {n} sessions for {minutes:g} min ({runs} runs started), one more switching pages: training "
+                f"{speed:,.0f} img/s ({speed / reference:.2f}x the CLI); page switch p50 {statistics.median(switches):.2f} s, "
+                f"p95 {sorted(switches)[int(0.95 * (len(switches) - 1))]:.2f} s ({len(switches)}); RSS by minute "
                 + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(samples)) + f" MiB; end / minute 10 = {samples[-1] / at10:.2f}")  # fmt: skip
     finally:
         app.stop()
@@ -189,7 +195,7 @@ def main() -> None:
                 print(f"| {n} | {gc} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} | {r['finished']} of {n} | "
                       f"{r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}) | {r['rss_mib']:,.0f} |", flush=True)  # fmt: skip
         if args.minutes:
-            print(memory(browser, root, args.epochs, args.minutes))
+            print(memory(browser, root, args.epochs, args.minutes, reference), flush=True)
         browser.close()
 
 
