@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages.lib.datasets import dataset, restore_choices
+from app_pages.lib.runpicker import keep_in_address
 from app_pages.lib.session import housekeeping, owner
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
@@ -12,6 +13,7 @@ from explorer.transfer import download
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
 owner()  # puts this session's id in the address before any page draws
+keep_in_address()  # and its selected run
 housekeeping()
 features = st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:")
 activations = st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:")

@@ -4,23 +4,20 @@ import streamlit as st
 import torch
 
 from app_pages.lib import charts, measuring
+from app_pages.lib.comparing import compare, listed
 from app_pages.lib.datasets import dataset
 from app_pages.lib.jobs import WAITING_POLL, poll_seconds
-from app_pages.lib.judging import twin_panel, validators_panel
-from app_pages.lib.runpicker import pick_run
+from app_pages.lib.judging import twin_jobs, validators_panel
+from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import activity, cluster, job_queue, job_status, where
 from app_pages.lib.session import owner
-from app_pages.lib.sharing import share_panel
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
-from explorer.dann.predict import checkpoint_submission, load_for_prediction
-from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import SHAPES, LambdaSchedule
-from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
 from explorer.execution.events import Epoch, Retrying, Started
-from explorer.store import cache, runs
+from explorer.store import runs
 
 st.title("Train DANN")
 st.caption(
@@ -36,8 +33,17 @@ d = TrainConfig()
 
 def submit(cfg: TrainConfig, remeasure: bool = False) -> None:
     """Queue a run as auto plans it (measure the options, reuse the choice, or train as set), in the
-    lane of its back-end; either way it trains into the cache, under its lock and cap, as this session's."""
-    st.session_state.current_job = measuring.submit(cfg, ds, ray, remeasure).id
+    lane of its back-end; either way it trains into the cache, under its lock and cap, as this session's.
+    It becomes the selected run on every page (a measuring run: once it has chosen)."""
+    job = measuring.submit(cfg, ds, ray, remeasure)
+    st.session_state.current_job = job.id
+    if job.run_id:
+        select(job.run_id)
+
+
+def start_twin(cfg: TrainConfig):
+    """A run's source-only twin: queued like any run, drawn beside the run it is the twin of."""
+    return measuring.submit(cfg, ds, ray)
 
 
 with st.container(border=True):
@@ -50,8 +56,11 @@ with st.container(border=True):
         key="t_update",
         help="two-step: the homework's two optimiser steps; grl: one pass through a gradient reversal layer",
     )
-    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule")
-    lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb")
+    only = method == "source-only"  # λ = 0: the domain classifier learns, the features never hear from it
+    why = "source-only trains with λ = 0" if only else None
+    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule",
+                            disabled=only, help=why)  # fmt: skip
+    lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb", disabled=only, help=why)
     with c3:
         if lamb >= 0:
             lam = LambdaSchedule(schedule, 0.0 if method == "source-only" else lamb)
@@ -121,6 +130,9 @@ with st.container(border=True):
 
 
 def progress_view(job) -> None:
+    fingerprint, name = getattr(job, "data", (ds.fingerprint, ds.name))
+    if fingerprint != ds.fingerprint:
+        st.caption(f"This run trains on **{name}**, not on the dataset chosen now; its results are listed there.")
     if measuring.measuring(job):
         measuring.measuring_view(job, ds.target.labelled)
         return
@@ -156,8 +168,8 @@ def progress_view(job) -> None:
 
 mine = {j.id: j for j in queue.jobs(owner())}
 current = mine.get(st.session_state.get("current_job"))
-sweep_job = (st.session_state.get("sweep") or {}).get("job")  # drawn by the sweep's own section
-others = [j for j in mine.values() if not j.finished and j is not current and j.id != sweep_job]
+elsewhere = {(st.session_state.get("sweep") or {}).get("job"), *twin_jobs().values()}  # drawn by their own sections
+others = [j for j in mine.values() if not j.finished and j is not current and j.id not in elsewhere]
 if current is not None or others:
     with st.container(key="this_run"):
         st.subheader("This run")
@@ -178,81 +190,30 @@ if current is not None or others:
             if current is not None:
                 progress_view(current)
             if active and all(j.finished for j in watched):
+                if current is not None and (run := measuring.run_of(current)):
+                    select(run)  # a measuring run's winner, now known
                 st.rerun()  # the whole page: the comparison below now includes them
+            new = measuring.run_of(current) if current is not None and current.state == "running" else None
+            if (
+                new
+                and new not in listed()
+                and st.session_state.get("t_joined") != new
+                and any(isinstance(e, Epoch) for e in current.snapshot()[1])
+            ):
+                st.session_state.t_joined = new
+                st.rerun()  # its first epoch is in the cache: the whole page, so that it joins the overlay below
             if (every == WAITING_POLL) != (poll_seconds(watched) == WAITING_POLL):
                 st.rerun()  # a run started: look about once per epoch from now on
 
         live()
 
 
+if (sw := st.session_state.get("sweep")) and sw["sweep"].dataset.fingerprint != ds.fingerprint:
+    st.session_state.pop("sweep")  # a sweep's results belong to the dataset it trained on (its runs stay in the cache)
+    st.toast("The sweep's results belonged to the previous dataset; they are kept in the cache, not shown here.")
 if st.session_state.get("sweep"):
     with st.container(key="sweep_results"):
         st.subheader("Sweep")
         sweep_results()
 
-# ------------------------------------------------------------------ compare
-st.subheader("Compare runs")
-cached = runs.list_runs(ds.fingerprint, owner())
-used, cap = cache.usage(), cache.cap_bytes()
-c1, c2 = st.columns([4, 1], vertical_alignment="center")
-c1.caption(
-    f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
-    "the runs written least recently are removed first; a run being trained never is."
-)
-mine_cached = cache.owned(owner())
-with c2.popover("Clear my cached runs", disabled=not mine_cached):
-    st.markdown(
-        f"Remove your **{len(mine_cached)}** cached run(s), on every dataset, with their checkpoints and Feature Space "
-        "pictures? Runs still training are kept. This cannot be undone."
-    )
-    if st.button("Remove them", type="primary", key="t_clear"):
-        removed, kept = cache.clear(owner())
-        st.toast(f"Removed {removed} run(s)" + (f"; {kept} still training, kept" if kept else "") + ".")
-        cached = runs.list_runs(ds.fingerprint, owner())
-if not cached:
-    st.caption(
-        "Your finished and stopped runs on this dataset appear here, also after the app restarts "
-        "(reopen this page's address: it carries your session id)."
-    )
-else:
-    labels = {r.label: r for r in cached}
-    chosen = st.multiselect("Runs to overlay", list(labels), default=list(labels)[:4], key="t_compare")
-    picked = [labels[c] for c in chosen]
-    if picked:
-        st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
-        st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
-        for r in picked:
-            twin_panel(r, submit)
-        st.markdown("**Downloads**")
-        c1, c2 = st.columns(2)
-        run = pick_run(c1, [labels[c] for c in chosen], "t_download_run")
-        select = c2.selectbox("Checkpoint", ["last", *NAMES], index=1 + NAMES.index(DEFAULT), key="t_select",
-                              format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}")  # fmt: skip
-        epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
-        last_ckpt = RunFolder(run.dir).checkpoint(select)
-        c2.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
-
-        @st.cache_data(max_entries=8, show_spinner="Predicting the target…")
-        def submission(path: str, mtime: float, fingerprint: str) -> str:
-            dev = pick("auto")
-            models, ckpt = load_for_prediction(path, dev)
-            return checkpoint_submission(models, ckpt, ds.target, dev)
-
-        if last_ckpt.is_file():
-            b1, b2 = st.columns(2)
-            try:
-                csv_text = submission(str(last_ckpt), last_ckpt.stat().st_mtime, ds.fingerprint)
-            except FileNotFoundError:
-                b1.error("This run's checkpoint was just removed from the cache (cleared, or over the size cap).")
-            except ExplorerError as e:
-                b1.error(str(e))
-            else:
-                b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.run_id}-e{epoch}.csv", "text/csv")
-            b2.download_button(
-                "Checkpoint (.pt)",
-                lambda path=last_ckpt: path.read_bytes(),
-                f"dann-{run.run_id}.pt",
-                "application/octet-stream",
-                on_click="ignore",
-            )
-        share_panel(run, ds)
+compare(ds, start_twin)

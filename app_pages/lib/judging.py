@@ -8,9 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
+from app_pages.lib.jobs import poll_seconds
+from app_pages.lib.serverjobs import job_queue, job_status
+from app_pages.lib.session import owner
 from explorer.dann import validators as V
 from explorer.dann.config import TrainConfig
 from explorer.errors import ExplorerError
+from explorer.execution.events import Epoch
 from explorer.execution.keep import twin
 from explorer.store import runs
 
@@ -50,21 +54,31 @@ def twin_of(run: runs.RunRecord) -> tuple[TrainConfig, runs.RunRecord | None]:
 
 def twin_panel(run: runs.RunRecord, start_twin) -> None:
     """For a DANN run: did adaptation probably help? By the judge validator, against the source-only
-    twin; a button trains the twin when there is none (`start_twin(config)`)."""
+    twin; a button trains the twin when it is not there (`start_twin(config)` returns its job), and
+    the twin's progress shows beside the button until it ends."""
     if run.config["method"] != "dann" or not run.metrics:
         return
     config, twin = twin_of(run)
+    jobs = {j.id: j for j in job_queue().jobs(owner())}
+    job = jobs.get(twin_jobs().get(run.run_id))
+    if job is not None and not job.finished:
+        _twin_progress(job, run)
+        return
     if twin is None or not twin.finished:
-        st.info(f"**{run.label}**: did DANN help? Its **source-only twin** (the same options with λ = 0) answers that"
-                + (" once it has finished training." if twin else ": train it, then come back."), icon=":material/compare:")  # fmt: skip
-        if twin is None and st.button("Train the source-only twin", key=f"twin_{run.run_id}"):
+        st.info(f"**{run.label}**: did DANN help? Its **source-only twin** (the same options with λ = 0) answers that: "
+                + ("train it here." if twin is None else "its training stopped before the end; train on to finish it."),
+                icon=":material/compare:")  # fmt: skip
+        if st.button("Train the source-only twin", key=f"twin_{run.run_id}"):
             try:
-                start_twin(config)
+                twin_jobs()[run.run_id] = start_twin(config).id
             except ExplorerError as e:
                 st.error(str(e))
             else:
-                st.rerun()  # the page's live section shows the new job
+                st.rerun()  # its progress shows here, under the run it is the twin of
         return
+    if twin.run_id not in st.session_state.get("t_listed", ()) and st.session_state.get("t_twin_joined") != twin.run_id:
+        st.session_state.t_twin_joined = twin.run_id
+        st.rerun()  # it finished while the page was drawn, after the overlay's list: draw it again, with the twin
     e_d, dann = V.score_at(run.metrics, V.DEFAULT, V.JUDGE)
     e_s, base = V.score_at(twin.metrics, V.DEFAULT, V.JUDGE)
     if dann is None or base is None:
@@ -81,3 +95,25 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
     else:
         st.success(f"**{run.label}**: DANN probably helped. By {V.JUDGE} it scores {dann:.4f} (epoch {e_d}) against {base:.4f} for its "
                    f"source-only twin (epoch {e_s}). Only target labels can tell for sure.{truth}", icon=":material/trending_up:")  # fmt: skip
+
+
+def twin_jobs() -> dict:
+    """This session's twin jobs by the run they are the twin of: drawn beside that run, not at the page's top."""
+    return st.session_state.setdefault("twin_jobs", {})
+
+
+def _twin_progress(job, run: runs.RunRecord) -> None:
+    """The twin's place in the queue or its progress, refreshed about once an epoch; the page reruns
+    when it ends, so the twin's curve joins the overlay and the verdict appears."""
+    every = poll_seconds([job])
+
+    @st.fragment(run_every=every)
+    def watch():
+        events = job.snapshot()[1]
+        done, total = sum(isinstance(e, Epoch) for e in events), getattr(job, "total_epochs", 0)
+        job_status(job, done / total if total else 0.0, f"**{job.label}**, the twin of {run.label} · epoch {done:,} of {total:,}",
+                   f"**{job.label}** finished.")  # fmt: skip
+        if job.finished or poll_seconds([job]) != every:
+            st.rerun()
+
+    watch()

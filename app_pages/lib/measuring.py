@@ -31,6 +31,8 @@ def submit(cfg: TrainConfig, ds: Dataset, ray, remeasure: bool = False):
         m = Measurement(cfg, ds, subdir("runs"), Keep(me), cluster=ray, plan=plan)
         job = job_queue().submit(me, f"{label} · auto: {len(plan.options)} options", m.backend.lane, m.events)
         job.expected = _expected(plan.configs, ds, m.backend)
+        job.total_epochs, job.run_id = sum(c.epochs + c.self_train_epochs for c in plan.configs), None  # the winner's, once measured
+        job.data = (ds.fingerprint, ds.name)
         return job
     concrete, told = plan.configs[0], auto.told(cfg, plan)
     backend = choose(concrete, cluster=ray)
@@ -38,6 +40,8 @@ def submit(cfg: TrainConfig, ds: Dataset, ray, remeasure: bool = False):
     job = job_queue().submit(me, label, backend.lane, lambda stop, data=ds: backend.train([request], data, stop, Keep(me, told)))
     job.expected = _expected([concrete], ds, backend)
     job.note = plan.note  # said beside the run's progress
+    job.total_epochs, job.run_id = concrete.epochs + concrete.self_train_epochs, request.folder.name
+    job.data = (ds.fingerprint, ds.name)  # a page on another dataset says whose run this is
     return job
 
 
@@ -47,6 +51,12 @@ def _expected(configs: list[TrainConfig], ds: Dataset, backend) -> float | None:
     if backend.lane == CLUSTER:
         return None
     return costs.run_seconds(configs, ds, backend.device_type(configs[0]), isinstance(backend, Processes))
+
+
+def run_of(job) -> str | None:
+    """The id of the run a job trains (a measuring job's: the winner's, once it has chosen)."""
+    ended = next((e for e in job.snapshot()[1] if isinstance(e, MeasureEnded)), None)
+    return ended.folder.name if ended is not None and ended.folder is not None else getattr(job, "run_id", None)
 
 
 def measuring(job) -> bool:

@@ -1,5 +1,6 @@
-"""This session's runs and the select box that picks one: only the shared run when the page was
-opened by a share link, and the run looked at last remembered under the session id."""
+"""The one selected run of a browser session: shown by every page that uses a run, changed from any
+of them, kept in the session, under its id on the server (a reload or a restart finds it) and in
+the address (``?run=``). Only the shared run when the page was opened by a share link."""
 
 from __future__ import annotations
 
@@ -26,13 +27,39 @@ def others_data() -> bool:
     return bool(grant) and grant["dataset"].get("kind") != "builtin"
 
 
+def selected_id() -> str | None:
+    """The selected run's id: chosen on some page, or started last; from the address or the server on a new visit."""
+    if "run" not in st.session_state:
+        st.session_state.run = st.query_params.get("run") or sessions.choices(owner()).get("run")
+    return st.session_state.run
+
+
+def select(run_id: str) -> None:
+    """Make `run_id` the selected run on every page (a share link's visitor keeps it to this visit)."""
+    st.session_state.run = run_id
+    if not st.session_state.get("shared"):
+        sessions.remember(owner(), run=run_id)
+        st.query_params["run"] = run_id
+
+
+def keep_in_address() -> None:
+    """Put the selected run back in the address, which a page switch clears."""
+    if (run := st.session_state.get("run")) and not st.session_state.get("shared"):
+        st.query_params["run"] = run
+
+
+def selected(records: list):
+    """The selected run among `records`, or the newest of them when it is not one (another dataset's, or not trained yet)."""
+    want = selected_id()
+    return next((r for r in records if r.run_id == want), records[0] if records else None)
+
+
 def pick_run(container, records: list, key: str, label: str = "Run"):
-    """A run select box that starts on the run this session looked at last (kept under its id) and remembers the choice."""
+    """The selected run's select box: it opens on the session's selected run, and a choice here selects it on every page."""
     labels = {r.label: r for r in records}
-    saved = sessions.choices(owner()).get("run")
-    if st.session_state.get(key) not in labels:
-        st.session_state[key] = next((name for name, r in labels.items() if r.run_id == saved), next(iter(labels)))
-    run = labels[container.selectbox(label, list(labels), key=key)]
-    if run.run_id != saved and not st.session_state.get("shared"):
-        sessions.remember(owner(), run=run.run_id)
-    return run
+    st.session_state[key] = selected(records).label
+
+    def chosen() -> None:
+        select(labels[st.session_state[key]].run_id)
+
+    return labels[container.selectbox(label, list(labels), key=key, on_change=chosen)]

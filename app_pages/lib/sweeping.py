@@ -10,6 +10,7 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.jobs import CLUSTER, poll_seconds
+from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.dann.config import METHODS, TrainConfig
@@ -27,6 +28,13 @@ from explorer.store.home import subdir
 
 LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
 EDGES = ("auto", "off", "100/200", "150/300")
+COLUMNS = {"lamb": "λ", "lambda_schedule": "λ schedule", "canny": "preprocessing", "selected_epoch": "selected epoch",
+           "target_acc": "target acc (selected)", "target_acc_last": "target acc (last epoch)"}  # fmt: skip
+
+
+def words(key: str) -> str:
+    """A grid point as people read it: ``λ=0.1, λ schedule=dann`` for the CLI's ``lamb=0.1, lambda_schedule=dann``."""
+    return key.replace("lambda_schedule=", "λ schedule=").replace("lamb=", "λ=")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -119,10 +127,16 @@ def sweep_results() -> None:
         with c2:
             _verdict(sweep.best())
         _open_clicked(event, points, sweep)
-        table = pd.DataFrame(rows).drop(columns=["folder", "run_id"]).round(3)
+        table = (
+            pd.DataFrame(rows).drop(columns=["folder", "run_id"]).round(3).rename(columns=lambda c: COLUMNS.get(c, c.removeprefix("val_")))
+        )
         st.dataframe(table, hide_index=True, width="stretch")
         seeds = len({p.config.seed for p in sweep.runs}) > 1
-        records = {f"{p.key} · seed {p.config.seed}" if seeds else p.key: runs.read_run(p.folder) for p in sweep.runs if p.folder.is_dir()}
+        records = {
+            f"{words(p.key)} · seed {p.config.seed}" if seeds else words(p.key): runs.read_run(p.folder)
+            for p in sweep.runs
+            if p.folder.is_dir()
+        }
         trained = {label: r.metrics for label, r in records.items() if r and r.metrics}
         if trained:
             st.altair_chart(charts.training_curves(runs.curves(trained)), width="content")
@@ -144,7 +158,7 @@ def _progress(job, sweep: Sweep) -> None:
                f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
     for e in runs_events:
         if isinstance(e, Failed | Retrying):
-            st.warning(f"Run {e.index + 1} ({sweep.runs[e.index].key}): {e.message}")
+            st.warning(f"Run {e.index + 1} ({words(sweep.runs[e.index].key)}): {e.message}")
 
 
 def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
@@ -174,9 +188,9 @@ def _verdict(best: dict) -> None:
         return
     b, o, agree = best["best"], best["oracle"], best["agreement"]
     acc = "" if b["target_acc"] is None else f", target accuracy **{b['target_acc']:.3f}**"
-    st.markdown(f"**Without labels**, {DEFAULT} prefers **{b['point']}** (score {b['score']:.3f}{acc}).")
+    st.markdown(f"**Without labels**, {DEFAULT} prefers **{words(b['point'])}** (score {b['score']:.3f}{acc}).")
     if o:
-        st.markdown(f"**With the target's labels**, the best is **{o['point']}** ({o['target_acc']:.3f}).")
+        st.markdown(f"**With the target's labels**, the best is **{words(o['point'])}** ({o['target_acc']:.3f}).")
     if agree:
         st.markdown(
             f"Seed by seed, the validator's favourite was also the most accurate run for **{agree['matched']} of "
@@ -199,5 +213,5 @@ def _open_clicked(event, points: pd.DataFrame, sweep: Sweep) -> None:
         st.toast("That cell has no finished run yet.")
         return
     record = runs.read_run(sweep.runs[int(pick_index)].folder)
-    st.session_state.f_run = record.label
+    select(record.run_id)  # the selected run on every page
     st.switch_page("app_pages/features.py")

@@ -44,8 +44,13 @@ class RunRecord:
     metrics: list[dict]
 
     @property
+    def short_id(self) -> str:
+        """The run's id as people see it, in labels and file names: its first six characters."""
+        return self.run_id[:6]
+
+    @property
     def label(self) -> str:
-        return f"{run_label(self.config)} · seed {self.config.get('seed', 0)} · {self.run_id[:6]}"
+        return f"{run_label(self.config)} · seed {self.config.get('seed', 0)} · {self.short_id}"
 
     @property
     def finished(self) -> bool:
@@ -139,7 +144,7 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
             {
                 "run": r.label,
                 "method": r.config["method"],
-                "lambda": f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
+                "λ": "—" if r.config["method"] == "source-only" else f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
                 "preprocessing": preprocessing(r.config),
                 "epochs": last["epoch"],
                 "target acc": last.get("target_acc"),

@@ -168,6 +168,14 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     assert any("3 frames · 400 points each · from the cache" in c.value for c in at.caption)
     assert len(at.get("vega_lite_chart")) == 2  # the frame, and the numbers per frame under it
 
+    # Play first shows the frame it was pressed on, then steps; slider, counter and picture show one frame.
+    button(at, "Play").click().run()
+    epoch = lambda: {m.label: m.value for m in at.metric}["epoch"]  # noqa: E731
+    assert epoch() == "0" and at.select_slider(key="movie_epoch").value == 0 and any(c.value == "frame 1 of 3" for c in at.caption)
+    time.sleep(0.6)  # most of a tick of the player's fragment
+    at.run()
+    assert epoch() == "1" and at.select_slider(key="movie_epoch").value == 1 and any(c.value == "frame 2 of 3" for c in at.caption)
+
 
 def test_a_second_session_waits_visibly_for_the_device(at):
     page(at, "train")
@@ -272,10 +280,10 @@ def test_the_source_only_twin_trains_with_one_click(at):
     fake_run(TrainConfig(epochs=1, width=0.125, seed=int(time.time()) % 100000), fingerprint, me, [0.5], [0.4])
     page(at, "train")
     button(at, "Train the source-only twin").click().run()
-    wait_for(at, lambda a: any("finished" in s.value for s in a.success))
-    assert any("source-only" in s.value for s in at.success)
-    at.run()
-    assert any("DANN probably" in m.value for m in [*at.warning, *at.success])
+    assert not at.session_state.get("current_job")  # the twin is drawn beside its button, not as "This run"
+    wait_for(at, lambda a: any("DANN probably" in m.value for m in [*a.warning, *a.success]))
+    overlay = at.multiselect(key="t_compare")
+    assert any(o.startswith("source-only") for o in overlay.value), (overlay.options, overlay.value)  # in the overlay, no reload
 
 
 def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):

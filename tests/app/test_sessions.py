@@ -104,6 +104,24 @@ def test_the_run_being_looked_at_is_remembered(finished_runs):
     assert made[1].run_id[:6] in open_app(sid, page="train").selectbox(key="t_download_run").value
 
 
+def test_one_selected_run_on_every_page_of_a_session_and_in_its_address(finished_runs):
+    sid, made = finished_runs
+    at = open_app(sid, page="train")
+    first = next(o for o in at.selectbox(key="t_download_run").options if made[0].short_id in o)
+    at.selectbox(key="t_download_run").set_value(first).run()
+    assert at.query_params["run"] == made[0].run_id
+    at.switch_page("app_pages/features.py").run()  # the same browser session, another page
+    assert made[0].short_id in at.selectbox(key="f_run").value
+    second = next(o for o in at.selectbox(key="f_run").options if made[1].short_id in o)
+    at.selectbox(key="f_run").set_value(second).run()
+    at.switch_page("app_pages/train.py").run()
+    assert made[1].short_id in at.selectbox(key="t_download_run").value  # changed on Feature Space, seen on Train DANN
+    assert at.query_params["run"] == made[1].run_id
+    shared = next(e for e in at.expander if "Share this run" in e.label)
+    assert shared  # the share box belongs to the selected run: its button is keyed by that run's id
+    assert any(b.key == f"share_{made[1].run_id}" for b in at.button)
+
+
 def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
     sid, made = finished_runs
     owner = open_app(sid, page="train")

@@ -1,0 +1,101 @@
+"""Train DANN's "Compare runs": this session's runs on the dataset overlaid (a run appears there as
+soon as it has trained an epoch), the selected run (the one every page shows), each DANN run's
+source-only twin with its progress beside its button, downloads and the share link of the selected run."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages.lib import charts
+from app_pages.lib.judging import twin_panel
+from app_pages.lib.runpicker import pick_run, selected
+from app_pages.lib.session import owner
+from app_pages.lib.sharing import share_panel
+from explorer.dann.predict import checkpoint_submission, load_for_prediction
+from explorer.dann.runfolder import RunFolder
+from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
+from explorer.data.domains import Dataset
+from explorer.devices import pick
+from explorer.errors import ExplorerError
+from explorer.store import cache, runs
+
+OVERLAID = 4  # the newest runs overlaid when the page first opens
+
+
+def listed() -> set:
+    """The run ids the overlay has listed so far: a run not among them is new, and joins the overlay."""
+    return st.session_state.setdefault("t_listed", set())
+
+
+def compare(ds: Dataset, start_twin) -> None:
+    st.subheader("Compare runs")
+    cached = _cache_box(ds)
+    if not cached:
+        st.caption("Your runs on this dataset appear here as soon as they have trained an epoch, also after the app restarts "
+                   "(reopen this page's address: it carries your session id).")  # fmt: skip
+        return
+    labels = {r.label: r for r in cached}
+    now = selected(cached)
+    if "t_compare" not in st.session_state:
+        first = list(labels)[:OVERLAID]
+        st.session_state.t_compare = first + ([now.label] if now.label not in first else [])
+    else:  # runs that appeared since the last look join the overlay: a new run is seen at once
+        kept = [c for c in st.session_state.t_compare if c in labels]
+        st.session_state.t_compare = kept + [lab for lab, r in labels.items() if r.run_id not in listed() and lab not in kept]
+    listed().update(r.run_id for r in cached)
+    picked = [labels[c] for c in st.multiselect("Runs to overlay", list(labels), key="t_compare")]
+    if picked:
+        st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
+        st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
+        for r in picked:
+            twin_panel(r, start_twin)
+    st.markdown("**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show.")
+    c1, c2 = st.columns(2)
+    run = pick_run(c1, cached, "t_download_run", "Selected run")
+    _downloads(run, ds, c2)
+    share_panel(run, ds)
+
+
+def _cache_box(ds: Dataset) -> list:
+    """The checkpoint cache's use and the button that clears this session's runs; returns the runs on `ds`."""
+    used, cap = cache.usage(), cache.cap_bytes()
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+               "the runs written least recently are removed first; a run being trained never is.")  # fmt: skip
+    mine = cache.owned(owner())
+    with c2.popover("Clear my cached runs", disabled=not mine):
+        st.markdown(f"Remove your **{len(mine):,}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+                    "pictures? Runs still training are kept. This cannot be undone.")  # fmt: skip
+        if st.button("Remove them", type="primary", key="t_clear"):
+            removed, kept = cache.clear(owner())
+            st.toast(f"Removed {removed:,} run(s)" + (f"; {kept:,} still training, kept" if kept else "") + ".")
+    return runs.list_runs(ds.fingerprint, owner())
+
+
+@st.cache_data(max_entries=8, show_spinner="Predicting the target…")
+def _submission(path: str, mtime: float, fingerprint: str, _ds: Dataset) -> str:
+    dev = pick("auto")
+    models, ckpt = load_for_prediction(path, dev)
+    return checkpoint_submission(models, ckpt, _ds.target, dev)
+
+
+def _downloads(run, ds: Dataset, column) -> None:
+    """The selected run's checkpoint (the default validator's pick, or another) and its submission CSV."""
+    select = column.selectbox("Checkpoint", ["last", *NAMES], index=1 + NAMES.index(DEFAULT), key="t_select",
+                              format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}")  # fmt: skip
+    epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
+    ckpt = RunFolder(run.dir).checkpoint(select)
+    column.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
+    if not ckpt.is_file():
+        return
+    b1, b2 = st.columns(2)
+    try:
+        csv_text = _submission(str(ckpt), ckpt.stat().st_mtime, ds.fingerprint, ds)
+    except FileNotFoundError:
+        b1.error("This run's checkpoint was just removed from the cache (cleared, or over the size cap).")
+    except ExplorerError as e:
+        b1.error(str(e))
+    else:
+        b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.short_id}-e{epoch}.csv", "text/csv")
+    b2.download_button("Checkpoint (.pt)", lambda path=ckpt: path.read_bytes(), f"dann-{run.short_id}.pt",
+                       "application/octet-stream", on_click="ignore")  # fmt: skip
