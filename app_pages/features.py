@@ -107,5 +107,5 @@ for epoch in sorted(picked, key=names.index):
             else []
         )  # file names and thumbnails of a sharer's own images stay theirs
         for title, make, stem, ext, mime in downloads:
-            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.run_id}-e{f.epoch}.{ext}",
+            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.short_id}-e{f.epoch}.{ext}",
                                mime, key=f"{stem}_{f.epoch}", on_click="ignore")  # fmt: skip

@@ -35,15 +35,18 @@ def compare(ds: Dataset, start_twin) -> None:
                    "(reopen this page's address: it carries your session id).")  # fmt: skip
         return
     labels = {r.label: r for r in cached}
+    shipped = {r.label: r for r in cached if not runs.is_option(r)}  # auto's other options: listed, not added by themselves
     now = selected(cached)
     if "t_compare" not in st.session_state:
-        first = list(labels)[:OVERLAID]
+        first = list(shipped)[:OVERLAID]
         st.session_state.t_compare = first + ([now.label] if now.label not in first else [])
     else:  # runs that appeared since the last look join the overlay: a new run is seen at once
         kept = [c for c in st.session_state.t_compare if c in labels]
-        st.session_state.t_compare = kept + [lab for lab, r in labels.items() if r.run_id not in listed() and lab not in kept]
-    listed().update(r.run_id for r in cached)
-    picked = [labels[c] for c in st.multiselect("Runs to overlay", list(labels), key="t_compare")]
+        st.session_state.t_compare = kept + [lab for lab, r in shipped.items() if r.run_id not in listed() and lab not in kept]
+    listed().update(r.run_id for r in shipped.values())
+    picked = [labels[c] for c in st.multiselect("Runs to overlay", list(labels), key="t_compare",
+                                                help="your runs on this dataset, newest first; the options that measured auto "
+                                                "tried and did not ship are here too, not added by themselves")]  # fmt: skip
     if picked:
         st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
         st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
@@ -51,7 +54,7 @@ def compare(ds: Dataset, start_twin) -> None:
             twin_panel(r, start_twin)
     st.markdown("**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show.")
     c1, c2 = st.columns(2)
-    run = pick_run(c1, cached, "t_download_run", "Selected run")
+    run = pick_run(c1, cached, "t_download_run")
     _downloads(run, ds, c2)
     share_panel(run, ds)
 

@@ -56,7 +56,7 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
     """For a DANN run: did adaptation probably help? By the judge validator, against the source-only
     twin; a button trains the twin when it is not there (`start_twin(config)` returns its job), and
     the twin's progress shows beside the button until it ends."""
-    if run.config["method"] != "dann" or not run.metrics:
+    if run.config["method"] != "dann" or not run.metrics or runs.is_option(run):
         return
     config, twin = twin_of(run)
     jobs = {j.id: j for j in job_queue().jobs(owner())}

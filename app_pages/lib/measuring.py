@@ -91,7 +91,7 @@ def decision_view(decision: dict, labelled: bool) -> None:
     tried = pd.DataFrame(decision["tried"]).rename(columns={"score": f"{decision['by']} score", "selected_epoch": "at epoch"})
     columns = ["option", f"{decision['by']} score", "at epoch"] + (["target_acc"] if labelled else [])
     st.success(f"**auto chose {decision['chosen']['label']}.** {decision['why']}", icon=":material/how_to_vote:")
-    st.dataframe(tried[columns].round(4), hide_index=True, width="stretch")
+    st.dataframe(tried[columns].round(4).rename(columns={"target_acc": "target acc (labels, not used)"}), hide_index=True, width="stretch")
     if labelled and tried["target_acc"].notna().any():
         best = tried.loc[tried["target_acc"].idxmax()]
         chosen = tried.iloc[decision["chosen"]["index"]]

@@ -54,7 +54,7 @@ def selected(records: list):
     return next((r for r in records if r.run_id == want), records[0] if records else None)
 
 
-def pick_run(container, records: list, key: str, label: str = "Run"):
+def pick_run(container, records: list, key: str, label: str = "Selected run"):
     """The selected run's select box: it opens on the session's selected run, and a choice here selects it on every page."""
     labels = {r.label: r for r in records}
     st.session_state[key] = selected(records).label
@@ -62,4 +62,5 @@ def pick_run(container, records: list, key: str, label: str = "Run"):
     def chosen() -> None:
         select(labels[st.session_state[key]].run_id)
 
-    return labels[container.selectbox(label, list(labels), key=key, on_change=chosen)]
+    return labels[container.selectbox(label, list(labels), key=key, on_change=chosen,
+                                      help="the same run on every page: choosing it here chooses it there")]  # fmt: skip

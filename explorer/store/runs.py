@@ -108,6 +108,12 @@ def checkpoints(run_dir: Path, select: str, selected: int | None) -> dict[str, P
     return {f"epoch {e}" + (f" (selected by {select})" if e == selected else ""): found[e] for e in sorted(found)}
 
 
+def is_option(record: RunRecord) -> bool:
+    """An option that measured auto trained and did not ship (or a measurement not decided yet): kept
+    in the cache like any run, but not the run a user started."""
+    return bool((record.config.get("auto") or {}).get("measuring"))
+
+
 def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
     """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
     root = Path(root or subdir("runs"))
@@ -143,7 +149,6 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
         rows.append(
             {
                 "run": r.label,
-                "method": r.config["method"],
                 "λ": "—" if r.config["method"] == "source-only" else f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
                 "preprocessing": preprocessing(r.config),
                 "epochs": last["epoch"],

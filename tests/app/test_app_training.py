@@ -83,7 +83,7 @@ def test_short_run_reports_finishes_and_appears_in_comparison(at):
     values = {m.label: m.value for m in at.metric}
     assert 0 <= float(values["target acc"]) <= 1 and float(values["domain acc"]) >= 0
     table = compare_table(at)
-    assert table["epochs"].tolist()[0] == 2 and table["method"].tolist()[0] == "dann"
+    assert table["epochs"].tolist()[0] == 2 and table["run"].tolist()[0].startswith("dann λ=")
     assert any(b.label == "Submission CSV (id,label)" for b in at.get("download_button"))
     # switching pages and coming back shows the run again
     page(at, "data")
@@ -307,8 +307,8 @@ def test_a_sweep_fills_its_heat_map_table_and_verdict(at):
     wait_for(at, lambda a: any("Sweep finished" in s.value for s in a.success))
     assert not at.exception and not at.error
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    assert table["status"].tolist() == ["finished"] * 4 and table["lamb"].tolist() == ["0", "0", "1", "1"]
-    assert table["canny"].tolist() == ["off", "100/200"] * 2
+    assert table["status"].tolist() == ["finished"] * 4 and table["λ"].tolist() == ["0", "0", "1", "1"]
+    assert table["preprocessing"].tolist() == ["off", "100/200"] * 2
     verdict = " ".join(m.value for m in at.markdown)
     assert "**Without labels**, im prefers" in verdict and "**With the target's labels**" in verdict
     # the runs are this session's: they are listed for comparison (and so for Feature Space)

@@ -15,7 +15,7 @@ SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
 def selected_id(page, label: str) -> str:
     """The six-character run id in the select box called `label`."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
-    found = SHORT_ID.findall(" ".join(i.input_value() for i in box.locator("input").all()) + box.inner_text())
+    found = SHORT_ID.findall(" ".join(i.input_value() for i in box.locator("input").all()) + " " + (box.text_content() or ""))
     assert found, box.inner_text()
     return found[0]
 
@@ -66,7 +66,7 @@ def test_the_readme_first_session(page, browser, app):
     page.wait_for_selector("[data-testid='stMetric']", timeout=240_000)
     settle(page)
     clean(page, home)
-    assert selected_id(page, "Run") == run
+    assert selected_id(page, "Selected run") == run
     page.locator("[data-testid='stButtonGroup']").get_by_text("Training movie", exact=True).click()
     page.wait_for_selector("text=/\\d+ frames · [\\d,]+ points each/", timeout=240_000)
     settle(page)
