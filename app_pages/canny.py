@@ -45,6 +45,23 @@ def curve(fingerprint: str, ratio: float, _src, _tgt):
     return edges.density_curve(_src, _tgt, ratio)
 
 
+@st.cache_data(max_entries=8, show_spinner="Scanning the thresholds…")
+def reach(fingerprint: str, _src, _tgt) -> edges.Reach:
+    return edges.ink_reach(_src, _tgt)
+
+
+def reach_words(r: edges.Reach) -> str:
+    """Whether any threshold pair gives the source as much ink as the target, in one plain sentence."""
+    closest = f"{r.low}/{r.high}, at {r.density:.1%}"
+    if r.reachable:
+        return (
+            f"The target's ink ({r.goal:.1%}) is within the slider's reach: the closest pair is {closest}. Equal ink is a hint, "
+            "not the goal: very low thresholds also draw the photos' texture, so compare the shapes too."
+        )
+    why = "the most Canny draws on these images: its lines are one pixel wide" if r.goal > r.most else "the least it draws on these images"
+    return f"No threshold pair reaches the target's ink ({r.goal:.1%}); the closest is {closest}, {why}. Match the shapes, not the amount of ink."
+
+
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**How much ink?** Source edge density against target stroke density")
@@ -56,15 +73,20 @@ with c1:
         .encode(
             x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
             y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
-            color=alt.Color("series:N", scale=alt.Scale(range=list(palette.DOMAIN))),
+            color=alt.Color(
+                "series:N",
+                scale=alt.Scale(range=list(palette.DOMAIN)),
+                legend=alt.Legend(orient="bottom", direction="vertical", title=None),
+            ),
             tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
         )
     )
     rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
-    st.altair_chart((line + rule).properties(height=260), width="stretch")
+    st.altair_chart((line + rule).properties(height=300), width="stretch")
     now = edges.edge_density(ds.source.images[sample], low, high)
     goal = edges.foreground_density(ds.target.images[:300])
     st.caption(f"At {low}/{high}: source edges cover {now:.1%} of pixels; target strokes cover {goal:.1%}.")
+    st.caption(reach_words(reach(ds.fingerprint, ds.source.images[sample], ds.target.images[:300])))
 with c2:
     st.markdown("**The homework's three pairs**, on one source image")
     idx = st.number_input("Source image", 0, len(ds.source) - 1, int(pick[0]), key="canny_index")
@@ -78,28 +100,48 @@ def auto_choice(fingerprint: str, _src, _tgt) -> preprocess.Preprocess:
     return preprocess.choose(_src, _tgt)
 
 
+DOUBLE_OUTLINES = (
+    "**edges on both** runs Canny on the target too. On a target that is already made of strokes, Canny draws each "
+    "stroke's two borders, so every line becomes a double outline. auto may still pick it: by these statistics, "
+    "double outlines can be closer to Canny'd photos than the plain strokes are."
+)
+
+
+def auto_words(chosen: preprocess.Preprocess) -> str:
+    """The chosen option's distance and the next two, in words."""
+    (_, d), *rest = chosen.evidence or ((chosen.label, 0.0),)
+    others = ", ".join(f"{label} at {dist:.3f}" for label, dist in rest[:2])
+    return f"distance to the target {d:.3f}" + (f"; the next: {others}" if others else "")
+
+
 st.markdown("**What `auto` would choose** for this dataset: the option whose transformed source is closest to the "
             "target, by the energy distance between simple image statistics (brightness, gradient strength, ink). "
             "Unlabelled images only: no target label is used.")  # fmt: skip
 chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
 dist = pd.DataFrame(chosen.evidence, columns=["option", "distance"]).assign(chosen=lambda d: d.option == chosen.label)
 c1, c2 = st.columns([3, 2])
+bars = alt.Chart(dist).encode(y=alt.Y("option:N", sort=None, title=None, axis=None))
 c1.altair_chart(
-    alt.Chart(dist).mark_bar().encode(
-        x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
-        y=alt.Y("option:N", sort=None, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)),
-        color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]), legend=None),
-        tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
-    ).properties(height=26 * len(dist)),
+    alt.layer(
+        bars.mark_bar(opacity=0.55).encode(
+            x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
+            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]), legend=None),
+            tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
+        ),
+        # the options' names on the bars, not beside them: a narrow column keeps its bars
+        bars.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(x=alt.datum(0), text="option:N"),
+    ).properties(height=24 * len(dist)),
     width="stretch",
 )  # fmt: skip
-c2.info(f"**auto: {chosen.label}**  \n{preprocess.explain(chosen).split('(', 1)[1].rstrip(')')}", icon=":material/auto_awesome:")
+c1.caption(DOUBLE_OUTLINES)
+c2.info(f"**auto: {chosen.label}**  \n{auto_words(chosen)}", icon=":material/auto_awesome:")
 seen = chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])
-c2.image(grids.tile(torch.cat(seen), 6, scale=2), caption="what the networks would see: source (top), target (bottom)", width="stretch")
-if c2.button("Train with auto (the default)", key="canny_auto"):
+below = "target (bottom, Canny'd too: each stroke drawn as its two borders)" if chosen.edges == "both" else "target (bottom)"
+c2.image(grids.tile(torch.cat(seen), 6, scale=2), caption=f"what the networks would see: source (top), {below}", width="stretch")
+if c2.button("Train with auto (the default)", key="canny_auto", wrap=True):
     remember_canny("auto")
     st.toast("Train DANN will choose the preprocessing from the data")
-if c2.button("Use these thresholds for training", type="primary"):
+if c2.button("Use these thresholds for training", type="primary", wrap=True):
     remember_canny((low, high))
     st.toast(f"Train DANN will use Canny {low}/{high} on the source")
 choice = st.session_state.get("canny", "auto")

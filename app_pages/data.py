@@ -1,9 +1,12 @@
 """Data: choose the two domains and look at them side by side."""
 
+import numbers
+
+import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts, uploads
-from app_pages.lib.datasets import builtin, choose_dataset, dataset
+from app_pages.lib.datasets import builtin, choose_dataset, dataset, pair_caption, source_choice
 from app_pages.lib.session import browser_is_local, session_dir
 from explorer.data import grids, overview, serverfolders
 from explorer.data.domains import Dataset, open_dataset
@@ -14,10 +17,7 @@ SIZES = [16, 28, 32, 48, 64, 96, 128]
 IMAGE_TYPES = sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS)
 
 st.title("Data")
-st.caption(
-    "Transfer learning starts with two domains: a labelled **source** (here: photos) and a **target** "
-    "with no usable labels (here: drawings). Everything the other pages do starts from the dataset chosen here."
-)
+st.caption(pair_caption(dataset()))
 
 
 def activate(load, scrub=str) -> None:
@@ -27,7 +27,7 @@ def activate(load, scrub=str) -> None:
         with st.spinner("Loading images…"):
             choose_dataset(*load())
     except ExplorerError as e:
-        st.error(scrub(str(e)), icon=":material/error:")
+        st.error(uploads.plain(scrub(str(e))), icon=":material/error:")
     else:
         st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}"
         st.rerun()  # the whole app again, so the sidebar shows the new dataset too
@@ -40,6 +40,8 @@ if loaded_note := st.session_state.pop("data_loaded", None):
 with st.container(border=True):
     left, right = st.columns([3, 1])
     local = browser_is_local()
+    if "data_choice" not in st.session_state:  # back from another page: the way this dataset came
+        st.session_state.data_choice = source_choice()
     offered = serverfolders.offered(local)
     choice = left.radio(
         "Where the images come from",
@@ -84,21 +86,8 @@ with st.container(border=True):
         zsrc = st.file_uploader("Zip: both domains, or the source", type=["zip"], key="zip_source")
         ztgt = st.file_uploader("Zip: the target (optional)", type=["zip"], key="zip_target")
         if st.button("Open zip", type="primary", disabled=zsrc is None):
-
-            def load() -> Dataset:
-                src_dir = uploads.add_zip(session_dir(), zsrc.name, zsrc.getvalue())
-                tgt_dir = uploads.add_zip(session_dir(), ztgt.name, ztgt.getvalue()) if ztgt else None
-                name = uploads.safe_name(zsrc.name) + (f" → {uploads.safe_name(ztgt.name)}" if ztgt else "")
-                recipe = {
-                    "kind": "folders",
-                    "what": "uploaded zip",
-                    "source": str(src_dir),
-                    "target": tgt_dir and str(tgt_dir),
-                    "name": name,
-                }
-                return open_dataset(src_dir, tgt_dir, size=size, name=name), recipe | {"size": size}
-
-            activate(load)
+            zips = [(z.name, z.getvalue()) if z else None for z in (zsrc, ztgt)]
+            activate(lambda: uploads.open_zips(session_dir(), *zips, size))
 
     else:
         st.markdown(
@@ -118,15 +107,15 @@ with st.container(border=True):
                 try:
                     added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
                 except ExplorerError as e:
-                    st.error(str(e))
+                    st.error(uploads.plain(str(e)))
                 else:
                     st.session_state.drop_round += 1  # a fresh, empty uploader
-                    st.toast(f"Added {added} image(s) to the {slot}")
+                    st.toast(f"Added {added:,} image(s) to the {slot}")
                     st.rerun()
         counts = uploads.dropped_counts(session_dir()) if "session_dir" in st.session_state else {}
         for s in uploads.SLOTS:
             per = counts.get(s)
-            st.caption(f"**{s}**: " + (", ".join(f"{k} ({v})" for k, v in per.items()) if per else "nothing yet"))
+            st.caption(f"**{s}**: " + (", ".join(f"{k} ({v:,})" for k, v in per.items()) if per else "nothing yet"))
         if b2.button("Use dropped images", type="primary", disabled=len(counts) < 2):
             folders = [str(uploads.dropped_folder(session_dir(), s)) for s in ("source", "target")]
             recipe = {"kind": "folders", "what": "dropped images", "source": folders[0], "target": folders[1], "size": size}
@@ -134,6 +123,13 @@ with st.container(border=True):
         if b3.button("Clear dropped images", disabled=not counts):
             uploads.clear_dropped(session_dir())
             st.rerun()
+
+
+def by_measure(table: pd.DataFrame) -> pd.DataFrame:
+    """The summary with one row per measure and one column per domain: three columns fit any width
+    (nine, one per measure, are cut off in a narrow window). Counts with thousands separators."""
+    rows = table.set_index("domain").T.rename_axis("measure").reset_index()
+    return rows.map(lambda v: f"{v:,}" if isinstance(v, numbers.Integral) else str(v))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -151,10 +147,10 @@ ds = dataset()
 
 st.subheader(ds.name)
 for note in ds.notes:
-    st.warning(note, icon=":material/warning:")
+    st.warning(uploads.plain(note), icon=":material/warning:")
 skipped = [(d.name, f, r) for d in (ds.source, ds.target) for f, r in d.skipped]
 if skipped:
-    with st.expander(f"{len(skipped)} skipped file(s)"):
+    with st.expander(f"{len(skipped):,} skipped file(s)"):
         st.dataframe([{"domain": d, "file": f, "reason": r} for d, f, r in skipped[:500]], hide_index=True)
 
 cols = st.columns(2)
@@ -169,7 +165,7 @@ for col, d, pic in zip(cols, (ds.source, ds.target), (src_pic, tgt_pic)):
             st.caption(f"classes: {names}")
         st.image(pic, width="stretch" if pic.shape[1] > 300 else "content")
 
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(by_measure(table), hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
 with c1:

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.lib.session import browser_is_local, owner, session_dir
-from app_pages.lib.uploads import adopt
+from app_pages.lib.uploads import adopt, plain
 from explorer.data import serverfolders
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, open_dataset
@@ -39,7 +39,7 @@ def open_recipe(recipe: dict) -> Dataset:
         if path and recipe.get("what") == "folder pair on this server":
             serverfolders.resolve(path, browser_is_local())  # the server's rules may have changed since
         if path and not Path(path).exists():
-            raise ExplorerError(f"{serverfolders.scrub(path)} is no longer there")
+            raise ExplorerError(f"{plain(serverfolders.scrub(path))} is no longer there")
     return open_dataset(recipe["source"], recipe.get("target"), size=int(recipe["size"]), name=recipe.get("name"))
 
 
@@ -55,10 +55,34 @@ def _restored() -> Dataset:
     except (ExplorerError, OSError) as e:
         st.session_state.dataset_lost = (
             f"The dataset this session chose ({recipe.get('name') or recipe.get('what', 'folders')}) could not be opened again: "
-            f"{serverfolders.scrub(str(e)).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
+            f"{plain(serverfolders.scrub(str(e))).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
         )
         sessions.remember(owner(), dataset=None)
         return builtin()
+
+
+def domain_names(ds: Dataset) -> tuple[str, str]:
+    """What the source and the target are called, from the dataset's own names: the two sides of its
+    name (``photos.zip → sketches.zip``; ``builtin: digit photos → digit drawings``), else the names of
+    its domains' folders in it (``train_data/ in real_or_drawing``)."""
+    name = ds.name.split(": ", 1)[-1]
+    if " → " in name:
+        src, tgt = name.split(" → ", 1)
+        return src, tgt
+    src, tgt = (f"{plain(Path(d.origin).name) or d.name}/ in {name}" for d in (ds.source, ds.target))
+    return src, tgt
+
+
+def pair_caption(ds: Dataset) -> str:
+    """The Data page's first sentence, about this dataset."""
+    src, tgt = domain_names(ds)
+    k = len(ds.source.classes)
+    labels = "labelled, but its labels only measure accuracy" if ds.target.labelled else "unlabelled"
+    return (
+        f"Transfer learning starts with two domains: a labelled **source** (here: {src}, {len(ds.source):,} images "
+        f"in {k:,} class{'es' if k != 1 else ''}) and a **target** whose labels are never used for training "
+        f"(here: {tgt}, {len(ds.target):,} images, {labels}). Everything the other pages do starts from the dataset chosen here."
+    )
 
 
 def choose_dataset(ds: Dataset, recipe: dict) -> None:
@@ -76,12 +100,18 @@ def restore_choices() -> None:
     saved = sessions.choices(owner())
     if recipe := saved.get("dataset"):
         st.session_state.data_size = int(recipe.get("size", 32))
-        if recipe.get("what") == "folder pair on this server" and not serverfolders.offered(browser_is_local()):
-            recipe = {}
-        st.session_state.data_choice = {"folder pair on this server": "Folder on this server", "uploaded zip": "Upload a zip",
-                                        "dropped images": "Drop images"}.get(recipe.get("what"), "Embedded default")  # fmt: skip
+        st.session_state.data_choice = source_choice()
     if (canny := saved.get("canny")) is not None:
         st.session_state.canny = canny if canny == "auto" else tuple(canny)
+
+
+def source_choice() -> str:
+    """The Data page's "Where the images come from" answer for the dataset this session chose."""
+    recipe = sessions.choices(owner()).get("dataset") or {}
+    if recipe.get("what") == "folder pair on this server" and not serverfolders.offered(browser_is_local()):
+        recipe = {}
+    return {"folder pair on this server": "Folder on this server", "uploaded zip": "Upload a zip",
+            "dropped images": "Drop images"}.get(recipe.get("what"), "Embedded default")  # fmt: skip
 
 
 def remember_canny(choice) -> None:

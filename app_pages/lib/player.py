@@ -3,6 +3,7 @@ through the frames reruns only this part of the page."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -47,7 +48,9 @@ def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
 
 
 def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
-    """The fragment: controls, the frame shown, and its numbers beside it."""
+    """The fragment: controls, the frame shown, and its numbers beside it. The picture is sent
+    before the controls (which sit above it in a container) and the numbers, so the slider never
+    shows a frame the picture has not reached: all come from the one index `k`."""
     try:
         mv = _load(run, ds, n, method, perplexity, seed)
     except ExplorerError as e:
@@ -55,50 +58,58 @@ def _player(run, ds, n, method, perplexity, seed, training: bool) -> None:
         return
     epochs = [f.epoch for f in mv.frames]
     _advance(epochs)
-    colour = _controls(epochs)
     k = epochs.index(st.session_state.movie_epoch)
-    frame = mv.frames[k]
+    controls = st.container()
     for line in mv.skipped:
         st.warning(line, icon=":material/warning:")
     if mv.note:
         st.info(mv.note, icon=":material/info:")
     left, right = st.columns([3, 1])
     with left:
-        _charts(mv, frame, colour)
+        _charts(mv, mv.frames[k], st.session_state.get("movie_colour") or "domain")
+    with controls:
+        _controls(epochs)
     with right:
         _numbers(mv, k, training)
         _downloads(mv, run.run_id)
 
 
 def _advance(epochs: list[int]) -> None:
-    """Keep the epoch shown among the movie's; while playing, step to the next one (at the last,
-    stop playing and rerun the whole page, so that the fragment stops ticking)."""
-    state = st.session_state
+    """Keep the epoch shown among the movie's; while playing, step to the next one, but only once
+    the frame shown has been up for most of a tick (the page's own rerun right after Play first
+    shows the frame Play was pressed on). At the last, stop playing and rerun the whole page, so
+    that the fragment stops ticking."""
+    state, now = st.session_state, time.monotonic()
     if state.get("movie_epoch") not in epochs:
         state.movie_epoch = epochs[0]
-    if state.get("movie_playing"):
-        at = epochs.index(state.movie_epoch) + 1
-        if at < len(epochs):
-            state.movie_epoch = epochs[at]
-        else:
-            state.movie_playing = False
-            st.rerun()  # the whole page: the fragment stops ticking
+    if not state.get("movie_playing"):
+        state.movie_shown_at = now
+        return
+    if now - state.get("movie_shown_at", 0.0) < 0.6 * SECONDS_PER_FRAME:
+        return
+    at = epochs.index(state.movie_epoch) + 1
+    if at < len(epochs):
+        state.movie_epoch, state.movie_shown_at = epochs[at], now
+    else:
+        state.movie_playing = False
+        st.rerun()  # the whole page: the fragment stops ticking
 
 
-def _controls(epochs: list[int]) -> str:
-    """Play or Pause, the epoch slider and the colouring; returns "domain" or "class"."""
+def _controls(epochs: list[int]) -> None:
+    """Play or Pause, the epoch slider and the colouring (kept in the session state)."""
     state = st.session_state
-    c1, c2, c3 = st.columns([1, 4, 2], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([2, 5, 3], vertical_alignment="bottom")
     playing = state.get("movie_playing", False)
     if c1.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:", key="movie_play",
                  disabled=len(epochs) < 2):  # fmt: skip
         if not playing and state.movie_epoch == epochs[-1]:
             state.movie_epoch = epochs[0]
         state.movie_playing = not playing
+        state.movie_shown_at = time.monotonic()  # the rerun shows this frame before stepping on
         st.rerun()  # the whole page, so that the fragment ticks (or stops)
     if len(epochs) > 1:
         c2.select_slider("Epoch", epochs, key="movie_epoch")
-    return c3.segmented_control("Colour by", ["domain", "class"], default="domain", key="movie_colour") or "domain"
+    c3.segmented_control("Colour by", ["domain", "class"], default="domain", key="movie_colour")
 
 
 def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
@@ -111,16 +122,17 @@ def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
         "x": frame.coords[:, 0], "y": frame.coords[:, 1], "domain": np.where(mv.domain == 0, "source", "target"),
         "class": names[np.where(mv.label >= 0, mv.label, frame.pred)], "predicted": names[frame.pred], "changed": frame.changed,
     })  # fmt: skip
-    st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="content")
+    st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="stretch")
     numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames]
     numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
-    st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="content")
+    st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="stretch")
 
 
 def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
     """Frame `k`'s measures as metrics, and what changed and what was computed, as captions."""
     frame, epochs = mv.frames[k], [f.epoch for f in mv.frames]
-    st.metric("epoch", f"{frame.epoch}", help=f"frame {k + 1} of {len(epochs)}")
+    st.metric("epoch", f"{frame.epoch}", help="the epoch whose checkpoint this frame shows")
+    st.caption(f"frame {k + 1} of {len(epochs)}")
     st.metric("domain mixing", f"{frame.mixing:.2f}",
               help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels")  # fmt: skip
     st.metric("proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned")

@@ -24,12 +24,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from explorer.data.archives import MAX_EXTRACT_BYTES, extract_zip
+from explorer.data.domains import Dataset, find_pair, open_dataset
 from explorer.errors import DataError
-from explorer.store.home import env_number, subdir
+from explorer.store.home import env_number, home, subdir
 
 SLOTS = ("source", "target")
 _UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script, and _
 SESSION_QUOTA = 2 * 2**30  # bytes one browser session may keep on disk
+_UNPACKED = re.compile(r"(?P<stem>[^/\s]+?)-[0-9a-f]{12}(?:[0-9a-f]{4})?(?![0-9a-z])")  # <zip stem>-<content hash>
 
 
 def new_session(session_id: str | None = None) -> Path:
@@ -159,6 +161,33 @@ def add_zip(session: Path, name: str, data: bytes) -> Path:
         tmp.write(data)
         tmp.flush()
         return extract_zip(tmp.name, dest, label=safe_name(name), max_bytes=min(MAX_EXTRACT_BYTES, room))
+
+
+def open_zips(session: Path, source: tuple[str, bytes], target: tuple[str, bytes] | None, size: int) -> tuple[Dataset, dict]:
+    """The dataset in one uploaded zip (both domains), or in two (source, target), with its recipe."""
+    src_dir = add_zip(session, *source)
+    tgt_dir = add_zip(session, *target) if target else None
+    name = safe_name(source[0]) + (f" → {safe_name(target[0])}" if target else "")
+    if tgt_dir is None and find_pair(src_dir) is None:
+        raise DataError(
+            f"{safe_name(source[0])} holds one domain, not two: put train_data/ and test_data/ (or source/ and target/) in it, "
+            "or upload the target as a second zip."
+        )
+    recipe = {"kind": "folders", "what": "uploaded zip", "source": str(src_dir), "target": tgt_dir and str(tgt_dir), "name": name}
+    return open_dataset(src_dir, tgt_dir, size=size, name=name), recipe | {"size": size}
+
+
+def plain(message: str) -> str:
+    """`message` as a browser user may read it: no server path, session id or internal folder name.
+    A path in an uploaded zip's folder becomes the zip's name (``.../sessions/<id>/unpacked/real-<hash>/x``
+    -> ``real.zip/x``), a dropped domain's folder ``the dropped source images``."""
+    for base in {home(), home().resolve()}:
+        sessions = re.escape(str(base / "sessions"))
+        message = re.sub(rf"{sessions}/[\w-]+/dropped/(source|target)", r"the dropped \1 images", message)
+        message = re.sub(rf"(?:{sessions}/[\w-]+|{re.escape(str(base))})/unpacked/", "", message)
+        message = re.sub(rf"{sessions}(?:/[\w-]+)?", "this session's upload folder", message)
+        message = message.replace(str(base), "the app's folder")
+    return _UNPACKED.sub(r"\g<stem>.zip", message)
 
 
 def dropped_counts(session: Path) -> dict[str, dict[str, int]]:

@@ -99,6 +99,18 @@ def frame_files(run_dir: str | os.PathLike) -> list[Path]:
     return files
 
 
+def _frames_to_show(files: list[Path]) -> list[Path]:
+    """`files` without ``last.pt`` when it holds an epoch an ``epoch_NNNN.pt`` already shows (a finished
+    run): then one file is one frame, and `movie`'s progress counts the frames there will be."""
+    if len(files) < 2 or files[-1].name != "last.pt":
+        return files
+    try:
+        epoch = checkpoints.load(files[-1])["epoch"]
+    except ExplorerError:
+        return files  # left out while the frames are made, with its reason
+    return files[:-1] if epoch <= int(files[-2].stem[6:]) else files
+
+
 def _mismatch(ckpt: dict, info: dict, epoch: int) -> str | None:
     """Why a checkpoint is not the run's epoch `epoch` (the run's config.json is `info`), or None."""
     if ckpt["epoch"] != epoch:
@@ -127,7 +139,7 @@ def movie(
     with none usable is an `ExplorerError`."""
     if method not in METHODS:
         raise ExplorerError(f"Unknown embedding method {method!r}; choose tsne or pca.")
-    files = frame_files(run_dir)
+    files = _frames_to_show(frame_files(run_dir))
     recipe = _Recipe(Path(run_dir), dataset, n, method, perplexity, seed, device)
     t0 = time.perf_counter()
     frames, first, skipped, computed = _frames(recipe, files, progress)

@@ -8,6 +8,8 @@ A zip is refused whole, and nothing of it is left on disk, when any entry
   (a zip bomb: the sizes written are counted as they are written, not taken from the header),
 * cannot be read (corrupt, encrypted, unknown compression).
 
+A zip that holds no files, or no image among its files, is refused too, with a sentence that says so.
+
 Entries are written into a staging folder beside `dest` that is renamed to `dest` only when
 everything succeeded. macOS resource forks (``__MACOSX/``) and hidden files are skipped.
 """
@@ -23,6 +25,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from explorer.data.images import is_image_name
 from explorer.errors import DataError
 
 MAX_EXTRACT_BYTES = 1 << 30  # 1 GiB: the homework's real_or_drawing unpacks to about 0.2 GiB
@@ -65,6 +68,7 @@ def extract_zip(
         entries = _entries(zf, label, max_files)
         if sum(info.file_size for info, _ in entries) > max_bytes:
             raise DataError(_too_big(label, max_bytes))
+        _has_images(zf, entries, label)
         staging = dest.with_name(f".{dest.name}.partial-{uuid.uuid4().hex[:8]}")
         staging.mkdir(parents=True)
         try:
@@ -93,6 +97,21 @@ def _entries(zf: zipfile.ZipFile, label: str, max_files: int) -> list[tuple[zipf
         if parts is not None and not info.is_dir():
             entries.append((info, parts))
     return entries
+
+
+def _has_images(zf: zipfile.ZipFile, entries: list, label: str) -> None:
+    """Refuse, in one sentence that says what is in it, a zip with no files or no image among them."""
+    files = sum(1 for info in zf.infolist() if not info.is_dir())
+    if files == 0:
+        raise DataError(
+            f"{label} is empty: it holds no files. Zip the folder that holds your images, one folder per class, and upload that."
+        )
+    if not any(is_image_name(parts[-1]) for _, parts in entries):
+        what = f"{files:,} files, none of them an image" if files > 1 else "1 file, which is not an image"
+        raise DataError(
+            f"{label} holds {what} (.png, .jpg, .bmp, .gif, .tif, .webp, …). "
+            "Put your images in it, one folder per class, and upload it again."
+        )
 
 
 def _too_big(label: str, max_bytes: int) -> str:

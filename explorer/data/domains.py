@@ -159,7 +159,7 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
         return [(name, None) for name in loose], notes
     if loose:
         notes.append(
-            f"{len(loose)} image(s) directly in {root.name}/ were ignored: in a class layout, images belong in {root.name}/<class>/."
+            f"{len(loose):,} image(s) directly in {root.name}/ were ignored: in a class layout, images belong in {root.name}/<class>/."
         )
     found, empty = [], []
     for d in subdirs:
@@ -192,7 +192,7 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
         others = sum(len(f) for _, _, f in os.walk(root))
         raise DataError(
             f"No images in {root}: expected {root.name}/<class>/<image> or images directly inside, "
-            f"with one of {', '.join(sorted(IMAGE_EXTENSIONS))}; found {others} other file(s)."
+            f"with one of {', '.join(sorted(IMAGE_EXTENSIONS))}; found {others:,} other file(s)."
         )
 
     def read(entry):
@@ -216,9 +216,9 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
     skipped = tuple((printable(e[0]), r) for e, r in zip(entries, results) if isinstance(r, str))
     if not good:
         first, reason = skipped[0]
-        raise DataError(f"None of the {len(entries)} image file(s) in {root} could be read (e.g. {first}: {reason}).")
+        raise DataError(f"None of the {len(entries):,} image file(s) in {root} could be read (e.g. {first}: {reason}).")
     if skipped:
-        notes.append(f"{len(skipped)} of {len(entries)} file(s) in {root.name}/ could not be read and were skipped.")
+        notes.append(f"{len(skipped):,} of {len(entries):,} file(s) in {root.name}/ could not be read and were skipped.")
     return _assemble(name or root.name, str(root), good, skipped, notes, ids)
 
 

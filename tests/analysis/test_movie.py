@@ -50,6 +50,13 @@ def test_frames_share_points_and_mixing_rises_where_adaptation_works(dann_run, d
     assert all(0 <= a <= 1 for a in accs) and accs[-1] > accs[0]
 
 
+def test_progress_counts_the_frames_there_will_be(dann_run, data):
+    assert (dann_run / "last.pt").is_file()  # a finished run: it holds epoch 5, which epoch_0005.pt shows already
+    calls = []
+    mv = M.movie(dann_run, data, N, progress=lambda done, total: calls.append((done, total)))
+    assert len(mv.frames) == 5 and {total for _, total in calls} == {5} and calls[-1] == (5, 5)
+
+
 def test_aligned_frames_are_steadier_than_independent_maps(dann_run, data):
     mv = M.movie(dann_run, data, N)
     independent = [embed(sample_features(p, data, N).features, seed=e) for e, p in enumerate(M.epoch_checkpoints(dann_run))]

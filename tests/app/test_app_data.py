@@ -1,5 +1,6 @@
 """AppTest tests of the app shell and the Data page, on the embedded default and on uploads."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,9 @@ def test_default_shows_both_domains(at):
     assert not at.exception and not at.error
     assert "**Source** · 898 images" in texts(at) and "**Target** · 899 images" in texts(at)
     assert len(at.image) == 2  # one composed grid per domain
-    table = at.dataframe[0].value
-    assert table["domain"].tolist() == ["source", "target"]
+    table = at.dataframe[0].value.set_index("measure")
+    assert list(table.columns) == ["source", "target"]  # one row per measure: it fits a narrow window
+    assert table.loc["images"].tolist() == ["898", "899"] and table.loc["labels"].tolist() == ["10 classes", "10 classes"]
     assert len(at.get("vega_lite_chart")) == 2  # class counts, intensity histogram
     assert "Device" in texts(at) and "CPU" in texts(at)
 
@@ -42,6 +44,10 @@ def test_zip_upload_of_the_homework_layout(at, tmp_path):
     ds = at.session_state.dataset
     assert len(ds.source) == 20 and len(ds.target) == 7 and not ds.target.labelled
     assert "**Target** · 7 images · unlabelled" in texts(at)
+    assert "(here: train_data/ in real_or_drawing.zip, 20 images in 10 classes)" in at.caption[0].value
+    assert "(here: test_data/ in real_or_drawing.zip, 7 images, unlabelled)" in at.caption[0].value
+    at.switch_page("app_pages/canny.py").run().switch_page("app_pages/data.py").run()
+    assert at.radio(key="data_choice").value == "Upload a zip"  # back on Data: the way this dataset came
 
 
 def test_two_zips_one_per_domain(at, tmp_path):
@@ -153,3 +159,73 @@ def test_file_and_folder_names_that_are_not_utf8(local, at, tmp_path):
     ds = at.session_state.dataset
     assert "a/ok\ufffd.png" in ds.source.files
     assert "c\ufffd" in ds.classes and ds.target.skipped == (("bad\ufffd.png", "not an image (unknown format)"),)
+
+
+def test_the_caption_names_this_dataset(at, tmp_path):
+    first = at.caption[0].value
+    assert "(here: digit photos, 898 images in 10 classes)" in first
+    assert "(here: digit drawings, 899 images, labelled, but its labels only measure accuracy)" in first
+    src = zip_folder(make_image_folder(tmp_path / "s", ("cat", "dog")), tmp_path / "s.zip")
+    tgt = zip_folder(make_image_folder(tmp_path / "t", ("x",), mode="L"), tmp_path / "t.zip")
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("photos.zip", src.read_bytes()).run()
+    at.file_uploader(key="zip_target").upload("sketches.zip", tgt.read_bytes()).run()
+    button(at, "Open zip").click().run()
+    first = at.caption[0].value
+    assert "(here: photos.zip, 6 images in 2 classes)" in first and "(here: sketches.zip, 3 images, unlabelled)" in first
+    assert "photo" not in first.replace("photos.zip", "") and "drawing" not in first
+
+
+def _zip(path, entries):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return path.read_bytes()
+
+
+def shown(at) -> list[str]:
+    return [m.value for m in (*at.error, *at.warning, *at.caption, *at.markdown)]
+
+
+@pytest.mark.parametrize(
+    "source, target, said",
+    [
+        ([], None, "real.zip is empty: it holds no files."),
+        ([("a.txt", b"x"), ("b.csv", b"y"), ("c/d.doc", b"z")], None, "real.zip holds 3 files, none of them an image (.png, .jpg"),
+        ([("cat/1.png", png_bytes()), ("dog/1.png", png_bytes())], None, "real.zip holds one domain, not two"),
+        ([("1.png", png_bytes()), ("2.png", png_bytes())], [("t.png", png_bytes())], "The source domain (real.zip) must be labelled"),
+        (
+            [("cat/1.png", b"junk"), ("dog/2.png", b"junk")],
+            [("t.png", png_bytes())],
+            "None of the 2 image file(s) in real.zip could be read",
+        ),
+        ([("a/cat/1.png", png_bytes()), ("a/dog/1.png", png_bytes())], [], "other.zip is empty: it holds no files."),
+    ],
+    ids=["empty", "no-images", "one-domain", "unlabelled-source", "corrupt", "empty-target"],
+)
+def test_bad_zips_say_what_is_wrong_without_a_server_path(at, tmp_path, explorer_home, source, target, said):
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("real.zip", _zip(tmp_path / "s.zip", source)).run()
+    if target is not None:
+        at.file_uploader(key="zip_target").upload("other.zip", _zip(tmp_path / "t.zip", target)).run()
+    button(at, "Open zip").click().run()
+    assert not at.exception and len(at.error) == 1
+    assert at.error[0].value.startswith(said), at.error[0].value
+    for text in shown(at):
+        assert str(explorer_home) not in text and "sessions" not in text and "unpacked" not in text, text
+        assert not re.search(r"-[0-9a-f]{12}", text), text  # no internal folder name
+    assert at.session_state.dataset.name.startswith("builtin")  # the dataset in use stays
+
+
+def test_notes_about_an_uploaded_zip_name_the_zip(at, tmp_path, explorer_home):
+    source = [("cat/1.png", png_bytes()), ("dog/1.png", png_bytes()), ("dog/2.png", b"junk"), ("loose.png", png_bytes())]
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("real.zip", _zip(tmp_path / "s.zip", source)).run()
+    at.file_uploader(key="zip_target").upload("other.zip", _zip(tmp_path / "t.zip", [("t.png", png_bytes())])).run()
+    button(at, "Open zip").click().run()
+    assert not at.error and len(at.warning) == 2
+    notes = " ".join(w.value for w in at.warning)
+    assert "1 image(s) directly in real.zip/ were ignored" in notes and "1 of 3 file(s) in real.zip/ could not be read" in notes
+    assert str(explorer_home) not in notes and not re.search(r"-[0-9a-f]{12}", notes)

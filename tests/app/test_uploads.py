@@ -104,3 +104,47 @@ def test_session_folders_are_named_by_the_session_and_swept_after_it_ends(explor
     uploads.touch(live)
     assert uploads.sweep_sessions(lambda name: False, grace=600) == []  # every folder was used moments ago
     assert uploads.sweep_sessions(lambda name: False, grace=0) and not live.exists()
+
+
+def test_messages_about_uploads_name_the_zip_never_the_server_path(explorer_home):
+    s = uploads.new_session("0123456789abcdef0123")
+    unpacked = s / "unpacked" / "real photos-0a1b2c3d4e5f"
+    said = uploads.plain(f"No images in {unpacked}/real: expected real/<class>/<image>; 3 image(s) directly in real photos-0a1b2c3d4e5f/.")
+    assert said == "No images in real photos.zip/real: expected real/<class>/<image>; 3 image(s) directly in real photos.zip/."
+    assert uploads.plain(f"The source domain ({s / 'dropped' / 'source'}) must be labelled") == (
+        "The source domain (the dropped source images) must be labelled"
+    )
+    cli_zip = explorer_home / "unpacked" / "hw-0123456789abcdef"
+    assert uploads.plain(f"None of the 2 image file(s) in {cli_zip}/train_data could be read") == (
+        "None of the 2 image file(s) in hw.zip/train_data could be read"
+    )
+    for message in (f"Refused: {s}", f"Refused: {s.parent}", f"Refused: {explorer_home / 'runs'}"):
+        assert str(explorer_home) not in uploads.plain(message) and "0123456789abcdef0123" not in uploads.plain(message)
+    assert uploads.plain("cat-dog.zip is not a readable zip file.") == "cat-dog.zip is not a readable zip file."
+
+
+def test_a_zip_without_images_is_refused_in_one_sentence(tmp_path, explorer_home):
+    import zipfile
+
+    s = uploads.new_session()
+    empty, others = tmp_path / "empty.zip", tmp_path / "others.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with zipfile.ZipFile(others, "w") as zf:
+        for name in ("a.txt", "b.csv", "c.doc"):
+            zf.writestr(name, b"x")
+    with pytest.raises(DataError, match=r"^real\.zip is empty: it holds no files\. "):
+        uploads.open_zips(s, ("real.zip", empty.read_bytes()), None, 32)
+    with pytest.raises(DataError, match=r"^real\.zip holds 3 files, none of them an image \(\.png, \.jpg, "):
+        uploads.open_zips(s, ("real.zip", others.read_bytes()), None, 32)
+    assert not any((s / "unpacked").iterdir())
+
+
+def test_one_domain_in_a_zip_asks_for_the_target(tmp_path, explorer_home):
+    from tests.conftest import make_image_folder
+
+    z = zip_folder(make_image_folder(tmp_path / "photos", ("cat", "dog")), tmp_path / "photos.zip")
+    s = uploads.new_session()
+    with pytest.raises(DataError, match="photos.zip holds one domain, not two: .* or upload the target as a second zip"):
+        uploads.open_zips(s, ("photos.zip", z.read_bytes()), None, 32)
+    ds, recipe = uploads.open_zips(s, ("photos.zip", z.read_bytes()), ("sketches.zip", z.read_bytes()), 32)
+    assert ds.name == "photos.zip → sketches.zip" and recipe["name"] == ds.name and recipe["size"] == 32

@@ -136,3 +136,27 @@ def test_unwritable_layouts_are_refused_cleanly(tmp_path, entries):
     with pytest.raises(DataError):
         extract_zip(z, work / "out")
     assert leftovers(work) == []
+
+
+@pytest.mark.parametrize(
+    "entries, said",
+    [
+        ([], "real.zip is empty: it holds no files."),
+        ([("photos/", b""), ("photos/cats/", b"")], "real.zip is empty: it holds no files."),
+        ([("a.txt", b"x"), ("b/c.csv", b"1,2"), ("notes.pdf", b"%PDF")], "real.zip holds 3 files, none of them an image (.png, .jpg"),
+        ([("readme.md", b"hi")], "real.zip holds 1 file, which is not an image (.png, .jpg"),
+        ([("__MACOSX/._a.png", b"x"), (".DS_Store", b"x")], "real.zip holds 2 files, none of them an image"),
+    ],
+    ids=["no-entries", "only-folders", "three-others", "one-other", "only-junk"],
+)
+def test_a_zip_without_images_says_what_it_holds_and_what_to_do(tmp_path, entries, said):
+    z = make_zip(tmp_path / "upload-1234.zip", entries)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(DataError) as e:
+        extract_zip(z, work / "out", label="real.zip")
+    message = str(e.value)
+    assert message.startswith(said)
+    assert "upload" in message and "one folder per class" in message  # what to do
+    assert str(tmp_path) not in message and "upload-1234" not in message and "out" not in message.split()
+    assert leftovers(work) == []
