@@ -8,16 +8,16 @@ import streamlit as st
 import torch
 
 from app_pages.lib.datasets import dataset
-from app_pages.lib.runpicker import my_runs, others_data
+from app_pages.lib.runpicker import my_runs, others_data, select, selected
 from app_pages.lib.session import session_dir
-from app_pages.lib.weights import cached_backbone, imagenet, pick_weights
+from app_pages.lib.weights import cached_backbone, imagenet, missing_line, pick_weights
 from explorer.analysis import activations as A
 from explorer.dann.inputs import of_checkpoint
 from explorer.dann.predict import load_for_prediction
 from explorer.data.images import IMAGE_EXTENSIONS, read_image
 from explorer.errors import ExplorerError
 from explorer.transfer import saved
-from explorer.transfer.backbones import WEIGHTS, hub_file
+from explorer.transfer.backbones import WEIGHTS, WeightsMissing, hub_file
 
 st.title("Layer Activations")
 st.caption(
@@ -69,6 +69,16 @@ def run_extractor(path) -> A.LoadedExtractor:
     return loaded
 
 
+def model_input(pixels, loaded, domain: str) -> tuple[torch.Tensor, str]:
+    """The model's input tensor, and in words what was done to the picture to make it."""
+    if not isinstance(loaded, A.LoadedExtractor):
+        return A.imagenet_input(pixels), f"{A.INPUT_SIZE}x{A.INPUT_SIZE}, centre crop, resized, normalised with ImageNet's mean and std"
+    p, size = loaded.preprocess, loaded.input_size
+    step = A.input_step(p, domain, loaded.in_channels == 3)
+    note = f"{size}x{size}, {step}, as the run's preprocessing of {domain} images"
+    return A.dann_input(pixels, loaded, domain), note + (", chosen by auto" if p.evidence else "")
+
+
 def fine_tuned_here() -> dict[str, str]:
     """The models this session fine-tuned (Transfer Fine-tune keeps them in its folder), by label,
     newest first; of two with the same label, the newer."""
@@ -82,33 +92,46 @@ run_choices = {f"DANN run: {r.label}": r for r in my_runs(ds)}
 shared = bool(st.session_state.get("shared"))  # opened by a share link: that run and nothing else
 finetuned = {} if shared else fine_tuned_here()  # a share link shows its run only
 models = list(run_choices) if shared else list(WEIGHTS) + list(run_choices)
-# The most informative default: ImageNet against random where the ImageNet file is here; else a run
-# of this session against its own start; else resnet18 (ImageNet downloaded, when allowed).
-default = "resnet18" if not shared and (hub_file("resnet18").is_file() or not run_choices) else next(iter(run_choices))
+# The most informative default that works offline: ImageNet against random where the ImageNet file is
+# here; else a run of this session against its own start; else resnet18 on random weights, labelled so
+# (the weights radio says in one line what ImageNet needs and offers the download).
+mine = selected(list(run_choices.values()))  # the session's selected run, the same on every page
+default = "resnet18" if not shared and (hub_file("resnet18").is_file() or mine is None) else f"DANN run: {mine.label}"
+if st.session_state.get("a_model") not in models or (
+    st.session_state.a_model in run_choices and mine and st.session_state.a_model != f"DANN run: {mine.label}"
+):
+    st.session_state.a_model = default  # first show; or another page selected another run: follow it
+
+
+def chosen() -> None:
+    if st.session_state.a_model in run_choices:  # a run chosen here is the selected run on every page
+        select(run_choices[st.session_state.a_model].run_id)
+
+
 with st.container(border=True):
-    c1, c2 = st.columns([1, 2])
-    choice = c1.selectbox("Model", models, index=models.index(default), key="a_model")
-    loaded, weights_note, partners = None, "", {"nothing": None}
+    choice = st.selectbox("Model", models, key="a_model", on_change=chosen)  # full width: a run's label is long
+    wbox = st.container()
+    loaded, weights_note, partners, kind = None, "", {"nothing": None}, "run"
     try:
         if choice in run_choices:
             run = run_choices[choice]
             loaded, epoch = extractor(str(run.dir / "last.pt"), (run.dir / "last.pt").stat().st_mtime)
-            weights_note = f"the feature extractor of run {run.run_id}, epoch {epoch}"
+            weights_note = f"the feature extractor of run {run.label}, epoch {epoch}"
             if (run.dir / "epoch_0000.pt").is_file():
-                partners["this run at epoch 0 (its random start)"] = lambda run=run: (
+                partners["its epoch 0 (random start)"] = lambda run=run: (
                     run_extractor(run.dir / "epoch_0000.pt"),
                     "the same run at epoch 0 (its random start)",
                 )
             why = "the same network before and after DANN training on your data"
         else:
-            kind, _, loaded = pick_weights(choice, c2, "a")
+            kind, _, loaded = pick_weights(choice, wbox, "a")
             weights_note = loaded.weights if loaded is not None else ""
             if kind != "imagenet":
-                partners["ImageNet weights"] = lambda: (backbone(choice, "imagenet", c2), "ImageNet")
+                partners["ImageNet weights"] = lambda: (backbone(choice, "imagenet", wbox), "ImageNet")
             if kind != "random":
-                partners["random weights"] = lambda: (backbone(choice, "random", c2), "random (not pretrained)")
+                partners["random weights"] = lambda: (backbone(choice, "random", wbox), "random (not pretrained)")
             partners |= {
-                k: (lambda p=p, k=k: (backbone(choice, p, c2), k)) for k, p in finetuned.items() if k.split(": ")[1].startswith(choice)
+                k: (lambda p=p, k=k: (backbone(choice, p, wbox), k)) for k, p in finetuned.items() if k.split(": ")[1].startswith(choice)
             }
             why = "what training did to the same architecture's filters"
     except ExplorerError as e:
@@ -116,10 +139,14 @@ with st.container(border=True):
     if weights_note:
         st.caption(f"Weights in use: **{weights_note}**")
     first_choice = next((k for k in partners if k != "nothing" and (k != "ImageNet weights" or hub_file(choice).is_file())), "nothing")
-    c1, c2, c3 = st.columns([2, 1, 2])
+    c1, c2, c3 = st.columns([2, 1, 3])
     up = c1.file_uploader("Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image")
-    sample = 0 if others_data() else c2.number_input("…or a source image of the dataset", 0, len(ds.source) - 1, 0, key="a_sample")
-    other_choice = c3.selectbox("Compare with", list(partners), index=list(partners).index(first_choice), key=f"a_other_{choice}",
+    sample = 0 if others_data() else c2.number_input("…or source image no.", 0, len(ds.source) - 1, 0, key="a_sample")
+    domain = "source"  # a dataset image is a source image; a dropped one may be either, where the run prepared them differently
+    if up is not None and isinstance(loaded, A.LoadedExtractor) and (loaded.preprocess.edges == "source" or loaded.preprocess.invert):
+        domain = c1.radio("Prepare it as the run prepared its", ["source", "target"], horizontal=True, key="a_domain",
+                          format_func=lambda d: f"{d} images: {A.input_step(loaded.preprocess, d, loaded.in_channels == 3)}")  # fmt: skip
+    other_choice = c3.selectbox("Compare with", list(partners), index=list(partners).index(first_choice), key=f"a_other_{choice}_{kind}",
                                 help="a second model of the same architecture, on the same image and layer")  # fmt: skip
     other, other_note = None, ""
     if up is None and others_data():
@@ -128,6 +155,8 @@ with st.container(border=True):
     if loaded is not None and partners.get(other_choice):
         try:
             other, other_note = partners[other_choice]()
+        except WeightsMissing as e:
+            st.warning(missing_line(choice, e), icon=":material/cloud_off:")
         except ExplorerError as e:
             st.warning(str(e), icon=":material/cloud_off:")
     if other is not None:
@@ -137,7 +166,7 @@ with st.container(border=True):
 if loaded is not None:
     size = loaded.input_size if isinstance(loaded, A.LoadedExtractor) else A.INPUT_SIZE
     image_key = hashlib.blake2b(up.getvalue(), digest_size=8).hexdigest() if up is not None else f"sample {int(sample)}"
-    key = (choice, weights_note, other_note, image_key, ds.fingerprint)
+    key = (choice, weights_note, other_note, image_key, domain, ds.fingerprint)
     if st.session_state.get("a_key") != key:  # the passes run only when a model or the image changed
         try:
             if up is not None:
@@ -145,12 +174,12 @@ if loaded is not None:
                 source = f"{up.name} ({info.width}x{info.height} {info.mode})"
             else:
                 pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
-            x = A.dann_input(pixels, loaded) if isinstance(loaded, A.LoadedExtractor) else A.imagenet_input(pixels)
+            x, seen_note = model_input(pixels, loaded, domain)
             pair = [m for m in (loaded, other) if m is not None]
             locks = [model_lock(m.model) for m in pair]  # here: the pool's threads have no Streamlit context
             caps = list(passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks))  # side by side: 1.5x one pass, not 2x
             seen = (x[0] * 255).byte().permute(1, 2, 0).numpy() if isinstance(loaded, A.LoadedExtractor) else pixels  # what the run sees
-            st.session_state.a_last = (seen, caps[0], source, weights_note, A.first_conv(loaded.model).weight.detach().clone())
+            st.session_state.a_last = (seen, seen_note, caps[0], source, weights_note, A.first_conv(loaded.model).weight.detach().clone())
             st.session_state.a_other = (caps[1], other_note, A.first_conv(other.model).weight.detach().clone()) if other else None
             st.session_state.a_key = key
         except ExplorerError as e:
@@ -161,14 +190,36 @@ if loaded is not None:
 
 if "a_last" not in st.session_state:
     st.stop()
-pixels, cap, source, weights_note, kernel = st.session_state.a_last
+pixels, seen_note, cap, source, weights_note, kernel = st.session_state.a_last
 other = st.session_state.get("a_other")
 layers = list(cap.maps)
 st.subheader(source if other else f"{source} · {weights_note}")
+st.caption(f"Input: {seen_note}.")
 
 
 def kernels(k: torch.Tensor, note: str = "") -> None:
     st.image(A.kernel_grid(k), caption=f"{note}{layers[0]} weights: {k.shape[0]} kernels of {k.shape[-1]}x{k.shape[-1]}", width="stretch")
+
+
+def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: str) -> None:
+    """Both models' first-layer kernels, their difference at one scale, and how far they moved: the
+    number that the two grids, each kernel at its own scale, cannot show."""
+    moved = A.kernel_change(k, k0) if k.shape == k0.shape else None
+    titles, grids = st.columns(3), st.columns(3)  # titles in their own row: the grids start level
+    for col, title in zip(titles, (note, note0, "the difference, left − right" if moved else "")):
+        col.markdown(f"**{title}**" if title else "")
+    for col, w in zip(grids, (k, k0)):
+        with col:
+            kernels(w)
+    if moved is None:
+        return
+    picture, scale = A.difference_grid(k, k0)
+    grids[2].image(picture, width="stretch", caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)")  # fmt: skip
+    i, most = moved.most
+    st.markdown(
+        f"How far each {layers[0]} kernel moved, ‖W − W₀‖ / ‖W₀‖ (W left, W₀ right): median **{moved.median:.1%}**, "
+        f"max **{most:.1%}** (filter {i}); the whole layer {moved.whole:.1%}."
+    )
 
 
 def grid(c: A.Capture, note: str = "") -> None:
@@ -179,7 +230,7 @@ def grid(c: A.Capture, note: str = "") -> None:
 
 c1, c2 = st.columns([1, 3])
 with c1:
-    st.image(pixels, caption="the network's input (centre crop, resized)", width="stretch")
+    st.image(pixels, caption="the model's input", width="stretch")
     if not other:
         kernels(kernel)
 with c2:
@@ -195,11 +246,11 @@ with c2:
     if not other:
         grid(cap)
 if other:
-    for col, (c, note, k) in zip(st.columns(2), ((cap, weights_note, kernel), other)):
+    other_cap, other_note, other_kernel = other
+    side_by_side_kernels(kernel, other_kernel, weights_note, other_note)
+    for col, (c, note) in zip(st.columns(2), ((cap, weights_note), (other_cap, other_note))):
         with col:
-            st.markdown(f"**{note}**")
-            kernels(k)
-            grid(c)
+            grid(c, f"{note} · ")
 
 c1, c2 = st.columns([1, 1])
 with c1:

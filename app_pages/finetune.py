@@ -28,6 +28,10 @@ st.caption(
 ds = dataset()
 src = ds.source
 queue = job_queue()
+THOUSANDS = st.column_config.NumberColumn(format="localized")  # 11,181,642 parameters, not 11181642
+SECONDS = st.column_config.NumberColumn(format="%.2f")
+RUN_COLUMNS = {"val acc": st.column_config.NumberColumn(format="%.3f"), "s / epoch (first)": SECONDS, "s / epoch (later)": SECONDS,
+               "trainable params": THOUSANDS}  # fmt: skip
 
 
 @st.cache_resource(max_entries=3)
@@ -48,7 +52,8 @@ with st.container(border=True):
     name = c1.selectbox("Backbone", list(WEIGHTS), key="ft_backbone")
     weights, state, loaded = pick_weights(name, c2, "ft")
     if loaded is not None:
-        c2.caption(f"Weights in use: **{loaded.weights}**")
+        random = " (its features are random: a head alone learns little on them)" if weights == "random" else ""
+        c2.caption(f"Weights in use: **{loaded.weights}**{random}")
     c1, c2, c3 = st.columns(3)
     mode = c1.radio("Train", ["only the new head", "from a stage on", "everything"], key="ft_mode")
     names = list(stages(skeleton(name, len(src.classes)), name))
@@ -66,7 +71,8 @@ with st.container(border=True):
     except ExplorerError as e:
         st.error(str(e))
     else:
-        st.dataframe(pd.DataFrame([counts]).rename(columns=lambda c: f"{c} parameters"), hide_index=True)
+        table = pd.DataFrame([counts]).rename(columns=lambda c: f"{c} parameters")
+        st.dataframe(table, hide_index=True, column_config=dict.fromkeys(table.columns, THOUSANDS))
     device = pick("auto")
     st.caption(f"Runs on **{describe(device)}**, in the same queue as Train DANN.")
 
@@ -85,7 +91,8 @@ with st.container(border=True):
         except ExplorerError as e:
             st.error(str(e))
         else:
-            label = f"{name} · {loaded.weights.split(' ')[0]} · train {freeze}" + (f" · {int(per_class)}/class" if per_class else "")
+            what = {"head": "head", "none": "everything"}.get(freeze, freeze.replace(":", " "))  # train head / from layer3 / everything
+            label = f"{name} · {loaded.weights.split(' ')[0]} · train {what}" + (f" · {int(per_class)}/class" if per_class else "")
             out = session_dir() / "finetuned"
 
             def start(stop, cfg=cfg, domain=src, state=state, label=label):
@@ -113,7 +120,7 @@ def _row(job, state: str, events: list[dict]) -> dict:
         "val acc": epochs[-1]["val_acc"] if epochs else None,
         "s / epoch (first)": first,
         "s / epoch (later)": later_mean,
-        "first / later epoch": f"{first / later_mean:.0f}x" if first and later_mean else None,
+        "first / later epoch": f"{first / later_mean:,.1f}x" if first and later_mean else None,
         "trainable params": start.get("params", {}).get("trainable"),
     }
 
@@ -183,7 +190,7 @@ if jobs:
         st.subheader("Runs")
         if curves:
             st.altair_chart(_accuracy_chart(curves), width="stretch")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=RUN_COLUMNS)
         st.caption(
             "With only the head learning, the first epoch computes the frozen features once; later epochs train "
             "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."

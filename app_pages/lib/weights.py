@@ -1,6 +1,10 @@
 """Pretrained weights for a torchvision backbone, honestly labelled: the loaded model (kept for the
 whole server), the weights radio (ImageNet, an uploaded state_dict, or random), and the ImageNet
-download into the torch hub cache with a progress bar when the sidebar allows it."""
+download into the torch hub cache with a progress bar when the sidebar allows it.
+
+The radio opens on ImageNet only when its file is already in the hub cache; otherwise on
+"Random (not pretrained)", with one line saying what ImageNet needs and, where downloads are
+allowed, a Download button beside it."""
 
 from __future__ import annotations
 
@@ -10,7 +14,10 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.transfer import download
-from explorer.transfer.backbones import WeightsMissing, ensure_imagenet, hub_file, load_backbone, load_state_file
+from explorer.transfer.backbones import WEIGHTS, WeightsMissing, ensure_imagenet, hub_file, load_backbone, load_state_file
+
+OPTIONS = ("ImageNet", "Upload a state_dict", "Random (not pretrained)")
+IMAGENET, UPLOAD, RANDOM = OPTIONS
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
@@ -24,18 +31,79 @@ def downloads_allowed() -> bool:
     return download.allowed() and st.session_state.get("allow_downloads", True)
 
 
+def missing_line(name: str, error: WeightsMissing | None = None) -> str:
+    """One line: what `name`'s ImageNet weights need here (a download, or a file put in the hub
+    cache by hand), or why getting them failed. Names the hub cache, never this server's own path."""
+    file, size = hub_file(name).name, WEIGHTS[name].meta.get("_file_size")
+    put = f"put `{file}` into `$TORCH_HOME/hub/checkpoints/`"
+    if error is not None and error.reason not in ("", "server", "session"):
+        return f"Downloading the ImageNet weights for {name} failed: {error.reason}. Retry, or {put}."
+    if not download.allowed():
+        return f"ImageNet weights for {name} are not on this machine and this server does not download: {put}."
+    if not downloads_allowed():
+        return f"ImageNet weights for {name} need a download, off for this session: turn on *Allow weight downloads* in the sidebar."
+    return f"ImageNet weights for {name} need a one-time download" + (f" ({size:.0f} MB)" if size else "") + " into the torch hub cache."
+
+
+def where_from(name: str) -> str:
+    """The tooltip beside the line: where the file comes from, and what the hub cache is."""
+    return (f"torchvision's file: {WEIGHTS[name].url} (or the same name under EXPLORER_WEIGHTS_MIRROR). The torch hub cache "
+            "is $TORCH_HOME/hub/checkpoints/ (by default ~/.cache/torch/hub/checkpoints/), where torchvision looks first"
+            + ("; this server never downloads (EXPLORER_ALLOW_DOWNLOADS=0)." if not download.allowed() else "."))  # fmt: skip
+
+
+def _default(name: str, key: str) -> None:
+    """On first show and for a new backbone: ImageNet when its file is here, else random (an upload stays chosen)."""
+    radio, shown = f"{key}_weights", f"{key}_weights_for"
+    if st.session_state.get(shown) != name or radio not in st.session_state:
+        if st.session_state.get(radio) != UPLOAD:
+            st.session_state[radio] = IMAGENET if hub_file(name).is_file() else RANDOM
+        st.session_state[shown] = name
+
+
+def _fetch_if_asked(name: str, container, key: str) -> None:
+    """After a click on Download: the file into the hub cache (with a progress bar), then ImageNet chosen."""
+    if st.session_state.pop(f"{key}_fetch", None) != name:
+        return
+    try:
+        imagenet(name, container)
+    except WeightsMissing as e:
+        container.warning(missing_line(name, e), icon=":material/cloud_off:")
+    else:
+        st.session_state[f"{key}_weights"] = IMAGENET
+
+
+def _offer(name: str, container, key: str) -> None:
+    """The one line about ImageNet, and the Download button where downloads are allowed."""
+    if not downloads_allowed():
+        container.caption(f":material/cloud_off: {missing_line(name)}", help=where_from(name))
+        return
+    text, button = container.columns([3, 1], vertical_alignment="center")
+    text.caption(f":material/cloud_download: {missing_line(name)}", help=where_from(name))
+    button.button("Download", icon=":material/download:", key=f"{key}_download", on_click=_ask_fetch, args=(key, name),
+                  help=f"{hub_file(name).name}, hash-checked, into the torch hub cache")  # fmt: skip
+
+
+def _ask_fetch(key: str, name: str) -> None:
+    st.session_state[f"{key}_fetch"] = name  # the rerun this click starts downloads it, before the radio is drawn
+
+
 def pick_weights(name: str, container, key: str):
     """Weights radio for a torchvision backbone: ImageNet (from the torch hub cache, downloaded
     there first when missing, with a progress bar), an uploaded state_dict, or random (labelled).
     Returns (weights, state) for `load_backbone` and the loaded model, or (None, None, None) with
     the reason on the page when there is nothing to use."""
-    kind = container.radio("Weights", ["ImageNet", "Upload a state_dict", "Random (not pretrained)"], horizontal=True, key=f"{key}_weights",
+    _default(name, key)
+    _fetch_if_asked(name, container, key)
+    kind = container.radio("Weights", OPTIONS, horizontal=True, key=f"{key}_weights",
                            help="ImageNet: torchvision's weights, downloaded once into the torch hub cache")  # fmt: skip
+    if kind != IMAGENET and not hub_file(name).is_file():
+        _offer(name, container, key)
     try:
-        if kind == "ImageNet":
+        if kind == IMAGENET:
             imagenet(name, container)
             return "imagenet", None, cached_backbone(name, "imagenet", "")
-        if kind.startswith("Random"):
+        if kind == RANDOM:
             return "random", None, cached_backbone(name, "random", "")
         up = container.file_uploader(f"A {name} state_dict (.pth)", type=["pth", "pt"], key=f"{key}_state")
         if up is None:
@@ -44,8 +112,9 @@ def pick_weights(name: str, container, key: str):
         state = load_state_file(data)
         return "file", state, cached_backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state)
     except WeightsMissing as e:
-        container.warning(str(e), icon=":material/cloud_off:")
-        container.button("Retry", icon=":material/refresh:", key=f"{key}_retry")  # a click reruns the page: the download again
+        container.warning(missing_line(name, e), icon=":material/cloud_off:")
+        if downloads_allowed():
+            container.button("Retry", icon=":material/refresh:", key=f"{key}_retry")  # a click reruns the page: the download again
     except ExplorerError as e:
         container.error(str(e))
     return None, None, None

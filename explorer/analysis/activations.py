@@ -10,7 +10,17 @@ filter index in the corner. `kernel_grid` draws conv1's weights as small RGB ima
 
 Input for a torchvision backbone: the lesson's preprocessing, centre crop to a square, resize to
 224, scale to [0, 1], normalise with ImageNet's mean and std. For a DANN run's feature extractor:
-the run's own input (grey, the run's image size, [0, 1]).
+the run's own input, prepared as the run prepared that domain (`dann_input`: Canny edges, grey or
+colour, inverted; `input_step` says which in words), at the run's image size, in [0, 1].
+
+`kernel_change` says how far two same-shaped conv layers' kernels are apart, per filter c,
+relative to the reference kernel's own length (Frobenius norms over in-channels x k x k):
+
+    r_c = ||W1[c] - W0[c]|| / ||W0[c]||
+
+0 means unchanged; 1 means the kernel moved as far as it was long. A run against its epoch-0 start
+reads as "how much training changed each filter", which the kernel pictures, each scaled to its own
+range, cannot show. `difference_grid` draws W1 - W0 at one scale for all filters (grey = unchanged).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from explorer.data.grids import tile_array
 from explorer.data.preprocess import Preprocess
+from explorer.errors import ExplorerError
 from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 INPUT_SIZE = 224
@@ -136,13 +147,59 @@ def first_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
     return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
 
 
-def dann_input(pixels: np.ndarray, loaded: LoadedExtractor) -> torch.Tensor:
+def dann_input(pixels: np.ndarray, loaded: LoadedExtractor, domain: str = "target") -> torch.Tensor:
     """(S, S, C) uint8 at the run's image size -> (1, in_channels, S, S) in [0, 1], prepared as the
-    run prepared its target images (grey, or Canny when it drew edges on both domains)."""
-    from explorer.dann.inputs import target_inputs
-
+    run prepared its `domain`'s images ("source": Canny and inversion as on the source; "target": as
+    on the target, which is also how a trained run prepares new images for prediction)."""
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-    return target_inputs(x, loaded.preprocess, loaded.in_channels).float() / 255
+    p, colour = loaded.preprocess, loaded.in_channels == 3
+    x = p.source(x, colour) if domain == "source" else p.target(x, colour)
+    return (x.repeat(1, 3, 1, 1) if x.shape[1] < loaded.in_channels else x).float() / 255
+
+
+def input_step(preprocess: Preprocess, domain: str, colour: bool) -> str:
+    """The step `dann_input` applies to a `domain` image, in words, e.g. ``edges (Canny 100/200)``."""
+    edges = preprocess.edges == "both" or (preprocess.edges == "source" and domain == "source")
+    text = f"edges (Canny {preprocess.low}/{preprocess.high})" if edges else ("colour, unchanged" if colour else "grey")
+    return text + (", inverted" if preprocess.invert and domain == "source" else "")
+
+
+def kernel_change(after: torch.Tensor, before: torch.Tensor) -> KernelChange:
+    """Per filter, ||after[c] - before[c]|| / ||before[c]|| (see the module docstring)."""
+    if after.shape != before.shape:
+        raise ExplorerError(f"Kernels of shapes {tuple(after.shape)} and {tuple(before.shape)} cannot be compared.")
+    a, b = after.detach().float().flatten(1), before.detach().float().flatten(1)
+    moved, size = (a - b).norm(dim=1), b.norm(dim=1)
+    ratio = torch.where(size > 0, moved / size.clamp_min(1e-30), torch.where(moved > 0, torch.inf, 0.0))
+    total, base = float((a - b).norm()), float(b.norm())
+    return KernelChange(ratio.numpy(), total / base if base > 0 else (float("inf") if total > 0 else 0.0))
+
+
+def difference_grid(after: torch.Tensor, before: torch.Tensor, cols: int = 8, tile: int = 56, gap: int = 3) -> tuple[np.ndarray, float]:
+    """``after - before`` as small RGB images at one scale for all filters: grey is unchanged, full
+    colour is +-`scale` (the largest change of any weight), returned beside the picture."""
+    d = (after.detach().float() - before.detach().float()).cpu()
+    if d.shape[1] != 3:
+        d = d.mean(1, keepdim=True).repeat(1, 3, 1, 1)
+    scale = float(d.abs().max())
+    imgs = (128 + 127 * d / max(scale, 1e-30)).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return tile_array(np.stack([_enlarge(im, tile) for im in imgs]), cols, gap), scale
+
+
+@dataclass(frozen=True)
+class KernelChange:
+    per_filter: np.ndarray  # r_c for each output channel c
+    whole: float  # ||W1 - W0|| / ||W0|| over the whole layer
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.per_filter))
+
+    @property
+    def most(self) -> tuple[int, float]:
+        """The filter that moved most, and how far."""
+        i = int(np.argmax(self.per_filter))
+        return i, float(self.per_filter[i])
 
 
 @dataclass

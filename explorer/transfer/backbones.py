@@ -33,7 +33,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WeightsMissing(ExplorerError):
-    """ImageNet weights are not in the hub cache and could not be downloaded; the message says why."""
+    """ImageNet weights are not in the hub cache and could not be downloaded; the message says why
+    and the ways on; `reason` is only what failed ("server", "session", or the download's failure)."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass
@@ -90,15 +95,16 @@ def ensure_imagenet(name: str, progress=None, allow_download: bool | None = None
     random = "Random weights stay available, labelled as not pretrained."
     if not download.allowed():
         raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off on "
-                             f"this server (EXPLORER_ALLOW_DOWNLOADS=0). Two ways on: {put}. {random}")  # fmt: skip
+                             f"this server (EXPLORER_ALLOW_DOWNLOADS=0). Two ways on: {put}. {random}", "server")  # fmt: skip
     if allow_download is False:
         raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off for "
-                             f"this session. Three ways on: allow downloads (in the sidebar), {put}. {random}")  # fmt: skip
+                             f"this session. Three ways on: allow downloads (in the sidebar), {put}. {random}", "session")  # fmt: skip
     url = download.source_url(w.url)
     try:
         return download.fetch(url, path, progress)
     except download.DownloadFailed as e:
-        raise WeightsMissing(f"Downloading the ImageNet weights for {name} failed: {e}. Three ways on: Retry, {put}. {random}") from None
+        msg = f"Downloading the ImageNet weights for {name} failed: {e}. Three ways on: Retry, {put}. {random}"
+        raise WeightsMissing(msg, str(e).rstrip(".")) from None
 
 
 def load_backbone(

@@ -102,9 +102,10 @@ def test_page_upload_gets_the_grid_and_bad_files_keep_the_last_result(tmp_path, 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("app_pages/activations.py").run()
-    assert "not on this machine" in at.warning[0].value and not at.exception  # offline, said plainly
-    assert len(at.image) == 0  # nothing drawn with weights the user did not choose
-    at.radio(key="a_weights").set_value("Random (not pretrained)").run()
+    assert not at.exception and not at.warning  # offline, it opens on what works here: random weights, labelled
+    assert at.radio(key="a_weights").value == "Random (not pretrained)"
+    assert any("not on this machine and this server does not download" in c.value for c in at.caption)
+    assert at.subheader[0].value == "source image 0 · random (not pretrained)"
     at.file_uploader(key="a_image").upload("dog.png", png_bytes((10, 200, 30), (320, 240)), "image/png").run()
     assert not at.exception and not at.error
     assert at.subheader[0].value == "dog.png (320x240 RGB) · random (not pretrained)"
@@ -145,3 +146,51 @@ def test_kernel_grid_has_one_tile_per_output_channel(name):
     cells = [image[r * 59 : r * 59 + 56, c * 59 : c * 59 + 56] for r in range(rows) for c in range(8)]
     drawn = sum(1 for cell in cells if (cell != BACKGROUND).any())
     assert drawn == weight.shape[0] == (16 if name == "dann" else 64)
+
+
+def test_kernel_change_per_filter_on_hand_made_kernels():
+    before = torch.zeros(4, 1, 2, 2)
+    before[:, 0, 0, 0] = torch.tensor([1.0, 2.0, 4.0, 3.0])  # kernel lengths 1, 2, 4, 3
+    after = before.clone()
+    after[1, 0, 1, 1] = 2.0  # moved by 2, its length 2: 100%
+    after[2] *= 0.5  # 4 -> 2: moved by 2, its length 4: 50%
+    after[3, 0, 0, 0] = -3.0  # turned round: moved by 6, its length 3: 200%
+    moved = A.kernel_change(after, before)
+    assert np.allclose(moved.per_filter, [0.0, 1.0, 0.5, 2.0])
+    assert moved.median == pytest.approx(0.75) and moved.most == (3, pytest.approx(2.0))
+    assert moved.whole == pytest.approx((4 + 4 + 36) ** 0.5 / (1 + 4 + 16 + 9) ** 0.5)
+    assert A.kernel_change(before, before).most[1] == 0 and A.kernel_change(before, before).whole == 0
+    zero = torch.zeros(2, 1, 1, 1)
+    assert list(A.kernel_change(torch.tensor([[[[0.0]]], [[[1.0]]]]), zero).per_filter) == [0.0, float("inf")]
+    with pytest.raises(ExplorerError, match="cannot be compared"):
+        A.kernel_change(torch.zeros(4, 3, 3, 3), torch.zeros(4, 1, 3, 3))
+
+
+def test_difference_grid_is_grey_where_nothing_changed_at_one_scale():
+    before = torch.zeros(2, 3, 2, 2)
+    after = before.clone()
+    after[1, 0] = 0.5  # filter 1's red channel up by 0.5, the largest change: full red
+    grid, scale = A.difference_grid(after, before, cols=2, tile=4, gap=1)
+    assert scale == pytest.approx(0.5) and grid.shape == (4, 9, 3)
+    assert (grid[:, :4] == 128).all()  # filter 0: unchanged, grey
+    assert (grid[:, 5:] == [255, 128, 128]).all()  # filter 1: +scale in red, unchanged green and blue
+
+
+def test_a_run_input_is_prepared_as_the_run_prepared_that_domain():
+    from explorer.data.preprocess import Preprocess
+
+    photo = np.zeros((32, 32, 3), np.uint8)
+    photo[8:24, 8:24] = (200, 120, 40)  # a square: Canny draws its outline
+    run = A.LoadedExtractor(torch.nn.Identity(), 1, 32, Preprocess("source", 100, 200))
+    source, target = A.dann_input(photo, run, "source"), A.dann_input(photo, run, "target")
+    assert source.shape == target.shape == (1, 1, 32, 32)
+    assert set(source.unique().tolist()) == {0.0, 1.0} and 0 < source.mean() < 0.25  # edges, thin
+    assert source[0, 0, 16, 16] == 0 and target[0, 0, 16, 16] > 0.5  # grey: the square's inside stays
+    assert A.input_step(run.preprocess, "source", False) == "edges (Canny 100/200)"
+    assert A.input_step(run.preprocess, "target", False) == "grey"
+    inverted = Preprocess("source", 50, 100, invert=True)
+    assert A.input_step(inverted, "source", False) == "edges (Canny 50/100), inverted"
+    assert A.input_step(Preprocess("both", 150, 300), "target", False) == "edges (Canny 150/300)"
+    colour = A.LoadedExtractor(torch.nn.Identity(), 3, 32, Preprocess("none"))
+    assert A.dann_input(photo, colour, "source").shape == (1, 3, 32, 32)
+    assert A.input_step(colour.preprocess, "source", True) == "colour, unchanged"

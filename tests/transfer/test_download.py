@@ -190,8 +190,9 @@ def test_downloads_switched_off(hub, monkeypatch):
 
 
 def test_layer_activations_downloads_imagenet_and_sets_it_beside_random(server, hub, monkeypatch):
-    """The page's path: ImageNet chosen, missing, fetched from the mirror into the hub cache, then
-    drawn beside random weights, the most informative pair once the file is there."""
+    """The page's path: it opens on random weights with one line and a Download button (nothing is
+    fetched unasked); a click fetches the file from the mirror into the hub cache, chooses ImageNet
+    and draws it beside random weights, the most informative pair once the file is there."""
     from pathlib import Path
 
     import streamlit as st
@@ -202,15 +203,22 @@ def test_layer_activations_downloads_imagenet_and_sets_it_beside_random(server, 
     name = hub_name("resnet18", data)
     server.files[name] = data
     monkeypatch.setitem(
-        backbones.WEIGHTS, "resnet18", SimpleNamespace(url=f"https://download.pytorch.org/models/{name}", name="IMAGENET1K_V1")
+        backbones.WEIGHTS,
+        "resnet18",
+        SimpleNamespace(url=f"https://download.pytorch.org/models/{name}", name="IMAGENET1K_V1", meta={"_file_size": 44.661}),
     )
     monkeypatch.setenv("EXPLORER_WEIGHTS_MIRROR", server.url)
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120).run()
     at.switch_page("app_pages/activations.py").run()
     try:
+        assert not at.exception and not at.error and not at.warning and not server.hits
+        assert at.radio(key="a_weights").value == "Random (not pretrained)"
+        assert any("need a one-time download (45 MB) into the torch hub cache" in c.value for c in at.caption)
+        next(b for b in at.button if b.label == "Download").click().run()
         assert not at.exception and not at.error and not at.warning
         assert (hub / name).is_file() and server.hits == {f"/{name}": 1}
-        titles = [m.value for m in at.markdown if m.value.startswith("**")]
+        assert at.radio(key="a_weights").value == "ImageNet" and not [b for b in at.button if b.label == "Download"]
+        titles = [m.value for m in at.main.markdown if m.value.startswith("**")]
         assert titles[0].startswith("**imagenet:IMAGENET1K_V1") and titles[1] == "**random (not pretrained)**"
         assert any("the most informative pair on this machine" in c.value for c in at.caption)
         captions = [c for i in at.image for c in i.captions]
