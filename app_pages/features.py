@@ -83,18 +83,17 @@ for epoch in sorted(picked, key=names.index):
     df = projector.points(emb, ds)
     df = df.assign(file="(not shared)") if others_data() else df
     f = emb.features
-    left, right = st.columns([4, 1])
-    with left:
-        st.altair_chart(charts.feature_space(df, epoch), width="content")
-    with right:
-        st.metric(
-            "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
-        )
-        if num["target"] is not None:
-            st.metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
-        if num["knn"] is not None:
-            st.metric("5-NN class agreement", f"{num['knn']:.3f}", help="share of each point's 5 nearest neighbours with its class")
-        tgt = f.domain == 1
+    st.altair_chart(charts.feature_space(df, epoch), width="content")
+    cols = st.columns([1, 1, 1, 2])  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
+    cols[0].metric(
+        "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
+    )
+    if num["target"] is not None:
+        cols[1].metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
+    if num["knn"] is not None:
+        cols[2].metric("5-NN class agreement", f"{num['knn']:.3f}", help="share of each point's 5 nearest neighbours with its class")
+    tgt = f.domain == 1
+    with cols[3]:
         st.caption(
             f"{'from the cache' if emb.cached else f'{emb.seconds:.1f} s'} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points"
         )

@@ -92,6 +92,15 @@ def _downloads(run, ds: Dataset, column) -> None:
     if not ckpt.is_file():
         return
     b1, b2 = st.columns(2)
+    if cache.busy(run.dir):  # its checkpoints change every epoch: predicting the target each time would slow its training
+        b1.caption("The submission CSV is offered once this run has stopped training.")
+    else:
+        _csv(run, ckpt, epoch, ds, b1)
+    b2.download_button("Checkpoint (.pt)", lambda path=ckpt: path.read_bytes(), f"dann-{run.short_id}.pt",
+                       "application/octet-stream", on_click="ignore")  # fmt: skip
+
+
+def _csv(run, ckpt, epoch: int, ds: Dataset, b1) -> None:
     try:
         csv_text = _submission(str(ckpt), ckpt.stat().st_mtime, ds.fingerprint, ds)
     except FileNotFoundError:
@@ -100,5 +109,3 @@ def _downloads(run, ds: Dataset, column) -> None:
         b1.error(str(e))
     else:
         b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.short_id}-e{epoch}.csv", "text/csv")
-    b2.download_button("Checkpoint (.pt)", lambda path=ckpt: path.read_bytes(), f"dann-{run.short_id}.pt",
-                       "application/octet-stream", on_click="ignore")  # fmt: skip

@@ -118,6 +118,6 @@ def measured_section(ds: Dataset) -> None:
         st.caption(auto.reused(decided))
         decision_view(decided, ds.target.labelled)
     elif len(ds.target) < auto.MIN_TARGET:
-        st.caption(f"This target has only {len(ds.target)} images, too few to judge trained options on: auto uses the statistics' choice.")
+        st.caption(f"This target has only {len(ds.target):,} images, too few to judge trained options on: auto uses the statistics' choice.")
     else:
         st.caption("Not measured on this data yet. The first default run will train: " + "; ".join(_shortlist(ds.fingerprint, ds)) + ".")

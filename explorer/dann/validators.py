@@ -82,13 +82,14 @@ def selected_epoch(history: list[dict], select: str) -> int | None:
 def rank_correlations(history: list[dict]) -> dict[str, float | None]:
     """Each validator's Spearman rank correlation with target accuracy over a run's epochs (needs
     target labels): how well it would have ranked the checkpoints. None where undefined."""
-    from scipy.stats import spearmanr
+    import pandas as pd  # as in long_table: a worker process that only trains never needs it
 
     out = {}
     for name in NAMES:
         rows = [(h["validators"][name], h["target_acc"]) for h in history
                 if name in (h.get("validators") or {}) and h.get("target_acc") is not None]  # fmt: skip
-        rho = spearmanr(*zip(*rows)).statistic if len(rows) >= 3 else float("nan")
+        # pandas' Spearman (ranks with ties averaged): importing scipy.stats here held a class's server up for seconds
+        rho = pd.DataFrame(rows).corr(method="spearman").iloc[0, 1] if len(rows) >= 3 else float("nan")
         out[name] = None if rho != rho else float(rho)
     return out
 

@@ -8,6 +8,7 @@ its marked epochs, its last one and one best checkpoint per validator.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import torch
@@ -58,19 +59,26 @@ def checkpoint_bytes(sweep: Sweep) -> int:
 
 def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:
     """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to
-    warm up). It draws from its own generator: a run starting meanwhile in another thread seeds and
-    draws from torch's global one."""
+    warm up), timed once per process for each network shape and batch: every Start in a class would
+    otherwise time it again, on the core the running run trains on (bench/bench_classroom.py)."""
+    return _timed(config.width, config.batch_size, config.image_size, config.lr, in_channels, classes, device.type)
+
+
+@functools.lru_cache(maxsize=64)
+def _timed(width: float, batch: int, size: int, lr: float, in_channels: int, classes: int, device_type: str) -> float:
+    """It draws from its own generator: a run starting meanwhile in another thread seeds and draws from torch's global one."""
+    device = torch.device(device_type)
     g = torch.Generator(device=device).manual_seed(0)
     with torch.device("meta"):
-        models = build(in_channels, classes, config.width)
+        models = build(in_channels, classes, width)
     models = models.to_empty(device=device)
     for p in models.parameters():
         torch.nn.init.uniform_(p, -0.05, 0.05, generator=g)
     for m in models.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
-    opt = torch.optim.Adam(models.parameters(), lr=config.lr)
-    n, size = config.batch_size, config.image_size
+    opt = torch.optim.Adam(models.parameters(), lr=lr)
+    n = batch
     x = torch.rand(2 * n, in_channels, size, size, device=device, generator=g)
     y = torch.randint(0, classes, (n,), device=device, generator=g)
     times = []
