@@ -92,11 +92,14 @@ run_choices = {f"DANN run: {r.label}": r for r in my_runs(ds)}
 shared = bool(st.session_state.get("shared"))  # opened by a share link: that run and nothing else
 finetuned = {} if shared else fine_tuned_here()  # a share link shows its run only
 models = list(run_choices) if shared else list(WEIGHTS) + list(run_choices)
-# The most informative default that works offline: ImageNet against random where the ImageNet file is
-# here; else a run of this session against its own start; else resnet18 on random weights, labelled so
-# (the weights radio says in one line what ImageNet needs and offers the download).
+# The default: the session's selected run against its own start (the run every page shows); with no
+# run, resnet18 (ImageNet against random where the file is here; else random weights, labelled so, the
+# weights radio saying in one line what ImageNet needs and offering the download).
 mine = selected(list(run_choices.values()))  # the session's selected run, the same on every page
-default = "resnet18" if not shared and (hub_file("resnet18").is_file() or mine is None) else f"DANN run: {mine.label}"
+if shared and mine is None:
+    st.error("This shared run is no longer on the server (removed from the checkpoint cache).", icon=":material/link_off:")
+    st.stop()
+default = f"DANN run: {mine.label}" if mine is not None else "resnet18"
 if st.session_state.get("a_model") not in models or (
     st.session_state.a_model in run_choices and mine and st.session_state.a_model != f"DANN run: {mine.label}"
 ):

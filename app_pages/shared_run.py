@@ -23,6 +23,6 @@ st.subheader(run.label)
 last = run.metrics[-1]
 st.caption(f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
            f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}")  # fmt: skip
-st.altair_chart(charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
+st.vega_lite_chart(spec=charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
 st.dataframe(runs.final_table([run]), hide_index=True, width="stretch")
 validators_panel(run.metrics)

@@ -162,7 +162,7 @@ def progress_view(job) -> None:
             help="0.5 = the domain classifier cannot tell source from target features",
         )
         cols[3].metric("images / s", f"{last['img_per_s']:,.0f}")
-        st.altair_chart(charts.training_curves(runs.curves({job.label: history})), width="content")
+        st.vega_lite_chart(spec=charts.training_curves(runs.curves({job.label: history})), width="content")
         validators_panel(history)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import warnings
 
 import altair as alt
@@ -66,24 +68,32 @@ def lambda_curve(points: list[tuple[float, float]]) -> alt.Chart:
     )
 
 
-def training_curves(df: pd.DataFrame) -> alt.HConcatChart:
-    """Three panels (loss, accuracy, lambda) per epoch; colour = run, dash = metric."""
+def training_curves(df: pd.DataFrame) -> dict:
+    """Three panels (loss, accuracy, lambda) per epoch; colour = run, dash = metric: a vega-lite spec
+    for ``st.vega_lite_chart(spec=...)``, `df` its named dataset. The spec's structure is built once
+    per process: building altair's objects cost a watched run's server more than drawing it
+    (bench/bench_classroom.py)."""
+    return copy.deepcopy(_training_spec()) | {"datasets": {"curves": df}}  # a copy: Streamlit edits the spec it is given
+
+
+@functools.cache
+def _training_spec() -> dict:
     panels = []
     for panel, title in (("loss", "loss"), ("accuracy", "accuracy"), ("lambda", "λ")):
-        part = df[df.panel == panel]
         panels.append(
-            alt.Chart(part)
+            alt.Chart()
+            .transform_filter(alt.datum.panel == panel)  # one dataset for the three panels
             .mark_line(strokeWidth=2)
             .encode(
                 x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
                 y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
                 color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
                 strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
-                tooltip=["run", "metric", "epoch", alt.Tooltip("value:Q", format=".3f")],
+                tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
             )
             .properties(width=230, height=200, title=title)
         )
-    return alt.hconcat(*panels).resolve_scale(color="shared", strokeDash="independent")
+    return alt.hconcat(*panels, data=alt.NamedData(name="curves")).resolve_scale(color="shared", strokeDash="independent").to_dict()
 
 
 def class_legend(names, width: int, orient: str = "bottom") -> alt.Legend:
@@ -129,18 +139,24 @@ def feature_space(df: pd.DataFrame, title: str, size: int = 330) -> alt.HConcatC
         return alt.hconcat(by_class, by_domain, title=title, spacing=24).resolve_scale(color="independent")
 
 
-def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> alt.FacetChart:
-    """One small panel per validator (own y scale): its score per epoch, the epoch it selects marked."""
+def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> dict:
+    """One small panel per validator (own y scale): its score per epoch, the epoch it selects marked;
+    a vega-lite spec with its data, the structure built once per process (as `training_curves`'s)."""
     df = df.assign(selected=[selected.get(v) == e for v, e in zip(df.validator, df.epoch)])
+    return copy.deepcopy(_validator_spec(tuple(selected))) | {"datasets": {"scores": df}}
+
+
+@functools.cache
+def _validator_spec(order: tuple[str, ...]) -> dict:
     line = alt.Chart().mark_line(color="#6a4c93").encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
-        tooltip=["validator", "epoch", alt.Tooltip("score:Q", format=".4f")])  # fmt: skip
+        tooltip=["validator:N", "epoch:Q", alt.Tooltip("score:Q", format=".4f")])  # fmt: skip
     dot = (
         alt.Chart().mark_point(filled=True, size=80, color=palette.MARK).encode(x="epoch:Q", y="score:Q").transform_filter("datum.selected")
     )
-    return alt.layer(line, dot, data=df).properties(width=112, height=100).facet(
-        facet=alt.Facet("validator:N", title=None, sort=list(selected)), columns=5
-    ).resolve_scale(y="independent")  # fmt: skip
+    return alt.layer(line, dot, data=alt.NamedData(name="scores")).properties(width=112, height=100).facet(
+        facet=alt.Facet("validator:N", title=None, sort=list(order)), columns=5
+    ).resolve_scale(y="independent").to_dict()  # fmt: skip
 
 
 def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:

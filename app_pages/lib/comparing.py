@@ -48,7 +48,7 @@ def compare(ds: Dataset, start_twin) -> None:
                                                 help="your runs on this dataset, newest first; the options that measured auto "
                                                 "tried and did not ship are here too, not added by themselves")]  # fmt: skip
     if picked:
-        st.altair_chart(charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
+        st.vega_lite_chart(spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
         st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
         for r in picked:
             twin_panel(r, start_twin)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import charts
-from app_pages.lib.jobs import poll_seconds
+from app_pages.lib.jobs import WAITING_POLL, poll_seconds
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.dann import validators as V
@@ -16,7 +16,7 @@ from explorer.dann.config import TrainConfig
 from explorer.errors import ExplorerError
 from explorer.execution.events import Epoch
 from explorer.execution.keep import twin
-from explorer.store import runs
+from explorer.store import cache, runs
 
 
 def validators_panel(history: list[dict]) -> None:
@@ -27,7 +27,7 @@ def validators_panel(history: list[dict]) -> None:
     selected = {name: V.selected_epoch(history, name) for name in V.NAMES}
     st.markdown(f"**Judging the run without target labels**: each validator's score per epoch; the dot is the epoch it "
                 f"would pick. Downloads and Feature Space use the pick of **{V.DEFAULT}** unless you choose otherwise.")  # fmt: skip
-    st.altair_chart(charts.validator_curves(V.long_table(history), selected), width="content")
+    st.vega_lite_chart(spec=charts.validator_curves(V.long_table(history), selected), width="content")
     labelled = all(h.get("target_acc") is not None for h in history)
     rho = V.rank_correlations(history) if labelled else {}
     table = pd.DataFrame({
@@ -64,6 +64,9 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
     if job is not None and not job.finished:
         _twin_progress(job, run)
         return
+    if twin is not None and not twin.finished and cache.busy(twin.dir):
+        st.caption(f"**{run.label}**: its source-only twin is training now (started elsewhere); the verdict comes when it ends.")
+        return
     if twin is None or not twin.finished:
         st.info(f"**{run.label}**: did DANN help? Its **source-only twin** (the same options with λ = 0) answers that: "
                 + ("train it here." if twin is None else "its training stopped before the end; train on to finish it."),
@@ -76,8 +79,9 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
             else:
                 st.rerun()  # its progress shows here, under the run it is the twin of
         return
-    if twin.run_id not in st.session_state.get("t_listed", ()) and st.session_state.get("t_twin_joined") != twin.run_id:
-        st.session_state.t_twin_joined = twin.run_id
+    joined = st.session_state.setdefault("t_twins_joined", set())
+    if owner() in runs.owners(twin.dir) and twin.run_id not in st.session_state.get("t_listed", ()) and twin.run_id not in joined:
+        joined.add(twin.run_id)
         st.rerun()  # it finished while the page was drawn, after the overlay's list: draw it again, with the twin
     e_d, dann = V.score_at(run.metrics, V.DEFAULT, V.JUDGE)
     e_s, base = V.score_at(twin.metrics, V.DEFAULT, V.JUDGE)
@@ -113,7 +117,7 @@ def _twin_progress(job, run: runs.RunRecord) -> None:
         done, total = sum(isinstance(e, Epoch) for e in events), getattr(job, "total_epochs", 0)
         job_status(job, done / total if total else 0.0, f"**{job.label}**, the twin of {run.label} · epoch {done:,} of {total:,}",
                    f"**{job.label}** finished.")  # fmt: skip
-        if job.finished or poll_seconds([job]) != every:
-            st.rerun()
+        if job.finished or (every == WAITING_POLL) != (poll_seconds([job]) == WAITING_POLL):
+            st.rerun()  # it ended, or it started: look once an epoch from now on
 
     watch()

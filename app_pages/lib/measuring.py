@@ -80,7 +80,7 @@ def measuring_view(job, labelled: bool) -> None:
             st.warning(f"Option **{started.options[e.index]}** was dropped: {e.message}", icon=":material/block:")
     trained = {label: h for label, h in histories.items() if h}
     if trained:
-        st.altair_chart(charts.training_curves(runs.curves(trained)), width="content")
+        st.vega_lite_chart(spec=charts.training_curves(runs.curves(trained)), width="content")
     ended = next((e for e in events if isinstance(e, MeasureEnded)), None)
     if ended and ended.decision:
         decision_view(ended.decision, labelled)
@@ -118,6 +118,8 @@ def measured_section(ds: Dataset) -> None:
         st.caption(auto.reused(decided))
         decision_view(decided, ds.target.labelled)
     elif len(ds.target) < auto.MIN_TARGET:
-        st.caption(f"This target has only {len(ds.target):,} images, too few to judge trained options on: auto uses the statistics' choice.")
+        st.caption(
+            f"This target has only {len(ds.target):,} images, too few to judge trained options on: auto uses the statistics' choice."
+        )
     else:
         st.caption("Not measured on this data yet. The first default run will train: " + "; ".join(_shortlist(ds.fingerprint, ds)) + ".")

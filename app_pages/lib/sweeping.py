@@ -139,7 +139,7 @@ def sweep_results() -> None:
         }
         trained = {label: r.metrics for label, r in records.items() if r and r.metrics}
         if trained:
-            st.altair_chart(charts.training_curves(runs.curves(trained)), width="content")
+            st.vega_lite_chart(spec=charts.training_curves(runs.curves(trained)), width="content")
         if running and job.finished:
             st.rerun()
 

@@ -37,7 +37,7 @@ def missing_line(name: str, error: WeightsMissing | None = None) -> str:
     file, size = hub_file(name).name, WEIGHTS[name].meta.get("_file_size")
     put = f"put `{file}` into `$TORCH_HOME/hub/checkpoints/`"
     if error is not None and error.reason not in ("", "server", "session"):
-        return f"Downloading the ImageNet weights for {name} failed: {error.reason}. Retry, or {put}."
+        return f"Downloading the ImageNet weights for {name} failed: {error.reason}. Retry, or {put}, or upload a state_dict."
     if not download.allowed():
         return f"ImageNet weights for {name} are not on this machine and this server does not download: {put}."
     if not downloads_allowed():

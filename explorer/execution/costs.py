@@ -48,13 +48,19 @@ def checkpoint_bytes(sweep: Sweep) -> int:
     """About how much the sweep's runs not yet trained will write."""
     total = 0
     for r in sweep.pending():
-        with torch.device("meta"):
-            models = build(sweep.dataset.source.images.shape[1], len(sweep.dataset.classes), r.config.width)
-        weights = 4 * sum(t.numel() for t in models.state_dict().values())
+        weights = 4 * _numbers(sweep.dataset.source.images.shape[1], len(sweep.dataset.classes), r.config.width)
         epochs = r.config.epochs + r.config.self_train_epochs
         kept = sum(marked(e) for e in range(epochs + 1)) + (not marked(epochs)) + len(NAMES)
         total += weights * (kept + 3)
     return total
+
+
+@functools.lru_cache(maxsize=64)
+def _numbers(in_channels: int, classes: int, width: float) -> int:
+    """How many numbers the networks' state holds: built once per shape (the sweep form asks on every draw of the page)."""
+    with torch.device("meta"):
+        models = build(in_channels, classes, width)
+    return sum(t.numel() for t in models.state_dict().values())
 
 
 def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: torch.device) -> float:

@@ -115,7 +115,7 @@ def _transfer(url: str, dst: Path, progress) -> None:
         raise DownloadFailed(f"{host} stopped answering for {TIMEOUT_S:g} s (after {_mb(got)})") from None
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise DownloadFailed(f"the disk is full: {dst.parent} needs {_mb(total or got)} free") from None
+            raise DownloadFailed(f"the disk of the torch hub cache is full: it needs {_mb(total or got)} free") from None
         raise DownloadFailed(_network(e, host)) from None
     finally:
         part.unlink(missing_ok=True)

@@ -6,7 +6,9 @@ step: no traceback, no server path, the same run id."""
 
 import re
 
-from tests.e2e.conftest import go, no_errors, settle, shoot
+import pytest
+
+from tests.e2e.conftest import App, go, no_errors, settle, shoot
 from tests.e2e.test_training import set_number
 
 SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
@@ -29,7 +31,22 @@ def clean(page, home) -> str:
     return text
 
 
-def test_the_readme_first_session(page, browser, app):
+@pytest.fixture
+def fresh(browser, tmp_path):
+    """A fresh machine: its own app (no decision auto measured earlier, no hub cache), and a browser on its first page."""
+    app = App(tmp_path / "home", tmp_path / "app.log", TORCH_HOME=str(tmp_path / "torch")).start()
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app.url)
+    settle(page)
+    yield app, page
+    page.context.close()
+    app.stop()
+    assert not app.tracebacks(), "the app logged a traceback:\n" + "\n---\n".join(app.tracebacks())
+
+
+def test_the_readme_first_session(fresh, browser):
+    app, page = fresh
     home = app.home
     assert "Data" in page.locator("[data-testid='stMain'] h1").inner_text()  # the app opens on Data
     clean(page, home)

@@ -242,6 +242,6 @@ def test_a_full_disk_is_named_and_leaves_nothing(server, tiny, tmp_path, monkeyp
     real_open = builtins.open
     monkeypatch.setattr(D, "open", lambda path, mode="r", *a, **k: Full() if str(path).endswith(".partial") else real_open(path, mode, *a, **k),
                         raising=False)  # fmt: skip
-    with pytest.raises(D.DownloadFailed, match=f"the disk is full: {tmp_path} needs 0.2 MB free"):
+    with pytest.raises(D.DownloadFailed, match="the disk of the torch hub cache is full: it needs 0.2 MB free"):
         D.fetch(f"{server.url}/{name}", tmp_path / name)
     assert not (tmp_path / name).exists()
