@@ -84,7 +84,7 @@ for epoch in sorted(picked, key=names.index):
     df = df.assign(file="(not shared)") if others_data() else df
     f = emb.features
     st.altair_chart(charts.feature_space(df, epoch), width="content")
-    cols = st.columns([1, 1, 1, 2])  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
+    cols = st.columns(3)  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
     cols[0].metric(
         "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
     )
@@ -93,7 +93,7 @@ for epoch in sorted(picked, key=names.index):
     if num["knn"] is not None:
         cols[2].metric("5-NN class agreement", f"{num['knn']:.3f}", help="share of each point's 5 nearest neighbours with its class")
     tgt = f.domain == 1
-    with cols[3]:
+    with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(
             f"{'from the cache' if emb.cached else f'{emb.seconds:.1f} s'} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points"
         )

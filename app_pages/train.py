@@ -114,7 +114,7 @@ with st.container(border=True):
         return cfg
 
     one, grid = st.tabs(["One run", "Sweep"])
-    b1, b2 = one.columns([1, 4], vertical_alignment="center")
+    b1, b2 = one.columns([2, 3], vertical_alignment="center")
     remeasure = b2.checkbox("Measure again", key="t_remeasure", disabled=canny != "auto" and augment != "auto",
                             help="auto keeps what it measured on this data; tick to train the options again and choose anew")  # fmt: skip
     if b1.button("Start training", type="primary", key="t_start"):

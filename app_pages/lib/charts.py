@@ -91,7 +91,7 @@ def _training_spec() -> dict:
                 strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
                 tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
             )
-            .properties(width=230, height=200, title=title)
+            .properties(width=180, height=200, title=title)
         )
     return alt.hconcat(*panels, data=alt.NamedData(name="curves")).resolve_scale(color="shared", strokeDash="independent").to_dict()
 
@@ -106,7 +106,7 @@ def class_legend(names, width: int, orient: str = "bottom") -> alt.Legend:
     return alt.Legend(orient=orient, columns=columns, symbolSize=36, labelLimit=64, labelFontSize=11, title=None)
 
 
-def feature_space(df: pd.DataFrame, title: str, size: int = 330) -> alt.HConcatChart:
+def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatChart:
     """Two linked scatter plots of the same points, `size` pixels square: coloured by class and by
     domain. Dragging a box in either selects the same points in both."""
     brush = alt.selection_interval(name=f"brush_{abs(hash(title)) % 10**6}", resolve="global")

@@ -62,7 +62,7 @@ def compare(ds: Dataset, start_twin) -> None:
 def _cache_box(ds: Dataset) -> list:
     """The checkpoint cache's use and the button that clears this session's runs; returns the runs on `ds`."""
     used, cap = cache.usage(), cache.cap_bytes()
-    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1, c2 = st.columns([3, 2], vertical_alignment="center")
     c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
                "the runs written least recently are removed first; a run being trained never is.")  # fmt: skip
     mine = cache.owned(owner())
@@ -101,11 +101,15 @@ def _downloads(run, ds: Dataset, column) -> None:
 
 
 def _csv(run, ckpt, epoch: int, ds: Dataset, b1) -> None:
-    try:
-        csv_text = _submission(str(ckpt), ckpt.stat().st_mtime, ds.fingerprint, ds)
-    except FileNotFoundError:
-        b1.error("This run's checkpoint was just removed from the cache (cleared, or over the size cap).")
-    except ExplorerError as e:
-        b1.error(str(e))
-    else:
-        b1.download_button("Submission CSV (id,label)", csv_text, f"submission-{run.short_id}-e{epoch}.csv", "text/csv")
+    """The submission CSV, predicted when the button is clicked (not on every draw of the page: each
+    finished run would cost a class's server a pass over the target)."""
+
+    def predict() -> str:
+        try:
+            return _submission(str(ckpt), ckpt.stat().st_mtime, ds.fingerprint, ds)
+        except FileNotFoundError:
+            return "This run's checkpoint was removed from the cache (cleared, or over the size cap): train it again.\n"
+        except ExplorerError as e:
+            return f"No submission: {e}\n"
+
+    b1.download_button("Submission CSV (id,label)", predict, f"submission-{run.short_id}-e{epoch}.csv", "text/csv", on_click="ignore")

@@ -19,7 +19,7 @@ def test_the_first_default_run_measures_then_the_next_reuses_the_choice(at):  # 
     chose = next(s.value for s in at.success if "auto chose" in s.value)
     assert "no target label was used" in chose
     tried = next(d.value for d in at.dataframe if "option" in d.value.columns)
-    assert len(tried) >= 4 and {"im score", "at epoch", "target_acc"} <= set(tried.columns)
+    assert len(tried) >= 4 and {"im score", "at epoch", "target acc (labels, not used)"} <= set(tried.columns)
     assert any("This target is labelled, so we can check" in c.value for c in at.caption)  # the builtin target has labels
     assert any(c.value.startswith("auto: measuring") for c in at.caption)
 

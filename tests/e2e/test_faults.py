@@ -112,7 +112,7 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     assert "builtin" in page.locator("[data-testid='stSidebar']").inner_text()  # the dataset in use stays
 
     go(page, "Layer Activations")
-    page.get_by_text("Random (not pretrained)").click()
+    page.get_by_test_id("stRadioGroup").get_by_text("Random (not pretrained)").click()
     settle(page)
     seen = {}
     for name, data in [("huge.png", huge_png()), ("caf\udce9 \udcff.png", png(bytes(range(64))))]:

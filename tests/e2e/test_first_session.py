@@ -77,6 +77,9 @@ def test_the_readme_first_session(fresh, browser):
     assert "source-only" in overlay and run in overlay, overlay  # both curves, without a reload
     assert "source-only" in text
     assert selected_id(page, "Selected run") == run  # the twin did not take the selection
+    with page.expect_download() as got:  # predicted on the click, not on every draw of the page
+        page.get_by_role("button", name="Submission CSV (id,label)").click()
+    assert open(got.value.path()).readline().strip() == "id,label"
     shoot(page, "train_twin", part=".stMainBlockContainer")
 
     go(page, "Feature Space")
