@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.e2e.conftest import App, go, no_errors, settle, shoot
-from tests.e2e.test_training import set_number
+from tests.e2e.test_auto import measure_default
 
 SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
 
@@ -53,10 +53,7 @@ def test_the_readme_first_session(fresh, browser):
     go(page, "Canny Tuner")
     clean(page, home)
 
-    go(page, "Train DANN")
-    set_number(page, "Epochs", 3)
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_selector("[data-testid='stAlertContentSuccess']:has-text('auto chose')", timeout=300_000)
+    measure_default(page)
     page.wait_for_selector("text=Selected run", timeout=60_000)
     settle(page, 1500)
     assert "no target label was used" in clean(page, home)
