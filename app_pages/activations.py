@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import streamlit as st
 import torch
 
+from app_pages.lib import pictures
 from app_pages.lib.datasets import dataset
 from app_pages.lib.runpicker import my_runs, others_data, select, selected
 from app_pages.lib.session import session_dir
@@ -201,7 +202,13 @@ st.caption(f"Input: {seen_note}.")
 
 
 def kernels(k: torch.Tensor, note: str = "") -> None:
-    st.image(A.kernel_grid(k), caption=f"{note}{layers[0]} weights: {k.shape[0]} kernels of {k.shape[-1]}x{k.shape[-1]}", width="stretch")
+    pictures.show(
+        st,
+        ("kernels", st.session_state.a_key, note, k.shape, float(k.sum())),
+        lambda: A.kernel_grid(k),
+        caption=f"{note}{layers[0]} weights: {k.shape[0]} kernels of {k.shape[-1]}x{k.shape[-1]}",
+        width="stretch",
+    )
 
 
 def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: str) -> None:
@@ -227,7 +234,7 @@ def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: st
 
 def grid(c: A.Capture, note: str = "") -> None:
     m = c.maps[layer]
-    st.image(A.map_grid(m, int(first)), width="stretch", caption=f"{note}{layer}: maps {int(first)}–{min(int(first) + 64, m.shape[0]) - 1}, "
+    pictures.show(st, ("maps", st.session_state.a_key, note, layer, int(first)), lambda: A.map_grid(m, int(first)), width="stretch", caption=f"{note}{layer}: maps {int(first)}–{min(int(first) + 64, m.shape[0]) - 1}, "
              "each scaled to its own range (viridis: dark = low, yellow = high)")  # fmt: skip
 
 
@@ -258,7 +265,13 @@ if other:
 c1, c2 = st.columns([1, 1])
 with c1:
     pick = st.number_input("Look at one map", 0, maps.shape[0] - 1, int(first), key=f"a_pick_{layer}")
-    st.image(A.single_map(maps, int(pick)), caption=f"{layer}, map {int(pick)}", width="stretch")
+    pictures.show(
+        st,
+        ("map", st.session_state.a_key, layer, int(pick)),
+        lambda: A.single_map(maps, int(pick)),
+        caption=f"{layer}, map {int(pick)}",
+        width="stretch",
+    )
 with c2:
     st.image(pixels, caption="beside the input", width="stretch")
 

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from app_pages.lib import pictures
 from app_pages.lib.datasets import dataset, remember_canny
 from app_pages.lib.measuring import measured_section
 from explorer.analysis import palette
@@ -33,16 +34,43 @@ tpick = torch.randperm(len(ds.target), generator=gen)[:N]
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Source**: original, grey, Canny")
-    rows = edges.views(ds.source.images[pick], low, high)
-    st.image(grids.tile(torch.cat(rows), N, scale=2), width="stretch")
+    pictures.show(st, ("canny views", ds.fingerprint, low, high), lambda: grids.tile(torch.cat(edges.views(ds.source.images[pick], low, high)), N, scale=2), width="stretch")  # fmt: skip
 with right:
     st.markdown("**Target**: what the edges should look like")
-    st.image(grids.tile(ds.target.images[tpick], N // 2, scale=2), width="stretch")
+    pictures.show(st, ("canny target", ds.fingerprint), lambda: grids.tile(ds.target.images[tpick], N // 2, scale=2), width="stretch")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def curve(fingerprint: str, ratio: float, _src, _tgt):
     return edges.density_curve(_src, _tgt, ratio)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def ink(fingerprint: str, low: int, high: int, _src, _tgt) -> tuple[float, float]:
+    """The source's edge density at low/high and the target's stroke density."""
+    return edges.edge_density(_src, low, high), edges.foreground_density(_tgt)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def density_chart(fingerprint: str, ratio: float, high: int, _df) -> dict:
+    """Source edge density against target stroke density over the high threshold, a rule at `high`:
+    a vega-lite spec, built once per setting (altair's objects cost more than drawing them)."""
+    line = (
+        alt.Chart(_df)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("high:Q", title=f"high threshold (low = {ratio:.2f} x high)"),
+            y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "series:N",
+                scale=alt.Scale(range=list(palette.DOMAIN)),
+                legend=alt.Legend(orient="bottom", direction="vertical", title=None),
+            ),
+            tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
+        )
+    )
+    rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
+    return (line + rule).properties(height=300).to_dict()
 
 
 @st.cache_data(max_entries=8, show_spinner="Scanning the thresholds…")
@@ -62,37 +90,26 @@ def reach_words(r: edges.Reach) -> str:
     return f"No threshold pair reaches the target's ink ({r.goal:.1%}); the closest is {closest}, {why}. Match the shapes, not the amount of ink."
 
 
+def homework_pairs(one: torch.Tensor):
+    views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS]
+    return grids.tile(torch.cat(views), 4, scale=4)
+
+
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**How much ink?** Source edge density against target stroke density")
     sample = torch.randperm(len(ds.source), generator=gen)[:300]
-    df = curve(ds.fingerprint, round(low / high, 2), ds.source.images[sample], ds.target.images[:300])
-    line = (
-        alt.Chart(df)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("high:Q", title=f"high threshold (low = {low / high:.2f} x high)"),
-            y=alt.Y("density:Q", title="fraction of pixels", axis=alt.Axis(format="%")),
-            color=alt.Color(
-                "series:N",
-                scale=alt.Scale(range=list(palette.DOMAIN)),
-                legend=alt.Legend(orient="bottom", direction="vertical", title=None),
-            ),
-            tooltip=["series", "high", alt.Tooltip("density:Q", format=".1%")],
-        )
-    )
-    rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
-    st.altair_chart((line + rule).properties(height=300), width="stretch")
-    now = edges.edge_density(ds.source.images[sample], low, high)
-    goal = edges.foreground_density(ds.target.images[:300])
+    ratio = round(low / high, 2)
+    df = curve(ds.fingerprint, ratio, ds.source.images[sample], ds.target.images[:300])
+    st.vega_lite_chart(spec=density_chart(ds.fingerprint, ratio, high, df), width="stretch")
+    now, goal = ink(ds.fingerprint, low, high, ds.source.images[sample], ds.target.images[:300])
     st.caption(f"At {low}/{high}: source edges cover {now:.1%} of pixels; target strokes cover {goal:.1%}.")
     st.caption(reach_words(reach(ds.fingerprint, ds.source.images[sample], ds.target.images[:300])))
 with c2:
     st.markdown("**The homework's three pairs**, on one source image")
     idx = st.number_input("Source image", 0, len(ds.source) - 1, int(pick[0]), key="canny_index")
-    one = ds.source.images[idx : idx + 1]
-    views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS]
-    st.image(grids.tile(torch.cat(views), 4, scale=4), caption="original · 50/100 · 150/200 · 250/300", width="stretch")
+    pictures.show(st, ("canny pairs", ds.fingerprint, idx), lambda: homework_pairs(ds.source.images[idx : idx + 1]),
+                  caption="original · 50/100 · 150/200 · 250/300", width="stretch")  # fmt: skip
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing the options…")
@@ -118,11 +135,14 @@ st.markdown("**What `auto` would choose** for this dataset: the option whose tra
             "target, by the energy distance between simple image statistics (brightness, gradient strength, ink). "
             "Unlabelled images only: no target label is used.")  # fmt: skip
 chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
-dist = pd.DataFrame(chosen.evidence, columns=["option", "distance"]).assign(chosen=lambda d: d.option == chosen.label)
-c1, c2 = st.columns([3, 2])
-bars = alt.Chart(dist).encode(y=alt.Y("option:N", sort=None, title=None, axis=None))
-c1.altair_chart(
-    alt.layer(
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def option_bars(fingerprint: str, _chosen: preprocess.Preprocess) -> dict:
+    """The options' distances to the target as bars, the chosen one coloured: a vega-lite spec, once per dataset."""
+    dist = pd.DataFrame(_chosen.evidence, columns=["option", "distance"]).assign(chosen=lambda d: d.option == _chosen.label)
+    bars = alt.Chart(dist).encode(y=alt.Y("option:N", sort=None, title=None, axis=None))
+    return alt.layer(
         bars.mark_bar(opacity=0.55).encode(
             x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
             color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]), legend=None),
@@ -130,14 +150,16 @@ c1.altair_chart(
         ),
         # the options' names on the bars, not beside them: a narrow column keeps its bars
         bars.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(x=alt.datum(0), text="option:N"),
-    ).properties(height=24 * len(dist)),
-    width="stretch",
-)  # fmt: skip
+    ).properties(height=24 * len(dist)).to_dict()  # fmt: skip
+
+
+c1, c2 = st.columns([3, 2])
+c1.vega_lite_chart(spec=option_bars(ds.fingerprint, chosen), width="stretch")
 c1.caption(DOUBLE_OUTLINES)
 c2.info(f"**auto: {chosen.label}**  \n{auto_words(chosen)}", icon=":material/auto_awesome:")
-seen = chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])
 below = "target (bottom, Canny'd too: each stroke drawn as its two borders)" if chosen.edges == "both" else "target (bottom)"
-c2.image(grids.tile(torch.cat(seen), 6, scale=2), caption=f"what the networks would see: source (top), {below}", width="stretch")
+pictures.show(c2, ("canny seen", ds.fingerprint, chosen.label), lambda: grids.tile(torch.cat(chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])), 6, scale=2),
+              caption=f"what the networks would see: source (top), {below}", width="stretch")  # fmt: skip
 if c2.button("Train with auto (the default)", key="canny_auto", wrap=True):
     remember_canny("auto")
     st.toast("Train DANN will choose the preprocessing from the data")

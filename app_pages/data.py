@@ -2,10 +2,11 @@
 
 import numbers
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.lib import charts, uploads
+from app_pages.lib import charts, pictures, uploads
 from app_pages.lib.datasets import builtin, choose_dataset, dataset, pair_caption, source_choice
 from app_pages.lib.session import browser_is_local, session_dir
 from explorer.data import grids, overview, serverfolders
@@ -134,16 +135,18 @@ def by_measure(table: pd.DataFrame) -> pd.DataFrame:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def describe(fingerprint: str, _ds: Dataset):
-    """Everything drawn below, computed once per dataset."""
-    pictures = [
-        grids.class_rows(d.images, d.labels, d.classes) if d.labelled else grids.sample(d.images, 80, cols=10)
-        for d in (_ds.source, _ds.target)
-    ]
-    return pictures, overview.summary(_ds), overview.class_counts(_ds), overview.intensity_histogram(_ds)
+    """The numbers and the two charts' vega-lite specs below, computed once per dataset (building
+    altair's objects costs more than drawing them)."""
+    counts, histogram = charts.class_counts(overview.class_counts(_ds)), charts.intensity(overview.intensity_histogram(_ds))
+    return overview.summary(_ds), counts.to_dict(), histogram.to_dict()
+
+
+def domain_picture(d) -> np.ndarray:
+    return grids.class_rows(d.images, d.labels, d.classes) if d.labelled else grids.sample(d.images, 80, cols=10)
 
 
 ds = dataset()
-(src_pic, tgt_pic), table, counts_df, hist_df = describe(ds.fingerprint, ds)
+table, counts_spec, hist_spec = describe(ds.fingerprint, ds)
 
 st.subheader(ds.name)
 for note in ds.notes:
@@ -154,7 +157,7 @@ if skipped:
         st.dataframe([{"domain": d, "file": f, "reason": r} for d, f, r in skipped[:500]], hide_index=True)
 
 cols = st.columns(2)
-for col, d, pic in zip(cols, (ds.source, ds.target), (src_pic, tgt_pic)):
+for col, d in zip(cols, (ds.source, ds.target)):
     with col:
         kind = "labelled, one row per class" if d.labelled else "unlabelled, random samples"
         if d.name == "target" and d.labelled:
@@ -163,17 +166,17 @@ for col, d, pic in zip(cols, (ds.source, ds.target), (src_pic, tgt_pic)):
         if d.labelled:
             names = ", ".join(d.classes[:30]) + (f" and {len(d.classes) - 30} more" if len(d.classes) > 30 else "")
             st.caption(f"classes: {names}")
-        st.image(pic, width="stretch" if pic.shape[1] > 300 else "content")
+        pictures.show(st, ("data", ds.fingerprint, d.name), lambda d=d: domain_picture(d))
 
 st.dataframe(by_measure(table), hide_index=True, width="stretch")
 
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**Images per class**")
-    st.altair_chart(charts.class_counts(counts_df), width="stretch")
+    st.vega_lite_chart(spec=counts_spec, width="stretch")
 with c2:
     st.markdown("**Pixel intensity**")
-    st.altair_chart(charts.intensity(hist_df), width="stretch")
+    st.vega_lite_chart(spec=hist_spec, width="stretch")
 
 with st.expander("What you are looking at", expanded=True):
     st.markdown(
