@@ -224,7 +224,7 @@ def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: st
     if moved is None:
         return
     picture, scale = A.difference_grid(k, k0)
-    grids[2].image(picture, width="stretch", caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)")  # fmt: skip
+    grids[2].image(picture, width="stretch", output_format="PNG", caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)")  # fmt: skip
     i, most = moved.most
     st.markdown(
         f"How far each {layers[0]} kernel moved, ‖W − W₀‖ / ‖W₀‖ (W left, W₀ right): median **{moved.median:.1%}**, "
@@ -240,7 +240,7 @@ def grid(c: A.Capture, note: str = "") -> None:
 
 c1, c2 = st.columns([1, 3])
 with c1:
-    st.image(pixels, caption="the model's input", width="stretch")
+    st.image(pixels, caption="the model's input", width="stretch", output_format="PNG")
     if not other:
         kernels(kernel)
 with c2:
@@ -273,7 +273,7 @@ with c1:
         width="stretch",
     )
 with c2:
-    st.image(pixels, caption="beside the input", width="stretch")
+    st.image(pixels, caption="beside the input", width="stretch", output_format="PNG")
 
 with st.expander("Layer summary (for this input)", expanded=False):
     st.dataframe(cap.summary, hide_index=True, width="stretch")
