@@ -248,3 +248,100 @@ def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_the
 
     assert main(["train", *small, "--auto", "remeasure", "--out", str(tmp_path / "c")]) == 0  # measured again on request
     assert "auto: measuring" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def cam_runs(tmp_path_factory):
+    """A tiny DANN run on the builtin data, its source-only twin, and the home they were trained under."""
+    root = tmp_path_factory.mktemp("cam")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_HOME", str(root / "home"))
+        for name, method in (("dann", "dann"), ("twin", "source-only")):
+            args = ["train", "--data", "builtin", "--out", str(root / name), "--canny", "100", "200", "--method", method, *FAST]
+            assert main(args) == 0
+    return root
+
+
+def test_cam_of_a_run_and_its_twin_draws_the_grid_and_prints_the_numbers(cam_runs, tmp_path, capsys):
+    out = tmp_path / "cam.png"
+    args = ["cam", "--run", str(cam_runs / "dann"), "--twin", str(cam_runs / "twin"), "--n", "4", "--out", str(out)]
+    assert main(args) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert summary["images"] == 8 and summary["method"] == "gradcam" and summary["layer"] == "feature.conv.18"
+    assert 0 < summary["seconds"] < 30
+    for key in ("dann", "twin"):
+        numbers = summary[key]
+        assert set(numbers["strokes"]) == set(numbers["faithfulness"]) == {"target", "source"}
+        assert all(v is None or 0 <= v <= 1 for v in numbers["strokes"].values())
+        assert all(v is None or -1 <= v <= 1 for v in numbers["faithfulness"].values())
+        assert "selected by im" in numbers["checkpoint"] or "epoch" in numbers["checkpoint"]
+    assert summary["twin"]["name"] == "source-only" and summary["dann"]["name"].startswith("dann")
+    from PIL import Image
+
+    picture = Image.open(out)
+    assert picture.mode == "RGB" and picture.width > 2 * 3 * 96 and picture.height > 4 * 96
+
+    # Score-CAM at a named layer, on the data given explicitly; the run alone when no twin is in the cache
+    args = ["cam", "--run", str(cam_runs / "dann"), "--data", "builtin", "--n", "2", "--method", "scorecam", "--layer", "feature.conv.14"]
+    assert main([*args, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    summary = last_json(captured.out)
+    assert summary["layer"] == "feature.conv.14" and summary["twin"] is None and summary["images"] == 4
+    assert "twin is not in the cache" in captured.err
+
+
+def test_cam_finds_the_twin_in_the_cache(cam_runs, tmp_path, capsys):
+    import shutil
+
+    from explorer.execution.keep import twin
+
+    _, folder = twin(json.loads((cam_runs / "dann" / "config.json").read_text()))
+    shutil.copytree(cam_runs / "twin", folder)
+    assert main(["cam", "--run", str(cam_runs / "dann"), "--n", "2", "--out", str(tmp_path / "c.png")]) == 0
+    captured = capsys.readouterr()
+    assert last_json(captured.out)["twin"]["name"] == "source-only" and "twin from the cache" in captured.err
+
+
+def test_cam_refuses_bad_input_in_one_line(cam_runs, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(cam_runs / "twin", other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps(config | {"data_fingerprint": "0" * 24}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copy(cam_runs / "dann" / "config.json", empty / "config.json")
+    (empty / "metrics.jsonl").write_text("")
+    run, png = str(cam_runs / "dann"), str(tmp_path / "c.png")
+    cases = [
+        (["--run", run, "--twin", str(other)], "trained on other data"),
+        (["--run", str(empty)], "has no checkpoints yet"),
+        (["--run", str(tmp_path / "nope")], "Run folder not found"),
+        (["--run", run, "--layer", "layer4"], "feature.conv.0, feature.conv.1"),
+        (["--run", run, "--n", "0"], "--n must be at least 1"),
+    ]
+    for extra, message in cases:
+        assert main(["cam", *extra, "--out", png]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, (extra, err)
+
+
+def test_cam_on_folders_with_a_file_that_is_not_an_image(cam_runs, tmp_path, capsys):
+    from tests.conftest import make_image_folder
+
+    classes = tuple(str(d) for d in range(10))
+    source = make_image_folder(tmp_path / "src", classes=classes, per_class=1, size=(32, 32))
+    target = make_image_folder(tmp_path / "tgt", classes=("0",), per_class=3, mode="L", size=(28, 28))
+    (target / "0" / "bad.png").write_bytes(b"this is not a picture")
+    png = str(tmp_path / "c.png")
+    assert main(["cam", "--run", str(cam_runs / "dann"), "--source", str(source), "--target", str(target), "--n", "3", "--out", png]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 0/bad.png" in captured.err and "not the data the run was trained on" in captured.err
+    summary = last_json(captured.out)
+    assert summary["images"] == 6 and summary["dann"]["accuracy"]["target"] is None  # an unlabelled target: no accuracy
+    (target / "0").joinpath("000.png").write_bytes(b"broken")
+    for f in ("001.png", "002.png"):
+        (target / "0" / f).unlink()
+    assert main(["cam", "--run", str(cam_runs / "dann"), "--source", str(source), "--target", str(target), "--out", png]) == 2
+    assert "could be read" in capsys.readouterr().err

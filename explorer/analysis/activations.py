@@ -152,9 +152,14 @@ def dann_input(pixels: np.ndarray, loaded: LoadedExtractor, domain: str = "targe
     run prepared its `domain`'s images ("source": Canny and inversion as on the source; "target": as
     on the target, which is also how a trained run prepares new images for prediction)."""
     x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-    p, colour = loaded.preprocess, loaded.in_channels == 3
-    x = p.source(x, colour) if domain == "source" else p.target(x, colour)
-    return (x.repeat(1, 3, 1, 1) if x.shape[1] < loaded.in_channels else x).float() / 255
+    return dann_inputs(x, loaded.preprocess, loaded.in_channels, domain)
+
+
+def dann_inputs(images: torch.Tensor, preprocess: Preprocess, in_channels: int, domain: str = "target") -> torch.Tensor:
+    """`dann_input` for a batch: (N, C, S, S) uint8 -> (N, in_channels, S, S) float in [0, 1]."""
+    colour = in_channels == 3
+    x = preprocess.source(images, colour) if domain == "source" else preprocess.target(images, colour)
+    return (x.repeat(1, 3, 1, 1) if x.shape[1] < in_channels else x).float() / 255
 
 
 def input_step(preprocess: Preprocess, domain: str, colour: bool) -> str:

@@ -4,6 +4,7 @@
     python -m explorer sweep (--data builtin | --source SRC --target TGT) --out DIR --grid lamb=0,0.1,1 canny=auto,off [--seeds N] [train options]
     python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
     python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
+    python -m explorer cam --run DIR [--twin DIR] [--data builtin | --source SRC --target TGT] [--n 16] [--method gradcam|scorecam] [--layer NAME] --out grid.png
     python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
     python -m explorer predict (--checkpoint C | --run DIR [--select V]) --target TGT --out submission.csv
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import sys
 
 from explorer.cli.activations import cmd_activations
+from explorer.cli.cam import cmd_cam
 from explorer.cli.embed import cmd_embed
 from explorer.cli.finetune import cmd_finetune
 from explorer.cli.parser import build_parser
@@ -34,6 +36,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "embed": cmd_embed,
     "activations": cmd_activations,
+    "cam": cmd_cam,
     "finetune": cmd_finetune,
     "predict": cmd_predict,
 }

@@ -111,8 +111,24 @@ def _predict_parser(sub) -> None:
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
 
+def _cam_parser(sub) -> None:
+    cm = sub.add_parser("cam", help="where a run looks: class-activation maps of a run and its source-only twin")
+    cm.add_argument(
+        "--run", required=True, help="a `train --out` folder (its selected checkpoint), a run in the cache, or a `finetune --out` folder"
+    )
+    cm.add_argument("--twin", help="the source-only run to compare with (default: the run's twin in the cache, when trained)")
+    cm.add_argument("--data", choices=["builtin"], help="the embedded default dataset (default: the data the run recorded)")
+    cm.add_argument("--source", help="labelled source: ImageFolder root or .zip (or a two-domain folder)")
+    cm.add_argument("--target", help="target: folder or .zip")
+    cm.add_argument("--n", type=int, default=16, help="images per domain (default 16)")
+    cm.add_argument("--method", choices=["gradcam", "scorecam"], default="gradcam")
+    cm.add_argument("--layer", help="the layer to take the maps at (default: the last conv block)")
+    cm.add_argument("--seed", type=int, default=0, help="which images: a fixed-seed sample of each domain")
+    cm.add_argument("--out", required=True, help="PNG to write: target images beside source images")
+
+
 # The subcommands, in the order `--help` lists them.
-_VERBS = (_train_parser, _sweep_parser, _embed_parser, _activations_parser, _finetune_parser, _predict_parser)
+_VERBS = (_train_parser, _sweep_parser, _embed_parser, _activations_parser, _cam_parser, _finetune_parser, _predict_parser)
 
 
 def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
