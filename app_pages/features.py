@@ -5,6 +5,7 @@ import streamlit as st
 
 from app_pages.lib import charts
 from app_pages.lib.datasets import dataset
+from app_pages.lib.looking import section
 from app_pages.lib.player import training_movie
 from app_pages.lib.runpicker import my_runs, others_data, pick_run
 from explorer.analysis import alignment, projector
@@ -25,12 +26,20 @@ if not mine:
     st.info("No runs on this dataset yet: train one on the **Train DANN** page, then come back.", icon=":material/info:")
     st.stop()
 
-with st.container(border=True):
+controls = st.container(border=True)
+with controls:
     c1, c2 = st.columns([2, 3])
     run = pick_run(c1, mine, "f_run")
-    view = c2.segmented_control("View", ["Checkpoints", "Training movie"], default="Checkpoints", key="f_view",
+    view = c2.segmented_control("View", ["Checkpoints", "Training movie", "Where it looks"], default="Checkpoints", key="f_view",
                                 help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
-                                "each map starting from the one before, so the points can be followed.") or "Checkpoints"  # fmt: skip
+                                "each map starting from the one before, so the points can be followed. Where it looks: "
+                                "class-activation maps of the run and its source-only twin on the same images.") or "Checkpoints"  # fmt: skip
+if view == "Where it looks":
+    st.caption("Which pixels made the model say its class? Where adaptation worked, the DANN run should look at the "
+               "strokes on both domains; a source-only model often keys on the source's background or texture.")  # fmt: skip
+    section(run, ds)
+    st.stop()
+with controls:
     c1, c2, c3, c4 = st.columns(4)
     most = max(len(ds.source), len(ds.target))
     n = c1.number_input(

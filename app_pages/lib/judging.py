@@ -62,7 +62,7 @@ def twin_panel(run: runs.RunRecord, start_twin) -> None:
     jobs = {j.id: j for j in job_queue().jobs(owner())}
     job = jobs.get(twin_jobs().get(run.run_id))
     if job is not None and not job.finished:
-        _twin_progress(job, run)
+        twin_progress(job, run)
         return
     if twin is not None and not twin.finished and cache.busy(twin.dir):
         st.caption(f"**{run.label}**: its source-only twin is training now (started elsewhere); the verdict comes when it ends.")
@@ -106,7 +106,7 @@ def twin_jobs() -> dict:
     return st.session_state.setdefault("twin_jobs", {})
 
 
-def _twin_progress(job, run: runs.RunRecord) -> None:
+def twin_progress(job, run: runs.RunRecord) -> None:
     """The twin's place in the queue or its progress, refreshed about once an epoch; the page reruns
     when it ends, so the twin's curve joins the overlay and the verdict appears."""
     every = poll_seconds([job])
