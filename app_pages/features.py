@@ -28,9 +28,8 @@ if not mine:
 
 controls = st.container(border=True)
 with controls:
-    c1, c2 = st.columns([2, 3])
-    run = pick_run(c1, mine, "f_run")
-    view = c2.segmented_control("View", ["Checkpoints", "Training movie", "Where it looks"], default="Checkpoints", key="f_view",
+    run = pick_run(st, mine, "f_run")  # full width: a run's label is long, and the three views need the room below
+    view = st.segmented_control("View", ["Checkpoints", "Training movie", "Where it looks"], default="Checkpoints", key="f_view",
                                 help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
                                 "each map starting from the one before, so the points can be followed. Where it looks: "
                                 "class-activation maps of the run and its source-only twin on the same images.") or "Checkpoints"  # fmt: skip

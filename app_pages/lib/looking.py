@@ -81,19 +81,14 @@ def _pct(v: float | None) -> str:
 
 
 def numbers(shown: dict) -> pd.DataFrame:
-    """One row per model: attention on strokes and faithfulness per domain, chance level, accuracy."""
+    """One row per model and domain: attention on strokes beside an even spread's (the chance
+    level), faithfulness, and accuracy where the labels are known. Six columns fit a narrow window."""
     rows = []
-    for name in dict.fromkeys(n for n, _ in shown):
-        row = {"model": name}
-        for domain in DOMAINS:
-            s = shown[name, domain].summary()
-            row[f"on strokes, {domain}"] = _pct(s["strokes"])
-            row[f"even spread, {domain}"] = _pct(s["glyph_area"])
-            row[f"faithfulness, {domain}"] = "–" if s["faithfulness"] is None else f"{s['faithfulness']:+.2f}"
-            if s["accuracy"] is not None:
-                row[f"accuracy, {domain}"] = _pct(s["accuracy"])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    for (name, domain), lk in shown.items():
+        s = lk.summary()
+        rows.append({"model": name, "images": domain, "on strokes": _pct(s["strokes"]), "even spread": _pct(s["glyph_area"]),
+                     "faithfulness": "–" if s["faithfulness"] is None else f"{s['faithfulness']:+.2f}", "accuracy": _pct(s["accuracy"])})  # fmt: skip
+    return pd.DataFrame(rows).sort_values(["images", "model"], ascending=[False, True], kind="stable")
 
 
 def verdict(shown: dict, run_name: str, twin_name: str | None, n: int) -> str:

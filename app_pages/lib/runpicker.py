@@ -43,8 +43,9 @@ def select(run_id: str) -> None:
 
 
 def keep_in_address() -> None:
-    """Put the selected run back in the address, which a page switch clears."""
-    if (run := st.session_state.get("run")) and not st.session_state.get("shared"):
+    """Read the selected run from the address on a new visit, on whichever page it opens (a page
+    switch clears the address), and put it back in the address after a switch."""
+    if not st.session_state.get("shared") and (run := selected_id()):
         st.query_params["run"] = run
 
 

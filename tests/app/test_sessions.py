@@ -122,6 +122,17 @@ def test_one_selected_run_on_every_page_of_a_session_and_in_its_address(finished
     assert any(b.key == f"share_{made[1].run_id}" for b in at.button)
 
 
+def test_a_link_to_a_run_opened_on_the_data_page_keeps_that_run_after_a_page_switch(finished_runs):
+    sid, made = finished_runs
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(sid=sid, run=made[0].run_id)  # the older run: the newest would be the fallback
+    at.run()  # the Data page, which shows no run
+    at.query_params.pop("run", None)  # what a switch in the sidebar does to the address
+    at.switch_page("app_pages/features.py").run()
+    assert made[0].short_id in at.selectbox(key="f_run").value
+    assert at.query_params["run"] == made[0].run_id
+
+
 def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
     sid, made = finished_runs
     owner = open_app(sid, page="train")

@@ -45,7 +45,7 @@ def test_a_run_without_its_twin_is_shown_alone_and_offers_the_twin(dann_run):
     at = open_view(run)
     assert any(b.label == "Train the source-only twin" for b in at.button)
     table = at.dataframe[0].value
-    assert list(table["model"]) == ["DANN run"]
+    assert list(table["model"]) == ["DANN run", "DANN run"] and list(table["images"]) == ["target", "source"]
     assert any("of its map on the strokes" in m.value for m in at.markdown)
 
 
@@ -58,8 +58,8 @@ def test_the_run_beside_its_twin_with_numbers_and_nothing_recomputed_for_fewer_i
     monkeypatch.setattr(cam_metrics, "look", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     at = open_view(run)
     table = at.dataframe[0].value
-    assert list(table["model"]) == ["DANN run", "source-only twin"]
-    assert {"on strokes, target", "faithfulness, target", "even spread, source"} <= set(table.columns)
+    assert list(table["model"]) == ["DANN run", "source-only twin"] * 2 and list(table["images"]) == ["target"] * 2 + ["source"] * 2
+    assert list(table.columns) == ["model", "images", "on strokes", "even spread", "faithfulness", "accuracy"]
     assert len(calls) == 4  # two models x two domains, all 32 images at once
     layers = at.selectbox(key=f"cam_layer_{run.run_id}")
     assert layers.value == "feature.conv.18" and layers.options[-1].startswith("block 5")  # the last conv block by default
@@ -71,4 +71,4 @@ def test_the_run_beside_its_twin_with_numbers_and_nothing_recomputed_for_fewer_i
     assert not at.exception and len(calls) == 8  # fewer images shown: nothing computed again
     assert "On these 4 target images" in next(m.value for m in at.markdown if "target images" in m.value)
     at.selectbox(key="cam_method").set_value("scorecam").run()
-    assert not at.exception and len(at.dataframe[0].value) == 2
+    assert not at.exception and len(at.dataframe[0].value) == 4

@@ -1,14 +1,14 @@
 """The README's first session, end to end, as a teacher in front of a class plays it: Data, Canny,
 Train DANN with the defaults (3 epochs instead of 40, so the test stays short), its source-only twin
-seen beside its button and in the overlay without a reload, the same run on Feature Space (and its
-movie), Layer Activations and Fine-tune offline, and the run shared into a second browser. At every
+seen beside its button and in the overlay without a reload, the same run on Feature Space (its
+movie, and where it looks beside its twin), Layer Activations and Fine-tune offline, and the run shared into a second browser. At every
 step: no traceback, no server path, the same run id."""
 
 import re
 
 import pytest
 
-from tests.e2e.conftest import App, go, no_errors, settle, shoot
+from tests.e2e.conftest import App, go, no_errors, settle, shoot, table_cells
 from tests.e2e.test_auto import measure_default
 
 SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
@@ -91,6 +91,14 @@ def test_the_readme_first_session(fresh, browser):
     page.wait_for_selector("button:has-text('Play')", timeout=60_000)  # it ends at the last frame
     settle(page)
     clean(page, home)
+    page.locator("[data-testid='stButtonGroup']").get_by_text("Where it looks", exact=True).click()
+    # the twin trained above, found; a 3-epoch run may have no evidence at the last block yet, which the page says
+    page.wait_for_selector("text=/its source-only twin \\d+%|No map had any evidence/", timeout=120_000)
+    settle(page)
+    text = clean(page, home)
+    assert "On these 8 target images" in text or "pick another layer" in text
+    assert {"DANN run", "source-only twin"} <= set(table_cells(page))
+    assert page.locator("[data-testid='stImage'] img").count() >= 1  # the grid of maps
 
     go(page, "Layer Activations")
     settle(page, 1500)
