@@ -26,11 +26,11 @@ def activate(load, scrub=str) -> None:
     dataset (and the session's saved choice), on failure the old one stays."""
     try:
         with st.spinner("Loading images…"):
-            choose_dataset(*load())
+            dropped = choose_dataset(*load())
     except ExplorerError as e:
         st.error(uploads.plain(scrub(str(e))), icon=":material/error:")
     else:
-        st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}"
+        st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}" + (f". {dropped}" if dropped else "")
         st.rerun()  # the whole app again, so the sidebar shows the new dataset too
 
 

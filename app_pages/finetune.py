@@ -21,7 +21,8 @@ from explorer.transfer.freezing import parameter_table, replace_head, stages
 
 st.title("Transfer Fine-tune")
 st.caption(
-    "Take a network trained on ImageNet, replace its last layer with one for your classes, and choose how much "
+    "Take a torchvision network with its ImageNet weights (or with random ones, to see what ImageNet is worth), "
+    "replace its last layer with one for your classes, and choose how much "
     "of it may change. Training only the new head reuses the backbone's features as they are, and is fast "
     "because those features are computed once; unfreezing lets the features adapt, at the full price per epoch."
 )

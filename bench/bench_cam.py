@@ -25,6 +25,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from bench.bench_activations import median_ms
+
 
 def paired_medians(fn, ref, repeats: int) -> tuple[float, float]:
     """Median seconds of `fn` and of `ref`, timed in turns (so a busier moment of the machine
@@ -40,13 +42,7 @@ def paired_medians(fn, ref, repeats: int) -> tuple[float, float]:
 
 
 def median_s(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_ms(fn, repeats) / 1000
 
 
 def reference_gradcam(model, x: torch.Tensor, layer: str) -> torch.Tensor:

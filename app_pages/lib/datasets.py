@@ -85,11 +85,18 @@ def pair_caption(ds: Dataset) -> str:
     )
 
 
-def choose_dataset(ds: Dataset, recipe: dict) -> None:
-    """Make `ds` the active dataset and keep its recipe under the session id."""
+def choose_dataset(ds: Dataset, recipe: dict) -> str:
+    """Make `ds` the active dataset and keep its recipe under the session id. Canny thresholds tuned
+    on another dataset's photos are dropped (training goes back to auto); returns a note saying so, or ""."""
+    old = st.session_state.get("dataset")
     st.session_state.dataset = ds
     st.session_state.pop("dataset_lost", None)
     sessions.remember(owner(), dataset=recipe)
+    tuned = st.session_state.get("canny")
+    if isinstance(tuned, tuple) and (old is None or old.fingerprint != ds.fingerprint):
+        remember_canny("auto")
+        return f"The Canny thresholds {tuned[0]}/{tuned[1]} were tuned on the previous dataset: training uses auto again."
+    return ""
 
 
 def restore_choices() -> None:

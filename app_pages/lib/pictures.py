@@ -22,7 +22,7 @@ def png(picture: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-@st.cache_data(max_entries=96, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner=False)  # a 64-map grid is about 1.2 MB: 80 MB at most
 def drawn(key: tuple, _draw) -> tuple[bytes, int]:
     """`_draw()`'s picture as PNG bytes and its width in pixels, drawn the first time `key` is asked for."""
     picture = _draw()

@@ -29,7 +29,6 @@ context manager: its hooks are removed however the call ends.
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from torchcam.methods import GradCAM, ScoreCAM
 
 from explorer.analysis.activations import dann_inputs
 from explorer.errors import ExplorerError
+from explorer.store.runs import read_config
 
 METHODS = ("gradcam", "scorecam")
 SCORECAM_BATCH = 256  # masked inputs per forward pass
@@ -229,7 +229,7 @@ def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -
     path, which = (Path(checkpoint), Path(checkpoint).name) if checkpoint else selected_checkpoint(run_dir)
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
     arch, preprocess = ckpt["arch"], of_checkpoint(ckpt)
-    config = _config(run_dir) or ckpt["config"]
+    config = read_config(run_dir) or ckpt["config"]
 
     def prepare(images: torch.Tensor, domain: str) -> torch.Tensor:
         return dann_inputs(images, preprocess, arch["in_channels"], domain)
@@ -241,19 +241,11 @@ def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -
                       config, which if which.startswith("epoch") else f"{which}, epoch {ckpt['epoch']}", arch["in_channels"])  # fmt: skip
 
 
-def _config(run_dir: Path) -> dict | None:
-    try:
-        info = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
 def _finetuned(run_dir: Path) -> Classifier:
     from explorer.transfer.backbones import load_backbone, load_state_file
     from explorer.transfer.freezing import replace_head
 
-    config = _config(run_dir)
+    config = read_config(run_dir)
     if not config or "backbone" not in config or not isinstance(config.get("classes"), list):
         raise ExplorerError(f"{run_dir} has a model.pt but no fine-tuning config.json (backbone and classes).")
     net = replace_head(load_backbone(config["backbone"], "random").model, config["backbone"], len(config["classes"]))

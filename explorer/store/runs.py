@@ -63,7 +63,8 @@ class RunRecord:
         return spent and len(m) - len(dann) >= c.get("self_train_epochs", 0)
 
 
-def _config(run_dir: Path) -> dict | None:
+def read_config(run_dir: Path) -> dict | None:
+    """A run folder's config.json as a dict; None when it is missing or not a JSON object."""
     try:
         info = json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):
@@ -75,7 +76,7 @@ def read_run(run_dir: str | Path, info: dict | None = None) -> RunRecord | None:
     """A run folder's config and metrics; None if it has no readable config. A half-written
     metrics line (a crash mid-write) is skipped. The metrics are read incrementally (`tail`)."""
     run_dir = Path(run_dir)
-    info = info or _config(run_dir)
+    info = info or read_config(run_dir)
     if info is None:
         return None
     metrics = tail.rows(run_dir / "metrics.jsonl")
@@ -119,7 +120,7 @@ def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path 
     root = Path(root or subdir("runs"))
     records = []
     for d in root.iterdir():
-        info = _config(d) if d.is_dir() else None
+        info = read_config(d) if d.is_dir() else None
         if info is None or info.get("data_fingerprint") != data_fingerprint:
             continue
         if owner is not None and owner not in owners(d):

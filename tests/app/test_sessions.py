@@ -70,6 +70,18 @@ def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_lin
     assert sidebar_dataset(open_app()) != chosen  # another session starts on the embedded default
 
 
+def test_thresholds_tuned_on_one_dataset_are_dropped_when_another_is_chosen(folders):
+    at = open_app(page="canny")
+    at.slider(key="canny_range").set_value((40, 90)).run()
+    next(b for b in at.button if b.label == "Use these thresholds for training").click().run()
+    assert at.session_state["canny"] == (40, 90)
+    choose_folders(at, *folders)
+    assert at.session_state["canny"] == "auto"
+    assert any("40/90 were tuned on the previous dataset" in t.value for t in at.toast)
+    at.switch_page("app_pages/canny.py").run()
+    assert any(c.value == "Training uses auto." for c in at.caption)
+
+
 def test_a_dataset_that_is_gone_falls_back_visibly(folders):
     sid = choose_folders(open_app(), *folders).query_params["sid"]
     shutil.rmtree(folders[0])
