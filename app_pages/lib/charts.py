@@ -12,7 +12,11 @@ import pandas as pd
 from explorer.analysis import palette
 
 DOMAIN_COLOURS = alt.Scale(domain=["source", "target"], range=list(palette.DOMAIN))
-CLASS_COLOURS = alt.Scale(range=list(palette.CLASS))  # Vega's tableau10, as in the movie's GIF
+
+
+def class_colours(names) -> alt.Scale:
+    """Vega's tableau10 (tableau20 beyond ten classes), as in the movie's GIF."""
+    return alt.Scale(range=list(palette.classes(len(set(names)))))
 
 
 BELOW = alt.Legend(orient="bottom", title=None)  # a legend under a chart leaves a narrow column its plot's width
@@ -120,7 +124,7 @@ def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatC
     legend = class_legend(df["class"].unique(), size)
     by_class = (
         base.encode(
-            color=alt.condition(brush, alt.Color("class:N", scale=CLASS_COLOURS, legend=legend), grey),
+            color=alt.condition(brush, alt.Color("class:N", scale=class_colours(df["class"]), legend=legend), grey),
             shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
         )
         .add_params(brush)
@@ -184,7 +188,7 @@ def movie_frame(df: pd.DataFrame, colour: str, x_range: list[float], y_range: li
     """One frame of the training movie: every point by `colour` (domain or class), on axes fixed for
     the whole movie, points whose prediction changed since the previous frame ringed in black. As
     wide as its container (shown with ``width="stretch"``)."""
-    scale = DOMAIN_COLOURS if colour == "domain" else CLASS_COLOURS
+    scale = DOMAIN_COLOURS if colour == "domain" else class_colours(df["class"])
     # on the right: a legend below squeezes the plot's height
     legend = class_legend(df[colour].unique(), 0, orient="right") if colour == "class" else alt.Legend(title=None)
     return (

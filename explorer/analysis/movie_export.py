@@ -86,7 +86,7 @@ def _picture(mv: Movie, f: Frame, xy: np.ndarray, side: int, font: ImageFont.Ima
     img = Image.new("RGB", (2 * side, side + TOP), "white")
     draw = ImageDraw.Draw(img)
     cls = np.where(mv.label >= 0, mv.label, f.pred)
-    panels = ((0, [palette.DOMAIN[d] for d in mv.domain]), (1, [palette.class_colour(c) for c in cls]))
+    panels = ((0, [palette.DOMAIN[d] for d in mv.domain]), (1, [palette.class_colour(c, len(mv.classes)) for c in cls]))
     for panel, colours in panels:
         _points(draw, xy, colours, f.changed, panel * side, side)
     _captions(draw, f, side, font)
