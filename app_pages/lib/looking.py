@@ -53,8 +53,12 @@ def _looks(key: tuple, _models: dict, _ds: Dataset, method: str, layer: str | No
 
 
 def looks(models: dict[str, C.Classifier], ds: Dataset, method: str, layer: str | None) -> dict:
-    key = (tuple((n, m.name, m.checkpoint, id(m)) for n, m in models.items()), ds.fingerprint, method, layer)
-    return _looks(key, models, ds, method, layer)
+    return _looks(identity(models, ds, method, layer), models, ds, method, layer)
+
+
+def identity(models: dict[str, C.Classifier], ds: Dataset, *what) -> tuple:
+    """What the maps depend on: each model's run and checkpoint (its epoch), the data, and `what`."""
+    return (*((n, m.config.get("run_id"), m.name, m.checkpoint) for n, m in models.items()), ds.fingerprint, *what)
 
 
 def first(lk: M.Look, n: int) -> M.Look:
@@ -176,8 +180,7 @@ def section(run: runs.RunRecord, ds: Dataset) -> None:
     run_name = next(iter(models))
     st.markdown(verdict(shown, run_name, "source-only twin" if len(models) > 1 else None, n))
     st.dataframe(numbers(shown), hide_index=True, width="stretch")
-    key = ("cam", tuple((m.name, m.checkpoint) for m in models.values()), ds.fingerprint, method, layer, n)
-    pictures.show(st, key, lambda: _picture(shown, list(models), ds, n), width="stretch")
+    pictures.show(st, ("cam", *identity(models, ds, method, layer, n)), lambda: _picture(shown, list(models), ds, n), width="stretch")
     st.caption(CAPTION)
 
 

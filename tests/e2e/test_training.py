@@ -63,7 +63,8 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     by_hand(page)
     page.get_by_role("button", name="Start training").click()
     wait_epoch(page, 1)
-    first, chart = epoch_shown(page), page.locator("[data-testid='stVegaLiteChart']").last
+    # the live curves under "This run" (the overlay below joins the run after its first epoch, and grows only on a full rerun)
+    first, chart = epoch_shown(page), page.locator(".st-key-this_run [data-testid='stVegaLiteChart']").first
     before = chart.screenshot()
     # Three more epochs show the curves growing; for the README's screenshots the run goes on to
     # epoch 20, so Feature Space shows the domains merging rather than the first steps.
