@@ -64,7 +64,7 @@ with st.container(border=True):
     with c3:
         if lamb >= 0:
             lam = LambdaSchedule(schedule, 0.0 if method == "source-only" else lamb)
-            st.altair_chart(charts.lambda_curve(lam.curve(51)), width="stretch")
+            st.vega_lite_chart(spec=charts.lambda_curve(lam.curve(51)), width="stretch")
     c1, c2, c3, c4 = st.columns(4)
     optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="t_opt")
     lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")

@@ -61,14 +61,21 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
     )
 
 
-def lambda_curve(points: list[tuple[float, float]]) -> alt.Chart:
-    """lambda over training progress p."""
+def lambda_curve(points: list[tuple[float, float]]) -> dict:
+    """lambda over training progress p: a vega-lite spec, built once per curve (Train DANN draws it
+    on every rerun; altair's objects cost a fifth of the page's script time)."""
+    return copy.deepcopy(_lambda_spec(tuple(map(tuple, points))))  # a copy: Streamlit edits the spec it is given
+
+
+@functools.lru_cache(maxsize=64)
+def _lambda_spec(points: tuple[tuple[float, float], ...]) -> dict:
     df = pd.DataFrame(points, columns=["p", "lambda"])
     return (
         alt.Chart(df)
         .mark_line(color="#6a4c93")
         .encode(x=alt.X("p:Q", title="training progress p"), y=alt.Y("lambda:Q", title="λ"), tooltip=["p", "lambda"])
         .properties(height=140)
+        .to_dict()
     )
 
 
