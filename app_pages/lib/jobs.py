@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 import threading
 import time
 import traceback
@@ -30,18 +29,6 @@ CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
 POLL = (1.0, 5.0)  # seconds between a watching page's looks at a running job: about as often as its events come
 WAITING_POLL = 5.0  # and at jobs that all wait: only their place in the queue changes
 KEEP_FINISHED = 256  # finished jobs remembered (the newest): their runs stay in the cache, found from there
-NICE = 10  # how much lower than the pages' the training threads' CPU priority is (yield_to_pages)
-
-
-def yield_to_pages() -> None:
-    """Lower this thread's CPU priority (Linux: a thread's own nice value, inherited by the torch
-    threads and the processes it starts), so that on a busy server a page's script runs first and
-    training takes the rest of the core: the class's clicks are answered at once, and training loses
-    only the time the scripts really take. Where the system does not allow it, nothing changes."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE))
-    except (AttributeError, OSError):
-        pass
 
 
 @dataclass(eq=False)
@@ -136,7 +123,6 @@ class JobQueue:
         return None if None in left else sum(left)
 
     def _work(self, device: str) -> None:
-        yield_to_pages()
         while True:
             with self._lock:
                 while not self._queues.get(device):

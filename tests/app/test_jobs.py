@@ -3,7 +3,6 @@
 import threading
 import time
 
-from app_pages.lib import jobs
 from app_pages.lib.jobs import JobQueue
 from explorer.errors import ExplorerError
 from explorer.store.runs import add_owner, list_runs, owners
@@ -214,19 +213,3 @@ def test_a_server_up_all_term_remembers_only_the_newest_finished_jobs(monkeypatc
     held = q.submit("a", "waiting", "cpu", gated(threading.Event(), [], "w"))  # unfinished: never forgotten
     assert [j.label for j in q.jobs("a")] == ["run 3", "run 4", "run 5", "waiting"]
     held.stop()
-
-
-def test_training_threads_yield_the_cpu_to_the_pages():
-    """The worker thread runs at a lower CPU priority than the server's other threads (the pages' scripts)."""
-    import os
-
-    seen = []
-
-    def start(stop):
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        yield {"kind": "done"}
-
-    job = JobQueue().submit("alice", "A", "cpu", start)
-    wait(lambda: job.finished)
-    assert seen == [min(19, os.getpriority(os.PRIO_PROCESS, 0) + jobs.NICE)]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == os.getpriority(os.PRIO_PROCESS, 0)  # this thread: unchanged
