@@ -9,6 +9,7 @@ the page, recomputes nothing.
 from __future__ import annotations
 
 import math
+import threading
 
 import pandas as pd
 import streamlit as st
@@ -31,24 +32,34 @@ DOMAINS = ("target", "source")
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _classifier(run_dir: str, checkpoint: str, mtime: float) -> C.Classifier:
-    return C.load_classifier(run_dir, checkpoint)
+def _classifier(run_dir: str, checkpoint: str, mtime: float) -> tuple[C.Classifier, dict[str, str]]:
+    """The classifier and its blocks, found by a pass with hooks before any session shares the model."""
+    loaded = C.load_classifier(run_dir, checkpoint)
+    return loaded, block_outputs(loaded)
 
 
-def classifier(run: runs.RunRecord) -> C.Classifier:
-    """The run's classifier at its selected checkpoint, loaded once per checkpoint version."""
+def classifier(run: runs.RunRecord) -> tuple[C.Classifier, dict[str, str]]:
+    """The run's classifier at its selected checkpoint and its blocks (`block_outputs`), loaded once
+    per checkpoint version."""
     path, _ = C.selected_checkpoint(run.dir)
     return _classifier(str(run.dir), str(path), path.stat().st_mtime)
+
+
+@st.cache_resource
+def _one_at_a_time() -> threading.Lock:
+    """The models are shared by every session: a CAM extractor's hooks on one must not catch another session's pass."""
+    return threading.Lock()
 
 
 @st.cache_resource(max_entries=16, show_spinner="Computing the maps…")
 def _looks(key: tuple, _models: dict, _ds: Dataset, method: str, layer: str | None) -> dict:
     """{(model name, domain): Look} for the first `MOST` images of each domain (a fixed sample)."""
     out = {}
-    for domain in DOMAINS:
-        images, labels = M.sample(getattr(_ds, domain), MOST)
-        for name, model in _models.items():
-            out[name, domain] = M.look(model, images, domain, labels, method, layer, name)
+    with _one_at_a_time():
+        for domain in DOMAINS:
+            images, labels = M.sample(getattr(_ds, domain), MOST)
+            for name, model in _models.items():
+                out[name, domain] = M.look(model, images, domain, labels, method, layer, name)
     return out
 
 
@@ -71,8 +82,8 @@ def block_outputs(model: C.Classifier) -> dict[str, str]:
     """The layers worth a map, by name, in words: each conv block's output (its ReLU, before the
     pooling) with the map's resolution; for a torchvision ResNet its four stages. Other models: every
     layer with a picture-shaped output."""
-    shapes = C.layer_shapes(model.model, (model.in_channels, model.image_size, model.image_size))
-    named = [n for n in C.layer_names(model.model, (model.in_channels, model.image_size, model.image_size))]
+    shapes = C.layer_shapes(model.model, model.input_shape)
+    named = C.layer_names(model.model, model.input_shape)
     types = dict(model.model.named_modules())
     blocks = [n for n in named if isinstance(types[n], torch.nn.ReLU) and n.startswith("feature.")]
     blocks = blocks or [n for n in named if n.rsplit(".", 1)[-1] in ("layer1", "layer2", "layer3", "layer4")] or named
@@ -141,7 +152,7 @@ def twin_for(run: runs.RunRecord, ds: Dataset) -> runs.RunRecord | None:
 def section(run: runs.RunRecord, ds: Dataset) -> None:
     """The view: the controls, the grid of maps (target and source side by side), the numbers."""
     try:
-        dann = classifier(run)
+        dann, layers = classifier(run)
     except (ExplorerError, OSError) as e:
         st.error(f"{run.label}: {e}")
         return
@@ -149,12 +160,11 @@ def section(run: runs.RunRecord, ds: Dataset) -> None:
     models = {"DANN run" if run.config.get("method") == "dann" else "this run": dann}
     if twin is not None:
         try:
-            models["source-only twin"] = classifier(twin)
+            models["source-only twin"] = classifier(twin)[0]
             C.check_twin(dann, models["source-only twin"])
         except (ExplorerError, OSError) as e:
             st.warning(f"The twin's maps are left out: {e}")
             models.pop("source-only twin", None)
-    layers = block_outputs(dann)
     c1, c2, c3 = st.columns(3)
     n = c1.slider(
         "Images per domain",
