@@ -98,6 +98,25 @@ def switch(page, title: str) -> float:
     return time.perf_counter() - t
 
 
+def p95(values) -> float:
+    return sorted(values)[int(0.95 * (len(values) - 1))]
+
+
+def server_part(timings: Path) -> dict:
+    """The page switches' server part (request arrived -> finished message sent, bench/timed_server.py):
+    the session that visited the most pages is the one switching; its first run is its opening load."""
+    lines = [json.loads(line) for line in timings.read_text().splitlines()]
+    visits: dict[str, list[dict]] = {}
+    for line in lines:
+        visits.setdefault(line["session"], []).append(line)
+    mine = max(visits.values(), key=lambda runs: len({r["page"] for r in runs}))[1:]
+    total = [r["queued"] + r["script"] for r in mine]
+    pages = {r["page"] for r in mine}
+    return {"server_p50": statistics.median(total), "server_p95": p95(total), "queued_p95": p95([r["queued"] for r in mine]),
+            "by_page": {p: (statistics.median(t := [r["queued"] + r["script"] for r in mine if r["page"] == p]), p95(t))
+                        for p in sorted(pages)}}  # fmt: skip
+
+
 def switcher(browser, url: str):
     """A new browser session on the app's first page."""
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
@@ -111,8 +130,9 @@ def scene(browser, root: Path, n: int, epochs: int, gc: str) -> dict:
     """N students start their runs at once and watch; one more clicks through the pages until all end."""
     home = root / f"home-{n}-{gc}"
     seed_decision(home)
-    app = App(home, root / f"server-{n}-{gc}.log", prefix=("taskset", "-c", SERVER_CORE),
-              flags=("--runner.postScriptGC", "true" if gc == "on" else "false")).start()  # fmt: skip
+    timings = root / f"server-runs-{n}-{gc}.jsonl"
+    app = App(home, root / f"server-{n}-{gc}.log", prefix=("taskset", "-c", SERVER_CORE), module="bench.timed_server",
+              flags=("--runner.postScriptGC", "true" if gc == "on" else "false"), EXPLORER_BENCH_RUNS=str(timings)).start()  # fmt: skip
     try:
         seeds = range(n)
         pages = [student(browser, app.url, s, epochs) for s in seeds]
@@ -127,8 +147,8 @@ def scene(browser, root: Path, n: int, epochs: int, gc: str) -> dict:
         trained = runs_of(home, seeds)
         result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(e["img_per_s"] for m in trained.values() for e in m),
                   "finished": sum(len(m) >= epochs for m in trained.values()), "switch_p50": statistics.median(switches),
-                  "switch_p95": sorted(switches)[int(0.95 * (len(switches) - 1))], "switches": len(switches),
-                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0}  # fmt: skip
+                  "switch_p95": p95(switches), "switches": len(switches),
+                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0} | server_part(timings)  # fmt: skip
         for p in [*pages, other]:
             p.context.close()
         return result
@@ -165,7 +185,7 @@ def memory(browser, root: Path, epochs: int, minutes: float, reference: float, n
         at10 = samples[min(10, len(samples) - 1)]
         return (f"memory, {n} sessions for {minutes:g} min ({runs} runs started), one more switching pages: training "
                 f"{speed:,.0f} img/s ({speed / reference:.2f}x the CLI); page switch p50 {statistics.median(switches):.2f} s, "
-                f"p95 {sorted(switches)[int(0.95 * (len(switches) - 1))]:.2f} s ({len(switches)}); RSS by minute "
+                f"p95 {p95(switches):.2f} s ({len(switches)}); RSS by minute "
                 + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(samples)) + f" MiB; end / minute 10 = {samples[-1] / at10:.2f}")  # fmt: skip
     finally:
         app.stop()
@@ -185,15 +205,21 @@ def main() -> None:
     seed_decision(root / "home-cli")
     reference = cli_reference(root / "home-cli", args.epochs)
     print(f"CLI alone on core {SERVER_CORE}: {reference:,.0f} img/s ({args.epochs} epochs)", flush=True)
-    print("| sessions watching | postScriptGC | training img/s | x CLI | runs finished | page switch p50 / p95 (s) | server RSS (MiB) |")
-    print("|---|---|---|---|---|---|---|", flush=True)
+    print(
+        "| sessions watching | postScriptGC | training img/s | x CLI | runs finished | page switch p50 / p95 (s): "
+        "in the browser; the server's part | server RSS (MiB) |"
+    )
+    print("|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for gc in args.gc.split(","):
             for n in [int(s) for s in args.sessions.split(",") if s]:
                 r = scene(browser, root, n, args.epochs, gc)
                 print(f"| {n} | {gc} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} | {r['finished']} of {n} | "
-                      f"{r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}) | {r['rss_mib']:,.0f} |", flush=True)  # fmt: skip
+                      f"{r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}); {r['server_p50']:.2f} / "
+                      f"{r['server_p95']:.2f} | {r['rss_mib']:,.0f} |", flush=True)  # fmt: skip
+                print("   server's part by page, p50 / p95 (s): " + "; ".join(f"{p} {a:.2f} / {b:.2f}" for p, (a, b) in
+                      r["by_page"].items()) + f"; queued before the script started, p95 {r['queued_p95']:.2f} s", flush=True)  # fmt: skip
         if args.minutes:
             print(memory(browser, root, args.epochs, args.minutes, reference), flush=True)
         browser.close()

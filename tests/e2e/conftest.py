@@ -55,8 +55,9 @@ def free_port() -> int:
 class App:
     """One `streamlit run app.py` process with its own EXPLORER_HOME; can be killed and restarted."""
 
-    def __init__(self, home: Path, log: Path, prefix: tuple[str, ...] = (), flags: tuple[str, ...] = (), **env):
+    def __init__(self, home: Path, log: Path, prefix=(), flags=(), module: str = "streamlit", **env):
         self.home, self.log, self.prefix, self.flags = home, log, list(prefix), list(flags)  # e.g. taskset; more Streamlit flags
+        self.module = module  # or bench.timed_server: `streamlit run`, timing each script run
         self.env = dict(os.environ, EXPLORER_HOME=str(home), EXPLORER_SESSION_GRACE_S="2", EXPLORER_ALLOW_DOWNLOADS="0") | env
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
@@ -69,7 +70,7 @@ class App:
                     *self.prefix,
                     sys.executable,
                     "-m",
-                    "streamlit",
+                    self.module,
                     "run",
                     "app.py",
                     "--server.port",
@@ -156,8 +157,10 @@ def page(browser, app):
 
 
 def settle(page, extra_ms: int = 500) -> None:
-    """Wait until the page has a title and the script is no longer running."""
+    """Wait until the page has a title and the script is no longer running. (Streamlit's status widget
+    shows only after a run has taken a while, so its absence alone passes before a quick run ends.)"""
     page.wait_for_selector("[data-testid='stMain'] h1")
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached", timeout=120_000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
     page.wait_for_timeout(extra_ms)
 

@@ -1,0 +1,58 @@
+"""`streamlit run`, timing each full script run from the server's side (for bench/bench_classroom.py).
+
+    python -m bench.timed_server run app.py ...   (the same arguments as `streamlit run`)
+
+Writes one JSON line per full (not fragment) run to $EXPLORER_BENCH_RUNS: the session, the page, the
+seconds from the rerun request's arrival to the script's start (`queued`) and from its start until
+its finished message is handed to the event loop to send (`script`). A page switch's server part is
+their sum; what the browser adds (sending, drawing) is what the bench's own clock sees beyond it.
+Streamlit 1.67's internals (AppSession's message and event handlers); the app itself is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+
+from streamlit.runtime.app_session import AppSession
+from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+from streamlit.web import cli
+
+OUT = os.environ["EXPLORER_BENCH_RUNS"]
+_lock = threading.Lock()
+_asked: dict[str, float] = {}  # session -> when its last full rerun request arrived
+_started: dict[str, tuple[float, str]] = {}  # session -> when its full run started, on which page
+
+
+def _handle_backmsg(self, msg, _original=AppSession.handle_backmsg):
+    if msg.WhichOneof("type") == "rerun_script" and not msg.rerun_script.fragment_id:
+        _asked[self.id] = time.perf_counter()
+    return _original(self, msg)
+
+
+def _on_event(self, sender, event, msg=None, exc=None, state=None, page_hash=None, fragments=None, pages=None, *rest,
+              _original=AppSession._handle_scriptrunner_event_on_event_loop):  # fmt: skip
+    now = time.perf_counter()
+    if sender is not self._scriptrunner:  # a runner shutting down: the session ignores its events, and so do we
+        pass
+    elif event == ScriptRunnerEvent.SCRIPT_STARTED and not fragments:
+        info = (pages or {}).get(page_hash) or {}
+        _started[self.id] = (now, info.get("page_name") or str(page_hash))
+    elif event == ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS and self.id in _started:
+        start, page = _started.pop(self.id)
+        asked = _asked.pop(self.id, start)
+        line = {"session": self.id, "page": page, "queued": max(0.0, start - asked), "script": now - start}
+        with _lock, open(OUT, "a") as f:
+            f.write(json.dumps(line) + "\n")
+    return _original(self, sender, event, msg, exc, state, page_hash, fragments, pages, *rest)
+
+
+AppSession.handle_backmsg = _handle_backmsg
+AppSession._handle_scriptrunner_event_on_event_loop = _on_event
+
+if __name__ == "__main__":
+    sys.argv = ["streamlit", *sys.argv[1:]]
+    sys.exit(cli.main())
