@@ -2,7 +2,7 @@
 
     python -m bench.timed_server run app.py ...   (the same arguments as `streamlit run`)
 
-Writes one JSON line per full (not fragment) run to $EXPLORER_BENCH_RUNS: the session, the page, the
+Writes one JSON line per full run to $EXPLORER_BENCH_RUNS: the session, the page, the
 seconds from the rerun request's arrival to the script's start (`queued`) and from its start until
 its finished message is handed to the event loop to send (`script`). A page switch's server part is
 their sum; what the browser adds (sending, drawing) is what the bench's own clock sees beyond it.
@@ -14,17 +14,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 
 from streamlit.runtime.app_session import AppSession
+from streamlit.runtime.runtime import Runtime
 from streamlit.runtime.scriptrunner import ScriptRunnerEvent
 from streamlit.web import cli
 
 OUT = os.environ["EXPLORER_BENCH_RUNS"]
-_lock = threading.Lock()
 _asked: dict[str, float] = {}  # session -> when its last full rerun request arrived
 _started: dict[str, tuple[float, str]] = {}  # session -> when its full run started, on which page
+_ended: dict[str, tuple[float, float, float, str]] = {}  # session -> asked, started, ended, page: not yet sent
 
 
 def _handle_backmsg(self, msg, _original=AppSession.handle_backmsg):
@@ -41,16 +41,29 @@ def _on_event(self, sender, event, msg=None, exc=None, state=None, page_hash=Non
     elif event == ScriptRunnerEvent.SCRIPT_STARTED and not fragments:
         info = (pages or {}).get(page_hash) or {}
         _started[self.id] = (now, info.get("page_name") or str(page_hash))
+    elif event == ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS:  # a watcher's poll: counted, not timed
+        _write({"session": self.id, "fragment": True})
     elif event == ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS and self.id in _started:
         start, page = _started.pop(self.id)
-        asked = _asked.pop(self.id, start)
-        line = {"session": self.id, "page": page, "queued": max(0.0, start - asked), "script": now - start}
-        with _lock, open(OUT, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        _ended[self.id] = (_asked.pop(self.id, start), start, now, page)
     return _original(self, sender, event, msg, exc, state, page_hash, fragments, pages, *rest)
 
 
+def _send_message(self, info, msg, _original=Runtime._send_message):
+    _original(self, info, msg)
+    if msg.WhichOneof("type") == "script_finished" and info.session.id in _ended:
+        asked, start, end, page = _ended.pop(info.session.id)
+        _write({"session": info.session.id, "page": page, "queued": max(0.0, start - asked), "script": end - start,
+                "sending": time.perf_counter() - end})  # fmt: skip
+
+
+def _write(line: dict) -> None:
+    with open(OUT, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 AppSession.handle_backmsg = _handle_backmsg
+Runtime._send_message = _send_message
 AppSession._handle_scriptrunner_event_on_event_loop = _on_event
 
 if __name__ == "__main__":
