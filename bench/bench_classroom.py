@@ -1,15 +1,24 @@
 """A class on one server: does training keep its speed while many browsers watch? (docs/BENCHMARKS.md)
 
-    python -m bench.bench_classroom [--sessions 1,4,8,16] [--epochs 10] [--gc off,on] [--minutes 0]
+    python -m bench.bench_classroom [--sessions 0,1,4,8,16] [--epochs 10] [--gc off,on] [--minutes 0]
+                                    [--watchers-nice 19]
 
-The server runs on the embedded default, pinned to core 0 (`taskset`); this script and the chromium it
-drives are pinned to core 1, as in a class the browsers run on the students' machines. For each N and
-each post-run collection setting (`--gc`: Streamlit's `runner.postScriptGC`, off in the app's config):
-N sessions open Train DANN, each sets its own seed and starts a default run at the same moment, and
-watches it; the runs queue on the one CPU. One more session clicks through all six pages meanwhile.
+The server runs on the embedded default, pinned to core 0 (`taskset`), under bench/timed_server.py
+(`streamlit run`, timing each script run from the server's side); this script and the chromiums it
+drives are pinned to core 1, as in a class the browsers run on the students' machines. The watching
+students' chromium runs at nice 19 and the switching student's at 0, so that the switcher's page draws
+about as soon as on a machine of its own. For each N and each post-run collection setting (`--gc`:
+Streamlit's `runner.postScriptGC`, off in the app's config): N sessions open Train DANN, each sets its
+own seed and starts a default run at the same moment, and watches it; the runs queue on the one CPU.
+One more session goes once round all six pages (untimed: a page is cold once per server), then clicks
+through them until every run has ended (N = 0: five rounds, nobody training).
+
 Printed per scene: the median training img/s of every epoch trained (from the runs' metrics.jsonl)
-against `python -m explorer train` with the same options on core 0 alone, measured in the same bench
-run; page-switch p50/p95; runs finished of N; the server's resident memory at the end.
+against `python -m explorer train` with the same options on core 0 alone, run just before and just
+after the scene (their mean; this VM's speed drifts); page-switch p50/p95 by three clocks: this
+script's (Playwright's click and waits included), the page's own (click event to the app reading
+notRunning with the new title), and the server's part (request arrived to finished message sent);
+the server's part per page; runs finished of N; the watchers' polls a minute; the server's RSS.
 
 Measured auto's choice for the embedded pair is written before the server starts, as it is after the
 first measuring run of a class, so each Start trains one run (the measuring run itself is benched in
@@ -54,7 +63,7 @@ def seed_decision(home: Path) -> None:
 
 def cli_reference(home: Path, epochs: int) -> float:
     """Median img/s of `python -m explorer train` with the class's options, alone on the server's core."""
-    out = home.parent / "cli-run"
+    out = Path(tempfile.mkdtemp(prefix="cli-run-", dir=home.parent))
     env = dict(os.environ, EXPLORER_HOME=str(home))
     subprocess.run(["taskset", "-c", SERVER_CORE, sys.executable, "-m", "explorer", "train", "--data", "builtin",
                     "--epochs", str(epochs), "--seed", "999", "--out", str(out)], env=env, check=True, capture_output=True)  # fmt: skip
@@ -121,9 +130,10 @@ def p95(values) -> float:
     return sorted(values)[math.ceil(0.95 * len(values)) - 1]
 
 
-def server_part(timings: Path) -> dict:
+def server_part(timings: Path, untimed: int) -> dict:
     """The page switches' server part (request arrived -> finished message sent, bench/timed_server.py):
-    the session that visited the most pages is the one switching; its first run is its opening load."""
+    the session that visited the most pages is the one switching; its first `untimed` runs are its
+    opening load and its round of the pages before the scene."""
     lines = [json.loads(line) for line in timings.read_text().splitlines()]
     polls = sum(1 for line in lines if line.get("fragment"))
     visits: dict[str, list[dict]] = {}
@@ -131,7 +141,7 @@ def server_part(timings: Path) -> dict:
         if line.get("fragment"):
             continue
         visits.setdefault(line["session"], []).append(line)
-    mine = max(visits.values(), key=lambda runs: len({r["page"] for r in runs}))[1:]
+    mine = max(visits.values(), key=lambda runs: len({r["page"] for r in runs}))[untimed:]
     total = [r["queued"] + r["script"] + r["sending"] for r in mine]
     pages = {r["page"] for r in mine}
     return {"polls": polls, "server_p50": statistics.median(total), "server_p95": p95(total), "queued_p95": p95([r["queued"] for r in mine]),
@@ -157,22 +167,24 @@ def scene(browsers, root: Path, n: int, epochs: int, gc: str) -> dict:
     app = App(home, root / f"server-{n}-{gc}.log", prefix=("taskset", "-c", SERVER_CORE), module="bench.timed_server",
               flags=("--runner.postScriptGC", "true" if gc == "on" else "false"), EXPLORER_BENCH_RUNS=str(timings)).start()  # fmt: skip
     try:
-        seeds = range(n)
+        seeds, titles = range(n), list(PAGES)[1:] + ["Data"]
         pages = [student(browsers[0], app.url, s, epochs) for s in seeds]
         other = switcher(browsers[1], app.url)
+        for title in titles:  # every page once, untimed: a class meets a cold page once per server, not per click
+            switch(other, title)
         for p in pages:
             p.get_by_role("button", name="Start training").click()
-        switches, titles, t0 = [], list(PAGES)[1:] + ["Data"], time.time()
+        switches, t0 = [], time.time()
         while time.time() - t0 < n * epochs * 4 + 120:
-            if sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n:
-                break
+            if (n == 0 and len(switches) == 5 * len(titles)) or (n and sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n):
+                break  # nobody training: five rounds of the pages; else: until every run has ended
             switches.append(switch(other, titles[len(switches) % len(titles)]))
         switches, in_page = [s for s, _ in switches], [p for _, p in switches]
-        trained = runs_of(home, seeds)
-        result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(e["img_per_s"] for m in trained.values() for e in m),
-                  "finished": sum(len(m) >= epochs for m in trained.values()), "switch_p50": statistics.median(switches),
+        speeds = [e["img_per_s"] for m in runs_of(home, seeds).values() for e in m]
+        result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(speeds) if speeds else float("nan"),
+                  "finished": sum(len(m) >= epochs for m in runs_of(home, seeds).values()), "switch_p50": statistics.median(switches),
                   "switch_p95": p95(switches), "switches": len(switches), "page_p50": statistics.median(in_page), "page_p95": p95(in_page),
-                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0} | server_part(timings)  # fmt: skip
+                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0} | server_part(timings, 1 + len(titles))  # fmt: skip
         for p in [*pages, other]:
             p.context.close()
         return result
@@ -224,21 +236,24 @@ def launch(p, root: Path, nice: int):
     return [p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS) for path in (wrapper, "/usr/bin/chromium")]
 
 
-def report(r: dict, reference: float) -> str:
-    """A scene's row of the table, and a line on the server's part of each page and the watchers' polls."""
-    return (f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} | {r['finished']} of "
+def report(r: dict, before: float, after: float) -> str:
+    """A scene's row of the table (against the CLI's speed before and after it, averaged), and a line on
+    the server's part of each page and the watchers' polls."""
+    reference = (before + after) / 2
+    return (f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f})"
+            f" | {r['finished']} of "
             f"{r['sessions']} | {r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}); {r['page_p50']:.2f} / "
             f"{r['page_p95']:.2f}; {r['server_p50']:.2f} / {r['server_p95']:.2f} | {r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
             + "; ".join(f"{p} {a:.2f} / {b:.2f}" for p, (a, b) in r["by_page"].items())
             + f"; queued before its script started, p95 {r['queued_p95']:.2f} s; the watchers' polls: "
-            f"{r['polls'] / r['sessions'] / (r['seconds'] / 60):.1f} per watcher-minute")  # fmt: skip
+            f"{r['polls'] / max(1, r['sessions']) / (r['seconds'] / 60):.1f} per watcher-minute")  # fmt: skip
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", default="1,4,8,16")
+    ap.add_argument("--sessions", default="0,1,4,8,16", help="0: nobody training, the switching session alone")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--gc", default="off,on", help="Streamlit's postScriptGC in each scene: off (the app's), on (Streamlit's default)")
     ap.add_argument("--minutes", type=float, default=0, help="also: 8 sessions for this long, memory sampled each minute")
@@ -247,18 +262,19 @@ def main() -> None:
     os.sched_setaffinity(0, {BROWSER_CORE})  # this script and its chromium: the students' side
     root = Path(tempfile.mkdtemp(prefix="classroom-"))
     seed_decision(root / "home-cli")
-    reference = cli_reference(root / "home-cli", args.epochs)
-    print(f"CLI alone on core {SERVER_CORE}: {reference:,.0f} img/s ({args.epochs} epochs); watchers' chromium at nice "
-          f"{args.watchers_nice}", flush=True)  # fmt: skip
-    print("| sessions watching | postScriptGC | training img/s | x CLI | runs finished | page switch p50 / p95 (s): "
+    print(f"{args.epochs}-epoch runs; the CLI alone on core {SERVER_CORE} before and after each scene; watchers' chromium at "
+          f"nice {args.watchers_nice}", flush=True)  # fmt: skip
+    print("| sessions watching | postScriptGC | training img/s | x CLI (CLI img/s before, after) | runs finished | page switch p50 / p95 (s): "
           "the bench's clock; the page's clock; the server's part | server RSS (MiB) |\n|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
     with sync_playwright() as p:
         browsers = launch(p, root, args.watchers_nice)
         for gc in args.gc.split(","):
             for n in [int(s) for s in args.sessions.split(",") if s]:
-                print(report(scene(browsers, root, n, args.epochs, gc), reference), flush=True)
+                before = cli_reference(root / "home-cli", args.epochs)
+                r = scene(browsers, root, n, args.epochs, gc)
+                print(report(r, before, cli_reference(root / "home-cli", args.epochs)), flush=True)
         if args.minutes:
-            print(memory(browsers, root, args.epochs, args.minutes, reference), flush=True)
+            print(memory(browsers, root, args.epochs, args.minutes, cli_reference(root / "home-cli", args.epochs)), flush=True)
         for b in browsers:
             b.close()
 
