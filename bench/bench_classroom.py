@@ -192,12 +192,13 @@ def scene(browsers, root: Path, n: int, epochs: int, gc: str) -> dict:
         app.stop()
 
 
-def memory(browsers, root: Path, epochs: int, minutes: float, reference: float, n: int = 8) -> str:
+def memory(browsers, root: Path, epochs: int, minutes: float, n: int = 8) -> dict:
     """N sessions start a new run each time theirs ends, for `minutes`, while one more clicks through
     the pages; the server's RSS once a minute, and the class's training speed over the whole time."""
-    home = root / "home-memory"
+    home, timings = root / "home-memory", root / "server-runs-memory.jsonl"
     seed_decision(home)
-    app = App(home, root / "server-memory.log", prefix=("taskset", "-c", SERVER_CORE)).start()
+    app = App(home, root / "server-memory.log", prefix=("taskset", "-c", SERVER_CORE), module="bench.timed_server",
+              EXPLORER_BENCH_RUNS=str(timings)).start()  # fmt: skip
     try:
         seeds = list(range(1000, 1000 + n))
         pages = [student(browsers[0], app.url, s, epochs) for s in seeds]
@@ -215,16 +216,23 @@ def memory(browsers, root: Path, epochs: int, minutes: float, reference: float, 
                     runs += 1
             if time.time() - t0 >= 60 * len(samples):
                 samples.append(rss_mib(app.proc.pid))
-            switches.append(switch(other, titles[len(switches) % len(titles)])[0])
+            switches.append(switch(other, titles[len(switches) % len(titles)]))
         samples.append(rss_mib(app.proc.pid))
-        speed = statistics.median(e["img_per_s"] for m in runs_of(home, range(1000, seeds[-1] + 1)).values() for e in m)
-        at10 = samples[min(10, len(samples) - 1)]
-        return (f"memory, {n} sessions for {minutes:g} min ({runs} runs started), one more switching pages: training "
-                f"{speed:,.0f} img/s ({speed / reference:.2f}x the CLI); page switch p50 {statistics.median(switches):.2f} s, "
-                f"p95 {p95(switches):.2f} s ({len(switches)}); RSS by minute "
-                + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(samples)) + f" MiB; end / minute 10 = {samples[-1] / at10:.2f}")  # fmt: skip
+        speeds = [e["img_per_s"] for m in runs_of(home, range(1000, seeds[-1] + 1)).values() for e in m]
+        return {"sessions": n, "minutes": minutes, "runs": runs, "img_per_s": statistics.median(speeds), "rss": samples,
+                "switches": [s for s, _ in switches], "in_page": [p for _, p in switches]} | server_part(timings, 1)  # fmt: skip
     finally:
         app.stop()
+
+
+def memory_report(r: dict, before: float, after: float) -> str:
+    reference, rss, at10 = (before + after) / 2, r["rss"], r["rss"][min(10, len(r["rss"]) - 1)]
+    return (f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), one more switching pages: "
+            f"training {r['img_per_s']:,.0f} img/s ({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} "
+            f"after); page switch p50 / p95, the bench's clock {statistics.median(r['switches']):.2f} / {p95(r['switches']):.2f} s, "
+            f"the page's {statistics.median(r['in_page']):.2f} / {p95(r['in_page']):.2f} s, the server's part {r['server_p50']:.2f} / "
+            f"{r['server_p95']:.2f} s ({len(r['switches'])} switches); RSS by minute " + ", ".join(f"{m}: {v:,.0f}" for m, v in
+            enumerate(rss)) + f" MiB; end / minute 10 = {rss[-1] / at10:.2f}")  # fmt: skip
 
 
 def launch(p, root: Path, nice: int):
@@ -274,7 +282,9 @@ def main() -> None:
                 r = scene(browsers, root, n, args.epochs, gc)
                 print(report(r, before, cli_reference(root / "home-cli", args.epochs)), flush=True)
         if args.minutes:
-            print(memory(browsers, root, args.epochs, args.minutes, cli_reference(root / "home-cli", args.epochs)), flush=True)
+            before = cli_reference(root / "home-cli", args.epochs)
+            r = memory(browsers, root, args.epochs, args.minutes)
+            print(memory_report(r, before, cli_reference(root / "home-cli", args.epochs)), flush=True)
         for b in browsers:
             b.close()
 
