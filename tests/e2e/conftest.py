@@ -158,7 +158,7 @@ def page(browser, app):
 
 def settle(page, extra_ms: int = 500) -> None:
     """Wait until the page has a title and the script is no longer running. (Streamlit's status widget
-    shows only after a run has taken a while, so its absence alone passes before a quick run ends.)"""
+    shows only after a run has taken a while, so its absence alone can pass while a run is still going.)"""
     page.wait_for_selector("[data-testid='stMain'] h1")
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached", timeout=120_000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
