@@ -50,6 +50,8 @@ def compare(ds: Dataset, start_twin) -> None:
     if picked:
         st.vega_lite_chart(spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
         st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
+        if partial := [r for r in picked if not r.finished]:
+            st.caption(_as_of(partial))
         for r in picked:
             twin_panel(r, start_twin)
     st.markdown("**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show.")
@@ -57,6 +59,14 @@ def compare(ds: Dataset, start_twin) -> None:
     run = pick_run(c1, cached, "t_download_run")
     _downloads(run, ds, c2)
     share_panel(run, ds)
+
+
+def _as_of(partial: list) -> str:
+    """What the overlay shows of runs not finished: where they were when the page was drawn, not live."""
+    where = "; ".join(f"{r.label}: {len(r.metrics)} of {r.config['epochs']} epochs" for r in partial)
+    return (f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so that a class "
+            "watching adds no polling here: its live curves are under *This run*, and it catches up here when the page is "
+            "next drawn (another click, or once the run ends).")  # fmt: skip
 
 
 def _cache_box(ds: Dataset) -> list:

@@ -272,6 +272,17 @@ def test_dann_worse_than_its_source_only_twin_is_called_out(at):
     assert "Only target labels can tell for sure" in warning.value
 
 
+def test_the_overlay_says_an_unfinished_run_is_shown_as_of_the_last_redraw(at):
+    from explorer.dann.config import TrainConfig
+    from explorer.data.builtin import load_builtin
+
+    fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
+    fake_run(TrainConfig(epochs=5, lamb=0.3, canny=None), fingerprint, me, [0.5, 0.6], [0.4, 0.5])  # 2 of 5 epochs
+    page(at, "train")
+    (note,) = [c.value for c in at.caption if "As of this page's last redraw" in c.value]
+    assert "2 of 5 epochs" in note and "This run" in note
+
+
 def test_the_source_only_twin_trains_with_one_click(at):
     from explorer.dann.config import TrainConfig
     from explorer.data.builtin import load_builtin
