@@ -65,8 +65,8 @@ def _as_of(partial: list) -> str:
     """What the overlay shows of runs not finished: where they were when the page was drawn, not live."""
     where = "; ".join(f"{r.label}: {len(r.metrics)} of {r.config['epochs']} epochs" for r in partial)
     return (f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so that a class "
-            "watching adds no polling here: its live curves are under *This run*, and it catches up here when the page is "
-            "next drawn (another click, or once the run ends).")  # fmt: skip
+            "watching adds no polling here: its live curves are under *This run*, and it catches up here the next time the "
+            "page is drawn (any click on it).")  # fmt: skip
 
 
 def _cache_box(ds: Dataset) -> list:
