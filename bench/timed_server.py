@@ -2,11 +2,14 @@
 
     python -m bench.timed_server run app.py ...   (the same arguments as `streamlit run`)
 
-Writes one JSON line per full run to $EXPLORER_BENCH_RUNS: the session, the page, the
-seconds from the rerun request's arrival to the script's start (`queued`) and from its start until
-its finished message is handed to the event loop to send (`script`). A page switch's server part is
-their sum; what the browser adds (sending, drawing) is what the bench's own clock sees beyond it.
-Streamlit 1.67's internals (AppSession's message and event handlers); the app itself is untouched.
+Writes one JSON line per full run to $EXPLORER_BENCH_RUNS: the session, the page, the seconds from
+the rerun request's arrival to the script's start (`queued`), from its start to its end as the event
+loop sees it (`script`), and from there until its finished message is written to the browser's
+socket (`sending`). A page switch's server part is their sum; what the browser adds (drawing) is what
+the page's and the bench's clocks see beyond it. A fragment run (a watching page's poll) writes a line
+with `"fragment": true`, counted so the bench can show that the watchers kept polling. Everything here
+runs on the event loop's thread. Streamlit 1.67's internals (AppSession's and Runtime's handlers);
+the app itself is untouched.
 """
 
 from __future__ import annotations
