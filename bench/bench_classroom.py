@@ -130,6 +130,11 @@ def p95(values) -> float:
     return sorted(values)[math.ceil(0.95 * len(values)) - 1]
 
 
+def spread(values) -> str:
+    """Median and p95 of some seconds, as the tables print them."""
+    return f"{statistics.median(values):.2f} / {p95(values):.2f}"
+
+
 def server_part(timings: Path, untimed: int) -> dict:
     """The page switches' server part (request arrived -> finished message sent, bench/timed_server.py):
     the session that visited the most pages is the one switching; its first `untimed` runs are its
@@ -142,11 +147,10 @@ def server_part(timings: Path, untimed: int) -> dict:
             continue
         visits.setdefault(line["session"], []).append(line)
     mine = max(visits.values(), key=lambda runs: len({r["page"] for r in runs}))[untimed:]
-    total = [r["queued"] + r["script"] + r["sending"] for r in mine]
-    pages = {r["page"] for r in mine}
-    return {"polls": polls, "server_p50": statistics.median(total), "server_p95": p95(total), "queued_p95": p95([r["queued"] for r in mine]),
-            "by_page": {p: (statistics.median(t := [r["queued"] + r["script"] + r["sending"] for r in mine if r["page"] == p]), p95(t))
-                        for p in sorted(pages)}}  # fmt: skip
+    for r in mine:
+        r["total"] = r["queued"] + r["script"] + r["sending"]
+    return {"polls": polls, "server": [r["total"] for r in mine], "queued_p95": p95([r["queued"] for r in mine]),
+            "by_page": {p: [r["total"] for r in mine if r["page"] == p] for p in sorted({r["page"] for r in mine})}}  # fmt: skip
 
 
 def switcher(browser, url: str):
@@ -179,12 +183,12 @@ def scene(browsers, root: Path, n: int, epochs: int, gc: str) -> dict:
             if (n == 0 and len(switches) == 5 * len(titles)) or (n and sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n):
                 break  # nobody training: five rounds of the pages; else: until every run has ended
             switches.append(switch(other, titles[len(switches) % len(titles)]))
-        switches, in_page = [s for s, _ in switches], [p for _, p in switches]
-        speeds = [e["img_per_s"] for m in runs_of(home, seeds).values() for e in m]
+        trained = runs_of(home, seeds)
+        speeds = [e["img_per_s"] for m in trained.values() for e in m]
         result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(speeds) if speeds else float("nan"),
-                  "finished": sum(len(m) >= epochs for m in runs_of(home, seeds).values()), "switch_p50": statistics.median(switches),
-                  "switch_p95": p95(switches), "switches": len(switches), "page_p50": statistics.median(in_page), "page_p95": p95(in_page),
-                  "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0} | server_part(timings, 1 + len(titles))  # fmt: skip
+                  "finished": sum(len(m) >= epochs for m in trained.values()), "switches": [s for s, _ in switches],
+                  "in_page": [p for _, p in switches], "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0,
+                  } | server_part(timings, 1 + len(titles))  # fmt: skip
         for p in [*pages, other]:
             p.context.close()
         return result
@@ -229,9 +233,8 @@ def memory_report(r: dict, before: float, after: float) -> str:
     reference, rss, at10 = (before + after) / 2, r["rss"], r["rss"][min(10, len(r["rss"]) - 1)]
     return (f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), one more switching pages: "
             f"training {r['img_per_s']:,.0f} img/s ({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} "
-            f"after); page switch p50 / p95, the bench's clock {statistics.median(r['switches']):.2f} / {p95(r['switches']):.2f} s, "
-            f"the page's {statistics.median(r['in_page']):.2f} / {p95(r['in_page']):.2f} s, the server's part {r['server_p50']:.2f} / "
-            f"{r['server_p95']:.2f} s ({len(r['switches'])} switches); RSS by minute " + ", ".join(f"{m}: {v:,.0f}" for m, v in
+            f"after); page switch p50 / p95, the bench's clock {spread(r['switches'])} s, the page's {spread(r['in_page'])} s, "
+            f"the server's part {spread(r['server'])} s ({len(r['switches'])} switches); RSS by minute " + ", ".join(f"{m}: {v:,.0f}" for m, v in
             enumerate(rss)) + f" MiB; end / minute 10 = {rss[-1] / at10:.2f}")  # fmt: skip
 
 
@@ -250,9 +253,9 @@ def report(r: dict, before: float, after: float) -> str:
     reference = (before + after) / 2
     return (f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f})"
             f" | {r['finished']} of "
-            f"{r['sessions']} | {r['switch_p50']:.2f} / {r['switch_p95']:.2f} ({r['switches']}); {r['page_p50']:.2f} / "
-            f"{r['page_p95']:.2f}; {r['server_p50']:.2f} / {r['server_p95']:.2f} | {r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
-            + "; ".join(f"{p} {a:.2f} / {b:.2f}" for p, (a, b) in r["by_page"].items())
+            f"{r['sessions']} | {spread(r['switches'])} ({len(r['switches'])}); {spread(r['in_page'])}; {spread(r['server'])} | "
+            f"{r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
+            + "; ".join(f"{p} {spread(t)}" for p, t in r["by_page"].items())
             + f"; queued before its script started, p95 {r['queued_p95']:.2f} s; the watchers' polls: "
             f"{r['polls'] / max(1, r['sessions']) / (r['seconds'] / 60):.1f} per watcher-minute")  # fmt: skip
 
