@@ -22,7 +22,9 @@ if token := st.query_params.get("share") or st.session_state.get("share_token"):
     grant = sessions.shared(token)
     if grant is None:
         st.title("Shared run")
-        st.error("No such shared run: the link is mistyped, or its owner revoked it.", icon=":material/link_off:")
+        st.error(
+            "No such shared run: the link is mistyped, or its owner revoked it.", icon=":material/link_off:"
+        )
         st.stop()
     st.session_state.shared, st.session_state.share_token = grant, token
     st.query_params["share"] = token
@@ -31,7 +33,9 @@ if token := st.query_params.get("share") or st.session_state.get("share_token"):
     except (ExplorerError, OSError) as e:
         st.error(f"This shared run's data is no longer on this server ({e}).", icon=":material/link_off:")
         st.stop()
-    shared_train = st.Page("app_pages/shared_run.py", title="Train DANN", icon=":material/model_training:", default=True)
+    shared_train = st.Page(
+        "app_pages/shared_run.py", title="Train DANN", icon=":material/model_training:", default=True
+    )
     nav = st.navigation([shared_train, features, activations])
 else:
     restore_choices()
@@ -57,11 +61,17 @@ with st.sidebar:
         f"{ds.source.images.shape[-1]}x{ds.source.images.shape[-1]} px"
     )
     st.markdown(f"**Device**  \n{describe(pick('auto'))}")
-    st.toggle("Allow weight downloads", download.allowed(), key="allow_downloads", disabled=not download.allowed(),
-              help="Pretrained ImageNet weights missing from the torch hub cache are downloaded once (EXPLORER_WEIGHTS_MIRROR: "
-              "from a mirror). Off on this server: EXPLORER_ALLOW_DOWNLOADS=0." if not download.allowed() else
-              "Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
-              "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline.")  # fmt: skip
+    st.toggle(
+        "Allow weight downloads",
+        download.allowed(),
+        key="allow_downloads",
+        disabled=not download.allowed(),
+        help="Pretrained ImageNet weights missing from the torch hub cache are downloaded once (EXPLORER_WEIGHTS_MIRROR: "
+        "from a mirror). Off on this server: EXPLORER_ALLOW_DOWNLOADS=0."
+        if not download.allowed()
+        else "Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
+        "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline.",
+    )
 
 if lost := st.session_state.get("dataset_lost"):
     st.warning(lost, icon=":material/folder_off:")

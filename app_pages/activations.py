@@ -61,7 +61,9 @@ def backbone(name: str, weights: str, container):
 def extractor(path: str, mtime: float) -> tuple[A.LoadedExtractor, int]:
     """A run's feature extractor, loaded once per checkpoint version (not on every rerun)."""
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
-    loaded = A.LoadedExtractor(models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"], of_checkpoint(ckpt))
+    loaded = A.LoadedExtractor(
+        models["feature"], ckpt["arch"]["in_channels"], ckpt["config"]["image_size"], of_checkpoint(ckpt)
+    )
     return loaded, ckpt["epoch"]
 
 
@@ -73,7 +75,9 @@ def run_extractor(path) -> A.LoadedExtractor:
 def model_input(pixels, loaded, domain: str) -> tuple[torch.Tensor, str]:
     """The model's input tensor, and in words what was done to the picture to make it."""
     if not isinstance(loaded, A.LoadedExtractor):
-        return A.imagenet_input(pixels), f"{A.INPUT_SIZE}x{A.INPUT_SIZE}, centre crop, resized, normalised with ImageNet's mean and std"
+        return A.imagenet_input(
+            pixels
+        ), f"{A.INPUT_SIZE}x{A.INPUT_SIZE}, centre crop, resized, normalised with ImageNet's mean and std"
     p, size = loaded.preprocess, loaded.input_size
     step = A.input_step(p, domain, loaded.in_channels == 3)
     note = f"{size}x{size}, {step}, as the run's preprocessing of {domain} images"
@@ -98,7 +102,10 @@ models = list(run_choices) if shared else list(WEIGHTS) + list(run_choices)
 # weights radio saying in one line what ImageNet needs and offering the download).
 mine = selected(list(run_choices.values()))  # the session's selected run, the same on every page
 if shared and mine is None:
-    st.error("This shared run is no longer on the server (removed from the checkpoint cache).", icon=":material/link_off:")
+    st.error(
+        "This shared run is no longer on the server (removed from the checkpoint cache).",
+        icon=":material/link_off:",
+    )
     st.stop()
 default = f"DANN run: {mine.label}" if mine is not None else "resnet18"
 if st.session_state.get("a_model") not in models or (
@@ -113,7 +120,9 @@ def chosen() -> None:
 
 
 with st.container(border=True):
-    choice = st.selectbox("Model", models, key="a_model", on_change=chosen)  # full width: a run's label is long
+    choice = st.selectbox(
+        "Model", models, key="a_model", on_change=chosen
+    )  # full width: a run's label is long
     wbox = st.container()
     loaded, weights_note, partners, kind = None, "", {"nothing": None}, "run"
     try:
@@ -133,29 +142,61 @@ with st.container(border=True):
             if kind != "imagenet":
                 partners["ImageNet weights"] = lambda: (backbone(choice, "imagenet", wbox), "ImageNet")
             if kind != "random":
-                partners["random weights"] = lambda: (backbone(choice, "random", wbox), "random (not pretrained)")
+                partners["random weights"] = lambda: (
+                    backbone(choice, "random", wbox),
+                    "random (not pretrained)",
+                )
             partners |= {
-                k: (lambda p=p, k=k: (backbone(choice, p, wbox), k)) for k, p in finetuned.items() if k.split(": ")[1].startswith(choice)
+                k: (lambda p=p, k=k: (backbone(choice, p, wbox), k))
+                for k, p in finetuned.items()
+                if k.split(": ")[1].startswith(choice)
             }
             why = "what training did to the same architecture's filters"
     except ExplorerError as e:
         st.error(str(e))
     if weights_note:
         st.caption(f"Weights in use: **{weights_note}**")
-    first_choice = next((k for k in partners if k != "nothing" and (k != "ImageNet weights" or hub_file(choice).is_file())), "nothing")
+    first_choice = next(
+        (k for k in partners if k != "nothing" and (k != "ImageNet weights" or hub_file(choice).is_file())),
+        "nothing",
+    )
     c1, c2, c3 = st.columns([2, 1, 3])
-    up = c1.file_uploader("Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image")
-    sample = 0 if others_data() else c2.number_input("…or source image no.", 0, len(ds.source) - 1, 0, key="a_sample")
+    up = c1.file_uploader(
+        "Drop an image", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="a_image"
+    )
+    sample = (
+        0
+        if others_data()
+        else c2.number_input("…or source image no.", 0, len(ds.source) - 1, 0, key="a_sample")
+    )
     domain = "source"  # a dataset image is a source image; a dropped one may be either, where the run prepared them differently
-    if up is not None and isinstance(loaded, A.LoadedExtractor) and (loaded.preprocess.edges == "source" or loaded.preprocess.invert):
-        domain = c1.radio("Prepare it as the run prepared its", ["source", "target"], horizontal=True, key="a_domain",
-                          format_func=lambda d: f"{d} images: {A.input_step(loaded.preprocess, d, loaded.in_channels == 3)}")  # fmt: skip
-    other_choice = c3.selectbox("Compare with", list(partners), index=list(partners).index(first_choice), key=f"a_other_{choice}_{kind}",
-                                help="a second model of the same architecture, on the same image and layer")  # fmt: skip
+    if (
+        up is not None
+        and isinstance(loaded, A.LoadedExtractor)
+        and (loaded.preprocess.edges == "source" or loaded.preprocess.invert)
+    ):
+        domain = c1.radio(
+            "Prepare it as the run prepared its",
+            ["source", "target"],
+            horizontal=True,
+            key="a_domain",
+            format_func=lambda d: (
+                f"{d} images: {A.input_step(loaded.preprocess, d, loaded.in_channels == 3)}"
+            ),
+        )
+    other_choice = c3.selectbox(
+        "Compare with",
+        list(partners),
+        index=list(partners).index(first_choice),
+        key=f"a_other_{choice}_{kind}",
+        help="a second model of the same architecture, on the same image and layer",
+    )
     other, other_note = None, ""
     if up is None and others_data():
         loaded = None  # a shared run on its owner's images: drop an image of your own
-        st.info("Drop an image of your own: this run was trained on its owner's images, which a share link does not show.")
+        st.info(
+            "Drop an image of your own: this run was trained on its owner's images, which a share link does not show."
+        )
     if loaded is not None and partners.get(other_choice):
         try:
             other, other_note = partners[other_choice]()
@@ -164,12 +205,20 @@ with st.container(border=True):
         except ExplorerError as e:
             st.warning(str(e), icon=":material/cloud_off:")
     if other is not None:
-        picked = "the most informative pair on this machine: " if other_choice == first_choice and choice == default else ""
+        picked = (
+            "the most informative pair on this machine: "
+            if other_choice == first_choice and choice == default
+            else ""
+        )
         st.caption(f"Side by side: **{weights_note}** and **{other_note}**, {picked}{why}.")
 
 if loaded is not None:
     size = loaded.input_size if isinstance(loaded, A.LoadedExtractor) else A.INPUT_SIZE
-    image_key = hashlib.blake2b(up.getvalue(), digest_size=8).hexdigest() if up is not None else f"sample {int(sample)}"
+    image_key = (
+        hashlib.blake2b(up.getvalue(), digest_size=8).hexdigest()
+        if up is not None
+        else f"sample {int(sample)}"
+    )
     key = (choice, weights_note, other_note, image_key, domain, ds.fingerprint)
     if st.session_state.get("a_key") != key:  # the passes run only when a model or the image changed
         try:
@@ -177,14 +226,32 @@ if loaded is not None:
                 pixels, info = read_image(up.getvalue(), size)
                 source = f"{up.name} ({info.width}x{info.height} {info.mode})"
             else:
-                pixels, source = A.dataset_pixels(ds.source.images[int(sample)], size), f"source image {int(sample)}"
+                pixels, source = (
+                    A.dataset_pixels(ds.source.images[int(sample)], size),
+                    f"source image {int(sample)}",
+                )
             x, seen_note = model_input(pixels, loaded, domain)
             pair = [m for m in (loaded, other) if m is not None]
             locks = [model_lock(m.model) for m in pair]  # here: the pool's threads have no Streamlit context
-            caps = list(passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks))  # side by side: 1.5x one pass, not 2x
-            seen = (x[0] * 255).byte().permute(1, 2, 0).numpy() if isinstance(loaded, A.LoadedExtractor) else pixels  # what the run sees
-            st.session_state.a_last = (seen, seen_note, caps[0], source, weights_note, A.first_conv(loaded.model).weight.detach().clone())
-            st.session_state.a_other = (caps[1], other_note, A.first_conv(other.model).weight.detach().clone()) if other else None
+            caps = list(
+                passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks)
+            )  # side by side: 1.5x one pass, not 2x
+            seen = (
+                (x[0] * 255).byte().permute(1, 2, 0).numpy()
+                if isinstance(loaded, A.LoadedExtractor)
+                else pixels
+            )  # what the run sees
+            st.session_state.a_last = (
+                seen,
+                seen_note,
+                caps[0],
+                source,
+                weights_note,
+                A.first_conv(loaded.model).weight.detach().clone(),
+            )
+            st.session_state.a_other = (
+                (caps[1], other_note, A.first_conv(other.model).weight.detach().clone()) if other else None
+            )
             st.session_state.a_key = key
         except ExplorerError as e:
             st.error(
@@ -224,7 +291,12 @@ def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: st
     if moved is None:
         return
     picture, scale = A.difference_grid(k, k0)
-    grids[2].image(picture, width="stretch", output_format="PNG", caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)")  # fmt: skip
+    grids[2].image(
+        picture,
+        width="stretch",
+        output_format="PNG",
+        caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)",
+    )
     i, most = moved.most
     st.markdown(
         f"How far each {layers[0]} kernel moved, ‖W − W₀‖ / ‖W₀‖ (W left, W₀ right): median **{moved.median:.1%}**, "
@@ -234,8 +306,14 @@ def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: st
 
 def grid(c: A.Capture, note: str = "") -> None:
     m = c.maps[layer]
-    pictures.show(st, ("maps", st.session_state.a_key, note, layer, int(first)), lambda: A.map_grid(m, int(first)), width="stretch", caption=f"{note}{layer}: maps {int(first)}–{min(int(first) + 64, m.shape[0]) - 1}, "
-             "each scaled to its own range (viridis: dark = low, yellow = high)")  # fmt: skip
+    pictures.show(
+        st,
+        ("maps", st.session_state.a_key, note, layer, int(first)),
+        lambda: A.map_grid(m, int(first)),
+        width="stretch",
+        caption=f"{note}{layer}: maps {int(first)}–{min(int(first) + 64, m.shape[0]) - 1}, "
+        "each scaled to its own range (viridis: dark = low, yellow = high)",
+    )
 
 
 c1, c2 = st.columns([1, 3])
@@ -248,11 +326,15 @@ with c2:
         "Layer",
         layers,
         key="a_layer",
-        format_func=lambda n: f"{n} · {cap.maps[n].shape[0]} maps of {cap.maps[n].shape[1]}x{cap.maps[n].shape[2]}",
+        format_func=lambda n: (
+            f"{n} · {cap.maps[n].shape[0]} maps of {cap.maps[n].shape[1]}x{cap.maps[n].shape[2]}"
+        ),
     )
     maps = cap.maps[layer]
     pages = max(1, -(-maps.shape[0] // 64))
-    first = st.number_input(f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}")
+    first = st.number_input(
+        f"First map (64 per page, {pages} page(s))", 0, maps.shape[0] - 1, 0, step=64, key=f"a_page_{layer}"
+    )
     if not other:
         grid(cap)
 if other:

@@ -22,7 +22,13 @@ st.caption(
 
 ds = dataset()
 tuned = st.session_state.get("canny")
-low, high = st.slider("Canny thresholds (low, high)", 0, 500, tuned if isinstance(tuned, tuple) else (100, 200), key="canny_range")
+low, high = st.slider(
+    "Canny thresholds (low, high)",
+    0,
+    500,
+    tuned if isinstance(tuned, tuple) else (100, 200),
+    key="canny_range",
+)
 if high <= low:
     st.error("The high threshold must be above the low one: move the handles apart.")
     st.stop()
@@ -34,10 +40,20 @@ tpick = torch.randperm(len(ds.target), generator=gen)[:N]
 left, right = st.columns([3, 2])
 with left:
     st.markdown("**Source**: original, grey, Canny")
-    pictures.show(st, ("canny views", ds.fingerprint, low, high), lambda: grids.tile(torch.cat(edges.views(ds.source.images[pick], low, high)), N, scale=2), width="stretch")  # fmt: skip
+    pictures.show(
+        st,
+        ("canny views", ds.fingerprint, low, high),
+        lambda: grids.tile(torch.cat(edges.views(ds.source.images[pick], low, high)), N, scale=2),
+        width="stretch",
+    )
 with right:
     st.markdown("**Target**: what the edges should look like")
-    pictures.show(st, ("canny target", ds.fingerprint), lambda: grids.tile(ds.target.images[tpick], N // 2, scale=2), width="stretch")
+    pictures.show(
+        st,
+        ("canny target", ds.fingerprint),
+        lambda: grids.tile(ds.target.images[tpick], N // 2, scale=2),
+        width="stretch",
+    )
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -86,12 +102,18 @@ def reach_words(r: edges.Reach) -> str:
             f"The target's ink ({r.goal:.1%}) is within the slider's reach: the closest pair is {closest}. Equal ink is a hint, "
             "not the goal: very low thresholds also draw the photos' texture, so compare the shapes too."
         )
-    why = "the most Canny draws on these images: its lines are one pixel wide" if r.goal > r.most else "the least it draws on these images"
+    why = (
+        "the most Canny draws on these images: its lines are one pixel wide"
+        if r.goal > r.most
+        else "the least it draws on these images"
+    )
     return f"No threshold pair reaches the target's ink ({r.goal:.1%}); the closest is {closest}, {why}. Match the shapes, not the amount of ink."
 
 
 def homework_pairs(one: torch.Tensor):
-    views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS]
+    views = [one.repeat(1, 3 // one.shape[1], 1, 1)] + [
+        edges.views(one, lo, hi)[2] for lo, hi in edges.HOMEWORK_PAIRS
+    ]
     return grids.tile(torch.cat(views), 4, scale=4)
 
 
@@ -108,8 +130,13 @@ with c1:
 with c2:
     st.markdown("**The homework's three pairs**, on one source image")
     idx = st.number_input("Source image", 0, len(ds.source) - 1, int(pick[0]), key="canny_index")
-    pictures.show(st, ("canny pairs", ds.fingerprint, idx), lambda: homework_pairs(ds.source.images[idx : idx + 1]),
-                  caption="original · 50/100 · 150/200 · 250/300", width="stretch")  # fmt: skip
+    pictures.show(
+        st,
+        ("canny pairs", ds.fingerprint, idx),
+        lambda: homework_pairs(ds.source.images[idx : idx + 1]),
+        caption="original · 50/100 · 150/200 · 250/300",
+        width="stretch",
+    )
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing the options…")
@@ -131,35 +158,60 @@ def auto_words(chosen: preprocess.Preprocess) -> str:
     return f"distance to the target {d:.3f}" + (f"; the next: {others}" if others else "")
 
 
-st.markdown("**What `auto` would choose** for this dataset: the option whose transformed source is closest to the "
-            "target, by the energy distance between simple image statistics (brightness, gradient strength, ink). "
-            "Unlabelled images only: no target label is used.")  # fmt: skip
+st.markdown(
+    "**What `auto` would choose** for this dataset: the option whose transformed source is closest to the "
+    "target, by the energy distance between simple image statistics (brightness, gradient strength, ink). "
+    "Unlabelled images only: no target label is used."
+)
 chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def option_bars(fingerprint: str, _chosen: preprocess.Preprocess) -> dict:
     """The options' distances to the target as bars, the chosen one coloured: a vega-lite spec, once per dataset."""
-    dist = pd.DataFrame(_chosen.evidence, columns=["option", "distance"]).assign(chosen=lambda d: d.option == _chosen.label)
+    dist = pd.DataFrame(_chosen.evidence, columns=["option", "distance"]).assign(
+        chosen=lambda d: d.option == _chosen.label
+    )
     bars = alt.Chart(dist).encode(y=alt.Y("option:N", sort=None, title=None, axis=None))
-    return alt.layer(
-        bars.mark_bar(opacity=0.55).encode(
-            x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
-            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]), legend=None),
-            tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
-        ),
-        # the options' names on the bars, not beside them: a narrow column keeps its bars
-        bars.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(x=alt.datum(0), text="option:N"),
-    ).properties(height=24 * len(dist)).to_dict()  # fmt: skip
+    return (
+        alt.layer(
+            bars.mark_bar(opacity=0.55).encode(
+                x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
+                color=alt.Color(
+                    "chosen:N",
+                    scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]),
+                    legend=None,
+                ),
+                tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
+            ),
+            # the options' names on the bars, not beside them: a narrow column keeps its bars
+            bars.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(
+                x=alt.datum(0), text="option:N"
+            ),
+        )
+        .properties(height=24 * len(dist))
+        .to_dict()
+    )
 
 
 c1, c2 = st.columns([3, 2])
 c1.vega_lite_chart(spec=option_bars(ds.fingerprint, chosen), width="stretch")
 c1.caption(DOUBLE_OUTLINES)
 c2.info(f"**auto: {chosen.label}**  \n{auto_words(chosen)}", icon=":material/auto_awesome:")
-below = "target (bottom, Canny'd too: each stroke drawn as its two borders)" if chosen.edges == "both" else "target (bottom)"
-pictures.show(c2, ("canny seen", ds.fingerprint, chosen.label), lambda: grids.tile(torch.cat(chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])), 6, scale=2),
-              caption=f"what the networks would see: source (top), {below}", width="stretch")  # fmt: skip
+below = (
+    "target (bottom, Canny'd too: each stroke drawn as its two borders)"
+    if chosen.edges == "both"
+    else "target (bottom)"
+)
+pictures.show(
+    c2,
+    ("canny seen", ds.fingerprint, chosen.label),
+    lambda: grids.tile(
+        torch.cat(chosen.apply(ds.source.images[pick[:6]], ds.target.images[tpick[:6]])), 6, scale=2
+    ),
+    caption=f"what the networks would see: source (top), {below}",
+    width="stretch",
+)
 if c2.button("Train with auto (the default)", key="canny_auto", wrap=True):
     remember_canny("auto")
     st.toast("Train DANN will choose the preprocessing from the data")
@@ -171,7 +223,9 @@ c2.caption(f"Training uses {'auto' if choice == 'auto' else f'Canny {choice[0]}/
 measured_section(ds)
 
 st.markdown("**Your own photo** through the same pipeline")
-up = st.file_uploader("Drop a photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="canny_upload")
+up = st.file_uploader(
+    "Drop a photo", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS), key="canny_upload"
+)
 if up is not None:
     try:
         pixels, info = read_image(up.getvalue(), 256)

@@ -30,7 +30,9 @@ def activate(load, scrub=str) -> None:
     except ExplorerError as e:
         st.error(uploads.plain(scrub(str(e))), icon=":material/error:")
     else:
-        st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}" + (f". {dropped}" if dropped else "")
+        st.session_state.data_loaded = f"Loaded {st.session_state.dataset.name}" + (
+            f". {dropped}" if dropped else ""
+        )
         st.rerun()  # the whole app again, so the sidebar shows the new dataset too
 
 
@@ -68,13 +70,23 @@ with st.container(border=True):
             else "Any folder this machine can read (offered because this browser runs on the server itself)."
         )
         example = "real_or_drawing" if inside else "/data/real_or_drawing"
-        src = st.text_input("Source folder or .zip", placeholder=f"{example}   (holds train_data/ and test_data/)   or   photos")
+        src = st.text_input(
+            "Source folder or .zip",
+            placeholder=f"{example}   (holds train_data/ and test_data/)   or   photos",
+        )
         tgt = st.text_input("Target folder or .zip (empty when the source folder holds both domains)")
         if st.button("Open", type="primary", disabled=not src.strip()):
 
             def load() -> Dataset:
-                source, target = (str(serverfolders.resolve(p, local)) if p.strip() else None for p in (src, tgt))
-                recipe = {"kind": "folders", "what": "folder pair on this server", "source": source, "target": target}
+                source, target = (
+                    str(serverfolders.resolve(p, local)) if p.strip() else None for p in (src, tgt)
+                )
+                recipe = {
+                    "kind": "folders",
+                    "what": "folder pair on this server",
+                    "source": source,
+                    "target": target,
+                }
                 return open_dataset(source, target, size=size), recipe | {"size": size}
 
             activate(load, scrub=serverfolders.scrub)
@@ -99,14 +111,18 @@ with st.container(border=True):
         slot = c1.radio("Add to", uploads.SLOTS, horizontal=True, key="drop_slot")
         cls = c2.text_input("Class name", key="drop_class", placeholder="e.g. cat (empty: unlabelled target)")
         n = st.session_state.setdefault("drop_round", 0)
-        files = st.file_uploader("Images", type=IMAGE_TYPES, accept_multiple_files=True, key=f"drop_files_{n}")
+        files = st.file_uploader(
+            "Images", type=IMAGE_TYPES, accept_multiple_files=True, key=f"drop_files_{n}"
+        )
         b1, b2, b3 = st.columns(3)
         if b1.button("Add images", disabled=not files):
             if slot == "source" and not cls.strip():
                 st.error("Source images need a class name: the source domain is the labelled one.")
             else:
                 try:
-                    added = uploads.add_images(session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files))
+                    added = uploads.add_images(
+                        session_dir(), slot, cls or None, ((f.name, f.getvalue()) for f in files)
+                    )
                 except ExplorerError as e:
                     st.error(uploads.plain(str(e)))
                 else:
@@ -116,10 +132,18 @@ with st.container(border=True):
         counts = uploads.dropped_counts(session_dir()) if "session_dir" in st.session_state else {}
         for s in uploads.SLOTS:
             per = counts.get(s)
-            st.caption(f"**{s}**: " + (", ".join(f"{k} ({v:,})" for k, v in per.items()) if per else "nothing yet"))
+            st.caption(
+                f"**{s}**: " + (", ".join(f"{k} ({v:,})" for k, v in per.items()) if per else "nothing yet")
+            )
         if b2.button("Use dropped images", type="primary", disabled=len(counts) < 2):
             folders = [str(uploads.dropped_folder(session_dir(), s)) for s in ("source", "target")]
-            recipe = {"kind": "folders", "what": "dropped images", "source": folders[0], "target": folders[1], "size": size}
+            recipe = {
+                "kind": "folders",
+                "what": "dropped images",
+                "source": folders[0],
+                "target": folders[1],
+                "size": size,
+            }
             activate(lambda: (open_dataset(*folders, size=size), recipe))
         if b3.button("Clear dropped images", disabled=not counts):
             uploads.clear_dropped(session_dir())
@@ -137,12 +161,17 @@ def by_measure(table: pd.DataFrame) -> pd.DataFrame:
 def describe(fingerprint: str, _ds: Dataset):
     """The numbers and the two charts' vega-lite specs below, computed once per dataset (building
     altair's objects costs more than drawing them)."""
-    counts, histogram = charts.class_counts(overview.class_counts(_ds)), charts.intensity(overview.intensity_histogram(_ds))
+    counts, histogram = (
+        charts.class_counts(overview.class_counts(_ds)),
+        charts.intensity(overview.intensity_histogram(_ds)),
+    )
     return overview.summary(_ds), counts.to_dict(), histogram.to_dict()
 
 
 def domain_picture(d) -> np.ndarray:
-    return grids.class_rows(d.images, d.labels, d.classes) if d.labelled else grids.sample(d.images, 80, cols=10)
+    return (
+        grids.class_rows(d.images, d.labels, d.classes) if d.labelled else grids.sample(d.images, 80, cols=10)
+    )
 
 
 ds = dataset()
@@ -164,7 +193,9 @@ for col, d in zip(cols, (ds.source, ds.target)):
             kind = "labels used for evaluation only, one row per class"
         st.markdown(f"**{d.name.capitalize()}** · {len(d):,} images · {kind}")
         if d.labelled:
-            names = ", ".join(d.classes[:30]) + (f" and {len(d.classes) - 30} more" if len(d.classes) > 30 else "")
+            names = ", ".join(d.classes[:30]) + (
+                f" and {len(d.classes) - 30} more" if len(d.classes) > 30 else ""
+            )
             st.caption(f"classes: {names}")
         pictures.show(st, ("data", ds.fingerprint, d.name), lambda d=d: domain_picture(d))
 

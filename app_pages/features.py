@@ -23,19 +23,34 @@ st.caption(
 ds = dataset()
 mine = my_runs(ds)
 if not mine:
-    st.info("No runs on this dataset yet: train one on the **Train DANN** page, then come back.", icon=":material/info:")
+    st.info(
+        "No runs on this dataset yet: train one on the **Train DANN** page, then come back.",
+        icon=":material/info:",
+    )
     st.stop()
 
 controls = st.container(border=True)
 with controls:
-    run = pick_run(st, mine, "f_run")  # full width: a run's label is long, and the three views need the room below
-    view = st.segmented_control("View", ["Checkpoints", "Training movie", "Where it looks"], default="Checkpoints", key="f_view",
-                                help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
-                                "each map starting from the one before, so the points can be followed. Where it looks: "
-                                "class-activation maps of the run and its source-only twin on the same images.") or "Checkpoints"  # fmt: skip
+    run = pick_run(
+        st, mine, "f_run"
+    )  # full width: a run's label is long, and the three views need the room below
+    view = (
+        st.segmented_control(
+            "View",
+            ["Checkpoints", "Training movie", "Where it looks"],
+            default="Checkpoints",
+            key="f_view",
+            help="Checkpoints: the epochs you pick, each its own map. Training movie: every saved epoch, "
+            "each map starting from the one before, so the points can be followed. Where it looks: "
+            "class-activation maps of the run and its source-only twin on the same images.",
+        )
+        or "Checkpoints"
+    )
 if view == "Where it looks":
-    st.caption("Which pixels made the model say its class? Where adaptation worked, the DANN run should look at the "
-               "strokes on both domains; a source-only model often keys on the source's background or texture.")  # fmt: skip
+    st.caption(
+        "Which pixels made the model say its class? Where adaptation worked, the DANN run should look at the "
+        "strokes on both domains; a source-only model often keys on the source's background or texture."
+    )
     section(run, ds)
     st.stop()
 with controls:
@@ -50,15 +65,26 @@ with controls:
         key="f_n",
         help=f"up to 5,000; this dataset has {len(ds.source):,} source and {len(ds.target):,} target images",
     )
-    method = c2.selectbox("Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods")
-    perplexity = c3.number_input("Perplexity", 2.0, 200.0, 30.0, step=5.0, key="f_perp", disabled=method != "tsne")
+    method = c2.selectbox(
+        "Method", ["tsne", "pca"], key="f_method", help="pca: instant, linear; t-SNE: keeps neighbourhoods"
+    )
+    perplexity = c3.number_input(
+        "Perplexity", 2.0, 200.0, 30.0, step=5.0, key="f_perp", disabled=method != "tsne"
+    )
     seed = c4.number_input("Seed", 0, 10_000, 0, key="f_seed")
     if view == "Checkpoints":
         checkpoints = runs.checkpoints(run.dir, DEFAULT, selected_epoch(run.metrics, DEFAULT))
         names = list(checkpoints)
-        default = [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
-        picked = st.multiselect("Checkpoints", names, default=default, key=f"f_epochs_{run.run_id}",
-                                help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels")  # fmt: skip
+        default = (
+            [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
+        )
+        picked = st.multiselect(
+            "Checkpoints",
+            names,
+            default=default,
+            key=f"f_epochs_{run.run_id}",
+            help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels",
+        )
 
 if view == "Training movie":
     st.caption(
@@ -84,7 +110,11 @@ for epoch in sorted(picked, key=names.index):
     try:
         with st.spinner(f"{epoch}: extracting features and embedding {2 * int(n):,} points…"):
             emb = embedding(ckpt, ds, int(n), method, float(perplexity), int(seed))
-            num = numbers((str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)), emb, int(seed))
+            num = numbers(
+                (str(ckpt), ckpt.stat().st_mtime, int(n), method, float(perplexity), int(seed)),
+                emb,
+                int(seed),
+            )
     except ExplorerError as e:
         st.error(f"{epoch}: {e}")
         continue
@@ -92,14 +122,22 @@ for epoch in sorted(picked, key=names.index):
     df = df.assign(file="(not shared)") if others_data() else df
     f = emb.features
     st.altair_chart(charts.feature_space(df, epoch), width="content")
-    cols = st.columns(3)  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
+    cols = st.columns(
+        3
+    )  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
     cols[0].metric(
-        "proxy A-distance", f"{num['a']:.2f}", help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned"
+        "proxy A-distance",
+        f"{num['a']:.2f}",
+        help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned",
     )
     if num["target"] is not None:
         cols[1].metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
     if num["knn"] is not None:
-        cols[2].metric("5-NN class agreement", f"{num['knn']:.3f}", help="share of each point's 5 nearest neighbours with its class")
+        cols[2].metric(
+            "5-NN class agreement",
+            f"{num['knn']:.3f}",
+            help="share of each point's 5 nearest neighbours with its class",
+        )
     tgt = f.domain == 1
     with st.container(horizontal=True, vertical_alignment="center"):
         st.caption(
@@ -108,11 +146,23 @@ for epoch in sorted(picked, key=names.index):
         downloads = (
             [
                 ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
-                ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
+                (
+                    "TensorBoard projector (zip)",
+                    projector.projector_zip,
+                    "projector",
+                    "zip",
+                    "application/zip",
+                ),
             ]
             if not others_data()
             else []
         )  # file names and thumbnails of a sharer's own images stay theirs
         for title, make, stem, ext, mime in downloads:
-            st.download_button(title, lambda emb=emb, make=make: make(emb, ds), f"{stem}-{run.short_id}-e{f.epoch}.{ext}",
-                               mime, key=f"{stem}_{f.epoch}", on_click="ignore")  # fmt: skip
+            st.download_button(
+                title,
+                lambda emb=emb, make=make: make(emb, ds),
+                f"{stem}-{run.short_id}-e{f.epoch}.{ext}",
+                mime,
+                key=f"{stem}_{f.epoch}",
+                on_click="ignore",
+            )

@@ -31,8 +31,12 @@ src = ds.source
 queue = job_queue()
 THOUSANDS = st.column_config.NumberColumn(format="localized")  # 11,181,642 parameters, not 11181642
 SECONDS = st.column_config.NumberColumn(format="%.2f")
-RUN_COLUMNS = {"val acc": st.column_config.NumberColumn(format="%.3f"), "s / epoch (first)": SECONDS, "s / epoch (later)": SECONDS,
-               "trainable params": THOUSANDS}  # fmt: skip
+RUN_COLUMNS = {
+    "val acc": st.column_config.NumberColumn(format="%.3f"),
+    "s / epoch (first)": SECONDS,
+    "s / epoch (later)": SECONDS,
+    "trainable params": THOUSANDS,
+}
 
 
 @st.cache_resource(max_entries=3)
@@ -53,13 +57,23 @@ with st.container(border=True):
     name = c1.selectbox("Backbone", list(WEIGHTS), key="ft_backbone")
     weights, state, loaded = pick_weights(name, c2, "ft")
     if loaded is not None:
-        random = " (its features are random: a head alone learns little on them)" if weights == "random" else ""
+        random = (
+            " (its features are random: a head alone learns little on them)" if weights == "random" else ""
+        )
         c2.caption(f"Weights in use: **{loaded.weights}**{random}")
     c1, c2, c3 = st.columns(3)
     mode = c1.radio("Train", ["only the new head", "from a stage on", "everything"], key="ft_mode")
     names = list(stages(skeleton(name, len(src.classes)), name))
-    stage = c2.selectbox("First stage that learns", names, index=len(names) - 1, key="ft_stage", disabled=mode != "from a stage on")
-    scale = c3.select_slider("Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything")
+    stage = c2.selectbox(
+        "First stage that learns",
+        names,
+        index=len(names) - 1,
+        key="ft_stage",
+        disabled=mode != "from a stage on",
+    )
+    scale = c3.select_slider(
+        "Backbone lr (x head lr)", [0.01, 0.1, 1.0], 0.1, key="ft_scale", disabled=mode != "everything"
+    )
     freeze = {"only the new head": "head", "from a stage on": f"from:{stage}", "everything": "none"}[mode]
     c1, c2, c3, c4 = st.columns(4)
     epochs = c1.number_input("Epochs", 1, 200, 5, key="ft_epochs")
@@ -92,8 +106,12 @@ with st.container(border=True):
         except ExplorerError as e:
             st.error(str(e))
         else:
-            what = {"head": "head", "none": "everything"}.get(freeze, freeze.replace(":", " "))  # train head / from layer3 / everything
-            label = f"{name} · {loaded.weights.split(' ')[0]} · train {what}" + (f" · {int(per_class)}/class" if per_class else "")
+            what = {"head": "head", "none": "everything"}.get(
+                freeze, freeze.replace(":", " ")
+            )  # train head / from layer3 / everything
+            label = f"{name} · {loaded.weights.split(' ')[0]} · train {what}" + (
+                f" · {int(per_class)}/class" if per_class else ""
+            )
             out = session_dir() / "finetuned"
 
             def start(stop, cfg=cfg, domain=src, state=state, label=label):
@@ -127,7 +145,11 @@ def _row(job, state: str, events: list[dict]) -> dict:
 
 
 def _curve(job, events: list[dict]) -> list[dict]:
-    return [{"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]} for e in events if e["kind"] == "epoch"]
+    return [
+        {"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]}
+        for e in events
+        if e["kind"] == "epoch"
+    ]
 
 
 def _progress(jobs: list) -> None:
@@ -197,7 +219,11 @@ if jobs:
             "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."
         )
         _downloads(jobs)
-        if active and all(j.finished for j in jobs) or (every == WAITING_POLL) != (poll_seconds(jobs) == WAITING_POLL):
+        if (
+            active
+            and all(j.finished for j in jobs)
+            or (every == WAITING_POLL) != (poll_seconds(jobs) == WAITING_POLL)
+        ):
             st.rerun()
 
     results()

@@ -11,7 +11,10 @@ from explorer.store import runs
 st.title("Train DANN")
 found = my_runs(dataset())
 if not found:
-    st.error("This shared run is no longer on the server (removed from the checkpoint cache).", icon=":material/link_off:")
+    st.error(
+        "This shared run is no longer on the server (removed from the checkpoint cache).",
+        icon=":material/link_off:",
+    )
     st.stop()
 run = found[0]
 st.info(
@@ -21,8 +24,10 @@ st.info(
 )
 st.subheader(run.label)
 last = run.metrics[-1]
-st.caption(f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
-           f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}")  # fmt: skip
+st.caption(
+    f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
+    f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}"
+)
 st.vega_lite_chart(spec=charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
 st.dataframe(runs.final_table([run]), hide_index=True, width="stretch")
 validators_panel(run.metrics)

@@ -58,9 +58,23 @@ with st.container(border=True):
     )
     only = method == "source-only"  # λ = 0: the domain classifier learns, the features never hear from it
     why = "source-only trains with λ = 0" if only else None
-    schedule = c2.selectbox("λ schedule", sorted(SHAPES), index=sorted(SHAPES).index(d.lambda_schedule), key="t_schedule",
-                            disabled=only, help=why)  # fmt: skip
-    lamb = c2.number_input("λ (the schedule's maximum)", value=d.lamb, step=0.05, format="%.3f", key="t_lamb", disabled=only, help=why)
+    schedule = c2.selectbox(
+        "λ schedule",
+        sorted(SHAPES),
+        index=sorted(SHAPES).index(d.lambda_schedule),
+        key="t_schedule",
+        disabled=only,
+        help=why,
+    )
+    lamb = c2.number_input(
+        "λ (the schedule's maximum)",
+        value=d.lamb,
+        step=0.05,
+        format="%.3f",
+        key="t_lamb",
+        disabled=only,
+        help=why,
+    )
     with c3:
         if lamb >= 0:
             lam = LambdaSchedule(schedule, 0.0 if method == "source-only" else lamb)
@@ -70,7 +84,9 @@ with st.container(border=True):
     lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")
     epochs = c2.number_input("Epochs", 1, 5000, d.epochs, key="t_epochs")
     batch = c2.number_input("Batch size", 2, 4096, d.batch_size, key="t_batch")
-    width = c3.select_slider("Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network")
+    width = c3.select_slider(
+        "Width", [0.125, 0.25, 0.5, 1.0], d.width, key="t_width", help="1 = the homework's network"
+    )
     self_train = c3.number_input("Self-training epochs", 0, 1000, 0, key="t_self")
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
     cuda = ray is not None or torch.cuda.is_available()  # a cluster may add GPU nodes when runs ask for them
@@ -80,13 +96,24 @@ with st.container(border=True):
     if isinstance(tuned, tuple):
         options.insert(1, f"Canny {tuned[0]}/{tuned[1]} on the source (from the Canny Tuner)")
     c1, c2 = st.columns(2)
-    prep = c1.radio("Preprocessing", options, index=1 if isinstance(tuned, tuple) else 0, key="t_prep", horizontal=True,
-                    help="auto: the first run on this data trains the shortlist (the statistics' top two, and no edges; each with "
-                         "and without rotation) side by side and keeps what the validator prefers; later runs reuse it")  # fmt: skip
+    prep = c1.radio(
+        "Preprocessing",
+        options,
+        index=1 if isinstance(tuned, tuple) else 0,
+        key="t_prep",
+        horizontal=True,
+        help="auto: the first run on this data trains the shortlist (the statistics' top two, and no edges; each with "
+        "and without rotation) side by side and keeps what the validator prefers; later runs reuse it",
+    )
     canny = "auto" if prep.startswith("auto") else (None if prep.startswith("off") else tuple(tuned))
-    augment = c2.radio("Augmentation", ["auto", *AUGMENTS], key="t_augment", horizontal=True,
-                       help="auto: measured with the preprocessing; rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no "
-                            "longer a 2)")  # fmt: skip
+    augment = c2.radio(
+        "Augmentation",
+        ["auto", *AUGMENTS],
+        key="t_augment",
+        horizontal=True,
+        help="auto: measured with the preprocessing; rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no "
+        "longer a 2)",
+    )
     on = f"the **{ray.describe()}**" if ray is not None else f"**{describe(pick(device))}**"
     st.caption(
         f"Runs on {on} · data: {ds.name} · {len(ds.source):,} source, {len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
@@ -115,8 +142,12 @@ with st.container(border=True):
 
     one, grid = st.tabs(["One run", "Sweep"])
     b1, b2 = one.columns([2, 3], vertical_alignment="center")
-    remeasure = b2.checkbox("Measure again", key="t_remeasure", disabled=canny != "auto" and augment != "auto",
-                            help="auto keeps what it measured on this data; tick to train the options again and choose anew")  # fmt: skip
+    remeasure = b2.checkbox(
+        "Measure again",
+        key="t_remeasure",
+        disabled=canny != "auto" and augment != "auto",
+        help="auto keeps what it measured on this data; tick to train the options again and choose anew",
+    )
     if b1.button("Start training", type="primary", key="t_start"):
         try:
             submit(config(), remeasure)
@@ -132,7 +163,9 @@ with st.container(border=True):
 def progress_view(job) -> None:
     fingerprint, name = getattr(job, "data", (ds.fingerprint, ds.name))
     if fingerprint != ds.fingerprint:
-        st.caption(f"This run trains on **{name}**, not on the dataset chosen now; its results are listed there.")
+        st.caption(
+            f"This run trains on **{name}**, not on the dataset chosen now; its results are listed there."
+        )
     if measuring.measuring(job):
         measuring.measuring_view(job, ds.target.labelled)
         return
@@ -145,8 +178,12 @@ def progress_view(job) -> None:
     per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
     eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
     at = where(job)
-    job_status(job, done / total if total else 0.0, f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
-               f"**{job.label}** finished: {done} epochs {at}.")  # fmt: skip
+    job_status(
+        job,
+        done / total if total else 0.0,
+        f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
+        f"**{job.label}** finished: {done} epochs {at}.",
+    )
     if getattr(job, "note", ""):  # what auto did: reused a measured choice, or fell back to the statistics
         st.caption(job.note)
     for retry in (e for e in events if isinstance(e, Retrying)):
@@ -168,7 +205,10 @@ def progress_view(job) -> None:
 
 mine = {j.id: j for j in queue.jobs(owner())}
 current = mine.get(st.session_state.get("current_job"))
-elsewhere = {(st.session_state.get("sweep") or {}).get("job"), *twin_jobs().values()}  # drawn by their own sections
+elsewhere = {
+    (st.session_state.get("sweep") or {}).get("job"),
+    *twin_jobs().values(),
+}  # drawn by their own sections
 others = [j for j in mine.values() if not j.finished and j is not current and j.id not in elsewhere]
 if current is not None or others:
     with st.container(key="this_run"):
@@ -209,8 +249,12 @@ if current is not None or others:
 
 
 if (sw := st.session_state.get("sweep")) and sw["sweep"].dataset.fingerprint != ds.fingerprint:
-    st.session_state.pop("sweep")  # a sweep's results belong to the dataset it trained on (its runs stay in the cache)
-    st.toast("The sweep's results belonged to the previous dataset; they are kept in the cache, not shown here.")
+    st.session_state.pop(
+        "sweep"
+    )  # a sweep's results belong to the dataset it trained on (its runs stay in the cache)
+    st.toast(
+        "The sweep's results belonged to the previous dataset; they are kept in the cache, not shown here."
+    )
 if st.session_state.get("sweep"):
     with st.container(key="sweep_results"):
         st.subheader("Sweep")

@@ -26,7 +26,10 @@ from pathlib import Path
 VARIANTS = {
     "source-only": {"method": "source-only"},
     "dann": {},
-    "dann-old-defaults": {"canny": (100, 200), "augment": "flip-rotate"},  # before canny auto: Canny 100/200, flips
+    "dann-old-defaults": {
+        "canny": (100, 200),
+        "augment": "flip-rotate",
+    },  # before canny auto: Canny 100/200, flips
     "dann-flip": {"augment": "flip-rotate"},
     "dann-no-edges": {"canny": None},
 }
@@ -53,8 +56,14 @@ def run_one(job: tuple[str, str, int, str]) -> dict:
     events = list(trainer.events())
     if events[-1]["kind"] != "done":
         raise RuntimeError(f"{pair} {variant} seed {seed}: {events[-1]}")
-    return {"pair": pair, "variant": variant, "seed": seed, "history": trainer.history,
-            "preprocess": trainer.preprocess.label, "seconds": trainer.elapsed}  # fmt: skip
+    return {
+        "pair": pair,
+        "variant": variant,
+        "seed": seed,
+        "history": trainer.history,
+        "preprocess": trainer.preprocess.label,
+        "seconds": trainer.elapsed,
+    }
 
 
 def at(history: list[dict], select: str) -> float:
@@ -68,7 +77,10 @@ def twin_verdict_right(dann: dict, base: dict, name: str) -> bool | None:
     Train DANN does), is the winner the one target accuracy names?"""
     from explorer.dann.validators import DEFAULT, row_at, score_at
 
-    (e_d, v_d), (e_s, v_s) = score_at(dann["history"], DEFAULT, name), score_at(base["history"], DEFAULT, name)
+    (e_d, v_d), (e_s, v_s) = (
+        score_at(dann["history"], DEFAULT, name),
+        score_at(base["history"], DEFAULT, name),
+    )
     if v_d is None or v_s is None:
         return None
     acc = row_at(dann["history"], e_d)["target_acc"] - row_at(base["history"], e_s)["target_acc"]
@@ -104,13 +116,18 @@ def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[s
     for p in pairs:
         so_runs = sorted(by.get((p, "source-only"), []), key=lambda r: r["seed"])
         so_last = [r["history"][-1]["target_acc"] for r in so_runs]
-        so = [at(r["history"], DEFAULT) for r in so_runs]  # both methods judged at the checkpoint they would ship
+        so = [
+            at(r["history"], DEFAULT) for r in so_runs
+        ]  # both methods judged at the checkpoint they would ship
         dann = sorted(by.get((p, "dann"), []), key=lambda r: r["seed"])
         last = [r["history"][-1]["target_acc"] for r in dann]
         sel = [at(r["history"], DEFAULT) for r in dann]
         oracle = [max(h["target_acc"] for h in r["history"]) for r in dann]
-        extra = [mean_sd([r["history"][-1]["target_acc"] for r in by.get((p, v), [])]) if by.get((p, v)) else "–"
-                 for v in variants if v not in ("source-only", "dann")]  # fmt: skip
+        extra = [
+            mean_sd([r["history"][-1]["target_acc"] for r in by.get((p, v), [])]) if by.get((p, v)) else "–"
+            for v in variants
+            if v not in ("source-only", "dann")
+        ]
         diffs = [s - b for s, b in zip(sel, so)]
         gain = statistics.mean(diffs) if diffs else 0.0
         noise = 2 * statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else 0.0
@@ -119,34 +136,59 @@ def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[s
         verdicts.append(verdict)
         lines.append(
             f"| {p} | {dann[0]['preprocess'] if dann else '–'} | {mean_sd(so_last) if so else '–'} | {mean_sd(so) if so else '–'} | {mean_sd(last) if last else '–'} "
-            f"| {mean_sd(sel) if sel else '–'} | {mean_sd(oracle) if oracle else '–'} | " + "".join(f"{x} | " for x in extra)
+            f"| {mean_sd(sel) if sel else '–'} | {mean_sd(oracle) if oracle else '–'} | "
+            + "".join(f"{x} | " for x in extra)
             + f"{100 * gain:+.1f} ({verdict}) |"
-        )  # fmt: skip
-    lines += ["", "**Validators** (all DANN runs): the mean gap between the checkpoint each one selects and the oracle, "
-              "in points of target accuracy; its mean Spearman correlation with target accuracy over the epochs; and how "
-              "often comparing a DANN run with its source-only twin by this validator (both at the checkpoints the "
-              "default validator selects, as Train DANN does) named the winner that target accuracy names.", "",
-              "| validator | gap to oracle | rank correlation | twin verdict right |", "|---|---|---|---|"]  # fmt: skip
+        )
+    lines += [
+        "",
+        "**Validators** (all DANN runs): the mean gap between the checkpoint each one selects and the oracle, "
+        "in points of target accuracy; its mean Spearman correlation with target accuracy over the epochs; and how "
+        "often comparing a DANN run with its source-only twin by this validator (both at the checkpoints the "
+        "default validator selects, as Train DANN does) named the winner that target accuracy names.",
+        "",
+        "| validator | gap to oracle | rank correlation | twin verdict right |",
+        "|---|---|---|---|",
+    ]
     dann_runs = [r for r in results if r["variant"] == "dann"]
-    twins = [(r, b[0]) for r in dann_runs if (b := [s for s in by.get((r["pair"], "source-only"), []) if s["seed"] == r["seed"]])]
+    twins = [
+        (r, b[0])
+        for r in dann_runs
+        if (b := [s for s in by.get((r["pair"], "source-only"), []) if s["seed"] == r["seed"]])
+    ]
     for name in ("last", *NAMES):
-        gap = statistics.mean(max(h["target_acc"] for h in r["history"]) - at(r["history"], name) for r in dann_runs)
-        rhos = [x for r in dann_runs if (x := rank_correlations(r["history"])[name]) is not None] if name != "last" else []
+        gap = statistics.mean(
+            max(h["target_acc"] for h in r["history"]) - at(r["history"], name) for r in dann_runs
+        )
+        rhos = (
+            [x for r in dann_runs if (x := rank_correlations(r["history"])[name]) is not None]
+            if name != "last"
+            else []
+        )
         right = [twin_verdict_right(d, s, name) for d, s in twins] if name != "last" else []
         right = [x for x in right if x is not None]
-        lines.append(f"| {name}{' (default)' if name == DEFAULT else ''}{' (judge)' if name == JUDGE else ''} | {100 * gap:.1f} | "
-                     + (f"{statistics.mean(rhos):+.2f}" if rhos else "–") + " | "
-                     + (f"{sum(right)}/{len(right)}" if right else "–") + " |")  # fmt: skip
+        lines.append(
+            f"| {name}{' (default)' if name == DEFAULT else ''}{' (judge)' if name == JUDGE else ''} | {100 * gap:.1f} | "
+            + (f"{statistics.mean(rhos):+.2f}" if rhos else "–")
+            + " | "
+            + (f"{sum(right)}/{len(right)}" if right else "–")
+            + " |"
+        )
     better = sum(v == "better" for v in verdicts)
     worse = sum(v == "worse" for v in verdicts)
     five = sum(g >= 0.05 for g in gains)
-    lines += ["", f"Summary: DANN at the selected checkpoint is better than source-only beyond noise on {better} of "
-              f"{len(pairs)} pairs, worse on {worse}, at least 5 points better on {five}; mean gain {100 * statistics.mean(gains):+.1f} "
-              f"points. {len(results)} runs, {seconds / 60:.0f} minutes of wall time."]  # fmt: skip
+    lines += [
+        "",
+        f"Summary: DANN at the selected checkpoint is better than source-only beyond noise on {better} of "
+        f"{len(pairs)} pairs, worse on {worse}, at least 5 points better on {five}; mean gain {100 * statistics.mean(gains):+.1f} "
+        f"points. {len(results)} runs, {seconds / 60:.0f} minutes of wall time.",
+    ]
     epoch = statistics.median(h["seconds"] for r in results for h in r["history"])
     slow = max(auto_seconds.values())
-    lines.append(f"\nAuto's choice took {min(auto_seconds.values()):.2f}–{slow:.2f} s per pair (300 + 300 images, 11 options), "
-                 f"{slow / epoch:.1f}x the median training epoch of these runs ({epoch:.2f} s, one torch thread, two runs side by side).")  # fmt: skip
+    lines.append(
+        f"\nAuto's choice took {min(auto_seconds.values()):.2f}–{slow:.2f} s per pair (300 + 300 images, 11 options), "
+        f"{slow / epoch:.1f}x the median training epoch of these runs ({epoch:.2f} s, one torch thread, two runs side by side)."
+    )
     return "\n".join(lines)
 
 
@@ -180,9 +222,15 @@ def main() -> None:
         for i, r in enumerate(pool.map(run_one, jobs), 1):
             results.append(r)
             last = r["history"][-1]["target_acc"]
-            print(f"[{i}/{len(jobs)}] {r['pair']} {r['variant']} seed {r['seed']}: target {last:.3f} "
-                  f"({r['preprocess']}, {r['seconds']:.0f} s)", file=sys.stderr, flush=True)  # fmt: skip
-    (Path(args.out) / "results.json").write_text(json.dumps({"results": results, "auto_seconds": auto_seconds}))
+            print(
+                f"[{i}/{len(jobs)}] {r['pair']} {r['variant']} seed {r['seed']}: target {last:.3f} "
+                f"({r['preprocess']}, {r['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    (Path(args.out) / "results.json").write_text(
+        json.dumps({"results": results, "auto_seconds": auto_seconds})
+    )
     table = report(results, args.seeds, time.perf_counter() - t0, auto_seconds)
     print(table)
     if args.write:

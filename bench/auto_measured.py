@@ -26,7 +26,9 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results" / "auto_measured.json"  # kept in the repository: a later session goes on from it
+RESULTS = (
+    Path(__file__).parent / "results" / "auto_measured.json"
+)  # kept in the repository: a later session goes on from it
 
 
 @lru_cache(maxsize=2)
@@ -52,7 +54,17 @@ def jobs_of(pair: str, seed: int, epochs: int, out: str, budget: float | None = 
     if budget:
         return jobs
     src = shortlisted.options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
-    return jobs + [(pair, seed, -1, src.to_dict(), "source-only " + shortlisted.options[0].label, f"{where}/source-only", None)]
+    return jobs + [
+        (
+            pair,
+            seed,
+            -1,
+            src.to_dict(),
+            "source-only " + shortlisted.options[0].label,
+            f"{where}/source-only",
+            None,
+        )
+    ]
 
 
 def run_one(job: tuple) -> dict:
@@ -67,9 +79,17 @@ def run_one(job: tuple) -> dict:
     events = list(trainer.events())
     if events[-1]["kind"] not in ("done", "error"):
         raise RuntimeError(f"{pair} {label} seed {seed}: {events[-1]}")
-    return {"pair": pair, "seed": seed, "index": index, "label": label, "history": trainer.history, "epochs": trainer.config.epochs,
-            "budget": budget,
-            "failed": events[-1]["kind"] == "error", "seconds": trainer.elapsed}  # fmt: skip
+    return {
+        "pair": pair,
+        "seed": seed,
+        "index": index,
+        "label": label,
+        "history": trainer.history,
+        "epochs": trainer.config.epochs,
+        "budget": budget,
+        "failed": events[-1]["kind"] == "error",
+        "seconds": trainer.elapsed,
+    }
 
 
 def selected_acc(history: list[dict], upto: int | None = None) -> tuple[float | None, float | None]:
@@ -104,8 +124,13 @@ def per_seed(runs: list[dict], shortlist: list) -> dict:
         early = [selected_acc(r["history"], max(1, epochs * share // 100))[0] for r in options]
         rho[share] = spearman(early, accs) if None not in early else None
     source = next((r for r in runs if r["index"] == -1), None)
-    return {"labels": [r["label"] for r in options], "accs": accs, "picked": picked, "rho": rho,
-            "source_only": selected_acc(source["history"])[1] if source else None}  # fmt: skip
+    return {
+        "labels": [r["label"] for r in options],
+        "accs": accs,
+        "picked": picked,
+        "rho": rho,
+        "source_only": selected_acc(source["history"])[1] if source else None,
+    }
 
 
 def report(results: list[dict], epochs: int, seconds: float) -> str:
@@ -113,15 +138,23 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
     from explorer.execution.auto import shortlist
 
     pairs = list(dict.fromkeys(r["pair"] for r in results))
-    lines = [f"Target accuracy in %, mean over seeds, each at the checkpoint the default validator selects; DANN, "
-             f"{epochs} epochs, the other settings the defaults (λ = 0.1, two-step, width 0.25), CPU.", "",
-             "| pair | seeds | today's auto (statistics + rotate) | measured auto | measured auto picked | best fixed option (labels) | "
-             "its accuracy | measured − best fixed | source-only | measured − source-only |", "|---" * 10 + "|"]  # fmt: skip
+    lines = [
+        f"Target accuracy in %, mean over seeds, each at the checkpoint the default validator selects; DANN, "
+        f"{epochs} epochs, the other settings the defaults (λ = 0.1, two-step, width 0.25), CPU.",
+        "",
+        "| pair | seeds | today's auto (statistics + rotate) | measured auto | measured auto picked | best fixed option (labels) | "
+        "its accuracy | measured − best fixed | source-only | measured − source-only |",
+        "|---" * 10 + "|",
+    ]
     gaps, rhos, wins = [], {25: [], 50: [], 75: []}, []
     for p in pairs:
         options = shortlist(TrainConfig(epochs=epochs), _pair(p))
         seeds = sorted({r["seed"] for r in results if r["pair"] == p})
-        done = [s for s in seeds if len([r for r in results if r["pair"] == p and r["seed"] == s]) == len(options) + 1]
+        done = [
+            s
+            for s in seeds
+            if len([r for r in results if r["pair"] == p and r["seed"] == s]) == len(options) + 1
+        ]
         if not done:
             continue
         each = [per_seed([r for r in results if r["pair"] == p and r["seed"] == s], options) for s in done]
@@ -135,17 +168,26 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
         wins.append(measured - source)
         for share in rhos:
             rhos[share] += [e["rho"][share] for e in each if e["rho"][share] is not None]
-        lines.append(f"| {p} | {len(done)} | {100 * fixed[0]:.1f} | **{100 * measured:.1f}** | {picks} | {options[best].label} | "
-                     f"{100 * fixed[best]:.1f} | {100 * (measured - fixed[best]):+.1f} | {100 * source:.1f} | {100 * (measured - source):+.1f} |")  # fmt: skip
+        lines.append(
+            f"| {p} | {len(done)} | {100 * fixed[0]:.1f} | **{100 * measured:.1f}** | {picks} | {options[best].label} | "
+            f"{100 * fixed[best]:.1f} | {100 * (measured - fixed[best]):+.1f} | {100 * source:.1f} | {100 * (measured - source):+.1f} |"
+        )
     if gaps:
-        lines += ["", f"Measured auto against the best fixed option per pair: mean {100 * statistics.mean(gaps):+.1f} points, "
-                  f"worst {100 * min(gaps):+.1f}; against source-only (the statistics' choice): mean {100 * statistics.mean(wins):+.1f}, "
-                  f"worst {100 * min(wins):+.1f}.", "",
-                  "The validator's rank correlation (Spearman, across a pair's options, per seed) with each option's final "
-                  "selected accuracy, when it has seen only part of the epochs: "
-                  + "; ".join(f"{share}%: {statistics.mean(v):+.2f} (n = {len(v)})" for share, v in rhos.items() if v)
-                  + ". Auto cuts no option early.", "",
-                  f"{len(results)} runs, {seconds / 60:.0f} minutes of wall time on {os.cpu_count()} CPU cores."]  # fmt: skip
+        lines += [
+            "",
+            f"Measured auto against the best fixed option per pair: mean {100 * statistics.mean(gaps):+.1f} points, "
+            f"worst {100 * min(gaps):+.1f}; against source-only (the statistics' choice): mean {100 * statistics.mean(wins):+.1f}, "
+            f"worst {100 * min(wins):+.1f}.",
+            "",
+            "The validator's rank correlation (Spearman, across a pair's options, per seed) with each option's final "
+            "selected accuracy, when it has seen only part of the epochs: "
+            + "; ".join(
+                f"{share}%: {statistics.mean(v):+.2f} (n = {len(v)})" for share, v in rhos.items() if v
+            )
+            + ". Auto cuts no option early.",
+            "",
+            f"{len(results)} runs, {seconds / 60:.0f} minutes of wall time on {os.cpu_count()} CPU cores.",
+        ]
     return "\n".join(lines)
 
 
@@ -166,8 +208,12 @@ def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: 
     from explorer.execution.auto import shortlist
 
     budgets = sorted(by_budget)
-    lines = [f"| pair | seeds | {epochs} epochs (no budget) | " + " | ".join(f"{b:g} s budget: accuracy (epochs reached) | Δ" for b in budgets)
-             + " |", "|---" * (3 + 2 * len(budgets)) + "|"]  # fmt: skip
+    lines = [
+        f"| pair | seeds | {epochs} epochs (no budget) | "
+        + " | ".join(f"{b:g} s budget: accuracy (epochs reached) | Δ" for b in budgets)
+        + " |",
+        "|---" * (3 + 2 * len(budgets)) + "|",
+    ]
     deltas = {b: [] for b in budgets}
     for p in dict.fromkeys(r["pair"] for rs in by_budget.values() for r in rs):
         options = shortlist(TrainConfig(epochs=epochs), _pair(p))
@@ -180,12 +226,25 @@ def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: 
             got = picks(by_budget[b], p, options)
             delta = mean(got[s][0] - base[s][0] for s in seeds)
             deltas[b].append(delta)
-            cells.append(f"{100 * mean(got[s][0] for s in seeds):.1f} ({min(got[s][1] for s in seeds)}) | {100 * delta:+.1f}")
-        lines.append(f"| {p} | {len(seeds)} | {100 * mean(base[s][0] for s in seeds):.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean change against the default epochs: "
-              + "; ".join(f"{b:g} s: {100 * statistics.mean(d):+.1f} points (worst {100 * min(d):+.1f})" for b, d in deltas.items() if d)
-              + ". Each option trains on its share of the budget (budget x cores side by side / K options); epochs reached "
-              f"is the fewest any option reached; {os.cpu_count()} CPU cores."]  # fmt: skip
+            cells.append(
+                f"{100 * mean(got[s][0] for s in seeds):.1f} ({min(got[s][1] for s in seeds)}) | {100 * delta:+.1f}"
+            )
+        lines.append(
+            f"| {p} | {len(seeds)} | {100 * mean(base[s][0] for s in seeds):.1f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "Mean change against the default epochs: "
+        + "; ".join(
+            f"{b:g} s: {100 * statistics.mean(d):+.1f} points (worst {100 * min(d):+.1f})"
+            for b, d in deltas.items()
+            if d
+        )
+        + ". Each option trains on its share of the budget (budget x cores side by side / K options); epochs reached "
+        f"is the fewest any option reached; {os.cpu_count()} CPU cores.",
+    ]
     return "\n".join(lines)
 
 
@@ -211,23 +270,33 @@ def cost(epochs: int, out: Path) -> str:
     measured = time.perf_counter() - t0
     k = len(plan_configs)
     assert events[-1].decision, events[-1]
-    return (f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; one option alone: {one:.1f} s; "
-            f"ratio {measured / one:.2f} = {measured / one / k:.2f} x K (goal: at most 0.8 x K); {os.cpu_count()} CPU cores")  # fmt: skip
+    return (
+        f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; one option alone: {one:.1f} s; "
+        f"ratio {measured / one:.2f} = {measured / one / k:.2f} x K (goal: at most 0.8 x K); {os.cpu_count()} CPU cores"
+    )
 
 
 def compact(result: dict) -> dict:
     """A run's result with only what the report reads (its history: epoch, target accuracy, validator)."""
     from explorer.dann.validators import DEFAULT
 
-    history = [{"epoch": h["epoch"], "target_acc": h.get("target_acc"), "validators": {DEFAULT: (h.get("validators") or {}).get(DEFAULT)}}
-               for h in result["history"]]  # fmt: skip
+    history = [
+        {
+            "epoch": h["epoch"],
+            "target_acc": h.get("target_acc"),
+            "validators": {DEFAULT: (h.get("validators") or {}).get(DEFAULT)},
+        }
+        for h in result["history"]
+    ]
     return result | {"history": history, "seconds": round(result["seconds"], 1)}
 
 
 def kept(path: Path, epochs: int, budget: float | None = None) -> list[dict]:
     """The results kept so far for runs of `epochs` epochs (and a time budget, or none)."""
     try:
-        return [r for r in json.loads(path.read_text()) if r.get("epochs") == epochs and r.get("budget") == budget]
+        return [
+            r for r in json.loads(path.read_text()) if r.get("epochs") == epochs and r.get("budget") == budget
+        ]
     except (OSError, ValueError):
         return []
 
@@ -254,10 +323,23 @@ def main() -> None:
     ap.add_argument("--pairs", default=",".join(PAIRS))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="/tmp/bench-auto", help="the runs' folders")
-    ap.add_argument("--results", default=str(RESULTS), help="each finished run's numbers; runs already there are not trained again")
-    ap.add_argument("--write", help="also write the table into this markdown file, between its AUTO BENCH markers")
-    ap.add_argument("--budgets", help="time budgets in seconds, e.g. 90,240: measured auto under each, against the default epochs")
-    ap.add_argument("--cost", action="store_true", help="only the cost: one option alone against measuring all, side by side")
+    ap.add_argument(
+        "--results",
+        default=str(RESULTS),
+        help="each finished run's numbers; runs already there are not trained again",
+    )
+    ap.add_argument(
+        "--write", help="also write the table into this markdown file, between its AUTO BENCH markers"
+    )
+    ap.add_argument(
+        "--budgets",
+        help="time budgets in seconds, e.g. 90,240: measured auto under each, against the default epochs",
+    )
+    ap.add_argument(
+        "--cost",
+        action="store_true",
+        help="only the cost: one option alone against measuring all, side by side",
+    )
     args = ap.parse_args()
     os.environ.setdefault("EXPLORER_HOME", str(Path(args.out) / "home"))
     if args.cost:
@@ -267,28 +349,45 @@ def main() -> None:
     if args.budgets:
         budgets = [float(b) for b in args.budgets.split(",")]
         by_budget = {b: trained(args, b) for b in budgets}
-        table, marker = budget_report(by_budget, kept(Path(args.results), args.epochs), args.epochs), "AUTO BUDGET"
+        table, marker = (
+            budget_report(by_budget, kept(Path(args.results), args.epochs), args.epochs),
+            "AUTO BUDGET",
+        )
     else:
         table, marker = report(trained(args, None), args.epochs, time.perf_counter() - t0), "AUTO BENCH"
     print(table)
     if args.write:
         path = Path(args.write)
         head, rest = path.read_text().split(f"<!-- {marker} START -->")
-        path.write_text(head + f"<!-- {marker} START -->\n" + table + f"\n<!-- {marker} END -->" + rest.split(f"<!-- {marker} END -->")[1])
+        path.write_text(
+            head
+            + f"<!-- {marker} START -->\n"
+            + table
+            + f"\n<!-- {marker} END -->"
+            + rest.split(f"<!-- {marker} END -->")[1]
+        )
 
 
 def trained(args, budget: float | None) -> list[dict]:
     """Every run's result for these pairs and seeds (and budget), training those not kept yet."""
     results = kept(Path(args.results), args.epochs, budget)
     done = {(r["pair"], r["seed"], r["index"]) for r in results}
-    jobs = [j for s in range(args.seeds) for p in args.pairs.split(",") for j in jobs_of(p, s, args.epochs, args.out, budget)
-            if j[:3] not in done]  # fmt: skip
+    jobs = [
+        j
+        for s in range(args.seeds)
+        for p in args.pairs.split(",")
+        for j in jobs_of(p, s, args.epochs, args.out, budget)
+        if j[:3] not in done
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         for i, r in enumerate(pool.map(run_one, jobs), 1):
             results.append(r)
             acc = selected_acc(r["history"])[1]
-            print(f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             keep(Path(args.results), results)
     return results
 

@@ -37,7 +37,9 @@ def per_map(maps: torch.Tensor) -> Image.Image:
     for k in range(64):
         m = maps[k].numpy()
         m = ((m - m.min()) / max(m.max() - m.min(), 1e-8) * 255).astype(np.uint8)
-        tile = Image.fromarray(cv2.applyColorMap(m, cv2.COLORMAP_VIRIDIS)[:, :, ::-1]).resize((96, 96), Image.NEAREST)
+        tile = Image.fromarray(cv2.applyColorMap(m, cv2.COLORMAP_VIRIDIS)[:, :, ::-1]).resize(
+            (96, 96), Image.NEAREST
+        )
         sheet.paste(tile, ((k % 8) * 99, (k // 8) * 99))
     return sheet
 
@@ -51,7 +53,9 @@ def main() -> None:
 
     model = load_backbone("resnet18", "random").model
     x = imagenet_input(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+    )
 
     def bare():
         with torch.no_grad():
@@ -63,8 +67,12 @@ def main() -> None:
     grid = median_ms(lambda: map_grid(maps), args.repeats)
     naive = median_ms(lambda: per_map(maps), args.repeats)
     print(f"capture (all conv layers) + 8x8 conv1 grid: {ours:.0f} ms")
-    print(f"reference: bare forward pass {forward:.0f} ms (capture + grid costs {ours / forward:.2f}x a bare pass)")
-    print(f"drawing only: map_grid {grid:.0f} ms, per-map PIL loop {naive:.0f} ms (ratio {naive / grid:.2f}x)")
+    print(
+        f"reference: bare forward pass {forward:.0f} ms (capture + grid costs {ours / forward:.2f}x a bare pass)"
+    )
+    print(
+        f"drawing only: map_grid {grid:.0f} ms, per-map PIL loop {naive:.0f} ms (ratio {naive / grid:.2f}x)"
+    )
     other = load_backbone("resnet18", "random").model
     pool = ThreadPoolExecutor(2)
 
@@ -73,8 +81,10 @@ def main() -> None:
 
     sequential = median_ms(lambda: [one(m) for m in (model, other)], args.repeats)
     side = median_ms(lambda: list(pool.map(one, (model, other))), args.repeats)
-    print(f"two models (comparison view): one after the other {sequential:.0f} ms ({sequential / ours:.2f}x one), "
-          f"side by side in two threads {side:.0f} ms ({side / ours:.2f}x one)")  # fmt: skip
+    print(
+        f"two models (comparison view): one after the other {sequential:.0f} ms ({sequential / ours:.2f}x one), "
+        f"side by side in two threads {side:.0f} ms ({side / ours:.2f}x one)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,13 @@ def main() -> None:
 
     models = build(3, 10, 0.25)
     opt = torch.optim.Adam(models.parameters())
-    payload = {"epoch": 1, "models": models.state_dict(), "optim": opt.state_dict(), "metrics": [], "config": {}}
+    payload = {
+        "epoch": 1,
+        "models": models.state_dict(),
+        "optim": opt.state_dict(),
+        "metrics": [],
+        "config": {},
+    }
     probe = subdir("runs") / "probe"
     probe.mkdir()
     size = checkpoints.save(probe / "last.pt", payload).stat().st_size
@@ -59,8 +65,12 @@ def main() -> None:
 
     save = median_ms(lambda: checkpoints.save(probe / "last.pt", payload), args.repeats) / 1000
     enforce = median_ms(lambda: cache.enforce(cap=2**50), args.repeats) / 1000
-    sweep = median_ms(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats) / 1000
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    sweep = (
+        median_ms(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats) / 1000
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
     print(
         f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
         f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB"

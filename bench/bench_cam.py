@@ -60,8 +60,12 @@ def reference_gradcam(model, x: torch.Tensor, layer: str) -> torch.Tensor:
     with torch.no_grad():
         cam = torch.relu((grad.mean((2, 3), keepdim=True) * a).sum(1))
         flat = cam.flatten(1)
-        cam = (cam - flat.amin(1).view(-1, 1, 1)) / (flat.amax(1).view(-1, 1, 1) - flat.amin(1).view(-1, 1, 1) + 1e-8)
-        up = F.interpolate(cam[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].clamp_min(0)
+        cam = (cam - flat.amin(1).view(-1, 1, 1)) / (
+            flat.amax(1).view(-1, 1, 1) - flat.amin(1).view(-1, 1, 1) + 1e-8
+        )
+        up = F.interpolate(cam[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[
+            :, 0
+        ].clamp_min(0)
         lo, hi = up.flatten(1).amin(1).view(-1, 1, 1), up.flatten(1).amax(1).view(-1, 1, 1)
         return torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(up))
 
@@ -71,7 +75,10 @@ def cpu_name() -> str:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return platform.processor() or platform.machine()
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), platform.machine())
+    return next(
+        (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
+        platform.machine(),
+    )
 
 
 def classifier(run: str | None):
@@ -82,9 +89,13 @@ def classifier(run: str | None):
         return load_classifier(run), f"the run in {run}"
     torch.manual_seed(0)
     model = _out_of_place(DannClassifier(build(1, 10, 0.25)))
-    return Classifier(model, tuple("0123456789"), 32, lambda images, domain: images.float().mean(1, keepdim=True) / 255, "fresh"), (
-        "a freshly built default HW model (random weights)"
-    )
+    return Classifier(
+        model,
+        tuple("0123456789"),
+        32,
+        lambda images, domain: images.float().mean(1, keepdim=True) / 255,
+        "fresh",
+    ), ("a freshly built default HW model (random weights)")
 
 
 def main() -> None:
@@ -99,18 +110,28 @@ def main() -> None:
 
     clf, what = classifier(args.run)
     x = clf.prepare(load_builtin(clf.image_size).target.images[: args.n], "target")
-    print(f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable, {torch.get_num_threads()} torch threads;"
-          f" torch {torch.__version__}")  # fmt: skip
+    print(
+        f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable, {torch.get_num_threads()} torch threads;"
+        f" torch {torch.__version__}"
+    )
     print(f"model: {what}; {args.n} target images {tuple(x.shape[1:])}")
     ours = cams(clf.model, x, "gradcam")
     reference = reference_gradcam(clf.model, x, ours.layer)
     diff = float((ours.maps - reference).abs().max())
-    grad, ref = paired_medians(lambda: cams(clf.model, x, "gradcam"), lambda: reference_gradcam(clf.model, x, ours.layer), args.repeats)
+    grad, ref = paired_medians(
+        lambda: cams(clf.model, x, "gradcam"),
+        lambda: reference_gradcam(clf.model, x, ours.layer),
+        args.repeats,
+    )
     score = median_s(lambda: cams(clf.model, x, "scorecam"), max(3, args.repeats // 3))
     finer = median_s(lambda: cams(clf.model, x, "scorecam", "feature.conv.14"), max(3, args.repeats // 3))
-    print(f"layer {ours.layer}: Grad-CAM {grad * 1000:.1f} ms for {args.n} maps (goal < 200 ms); "
-          f"reference by hand {ref * 1000:.1f} ms: {grad / ref:.2f}x (goal <= 1.2x); max |difference| {diff:.1e} (goal <= 1e-5)")  # fmt: skip
-    print(f"Score-CAM {score:.2f} s for {args.n} maps (goal < 3 s); at feature.conv.14 (block 4, 4x4) {finer:.2f} s")
+    print(
+        f"layer {ours.layer}: Grad-CAM {grad * 1000:.1f} ms for {args.n} maps (goal < 200 ms); "
+        f"reference by hand {ref * 1000:.1f} ms: {grad / ref:.2f}x (goal <= 1.2x); max |difference| {diff:.1e} (goal <= 1e-5)"
+    )
+    print(
+        f"Score-CAM {score:.2f} s for {args.n} maps (goal < 3 s); at feature.conv.14 (block 4, 4x4) {finer:.2f} s"
+    )
 
 
 if __name__ == "__main__":

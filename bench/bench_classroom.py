@@ -65,9 +65,31 @@ def cli_reference(home: Path, epochs: int) -> float:
     """Median img/s of `python -m explorer train` with the class's options, alone on the server's core."""
     out = Path(tempfile.mkdtemp(prefix="cli-run-", dir=home.parent))
     env = dict(os.environ, EXPLORER_HOME=str(home))
-    subprocess.run(["taskset", "-c", SERVER_CORE, sys.executable, "-m", "explorer", "train", "--data", "builtin",
-                    "--epochs", str(epochs), "--seed", "999", "--out", str(out)], env=env, check=True, capture_output=True)  # fmt: skip
-    return statistics.median(json.loads(line)["img_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines())
+    subprocess.run(
+        [
+            "taskset",
+            "-c",
+            SERVER_CORE,
+            sys.executable,
+            "-m",
+            "explorer",
+            "train",
+            "--data",
+            "builtin",
+            "--epochs",
+            str(epochs),
+            "--seed",
+            "999",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return statistics.median(
+        json.loads(line)["img_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    )
 
 
 def student(browser, url: str, seed: int, epochs: int):
@@ -86,7 +108,9 @@ def runs_of(home: Path, seeds) -> dict[int, list[dict]]:
         try:
             info = json.loads((d / "config.json").read_text())
             if info["seed"] in seeds and (d / "metrics.jsonl").is_file():
-                found[info["seed"]] = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line]
+                found[info["seed"]] = [
+                    json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line
+                ]
         except (OSError, ValueError):
             continue  # a run being created (or removed by the cache's cap) this moment
     return found
@@ -149,8 +173,14 @@ def server_part(timings: Path, untimed: int) -> dict:
     mine = max(visits.values(), key=lambda runs: len({r["page"] for r in runs}))[untimed:]
     for r in mine:
         r["total"] = r["queued"] + r["script"] + r["sending"]
-    return {"polls": polls, "server": [r["total"] for r in mine], "queued_p95": p95([r["queued"] for r in mine]),
-            "by_page": {p: [r["total"] for r in mine if r["page"] == p] for p in sorted({r["page"] for r in mine})}}  # fmt: skip
+    return {
+        "polls": polls,
+        "server": [r["total"] for r in mine],
+        "queued_p95": p95([r["queued"] for r in mine]),
+        "by_page": {
+            p: [r["total"] for r in mine if r["page"] == p] for p in sorted({r["page"] for r in mine})
+        },
+    }
 
 
 def switcher(browser, url: str):
@@ -168,27 +198,43 @@ def scene(browsers, root: Path, n: int, epochs: int, gc: str) -> dict:
     home = root / f"home-{n}-{gc}"
     seed_decision(home)
     timings = root / f"server-runs-{n}-{gc}.jsonl"
-    app = App(home, root / f"server-{n}-{gc}.log", prefix=("taskset", "-c", SERVER_CORE), module="bench.timed_server",
-              flags=("--runner.postScriptGC", "true" if gc == "on" else "false"), EXPLORER_BENCH_RUNS=str(timings)).start()  # fmt: skip
+    app = App(
+        home,
+        root / f"server-{n}-{gc}.log",
+        prefix=("taskset", "-c", SERVER_CORE),
+        module="bench.timed_server",
+        flags=("--runner.postScriptGC", "true" if gc == "on" else "false"),
+        EXPLORER_BENCH_RUNS=str(timings),
+    ).start()
     try:
         seeds, titles = range(n), list(PAGES)[1:] + ["Data"]
         pages = [student(browsers[0], app.url, s, epochs) for s in seeds]
         other = switcher(browsers[1], app.url)
-        for title in titles:  # every page once, untimed: a class meets a cold page once per server, not per click
+        for (
+            title
+        ) in titles:  # every page once, untimed: a class meets a cold page once per server, not per click
             switch(other, title)
         for p in pages:
             p.get_by_role("button", name="Start training").click()
         switches, t0 = [], time.time()
         while time.time() - t0 < n * epochs * 4 + 120:
-            if (n == 0 and len(switches) == 5 * len(titles)) or (n and sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n):
+            if (n == 0 and len(switches) == 5 * len(titles)) or (
+                n and sum(len(m) >= epochs for m in runs_of(home, seeds).values()) == n
+            ):
                 break  # nobody training: five rounds of the pages; else: until every run has ended
             switches.append(switch(other, titles[len(switches) % len(titles)]))
         trained = runs_of(home, seeds)
         speeds = [e["img_per_s"] for m in trained.values() for e in m]
-        result = {"sessions": n, "gc": gc, "img_per_s": statistics.median(speeds) if speeds else float("nan"),
-                  "finished": sum(len(m) >= epochs for m in trained.values()), "switches": [s for s, _ in switches],
-                  "in_page": [p for _, p in switches], "rss_mib": rss_mib(app.proc.pid), "seconds": time.time() - t0,
-                  } | server_part(timings, 1 + len(titles))  # fmt: skip
+        result = {
+            "sessions": n,
+            "gc": gc,
+            "img_per_s": statistics.median(speeds) if speeds else float("nan"),
+            "finished": sum(len(m) >= epochs for m in trained.values()),
+            "switches": [s for s, _ in switches],
+            "in_page": [p for _, p in switches],
+            "rss_mib": rss_mib(app.proc.pid),
+            "seconds": time.time() - t0,
+        } | server_part(timings, 1 + len(titles))
         for p in [*pages, other]:
             p.context.close()
         return result
@@ -201,8 +247,13 @@ def memory(browsers, root: Path, epochs: int, minutes: float, n: int = 8) -> dic
     the pages; the server's RSS once a minute, and the class's training speed over the whole time."""
     home, timings = root / "home-memory", root / "server-runs-memory.jsonl"
     seed_decision(home)
-    app = App(home, root / "server-memory.log", prefix=("taskset", "-c", SERVER_CORE), module="bench.timed_server",
-              EXPLORER_BENCH_RUNS=str(timings)).start()  # fmt: skip
+    app = App(
+        home,
+        root / "server-memory.log",
+        prefix=("taskset", "-c", SERVER_CORE),
+        module="bench.timed_server",
+        EXPLORER_BENCH_RUNS=str(timings),
+    ).start()
     try:
         seeds = list(range(1000, 1000 + n))
         pages = [student(browsers[0], app.url, s, epochs) for s in seeds]
@@ -223,19 +274,29 @@ def memory(browsers, root: Path, epochs: int, minutes: float, n: int = 8) -> dic
             switches.append(switch(other, titles[len(switches) % len(titles)]))
         samples.append(rss_mib(app.proc.pid))
         speeds = [e["img_per_s"] for m in runs_of(home, range(1000, seeds[-1] + 1)).values() for e in m]
-        return {"sessions": n, "minutes": minutes, "runs": runs, "img_per_s": statistics.median(speeds), "rss": samples,
-                "switches": [s for s, _ in switches], "in_page": [p for _, p in switches]} | server_part(timings, 1)  # fmt: skip
+        return {
+            "sessions": n,
+            "minutes": minutes,
+            "runs": runs,
+            "img_per_s": statistics.median(speeds),
+            "rss": samples,
+            "switches": [s for s, _ in switches],
+            "in_page": [p for _, p in switches],
+        } | server_part(timings, 1)
     finally:
         app.stop()
 
 
 def memory_report(r: dict, before: float, after: float) -> str:
     reference, rss, at10 = (before + after) / 2, r["rss"], r["rss"][min(10, len(r["rss"]) - 1)]
-    return (f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), one more switching pages: "
-            f"training {r['img_per_s']:,.0f} img/s ({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} "
-            f"after); page switch p50 / p95, the bench's clock {spread(r['switches'])} s, the page's {spread(r['in_page'])} s, "
-            f"the server's part {spread(r['server'])} s ({len(r['switches'])} switches); RSS by minute " + ", ".join(f"{m}: {v:,.0f}" for m, v in
-            enumerate(rss)) + f" MiB; end / minute 10 = {rss[-1] / at10:.2f}")  # fmt: skip
+    return (
+        f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), one more switching pages: "
+        f"training {r['img_per_s']:,.0f} img/s ({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} "
+        f"after); page switch p50 / p95, the bench's clock {spread(r['switches'])} s, the page's {spread(r['in_page'])} s, "
+        f"the server's part {spread(r['server'])} s ({len(r['switches'])} switches); RSS by minute "
+        + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(rss))
+        + f" MiB; end / minute 10 = {rss[-1] / at10:.2f}"
+    )
 
 
 def launch(p, root: Path, nice: int):
@@ -244,39 +305,63 @@ def launch(p, root: Path, nice: int):
     wrapper = root / "chromium-niced"
     wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} /usr/bin/chromium "$@"\n')
     wrapper.chmod(0o755)
-    return [p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS) for path in (wrapper, "/usr/bin/chromium")]
+    return [
+        p.chromium.launch(executable_path=str(path), args=CHROMIUM_ARGS)
+        for path in (wrapper, "/usr/bin/chromium")
+    ]
 
 
 def report(r: dict, before: float, after: float) -> str:
     """A scene's row of the table (against the CLI's speed before and after it, averaged), and a line on
     the server's part of each page and the watchers' polls."""
     reference = (before + after) / 2
-    return (f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f})"
-            f" | {r['finished']} of "
-            f"{r['sessions']} | {spread(r['switches'])} ({len(r['switches'])}); {spread(r['in_page'])}; {spread(r['server'])} | "
-            f"{r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
-            + "; ".join(f"{p} {spread(t)}" for p, t in r["by_page"].items())
-            + f"; queued before its script started, p95 {r['queued_p95']:.2f} s; the watchers' polls: "
-            f"{r['polls'] / max(1, r['sessions']) / (r['seconds'] / 60):.1f} per watcher-minute")  # fmt: skip
+    return (
+        f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f})"
+        f" | {r['finished']} of "
+        f"{r['sessions']} | {spread(r['switches'])} ({len(r['switches'])}); {spread(r['in_page'])}; {spread(r['server'])} | "
+        f"{r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
+        + "; ".join(f"{p} {spread(t)}" for p, t in r["by_page"].items())
+        + f"; queued before its script started, p95 {r['queued_p95']:.2f} s; the watchers' polls: "
+        f"{r['polls'] / max(1, r['sessions']) / (r['seconds'] / 60):.1f} per watcher-minute"
+    )
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", default="0,1,4,8,16", help="0: nobody training, the switching session alone")
+    ap.add_argument(
+        "--sessions", default="0,1,4,8,16", help="0: nobody training, the switching session alone"
+    )
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--gc", default="off,on", help="Streamlit's postScriptGC in each scene: off (the app's), on (Streamlit's default)")
-    ap.add_argument("--minutes", type=float, default=0, help="also: 8 sessions for this long, memory sampled each minute")
-    ap.add_argument("--watchers-nice", type=int, default=19, help="the watchers' chromium's nice value; 0: all browsers equal")
+    ap.add_argument(
+        "--gc",
+        default="off,on",
+        help="Streamlit's postScriptGC in each scene: off (the app's), on (Streamlit's default)",
+    )
+    ap.add_argument(
+        "--minutes", type=float, default=0, help="also: 8 sessions for this long, memory sampled each minute"
+    )
+    ap.add_argument(
+        "--watchers-nice",
+        type=int,
+        default=19,
+        help="the watchers' chromium's nice value; 0: all browsers equal",
+    )
     args = ap.parse_args()
     os.sched_setaffinity(0, {BROWSER_CORE})  # this script and its chromium: the students' side
     root = Path(tempfile.mkdtemp(prefix="classroom-"))
     seed_decision(root / "home-cli")
-    print(f"{args.epochs}-epoch runs; the CLI alone on core {SERVER_CORE} before and after each scene; watchers' chromium at "
-          f"nice {args.watchers_nice}", flush=True)  # fmt: skip
-    print("| sessions watching | postScriptGC | training img/s | x CLI (CLI img/s before, after) | runs finished | page switch p50 / p95 (s): "
-          "the bench's clock; the page's clock; the server's part | server RSS (MiB) |\n|---|---|---|---|---|---|---|", flush=True)  # fmt: skip
+    print(
+        f"{args.epochs}-epoch runs; the CLI alone on core {SERVER_CORE} before and after each scene; watchers' chromium at "
+        f"nice {args.watchers_nice}",
+        flush=True,
+    )
+    print(
+        "| sessions watching | postScriptGC | training img/s | x CLI (CLI img/s before, after) | runs finished | page switch p50 / p95 (s): "
+        "the bench's clock; the page's clock; the server's part | server RSS (MiB) |\n|---|---|---|---|---|---|---|",
+        flush=True,
+    )
     with sync_playwright() as p:
         browsers = launch(p, root, args.watchers_nice)
         for gc in args.gc.split(","):

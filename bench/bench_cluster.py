@@ -114,7 +114,9 @@ def main() -> None:
         cfg, sent, land = TrainConfig(seed=99), [], ray_runs.land  # the defaults (auto preprocessing)
 
         def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
-            sent.append(sum(len(b) for b in {id(b): b for b in files.values()}.values()))  # an object sent twice is pickled once
+            sent.append(
+                sum(len(b) for b in {id(b): b for b in files.values()}.values())
+            )  # an object sent twice is pickled once
             land(folder, files)
 
         t0 = time.perf_counter()
@@ -133,17 +135,28 @@ def main() -> None:
     print(f"cluster start: {started:.1f} s; first run on a cold worker (1 epoch): {cold:.1f} s")
     print(f"sweep of 8 runs x {args.epochs} epochs:")
     print(f"  reference: in this process's default plan    {here:7.1f} s   {here_ok}/8 finished")
-    print(f"  on the Ray cluster                           {on_ray:7.1f} s   {ray_ok}/8 finished   ratio {here / on_ray:.2f}")
+    print(
+        f"  on the Ray cluster                           {on_ray:7.1f} s   {ray_ok}/8 finished   ratio {here / on_ray:.2f}"
+    )
     print(f"  difference per run                           {(on_ray - here) / 8:+7.2f} s")
     mean_here, mean_ray = sum(alone) / len(alone), sum(remote) / len(remote)
-    print(f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster {mean_ray:.2f} s "
-          f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s")  # fmt: skip
+    print(
+        f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster {mean_ray:.2f} s "
+        f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s"
+    )
     print(f"stop -> stopped event: here {stops[0] * 1000:.0f} ms, on the cluster {stops[1] * 1000:.0f} ms")
-    for name, events, wall in (("here (all cores' threads)", local, local_s), ("on the cluster (1 CPU)", default, default_s)):
+    for name, events, wall in (
+        ("here (all cores' threads)", local, local_s),
+        ("on the cluster (1 CPU)", default, default_s),
+    ):
         epochs = [e.epoch for e in events if e.kind == "epoch"]
-        print(f"one default run (40 epochs) {name}: {wall:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
-              f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s")  # fmt: skip
-    print(f"  the cluster run sent back {sum(sent) / 2**20:.1f} MB in all ({len(sent)} events); its folder keeps {kept / 2**20:.1f} MB")
+        print(
+            f"one default run (40 epochs) {name}: {wall:.1f} s wall, {epochs[-1]['elapsed']:.1f} s training, "
+            f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s"
+        )
+    print(
+        f"  the cluster run sent back {sum(sent) / 2**20:.1f} MB in all ({len(sent)} events); its folder keeps {kept / 2**20:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

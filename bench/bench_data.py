@@ -34,7 +34,9 @@ def make_folder(root: Path, n_source: int, n_target: int) -> None:
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(d / f"{i}.bmp")
     (root / "test_data" / "0").mkdir(parents=True)
     for i in range(n_target):
-        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(root / "test_data" / "0" / f"{i:05d}.bmp")
+        Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(
+            root / "test_data" / "0" / f"{i:05d}.bmp"
+        )
 
 
 def main() -> None:
@@ -47,7 +49,9 @@ def main() -> None:
     from explorer.data import builtin
     from explorer.data.domains import open_dataset
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    )
     _, imp = timed(lambda: __import__("sklearn.datasets"))
     _, cold = timed(builtin.load_builtin)
     _, warm = timed(builtin.load_builtin)

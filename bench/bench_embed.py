@@ -51,9 +51,13 @@ def main() -> None:
 
     # the embedded digits, tiled with pixel noise up to n images per domain
     data = grown(load_builtin(), args.n)
-    trainer = Trainer(TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
+    trainer = Trainer(
+        TrainConfig(width=args.width, device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run"
+    )
     next(trainer.events())  # writes the epoch-0 checkpoint: the homework-width extractor, 512-d features
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
+    )
 
     t0 = time.perf_counter()
     f = sample_features(trainer.dir / "epoch_0000.pt", data, args.n, device=args.device)

@@ -27,10 +27,14 @@ def main() -> None:
     from explorer.transfer.finetune import FinetuneConfig, FineTuner
 
     domain = load_builtin(args.size).source
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}"
+    )
     result = {}
     for cached in (False, True):
-        cfg = FinetuneConfig(backbone=args.backbone, weights="random", freeze="head", epochs=args.epochs, cache_features=cached)
+        cfg = FinetuneConfig(
+            backbone=args.backbone, weights="random", freeze="head", epochs=args.epochs, cache_features=cached
+        )
         done = list(FineTuner(cfg, domain).events())[-1]
         result[cached] = done["seconds_per_epoch"]
         print(

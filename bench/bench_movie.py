@@ -46,17 +46,23 @@ def main() -> None:
     from explorer.devices import describe, pick
 
     data = grown(load_builtin(), args.n)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
+    )
     t = time.perf_counter()
     trainer, _ = train(TrainConfig(device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
-    print(f"trained 40 epochs on {len(data.source):,} + {len(data.target):,} images in {time.perf_counter() - t:.0f} s")
+    print(
+        f"trained 40 epochs on {len(data.source):,} + {len(data.target):,} images in {time.perf_counter() - t:.0f} s"
+    )
     files = movie.epoch_checkpoints(trainer.dir)[: args.frames]
     t = time.perf_counter()
     feats = [sample_features(p, data, args.n, device=args.device).features for p in files]
     extraction = (time.perf_counter() - t) / len(files)
     epochs = [int(p.stem[6:]) for p in files]
-    print(f"{len(files)} frames (epochs {', '.join(map(str, epochs))}), {len(feats[0]):,} points each; "
-          f"feature extraction {extraction:.2f} s a frame")  # fmt: skip
+    print(
+        f"{len(files)} frames (epochs {', '.join(map(str, epochs))}), {len(feats[0]):,} points each; "
+        f"feature extraction {extraction:.2f} s a frame"
+    )
     sub = np.random.default_rng(0).choice(len(feats[0]), min(2000, len(feats[0])), replace=False)
     x50 = [reduce(f)[sub] for f in feats]
 
@@ -71,9 +77,13 @@ def main() -> None:
     one = statistics.median(seconds)
     ref = warmstart.jitter(independent)
     print()
-    print("| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |")
+    print(
+        "| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
-    print(f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |")
+    print(
+        f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |"
+    )
     chosen = warmstart.SCHEDULE
     for schedule in (((sum(i for i, _ in chosen), None),), chosen):
         warmstart.SCHEDULE = schedule
@@ -83,13 +93,17 @@ def main() -> None:
         total = time.perf_counter() - t
         j = warmstart.jitter(frames)
         name = " then ".join(f"{i} at exaggeration {e or 1:g}" for i, e in schedule)
-        print(f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |")
+        print(
+            f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |"
+        )
     pca_ind = [embed(f, "pca") for f in feats]
     pca = []
     for f in feats:
         pca.append(warmstart.next_frame(pca[-1] if pca else None, f, "pca", 30.0, 0))
-    print(f"\nPCA: jitter independent {warmstart.jitter(pca_ind):.3f}, aligned by Procrustes {warmstart.jitter(pca):.3f} "
-          f"({warmstart.jitter(pca_ind) / warmstart.jitter(pca):.1f}x steadier)")  # fmt: skip
+    print(
+        f"\nPCA: jitter independent {warmstart.jitter(pca_ind):.3f}, aligned by Procrustes {warmstart.jitter(pca):.3f} "
+        f"({warmstart.jitter(pca_ind) / warmstart.jitter(pca):.1f}x steadier)"
+    )
     print(f"one independent t-SNE embedding: {one:.2f} s (median of {len(feats)})")
 
 

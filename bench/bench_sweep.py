@@ -33,7 +33,9 @@ CANNY = ("auto", "off")
 
 def run(cmd: list[str], env: dict) -> tuple[float, str]:
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "explorer", *cmd], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "explorer", *cmd], capture_output=True, text=True, env=env, check=True
+    )
     return time.perf_counter() - t0, out.stdout.strip().splitlines()[-1]
 
 
@@ -59,8 +61,17 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
 
         def separate(step):
             for t, b in zip(alone, batches[step]):
-                dann_step(t.nets, t.opts, b.xs, b.ys, t.inputs(b.xt, augment=True), b.lamb, update=t.config.update,
-                          mmd_weight=t.config.mmd_weight, device=t.device)  # fmt: skip
+                dann_step(
+                    t.nets,
+                    t.opts,
+                    b.xs,
+                    b.ys,
+                    t.inputs(b.xt, augment=True),
+                    b.lamb,
+                    update=t.config.update,
+                    mmd_weight=t.config.mmd_weight,
+                    device=t.device,
+                )
 
         def stacked(step):
             b = batches[step]
@@ -102,35 +113,50 @@ def main() -> None:
     common = ["--data", "builtin", "--epochs", str(args.epochs), "--device", args.device]
     with tempfile.TemporaryDirectory() as tmp:
         env = os.environ | {"EXPLORER_HOME": str(Path(tmp, "home"))}
+        # the embedded data's disk cache, once
         subprocess.run(
             [sys.executable, "-m", "explorer", "train", *common, "--epochs", "1", "--out", f"{tmp}/warm"],
             env=env,
             capture_output=True,
             check=True,
-        )  # fmt: skip  (the embedded data's disk cache, once)
+        )
         reference = 0.0
         for lamb in LAMBDAS:
             for canny in CANNY:
                 edges = ["--no-canny"] if canny == "off" else ["--canny", "auto"]
-                seconds, _ = run(["train", *common, "--lamb", lamb, *edges, "--out", f"{tmp}/seq-{lamb}-{canny}"], env)
+                seconds, _ = run(
+                    ["train", *common, "--lamb", lamb, *edges, "--out", f"{tmp}/seq-{lamb}-{canny}"], env
+                )
                 reference += seconds
         grid = ["--grid", f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"]
-        plans = {"sweep (default plan)": []} | ({} if cuda else {"sweep --workers 1 (one process, in turn)": ["--workers", "1"]})
+        plans = {"sweep (default plan)": []} | (
+            {} if cuda else {"sweep --workers 1 (one process, in turn)": ["--workers", "1"]}
+        )
         rows = []
         for name, extra in plans.items():
             seconds, last = run(["sweep", *common, *grid, *extra, "--out", f"{tmp}/{len(rows)}"], env)
             summary = json.loads(last)
             rows.append((name, seconds, summary["runs"] - summary["failed"], summary["best"]))
-    device = torch.cuda.get_device_name() if cuda else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    device = (
+        torch.cuda.get_device_name()
+        if cuda
+        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
     print(f"device: {device}; torch {torch.__version__}; {args.epochs} epochs per run, 8 runs")
     print(f"{'what':44s} {'seconds':>8s} {'ratio':>6s}")
     print(f"{'reference: 8 x `python -m explorer train`':44s} {reference:8.1f} {1.0:6.2f}")
     for name, seconds, ok, best in rows:
-        print(f"{name:44s} {seconds:8.1f} {reference / seconds:6.2f}   {ok}/8 finished, best: {best['point']}")
-    print(f"the page's estimate before the sweep (explorer.execution.costs): {estimate(args.epochs, args.device):.1f} s")
+        print(
+            f"{name:44s} {seconds:8.1f} {reference / seconds:6.2f}   {ok}/8 finished, best: {best['point']}"
+        )
+    print(
+        f"the page's estimate before the sweep (explorer.execution.costs): {estimate(args.epochs, args.device):.1f} s"
+    )
     one_by_one, stacked = stacked_step(args.device)
-    print(f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, stacked {stacked * 1000:.0f} ms "
-          f"(ratio {one_by_one / stacked:.2f})")  # fmt: skip
+    print(
+        f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, stacked {stacked * 1000:.0f} ms "
+        f"(ratio {one_by_one / stacked:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,18 @@ def make_folders(root: Path, n: int) -> tuple[Path, Path]:
     src, tgt = root / "train_data", root / "test_data" / "0"
     for i in range(n):
         (src / str(i % 10)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(src / str(i % 10) / f"{i}.bmp")
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(
+            src / str(i % 10) / f"{i}.bmp"
+        )
     tgt.mkdir(parents=True)
     for i in range(n):
         Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(tgt / f"{i:05d}.bmp")
     return src, tgt.parent
 
 
-def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device: torch.device, workers: int) -> float:
+def reference(
+    src: Path, tgt: Path, width: float, batch: int, steps: int, device: torch.device, workers: int
+) -> float:
     """The homework's loop for `steps` steps after 2 warm-up steps; returns source images per second."""
     from torchvision import datasets
     from torchvision import transforms as T
@@ -59,12 +63,28 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
             T.ToTensor(),
         ]
     )
-    target_tf = T.Compose([T.Grayscale(), T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()])
+    target_tf = T.Compose(
+        [
+            T.Grayscale(),
+            T.Resize((32, 32)),
+            T.RandomHorizontalFlip(),
+            T.RandomRotation(15, fill=(0,)),
+            T.ToTensor(),
+        ]
+    )
     sl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(src), transform=source_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
+        datasets.ImageFolder(str(src), transform=source_tf),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
     )
     tl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(tgt), transform=target_tf), batch_size=batch, shuffle=True, num_workers=workers, drop_last=True
+        datasets.ImageFolder(str(tgt), transform=target_tf),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
     )
     m = build(1, 10, width).to(device)
     opt_f = torch.optim.Adam(list(m["feature"].parameters()) + list(m["label"].parameters()), lr=1e-3)
@@ -83,7 +103,9 @@ def reference(src: Path, tgt: Path, width: float, batch: int, steps: int, device
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(m["domain"](f), d)
+            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(
+                m["domain"](f), d
+            )
             opt_f.zero_grad()
             loss.backward()
             opt_f.step()
@@ -102,7 +124,9 @@ def engine(src: Path, tgt: Path, width: float, batch: int, epochs: int, device: 
 
     data = pair(load_domain(src), load_domain(tgt))
     trainer = Trainer(
-        TrainConfig(width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device),
+        TrainConfig(
+            width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device
+        ),
         data,
         Path(os.environ["EXPLORER_HOME"]) / "run",
     )
@@ -119,15 +143,21 @@ def main() -> None:
     ap.add_argument("--n-source", type=int, default=2048, help="images per domain (5000 in the homework)")
     ap.add_argument("--epochs", type=int, default=3, help="engine epochs (the first is warm-up)")
     ap.add_argument("--ref-steps", type=int, default=6, help="reference steps timed (after 2 warm-up steps)")
-    ap.add_argument("--workers", type=int, default=0, help="reference DataLoader workers (the homework used 0)")
+    ap.add_argument(
+        "--workers", type=int, default=0, help="reference DataLoader workers (the homework used 0)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ["EXPLORER_HOME"] = str(work / "home")
     from explorer.devices import describe, pick
 
     device = pick(args.device)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}")
-    print(f"model: homework DANN at width {args.width}, batch {args.batch_size}, {args.n_source} images per domain")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}"
+    )
+    print(
+        f"model: homework DANN at width {args.width}, batch {args.batch_size}, {args.n_source} images per domain"
+    )
     src, tgt = make_folders(work / "data", args.n_source)
     ref = reference(src, tgt, args.width, args.batch_size, args.ref_steps, device, args.workers)
     ours, _ = engine(src, tgt, args.width, args.batch_size, args.epochs, args.device)

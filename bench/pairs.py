@@ -120,7 +120,9 @@ def thin(stack: np.ndarray) -> list[np.ndarray]:
 def thick(stack: np.ndarray) -> list[np.ndarray]:
     """Bold strokes: the same centre lines as `thin`, drawn about 5 px wide."""
     pen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    return [cv2.GaussianBlur(cv2.dilate(line, pen), (3, 3), 0.6) for line in skeleton(stack > 100) * np.uint8(255)]
+    return [
+        cv2.GaussianBlur(cv2.dilate(line, pen), (3, 3), 0.6) for line in skeleton(stack > 100) * np.uint8(255)
+    ]
 
 
 def rotate(img: np.ndarray, angle: float) -> np.ndarray:
@@ -145,7 +147,9 @@ def coloured(d: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     bg_hue = (hue + rng.uniform(90, 270)) % 360
     bg = np.broadcast_to(_hue_rgb(bg_hue, rng.uniform(0.5, 1.0), rng.uniform(0.35, 0.8)), (SIDE, SIDE, 3))
     if rng.random() < 0.5:  # noisy background: pixel noise plus a smooth colour blotch
-        smooth = cv2.resize(rng.normal(0, 40, (4, 4, 3)).astype(np.float32), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC)
+        smooth = cv2.resize(
+            rng.normal(0, 40, (4, 4, 3)).astype(np.float32), (SIDE, SIDE), interpolation=cv2.INTER_CUBIC
+        )
         bg = bg + smooth + rng.normal(0, 18, (SIDE, SIDE, 3))
     alpha = (filled(d).astype(np.float32) / 255)[:, :, None]
     return np.clip(alpha * fg + (1 - alpha) * bg, 0, 255).astype(np.uint8)
@@ -184,16 +188,24 @@ RECIPES: dict[str, tuple[Recipe, Recipe]] = {
     "clean-to-photo": (lambda stack, rng: list(stack), each(photo, random=True)),
     "outline-to-filled": (each(outline), each(filled)),
     "inverted": (each(filled), each(inverted)),
-    "colour-to-grey": (each(coloured, random=True), each(lambda d, rng: noisy(filled(d), rng, 10), random=True)),
+    "colour-to-grey": (
+        each(coloured, random=True),
+        each(lambda d, rng: noisy(filled(d), rng, 10), random=True),
+    ),
     "thin-to-thick": (lambda stack, rng: thin(stack), lambda stack, rng: thick(stack)),
     "rotated": (each(filled), each(_tilted, random=True)),
     "lowres": (each(filled), each(lowres, random=True)),
 }
 
 
-def _domain(pair_name: str, domain: str, arrays: Sequence[np.ndarray], labels: np.ndarray, size: int) -> Domain:
+def _domain(
+    pair_name: str, domain: str, arrays: Sequence[np.ndarray], labels: np.ndarray, size: int
+) -> Domain:
     classes = builtin.CLASSES
-    good = [((f"{y}/{i:04d}.png", classes[y]), prepare_image(Image.fromarray(a), size)) for i, (a, y) in enumerate(zip(arrays, labels))]
+    good = [
+        ((f"{y}/{i:04d}.png", classes[y]), prepare_image(Image.fromarray(a), size))
+        for i, (a, y) in enumerate(zip(arrays, labels))
+    ]
     return _assemble(domain, f"bench:{pair_name}:{domain}", good, (), [])
 
 
@@ -206,7 +218,10 @@ def load_pair(name: str, size: int = 32) -> Dataset:
     src_digits, src_labels, tgt_digits, tgt_labels = _halves()
     make_source, make_target = RECIPES[name]
     domains = []
-    for domain, digits, labels, make in (("source", src_digits, src_labels, make_source), ("target", tgt_digits, tgt_labels, make_target)):
+    for domain, digits, labels, make in (
+        ("source", src_digits, src_labels, make_source),
+        ("target", tgt_digits, tgt_labels, make_target),
+    ):
         rng = _rng(name, domain)
         arrays = make(_upscale(digits, INNER, SIDE), rng)
         domains.append(_domain(name, domain, arrays, labels, size))

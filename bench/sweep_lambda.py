@@ -40,15 +40,23 @@ def sweep_pair(name: str, lambdas: str, seeds: int, out: Path) -> dict:
     per_lambda = {}
     for r, row in zip(sweep.runs, rows):
         per_lambda.setdefault(r.config.lamb, []).append(row)
-    return {"pair": name, "seconds": time.perf_counter() - t0, "trained": trained, "per_lambda": per_lambda, **sweep.best()}
+    return {
+        "pair": name,
+        "seconds": time.perf_counter() - t0,
+        "trained": trained,
+        "per_lambda": per_lambda,
+        **sweep.best(),
+    }
 
 
 def report(results: list[dict], lambdas: list[float], default: float, seeds: int) -> str:
     from explorer.dann.validators import DEFAULT
 
     head = " | ".join(f"λ={v:g}" for v in lambdas)
-    lines = [f"| pair | {head} | {DEFAULT} picks | oracle | picked − default λ={default:g} | oracle − picked | picked = best, by seed |",
-             "| --- " * (len(lambdas) + 6) + "|"]  # fmt: skip
+    lines = [
+        f"| pair | {head} | {DEFAULT} picks | oracle | picked − default λ={default:g} | oracle − picked | picked = best, by seed |",
+        "| --- " * (len(lambdas) + 6) + "|",
+    ]
     gains, regrets, matched, seeds_seen = [], [], 0, 0
     for res in results:
         if not res["best"] or not res["oracle"]:
@@ -65,16 +73,22 @@ def report(results: list[dict], lambdas: list[float], default: float, seeds: int
         regrets.append(regret)
         agree = res["agreement"] or {"matched": 0, "seeds": 0}
         matched, seeds_seen = matched + agree["matched"], seeds_seen + agree["seeds"]
-        cells = " | ".join(f"**{acc[v] * 100:.1f}**" if v == picked else f"{acc[v] * 100:.1f}" for v in lambdas)
-        lines.append(f"| {res['pair']} | {cells} | {picked:g} | {oracle:g} | {gain * 100:+.1f} | {regret * 100:.1f} | "
-                     f"{agree['matched']} of {agree['seeds']} |")  # fmt: skip
+        cells = " | ".join(
+            f"**{acc[v] * 100:.1f}**" if v == picked else f"{acc[v] * 100:.1f}" for v in lambdas
+        )
+        lines.append(
+            f"| {res['pair']} | {cells} | {picked:g} | {oracle:g} | {gain * 100:+.1f} | {regret * 100:.1f} | "
+            f"{agree['matched']} of {agree['seeds']} |"
+        )
     lines.append("")
-    lines.append(f"Target accuracy (%) at the checkpoint {DEFAULT} selects, mean of {seeds} seed(s); bold: the λ {DEFAULT} prefers "
-                 f"without labels (mean score over the seeds). Over {len(results)} pairs, following {DEFAULT} changes target "
-                 f"accuracy by **{statistics.mean(gains) * 100:+.1f}** points on average against the default λ = {default:g} "
-                 f"(best {max(gains) * 100:+.1f}, worst {min(gains) * 100:+.1f}), and gives up **{statistics.mean(regrets) * 100:.1f}** "
-                 f"points to the λ target labels would pick; seed by seed, its favourite was the most accurate run "
-                 f"{matched} times in {seeds_seen}.")  # fmt: skip
+    lines.append(
+        f"Target accuracy (%) at the checkpoint {DEFAULT} selects, mean of {seeds} seed(s); bold: the λ {DEFAULT} prefers "
+        f"without labels (mean score over the seeds). Over {len(results)} pairs, following {DEFAULT} changes target "
+        f"accuracy by **{statistics.mean(gains) * 100:+.1f}** points on average against the default λ = {default:g} "
+        f"(best {max(gains) * 100:+.1f}, worst {min(gains) * 100:+.1f}), and gives up **{statistics.mean(regrets) * 100:.1f}** "
+        f"points to the λ target labels would pick; seed by seed, its favourite was the most accurate run "
+        f"{matched} times in {seeds_seen}."
+    )
     return "\n".join(lines)
 
 
@@ -93,13 +107,17 @@ def main() -> None:
 
     lambdas = [float(v) for v in args.lambdas.split(",")]
     if TrainConfig().lamb not in lambdas:
-        ap.error(f"--lambdas must include the default λ = {TrainConfig().lamb:g}, the baseline the table compares with")
+        ap.error(
+            f"--lambdas must include the default λ = {TrainConfig().lamb:g}, the baseline the table compares with"
+        )
     t0 = time.perf_counter()
     results = [sweep_pair(p, args.lambdas, args.seeds, Path(args.out)) for p in args.pairs.split(",")]
     table = report(results, lambdas, TrainConfig().lamb, args.seeds)
     trained = sum(r["trained"] for r in results)
-    table += (f"\n\n{len(results) * len(lambdas) * args.seeds} runs; this call trained {trained} of them (the rest were "
-              f"found finished in {args.out}) in {(time.perf_counter() - t0) / 60:.0f} minutes.")  # fmt: skip
+    table += (
+        f"\n\n{len(results) * len(lambdas) * args.seeds} runs; this call trained {trained} of them (the rest were "
+        f"found finished in {args.out}) in {(time.perf_counter() - t0) / 60:.0f} minutes."
+    )
     print(table)
     if args.write:
         path = Path(args.write)

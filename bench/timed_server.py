@@ -27,7 +27,9 @@ from streamlit.web import cli
 OUT = os.environ["EXPLORER_BENCH_RUNS"]
 _asked: dict[str, float] = {}  # session -> when its last full rerun request arrived
 _started: dict[str, tuple[float, str]] = {}  # session -> when its full run started, on which page
-_ended: dict[str, tuple[float, float, float, str]] = {}  # session -> asked, started, ended, page: not yet sent
+_ended: dict[
+    str, tuple[float, float, float, str]
+] = {}  # session -> asked, started, ended, page: not yet sent
 
 
 def _handle_backmsg(self, msg, _original=AppSession.handle_backmsg):
@@ -36,10 +38,23 @@ def _handle_backmsg(self, msg, _original=AppSession.handle_backmsg):
     return _original(self, msg)
 
 
-def _on_event(self, sender, event, msg=None, exc=None, state=None, page_hash=None, fragments=None, pages=None, *rest,
-              _original=AppSession._handle_scriptrunner_event_on_event_loop):  # fmt: skip
+def _on_event(
+    self,
+    sender,
+    event,
+    msg=None,
+    exc=None,
+    state=None,
+    page_hash=None,
+    fragments=None,
+    pages=None,
+    *rest,
+    _original=AppSession._handle_scriptrunner_event_on_event_loop,
+):
     now = time.perf_counter()
-    if sender is not self._scriptrunner:  # a runner shutting down: the session ignores its events, and so do we
+    if (
+        sender is not self._scriptrunner
+    ):  # a runner shutting down: the session ignores its events, and so do we
         pass
     elif event == ScriptRunnerEvent.SCRIPT_STARTED and not fragments:
         info = (pages or {}).get(page_hash) or {}
@@ -56,8 +71,15 @@ def _send_message(self, info, msg, _original=Runtime._send_message):
     _original(self, info, msg)
     if msg.WhichOneof("type") == "script_finished" and info.session.id in _ended:
         asked, start, end, page = _ended.pop(info.session.id)
-        _write({"session": info.session.id, "page": page, "queued": max(0.0, start - asked), "script": end - start,
-                "sending": time.perf_counter() - end})  # fmt: skip
+        _write(
+            {
+                "session": info.session.id,
+                "page": page,
+                "queued": max(0.0, start - asked),
+                "script": end - start,
+                "sending": time.perf_counter() - end,
+            }
+        )
 
 
 def _write(line: dict) -> None:

@@ -17,7 +17,9 @@ def pick(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ExplorerError("CUDA was asked for, but this machine has no usable CUDA device; use cpu or auto.")
+        raise ExplorerError(
+            "CUDA was asked for, but this machine has no usable CUDA device; use cpu or auto."
+        )
     if name not in ("cpu", "cuda"):
         raise ExplorerError(f"Unknown device {name!r}; choose auto, cpu or cuda.")
     return torch.device(name)

@@ -19,4 +19,6 @@ class DataError(ExplorerError):
 
 def failure(e: Exception) -> str:
     """An exception as a sentence for the user: an `ExplorerError`'s own, else what went wrong unexpectedly."""
-    return str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
+    return (
+        str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
+    )

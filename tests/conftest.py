@@ -13,7 +13,9 @@ from PIL import Image
 def explorer_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("EXPLORER_HOME", str(home))
-    monkeypatch.setenv("EXPLORER_ALLOW_DOWNLOADS", "0")  # no test reaches the internet; download tests serve locally
+    monkeypatch.setenv(
+        "EXPLORER_ALLOW_DOWNLOADS", "0"
+    )  # no test reaches the internet; download tests serve locally
     return home
 
 
@@ -30,7 +32,9 @@ def write_image(path: Path, color=(200, 30, 30), size=(16, 16), mode="RGB") -> P
     return path
 
 
-def make_image_folder(root: Path, classes=("cat", "dog"), per_class=3, mode="RGB", size=(16, 16), ext=".png") -> Path:
+def make_image_folder(
+    root: Path, classes=("cat", "dog"), per_class=3, mode="RGB", size=(16, 16), ext=".png"
+) -> Path:
     """root/<class>/<i>.png, each class its own colour."""
     for k, c in enumerate(classes):
         for i in range(per_class):
@@ -43,7 +47,9 @@ def make_homework_layout(root: Path, per_class=2, n_target=5) -> Path:
     """real_or_drawing/: train_data/<0..9>/*.bmp 32x32 RGB, test_data/0/*.bmp 28x28 grey."""
     for k in range(10):
         for i in range(per_class):
-            write_image(root / "train_data" / str(k) / f"{k * per_class + i}.bmp", (k * 20, i * 50, 80), (32, 32))
+            write_image(
+                root / "train_data" / str(k) / f"{k * per_class + i}.bmp", (k * 20, i * 50, 80), (32, 32)
+            )
     for i in range(n_target):
         write_image(root / "test_data" / "0" / f"{i:05d}.bmp", i * 40, (28, 28), "L")
     return root

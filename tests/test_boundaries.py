@@ -56,5 +56,7 @@ def test_wings_import_one_way():
 
 def test_importing_every_module_leaves_streamlit_unloaded():
     code = "import sys\n" + "".join(f"import {m}\n" for m in _modules()) + "print('streamlit' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True
+    )
     assert out.stdout.strip() == "False"

@@ -12,7 +12,16 @@ from explorer.cli import main
 from tests.conftest import make_homework_layout
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--epochs", "2", "--width", "0.125", "--batch-size", "64", "--augment", "rotate"]  # set by hand: auto would measure
+FAST = [
+    "--epochs",
+    "2",
+    "--width",
+    "0.125",
+    "--batch-size",
+    "64",
+    "--augment",
+    "rotate",
+]  # set by hand: auto would measure
 
 
 def last_json(out: str) -> dict:
@@ -56,7 +65,20 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", n_target=6)
     (hw / "test_data" / "0" / "00002.bmp").write_bytes(b"broken")
     sub = tmp_path / "sub.csv"
-    assert main(["predict", "--checkpoint", str(out / "checkpoint.pt"), "--target", str(hw / "test_data"), "--out", str(sub)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--checkpoint",
+                str(out / "checkpoint.pt"),
+                "--target",
+                str(hw / "test_data"),
+                "--out",
+                str(sub),
+            ]
+        )
+        == 0
+    )
     rows = read_csv(sub)
     assert [r[0] for r in rows[1:]] == ["0", "1", "3", "4", "5"]  # ids keep their place in the sorted order
     result = last_json(capsys.readouterr().out)
@@ -99,7 +121,10 @@ def test_train_on_folders_with_an_unlabelled_target(tmp_path, capsys):
         (["train", "--data", "builtin", "--out", "x", "--canny", "300", "100"], "low < high"),
         (["train", "--source", "/nonexistent/dir", "--out", "x"], "Not found"),
         (["train", "--data", "builtin", "--out", "x", "--epochs", "many"], "invalid int value"),
-        (["predict", "--checkpoint", "/nonexistent.pt", "--target", ".", "--out", "s.csv"], "Checkpoint not found"),
+        (
+            ["predict", "--checkpoint", "/nonexistent.pt", "--target", ".", "--out", "s.csv"],
+            "Checkpoint not found",
+        ),
         (["fly"], "invalid choice"),
     ],
 )
@@ -112,7 +137,16 @@ def test_bad_arguments_give_one_line(args, message, capsys, tmp_path, monkeypatc
 
 def test_module_entry_point_exits_nonzero_without_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "explorer", "train", "--source", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
+        [
+            sys.executable,
+            "-m",
+            "explorer",
+            "train",
+            "--source",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -132,7 +166,20 @@ def test_unwritable_outputs_fail_before_or_without_a_traceback(tmp_path, capsys)
 
 def test_train_again_into_the_same_folder_resumes_and_another_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--data", "builtin", "--out", str(out), "--epochs", "1", "--width", "0.125", "--no-canny", "--augment", "rotate"]
+    args = [
+        "train",
+        "--data",
+        "builtin",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--width",
+        "0.125",
+        "--no-canny",
+        "--augment",
+        "rotate",
+    ]
     assert main(args) == 0
     first = last_json(capsys.readouterr().out)
     assert main(args) == 0  # finished already: nothing is trained again
@@ -148,12 +195,32 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
     from explorer.store.checkpoints import load
 
     out = tmp_path / "run"
-    assert main(["train", "--data", "builtin", "--out", str(out), "--epochs", "4", "--width", "0.125", "--canny", "both:150/300",
-                 "--augment", "rotate"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "builtin",
+                "--out",
+                str(out),
+                "--epochs",
+                "4",
+                "--width",
+                "0.125",
+                "--canny",
+                "both:150/300",
+                "--augment",
+                "rotate",
+            ]
+        )
+        == 0
+    )
     summary = last_json(capsys.readouterr().out)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert set(history[-1]["validators"]) == set(NAMES)
-    assert summary["selected"]["by"] == DEFAULT and summary["checkpoint_epoch"] == selected_epoch(history, DEFAULT)
+    assert summary["selected"]["by"] == DEFAULT and summary["checkpoint_epoch"] == selected_epoch(
+        history, DEFAULT
+    )
     assert load(out / "checkpoint.pt")["epoch"] == summary["checkpoint_epoch"]
     config = json.loads((out / "config.json").read_text())
     assert config["canny"] == "both:150/300" and config["preprocess"]["label"] == "edges on both 150/300"
@@ -162,7 +229,17 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
     epochs = {}
     for select in ("last", *NAMES):
         csv_out = tmp_path / f"{select}.csv"
-        args = ["predict", "--run", str(out), "--select", select, "--target", str(target / "test_data"), "--out", str(csv_out)]
+        args = [
+            "predict",
+            "--run",
+            str(out),
+            "--select",
+            select,
+            "--target",
+            str(target / "test_data"),
+            "--out",
+            str(csv_out),
+        ]
         assert main(args) == 0
         epochs[select] = last_json(capsys.readouterr().out)["epoch"]
     assert epochs["last"] == 4
@@ -173,26 +250,68 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
 
 def test_a_target_smaller_than_a_batch_is_a_message(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=3)
-    args = ["train", "--source", str(hw / "train_data"), "--target", str(hw / "test_data"), "--out", str(tmp_path / "o"),
-            "--batch-size", "16", "--epochs", "1"]  # fmt: skip
+    args = [
+        "train",
+        "--source",
+        str(hw / "train_data"),
+        "--target",
+        str(hw / "test_data"),
+        "--out",
+        str(tmp_path / "o"),
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "3 target images" in err and "smaller batch size" in err
 
 
 def test_old_canny_flags_still_work(tmp_path, capsys):
-    for flags, expected in ((["--canny", "100", "200"], [100, 200]), (["--no-canny"], None), (["--canny", "auto"], "auto")):
+    for flags, expected in (
+        (["--canny", "100", "200"], [100, 200]),
+        (["--no-canny"], None),
+        (["--canny", "auto"], "auto"),
+    ):
         out = tmp_path / str(len(flags)) / str(expected)
-        small = ["--epochs", "1", "--width", "0.125", "--image-size", "16", "--batch-size", "32", "--augment", "rotate"]
+        small = [
+            "--epochs",
+            "1",
+            "--width",
+            "0.125",
+            "--image-size",
+            "16",
+            "--batch-size",
+            "32",
+            "--augment",
+            "rotate",
+        ]
         assert main(["train", "--data", "builtin", "--out", str(out), *small, *flags]) == 0
         capsys.readouterr()
         config = json.loads((out / "config.json").read_text())
-        assert (config["auto"]["asked"]["canny"] if expected == "auto" else config["canny"]) == expected  # auto: measured, recorded
+        assert (
+            config["auto"]["asked"]["canny"] if expected == "auto" else config["canny"]
+        ) == expected  # auto: measured, recorded
     assert main(["train", "--data", "builtin", "--out", "x", "--canny", "lots"]) == 2
     assert "--canny takes auto, two whole numbers LOW HIGH" in capsys.readouterr().err
 
 
-SWEEP = ["sweep", "--data", "builtin", "--image-size", "16", "--width", "0.125", "--batch-size", "32", "--epochs", "1", "--workers", "1"]
+SWEEP = [
+    "sweep",
+    "--data",
+    "builtin",
+    "--image-size",
+    "16",
+    "--width",
+    "0.125",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "1",
+    "--workers",
+    "1",
+]
 
 
 def test_sweep_cli_writes_results_and_runs_then_finds_them_cached(tmp_path, capsys):
@@ -201,8 +320,14 @@ def test_sweep_cli_writes_results_and_runs_then_finds_them_cached(tmp_path, caps
     assert main(args) == 0
     captured = capsys.readouterr()
     summary = last_json(captured.out)
-    assert summary["runs"] == 4 and summary["cached"] == 0 and summary["failed"] == 0 and summary["seconds"] > 0
-    assert summary["best"]["by"] == "im" and "lamb=" in summary["best"]["point"] and 0 <= summary["best"]["target_acc"] <= 1
+    assert (
+        summary["runs"] == 4 and summary["cached"] == 0 and summary["failed"] == 0 and summary["seconds"] > 0
+    )
+    assert (
+        summary["best"]["by"] == "im"
+        and "lamb=" in summary["best"]["point"]
+        and 0 <= summary["best"]["target_acc"] <= 1
+    )
     assert "sweep: 4 runs" in captured.err and "best by im" in captured.err
     rows = read_csv(out / "results.csv")
     assert rows[0][:3] == ["lamb", "canny", "seed"] and len(rows) == 5
@@ -229,24 +354,44 @@ def test_sweep_cli_refuses_a_bad_grid_in_one_line_before_training(tmp_path, caps
 
 
 def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_then_reuses_it(tmp_path, capsys):
-    small = ["--data", "builtin", "--image-size", "16", "--epochs", "1", "--width", "0.125", "--batch-size", "32"]
+    small = [
+        "--data",
+        "builtin",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--width",
+        "0.125",
+        "--batch-size",
+        "32",
+    ]
     assert main(["train", *small, "--out", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
     options = [line for line in captured.err.splitlines() if line.startswith("option ")]
     assert "auto: measuring" in captured.err and len(options) >= 4 and "auto chose: " in captured.err
     summary = last_json(captured.out)
-    assert summary["selected"]["option"] == summary["auto"]["chosen"] and summary["selected"]["checkpoint"] == "checkpoint.pt"
+    assert (
+        summary["selected"]["option"] == summary["auto"]["chosen"]
+        and summary["selected"]["checkpoint"] == "checkpoint.pt"
+    )
     written = json.loads((tmp_path / "a" / "config.json").read_text())["auto"]
     assert len(written["tried"]) == len(options) == summary["auto"]["options"]
-    assert (tmp_path / "a" / "checkpoint.pt").is_file() and len(list((tmp_path / "a" / "options").iterdir())) == len(options)
+    assert (tmp_path / "a" / "checkpoint.pt").is_file() and len(
+        list((tmp_path / "a" / "options").iterdir())
+    ) == len(options)
 
-    assert main(["train", *small, "--seed", "3", "--out", str(tmp_path / "b")]) == 0  # the same data: the choice is reused
+    assert (
+        main(["train", *small, "--seed", "3", "--out", str(tmp_path / "b")]) == 0
+    )  # the same data: the choice is reused
     captured = capsys.readouterr()
     assert "measured on this data on" in captured.err and "option 1/" not in captured.err
     assert last_json(captured.out)["selected"]["option"] == summary["auto"]["chosen"]
     assert not (tmp_path / "b" / "options").exists()
 
-    assert main(["train", *small, "--auto", "remeasure", "--out", str(tmp_path / "c")]) == 0  # measured again on request
+    assert (
+        main(["train", *small, "--auto", "remeasure", "--out", str(tmp_path / "c")]) == 0
+    )  # measured again on request
     assert "auto: measuring" in capsys.readouterr().err
 
 
@@ -257,14 +402,36 @@ def cam_runs(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EXPLORER_HOME", str(root / "home"))
         for name, method in (("dann", "dann"), ("twin", "source-only")):
-            args = ["train", "--data", "builtin", "--out", str(root / name), "--canny", "100", "200", "--method", method, *FAST]
+            args = [
+                "train",
+                "--data",
+                "builtin",
+                "--out",
+                str(root / name),
+                "--canny",
+                "100",
+                "200",
+                "--method",
+                method,
+                *FAST,
+            ]
             assert main(args) == 0
     return root
 
 
 def test_cam_of_a_run_and_its_twin_draws_the_grid_and_prints_the_numbers(cam_runs, tmp_path, capsys):
     out = tmp_path / "cam.png"
-    args = ["cam", "--run", str(cam_runs / "dann"), "--twin", str(cam_runs / "twin"), "--n", "4", "--out", str(out)]
+    args = [
+        "cam",
+        "--run",
+        str(cam_runs / "dann"),
+        "--twin",
+        str(cam_runs / "twin"),
+        "--n",
+        "4",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     summary = last_json(capsys.readouterr().out)
     assert summary["images"] == 8 and summary["method"] == "gradcam" and summary["layer"] == "feature.conv.18"
@@ -282,7 +449,19 @@ def test_cam_of_a_run_and_its_twin_draws_the_grid_and_prints_the_numbers(cam_run
     assert picture.mode == "RGB" and picture.width > 2 * 3 * 96 and picture.height > 4 * 96
 
     # Score-CAM at a named layer, on the data given explicitly; the run alone when no twin is in the cache
-    args = ["cam", "--run", str(cam_runs / "dann"), "--data", "builtin", "--n", "2", "--method", "scorecam", "--layer", "feature.conv.14"]
+    args = [
+        "cam",
+        "--run",
+        str(cam_runs / "dann"),
+        "--data",
+        "builtin",
+        "--n",
+        "2",
+        "--method",
+        "scorecam",
+        "--layer",
+        "feature.conv.14",
+    ]
     assert main([*args, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     summary = last_json(captured.out)
@@ -335,13 +514,47 @@ def test_cam_on_folders_with_a_file_that_is_not_an_image(cam_runs, tmp_path, cap
     target = make_image_folder(tmp_path / "tgt", classes=("0",), per_class=3, mode="L", size=(28, 28))
     (target / "0" / "bad.png").write_bytes(b"this is not a picture")
     png = str(tmp_path / "c.png")
-    assert main(["cam", "--run", str(cam_runs / "dann"), "--source", str(source), "--target", str(target), "--n", "3", "--out", png]) == 0
+    assert (
+        main(
+            [
+                "cam",
+                "--run",
+                str(cam_runs / "dann"),
+                "--source",
+                str(source),
+                "--target",
+                str(target),
+                "--n",
+                "3",
+                "--out",
+                png,
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "skipped 0/bad.png" in captured.err and "not the data the run was trained on" in captured.err
     summary = last_json(captured.out)
-    assert summary["images"] == 6 and summary["dann"]["accuracy"]["target"] is None  # an unlabelled target: no accuracy
+    assert (
+        summary["images"] == 6 and summary["dann"]["accuracy"]["target"] is None
+    )  # an unlabelled target: no accuracy
     (target / "0").joinpath("000.png").write_bytes(b"broken")
     for f in ("001.png", "002.png"):
         (target / "0" / f).unlink()
-    assert main(["cam", "--run", str(cam_runs / "dann"), "--source", str(source), "--target", str(target), "--out", png]) == 2
+    assert (
+        main(
+            [
+                "cam",
+                "--run",
+                str(cam_runs / "dann"),
+                "--source",
+                str(source),
+                "--target",
+                str(target),
+                "--out",
+                png,
+            ]
+        )
+        == 2
+    )
     assert "could be read" in capsys.readouterr().err

@@ -17,7 +17,9 @@ def test_every_file_and_module_a_doc_names_exists(doc):
     missing = [p for p in set(PATH.findall(text)) if not (ROOT / p).is_file()]
     for dotted in set(MODULE.findall(text)):  # explorer.wing.module, maybe followed by an attribute
         parts = dotted.split(".")
-        if not (_module(parts) or ROOT.joinpath(*parts[:-1]).with_suffix(".py").is_file()):  # a module, or a name in one
+        if not (
+            _module(parts) or ROOT.joinpath(*parts[:-1]).with_suffix(".py").is_file()
+        ):  # a module, or a name in one
             missing.append(dotted)
     assert not missing, f"{doc.name} names what does not exist: {sorted(missing)}"
 

@@ -19,7 +19,9 @@ def class_colours(names) -> alt.Scale:
     return alt.Scale(range=list(palette.classes(len(set(names)))))
 
 
-BELOW = alt.Legend(orient="bottom", title=None)  # a legend under a chart leaves a narrow column its plot's width
+BELOW = alt.Legend(
+    orient="bottom", title=None
+)  # a legend under a chart leaves a narrow column its plot's width
 
 
 def class_counts(df: pd.DataFrame) -> alt.Chart:
@@ -31,13 +33,13 @@ def class_counts(df: pd.DataFrame) -> alt.Chart:
     tooltip = ["domain", "class", alt.Tooltip("images:Q", format=",")]
     if len(names) <= 12 and max(map(len, names)) <= 3:
         x = alt.X("class:N", sort=None, title="class", axis=alt.Axis(labelAngle=0, labelOverlap=False))
-        return bars.encode(x=x, xOffset="domain:N", y=alt.Y("images:Q", title="images"), color=colour, tooltip=tooltip).properties(
-            height=300
-        )
+        return bars.encode(
+            x=x, xOffset="domain:N", y=alt.Y("images:Q", title="images"), color=colour, tooltip=tooltip
+        ).properties(height=300)
     y = alt.Y("class:N", sort=None, title=None, axis=alt.Axis(labelLimit=140, labelOverlap=False))
-    return bars.encode(y=y, yOffset="domain:N", x=alt.X("images:Q", title="images"), color=colour, tooltip=tooltip).properties(
-        height=max(120, 18 * len(names))
-    )
+    return bars.encode(
+        y=y, yOffset="domain:N", x=alt.X("images:Q", title="images"), color=colour, tooltip=tooltip
+    ).properties(height=max(120, 18 * len(names)))
 
 
 def intensity(df: pd.DataFrame) -> alt.Chart:
@@ -48,7 +50,12 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("intensity:Q", title="luminance (0 black, 255 white)", scale=alt.Scale(domain=[0, 256])),
             # sqrt: a drawing's background bin holds most pixels and would flatten everything else
-            y=alt.Y("fraction:Q", title="fraction of pixels (sqrt scale)", stack=None, scale=alt.Scale(type="sqrt")),
+            y=alt.Y(
+                "fraction:Q",
+                title="fraction of pixels (sqrt scale)",
+                stack=None,
+                scale=alt.Scale(type="sqrt"),
+            ),
             color=alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=BELOW),
             tooltip=[
                 "domain",
@@ -64,7 +71,9 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
 def lambda_curve(points: list[tuple[float, float]]) -> dict:
     """lambda over training progress p: a vega-lite spec, built once per curve (Train DANN draws it
     on every rerun; altair's objects cost a fifth of the page's script time)."""
-    return copy.deepcopy(_lambda_spec(tuple(map(tuple, points))))  # a copy: Streamlit edits the spec it is given
+    return copy.deepcopy(
+        _lambda_spec(tuple(map(tuple, points)))
+    )  # a copy: Streamlit edits the spec it is given
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,7 +82,11 @@ def _lambda_spec(points: tuple[tuple[float, float], ...]) -> dict:
     return (
         alt.Chart(df)
         .mark_line(color="#6a4c93")
-        .encode(x=alt.X("p:Q", title="training progress p"), y=alt.Y("lambda:Q", title="λ"), tooltip=["p", "lambda"])
+        .encode(
+            x=alt.X("p:Q", title="training progress p"),
+            y=alt.Y("lambda:Q", title="λ"),
+            tooltip=["p", "lambda"],
+        )
         .properties(height=140)
         .to_dict()
     )
@@ -84,7 +97,9 @@ def training_curves(df: pd.DataFrame) -> dict:
     for ``st.vega_lite_chart(spec=...)``, `df` its named dataset. The spec's structure is built once
     per process: building altair's objects cost a watched run's server more than drawing it
     (bench/bench_classroom.py)."""
-    return copy.deepcopy(_training_spec()) | {"datasets": {"curves": df}}  # a copy: Streamlit edits the spec it is given
+    return copy.deepcopy(_training_spec()) | {
+        "datasets": {"curves": df}
+    }  # a copy: Streamlit edits the spec it is given
 
 
 @functools.cache
@@ -97,14 +112,26 @@ def _training_spec() -> dict:
             .mark_line(strokeWidth=2)
             .encode(
                 x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-                y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined),
-                color=alt.Color("run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)),
-                strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)),
+                y=alt.Y(
+                    "value:Q",
+                    title=None,
+                    scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined,
+                ),
+                color=alt.Color(
+                    "run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)
+                ),
+                strokeDash=alt.StrokeDash(
+                    "metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)
+                ),
                 tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
             )
             .properties(width=180, height=200, title=title)
         )
-    return alt.hconcat(*panels, data=alt.NamedData(name="curves")).resolve_scale(color="shared", strokeDash="independent").to_dict()
+    return (
+        alt.hconcat(*panels, data=alt.NamedData(name="curves"))
+        .resolve_scale(color="shared", strokeDash="independent")
+        .to_dict()
+    )
 
 
 def class_legend(names, width: int, orient: str = "bottom") -> alt.Legend:
@@ -113,8 +140,14 @@ def class_legend(names, width: int, orient: str = "bottom") -> alt.Legend:
     than about ten characters are cut with an ellipsis (the tooltip has them whole)."""
     names = [str(n) for n in names]
     longest = min(64, 7 * max(map(len, names), default=1))
-    columns = max(1, min(len(names), width // (longest + 26))) if orient == "bottom" else (1 if len(names) <= 20 else 2)
-    return alt.Legend(orient=orient, columns=columns, symbolSize=36, labelLimit=64, labelFontSize=11, title=None)
+    columns = (
+        max(1, min(len(names), width // (longest + 26)))
+        if orient == "bottom"
+        else (1 if len(names) <= 20 else 2)
+    )
+    return alt.Legend(
+        orient=orient, columns=columns, symbolSize=36, labelLimit=64, labelFontSize=11, title=None
+    )
 
 
 def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatChart:
@@ -124,14 +157,20 @@ def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatC
     base = (
         alt.Chart(df)
         .mark_circle(size=16, opacity=0.75)
-        .encode(x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), tooltip=["file", "domain", "class", "class_from", "prediction"])
+        .encode(
+            x=alt.X("x:Q", axis=None),
+            y=alt.Y("y:Q", axis=None),
+            tooltip=["file", "domain", "class", "class_from", "prediction"],
+        )
         .properties(width=size, height=size)
     )
     grey = alt.value("#dddddd")
     legend = class_legend(df["class"].unique(), size)
     by_class = (
         base.encode(
-            color=alt.condition(brush, alt.Color("class:N", scale=class_colours(df["class"]), legend=legend), grey),
+            color=alt.condition(
+                brush, alt.Color("class:N", scale=class_colours(df["class"]), legend=legend), grey
+            ),
             shape=alt.Shape("domain:N", scale=alt.Scale(range=["circle", "triangle"]), legend=None),
         )
         .add_params(brush)
@@ -139,7 +178,11 @@ def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatC
     )
     by_domain = (
         base.encode(
-            color=alt.condition(brush, alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom", title=None)), grey)
+            color=alt.condition(
+                brush,
+                alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=alt.Legend(orient="bottom", title=None)),
+                grey,
+            )
         )
         .add_params(brush)
         .properties(title="by domain")
@@ -159,15 +202,28 @@ def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> dict:
 
 @functools.cache
 def _validator_spec(order: tuple[str, ...]) -> dict:
-    line = alt.Chart().mark_line(color="#6a4c93").encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")), y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
-        tooltip=["validator:N", "epoch:Q", alt.Tooltip("score:Q", format=".4f")])  # fmt: skip
-    dot = (
-        alt.Chart().mark_point(filled=True, size=80, color=palette.MARK).encode(x="epoch:Q", y="score:Q").transform_filter("datum.selected")
+    line = (
+        alt.Chart()
+        .mark_line(color="#6a4c93")
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
+            tooltip=["validator:N", "epoch:Q", alt.Tooltip("score:Q", format=".4f")],
+        )
     )
-    return alt.layer(line, dot, data=alt.NamedData(name="scores")).properties(width=112, height=100).facet(
-        facet=alt.Facet("validator:N", title=None, sort=list(order)), columns=5
-    ).resolve_scale(y="independent").to_dict()  # fmt: skip
+    dot = (
+        alt.Chart()
+        .mark_point(filled=True, size=80, color=palette.MARK)
+        .encode(x="epoch:Q", y="score:Q")
+        .transform_filter("datum.selected")
+    )
+    return (
+        alt.layer(line, dot, data=alt.NamedData(name="scores"))
+        .properties(width=112, height=100)
+        .facet(facet=alt.Facet("validator:N", title=None, sort=list(order)), columns=5)
+        .resolve_scale(y="independent")
+        .to_dict()
+    )
 
 
 def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
@@ -177,18 +233,43 @@ def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
     Clicking a cell selects it (selection ``cell``: its ``column`` and ``row``)."""
     pick = alt.selection_point(name="cell", fields=["column", "row"], on="click")
     base = alt.Chart(df).encode(
-        x=alt.X("column:N", sort=None, title="λ (schedule), or source-only", axis=alt.Axis(labelAngle=0, labelLimit=160)),
+        x=alt.X(
+            "column:N",
+            sort=None,
+            title="λ (schedule), or source-only",
+            axis=alt.Axis(labelAngle=0, labelLimit=160),
+        ),
         y=alt.Y("row:N", sort=None, title="preprocessing", axis=alt.Axis(labelLimit=200)),
     )
-    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="viridis"), title=colour_title,
-                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=220)),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
-        tooltip=["column", "row", alt.Tooltip("value:Q", format=".3f", title=colour_title), "seeds", "status"],
-    ).add_params(pick)  # fmt: skip
-    text = base.mark_text(fontSize=13, fontWeight="bold").encode(text="text:N", color=alt.Color("ink:N", scale=None))
+    cells = (
+        base.mark_rect(stroke="white", strokeWidth=2)
+        .encode(
+            color=alt.Color(
+                "value:Q",
+                scale=alt.Scale(scheme="viridis"),
+                title=colour_title,
+                legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=220),
+            ),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.45)),
+            tooltip=[
+                "column",
+                "row",
+                alt.Tooltip("value:Q", format=".3f", title=colour_title),
+                "seeds",
+                "status",
+            ],
+        )
+        .add_params(pick)
+    )
+    text = base.mark_text(fontSize=13, fontWeight="bold").encode(
+        text="text:N", color=alt.Color("ink:N", scale=None)
+    )
     under = base.mark_rect(color="#eeeeee")  # cells not trained yet stay visible, in grey
-    return alt.layer(under, cells, text).resolve_scale(color="independent").properties(width=alt.Step(110), height=alt.Step(48))
+    return (
+        alt.layer(under, cells, text)
+        .resolve_scale(color="independent")
+        .properties(width=alt.Step(110), height=alt.Step(48))
+    )
 
 
 def movie_frame(df: pd.DataFrame, colour: str, x_range: list[float], y_range: list[float]) -> alt.Chart:
@@ -197,7 +278,9 @@ def movie_frame(df: pd.DataFrame, colour: str, x_range: list[float], y_range: li
     wide as its container (shown with ``width="stretch"``)."""
     scale = DOMAIN_COLOURS if colour == "domain" else class_colours(df["class"])
     # on the right: a legend below squeezes the plot's height
-    legend = class_legend(df[colour].unique(), 0, orient="right") if colour == "class" else alt.Legend(title=None)
+    legend = (
+        class_legend(df[colour].unique(), 0, orient="right") if colour == "class" else alt.Legend(title=None)
+    )
     return (
         alt.Chart(df)
         .mark_circle(size=18, opacity=0.8)
@@ -226,5 +309,9 @@ def movie_numbers(df: pd.DataFrame, epoch: int) -> alt.LayerChart:
             tooltip=["measure", "epoch", alt.Tooltip("value:Q", format=".3f")],
         )
     )
-    now = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#888", strokeDash=[4, 3]).encode(x="epoch:Q")
+    now = (
+        alt.Chart(pd.DataFrame({"epoch": [epoch]}))
+        .mark_rule(color="#888", strokeDash=[4, 3])
+        .encode(x="epoch:Q")
+    )
     return alt.layer(lines, now).properties(height=160)

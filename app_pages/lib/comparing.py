@@ -31,30 +31,47 @@ def compare(ds: Dataset, start_twin) -> None:
     st.subheader("Compare runs")
     cached = _cache_box(ds)
     if not cached:
-        st.caption("Your runs on this dataset appear here as soon as they have trained an epoch, also after the app restarts "
-                   "(reopen this page's address: it carries your session id).")  # fmt: skip
+        st.caption(
+            "Your runs on this dataset appear here as soon as they have trained an epoch, also after the app restarts "
+            "(reopen this page's address: it carries your session id)."
+        )
         return
     labels = {r.label: r for r in cached}
-    shipped = {r.label: r for r in cached if not runs.is_option(r)}  # auto's other options: listed, not added by themselves
+    shipped = {
+        r.label: r for r in cached if not runs.is_option(r)
+    }  # auto's other options: listed, not added by themselves
     now = selected(cached)
     if "t_compare" not in st.session_state:
         first = list(shipped)[:OVERLAID]
         st.session_state.t_compare = first + ([now.label] if now.label not in first else [])
     else:  # runs that appeared since the last look join the overlay: a new run is seen at once
         kept = [c for c in st.session_state.t_compare if c in labels]
-        st.session_state.t_compare = kept + [lab for lab, r in shipped.items() if r.run_id not in listed() and lab not in kept]
+        st.session_state.t_compare = kept + [
+            lab for lab, r in shipped.items() if r.run_id not in listed() and lab not in kept
+        ]
     listed().update(r.run_id for r in shipped.values())
-    picked = [labels[c] for c in st.multiselect("Runs to overlay", list(labels), key="t_compare",
-                                                help="your runs on this dataset, newest first; the options that measured auto "
-                                                "tried and did not ship are here too, not added by themselves")]  # fmt: skip
+    picked = [
+        labels[c]
+        for c in st.multiselect(
+            "Runs to overlay",
+            list(labels),
+            key="t_compare",
+            help="your runs on this dataset, newest first; the options that measured auto "
+            "tried and did not ship are here too, not added by themselves",
+        )
+    ]
     if picked:
-        st.vega_lite_chart(spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content")
+        st.vega_lite_chart(
+            spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content"
+        )
         st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
         if partial := [r for r in picked if not r.finished]:
             st.caption(_as_of(partial))
         for r in picked:
             twin_panel(r, start_twin)
-    st.markdown("**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show.")
+    st.markdown(
+        "**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show."
+    )
     c1, c2 = st.columns(2)
     run = pick_run(c1, cached, "t_download_run")
     _downloads(run, ds, c2)
@@ -64,24 +81,32 @@ def compare(ds: Dataset, start_twin) -> None:
 def _as_of(partial: list) -> str:
     """What the overlay shows of runs not finished: where they were when the page was drawn, not live."""
     where = "; ".join(f"{r.label}: {len(r.metrics)} of {r.config['epochs']} epochs" for r in partial)
-    return (f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so that a class "
-            "watching adds no polling here: its live curves are under *This run*, and it catches up here the next time the "
-            "page is drawn (any click on it).")  # fmt: skip
+    return (
+        f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so that a class "
+        "watching adds no polling here: its live curves are under *This run*, and it catches up here the next time the "
+        "page is drawn (any click on it)."
+    )
 
 
 def _cache_box(ds: Dataset) -> list:
     """The checkpoint cache's use and the button that clears this session's runs; returns the runs on `ds`."""
     used, cap = cache.usage(), cache.cap_bytes()
     c1, c2 = st.columns([3, 2], vertical_alignment="center")
-    c1.caption(f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
-               "the runs written least recently are removed first; a run being trained never is.")  # fmt: skip
+    c1.caption(
+        f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+        "the runs written least recently are removed first; a run being trained never is."
+    )
     mine = cache.owned(owner())
     with c2.popover("Clear my cached runs", disabled=not mine):
-        st.markdown(f"Remove your **{len(mine):,}** cached run(s), on every dataset, with their checkpoints and Feature Space "
-                    "pictures? Runs still training are kept. This cannot be undone.")  # fmt: skip
+        st.markdown(
+            f"Remove your **{len(mine):,}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+            "pictures? Runs still training are kept. This cannot be undone."
+        )
         if st.button("Remove them", type="primary", key="t_clear"):
             removed, kept = cache.clear(owner())
-            st.toast(f"Removed {removed:,} run(s)" + (f"; {kept:,} still training, kept" if kept else "") + ".")
+            st.toast(
+                f"Removed {removed:,} run(s)" + (f"; {kept:,} still training, kept" if kept else "") + "."
+            )
     return runs.list_runs(ds.fingerprint, owner())
 
 
@@ -94,20 +119,32 @@ def _submission(path: str, mtime: float, fingerprint: str, _ds: Dataset) -> str:
 
 def _downloads(run, ds: Dataset, column) -> None:
     """The selected run's checkpoint (the default validator's pick, or another) and its submission CSV."""
-    select = column.selectbox("Checkpoint", ["last", *NAMES], index=1 + NAMES.index(DEFAULT), key="t_select",
-                              format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}")  # fmt: skip
+    select = column.selectbox(
+        "Checkpoint",
+        ["last", *NAMES],
+        index=1 + NAMES.index(DEFAULT),
+        key="t_select",
+        format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}",
+    )
     epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
     ckpt = RunFolder(run.dir).checkpoint(select)
     column.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
     if not ckpt.is_file():
         return
     b1, b2 = st.columns(2)
-    if cache.busy(run.dir):  # its checkpoints change every epoch: predicting the target each time would slow its training
+    if cache.busy(
+        run.dir
+    ):  # its checkpoints change every epoch: predicting the target each time would slow its training
         b1.caption("The submission CSV is offered once this run has stopped training.")
     else:
         _csv(run, ckpt, epoch, ds, b1)
-    b2.download_button("Checkpoint (.pt)", lambda path=ckpt: path.read_bytes(), f"dann-{run.short_id}.pt",
-                       "application/octet-stream", on_click="ignore")  # fmt: skip
+    b2.download_button(
+        "Checkpoint (.pt)",
+        lambda path=ckpt: path.read_bytes(),
+        f"dann-{run.short_id}.pt",
+        "application/octet-stream",
+        on_click="ignore",
+    )
 
 
 def _csv(run, ckpt, epoch: int, ds: Dataset, b1) -> None:
@@ -122,4 +159,10 @@ def _csv(run, ckpt, epoch: int, ds: Dataset, b1) -> None:
         except ExplorerError as e:
             return f"No submission: {e}\n"
 
-    b1.download_button("Submission CSV (id,label)", predict, f"submission-{run.short_id}-e{epoch}.csv", "text/csv", on_click="ignore")
+    b1.download_button(
+        "Submission CSV (id,label)",
+        predict,
+        f"submission-{run.short_id}-e{epoch}.csv",
+        "text/csv",
+        on_click="ignore",
+    )

@@ -40,7 +40,9 @@ def open_recipe(recipe: dict) -> Dataset:
             serverfolders.resolve(path, browser_is_local())  # the server's rules may have changed since
         if path and not Path(path).exists():
             raise ExplorerError(f"{plain(serverfolders.scrub(path))} is no longer there")
-    return open_dataset(recipe["source"], recipe.get("target"), size=int(recipe["size"]), name=recipe.get("name"))
+    return open_dataset(
+        recipe["source"], recipe.get("target"), size=int(recipe["size"]), name=recipe.get("name")
+    )
 
 
 def _restored() -> Dataset:
@@ -48,7 +50,10 @@ def _restored() -> Dataset:
     if not recipe:
         return builtin()
     try:
-        if recipe.get("what") in ("uploaded zip", "dropped images"):  # this session's folder keeps them from now on
+        if recipe.get("what") in (
+            "uploaded zip",
+            "dropped images",
+        ):  # this session's folder keeps them from now on
             recipe = recipe | {k: adopt(recipe.get(k), session_dir()) for k in ("source", "target")}
             sessions.remember(owner(), dataset=recipe)
         return open_recipe(recipe)
@@ -117,8 +122,11 @@ def source_choice() -> str:
     recipe = sessions.choices(owner()).get("dataset") or {}
     if recipe.get("what") == "folder pair on this server" and not serverfolders.offered(browser_is_local()):
         recipe = {}
-    return {"folder pair on this server": "Folder on this server", "uploaded zip": "Upload a zip",
-            "dropped images": "Drop images"}.get(recipe.get("what"), "Embedded default")  # fmt: skip
+    return {
+        "folder pair on this server": "Folder on this server",
+        "uploaded zip": "Upload a zip",
+        "dropped images": "Drop images",
+    }.get(recipe.get("what"), "Embedded default")
 
 
 def remember_canny(choice) -> None:

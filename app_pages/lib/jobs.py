@@ -26,7 +26,10 @@ from explorer.errors import ExplorerError
 
 _ids = itertools.count(1)
 CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
-POLL = (1.0, 5.0)  # seconds between a watching page's looks at a running job: about as often as its events come
+POLL = (
+    1.0,
+    5.0,
+)  # seconds between a watching page's looks at a running job: about as often as its events come
 WAITING_POLL = 5.0  # and at jobs that all wait: only their place in the queue changes
 KEEP_FINISHED = 256  # finished jobs remembered (the newest): their runs stay in the cache, found from there
 
@@ -84,7 +87,9 @@ class JobQueue:
         self._workers: dict[str, threading.Thread] = {}
         self._all: list[Job] = []
 
-    def submit(self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator]) -> Job:
+    def submit(
+        self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator]
+    ) -> Job:
         job = Job(owner=owner, label=label, device=device, start=start)
         with self._lock:
             self._all.append(job)
@@ -93,11 +98,15 @@ class JobQueue:
                 forget = set(done[: len(done) - KEEP_FINISHED])
                 self._all = [j for j in self._all if j not in forget]
             if device == CLUSTER:
-                threading.Thread(target=self._run, args=(job,), name=f"explorer-ray-job-{job.id}", daemon=True).start()
+                threading.Thread(
+                    target=self._run, args=(job,), name=f"explorer-ray-job-{job.id}", daemon=True
+                ).start()
                 return job
             self._queues.setdefault(device, []).append(job)
             if device not in self._workers or not self._workers[device].is_alive():
-                t = threading.Thread(target=self._work, args=(device,), name=f"explorer-{device}", daemon=True)
+                t = threading.Thread(
+                    target=self._work, args=(device,), name=f"explorer-{device}", daemon=True
+                )
                 self._workers[device] = t
                 t.start()
             self._lock.notify_all()

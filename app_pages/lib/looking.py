@@ -69,13 +69,26 @@ def looks(models: dict[str, C.Classifier], ds: Dataset, method: str, layer: str 
 
 def identity(models: dict[str, C.Classifier], ds: Dataset, *what) -> tuple:
     """What the maps depend on: each model's run and checkpoint (its epoch), the data, and `what`."""
-    return (*((n, m.config.get("run_id"), m.name, m.checkpoint) for n, m in models.items()), ds.fingerprint, *what)
+    return (
+        *((n, m.config.get("run_id"), m.name, m.checkpoint) for n, m in models.items()),
+        ds.fingerprint,
+        *what,
+    )
 
 
 def first(lk: M.Look, n: int) -> M.Look:
     """The Look of the first `n` images."""
-    return M.Look(lk.model, lk.domain, lk.inputs[:n], C.Cams(lk.cams.maps[:n], lk.cams.predicted[:n], lk.cams.probs[:n], lk.cams.layer),
-                  lk.glyph[:n], lk.strokes[:n], lk.glyph_area[:n], lk.faithfulness[:n], None if lk.labels is None else lk.labels[:n])  # fmt: skip
+    return M.Look(
+        lk.model,
+        lk.domain,
+        lk.inputs[:n],
+        C.Cams(lk.cams.maps[:n], lk.cams.predicted[:n], lk.cams.probs[:n], lk.cams.layer),
+        lk.glyph[:n],
+        lk.strokes[:n],
+        lk.glyph_area[:n],
+        lk.faithfulness[:n],
+        None if lk.labels is None else lk.labels[:n],
+    )
 
 
 def block_outputs(model: C.Classifier) -> dict[str, str]:
@@ -86,9 +99,15 @@ def block_outputs(model: C.Classifier) -> dict[str, str]:
     named = C.layer_names(model.model, model.input_shape)
     types = dict(model.model.named_modules())
     blocks = [n for n in named if isinstance(types[n], torch.nn.ReLU) and n.startswith("feature.")]
-    blocks = blocks or [n for n in named if n.rsplit(".", 1)[-1] in ("layer1", "layer2", "layer3", "layer4")] or named
-    return {n: f"{'block' if n.startswith('feature.') else n.rsplit('.', 1)[-1]} {i}: {n} · {shapes[n][1]}x{shapes[n][2]} map"
-            for i, n in enumerate(blocks, start=1)}  # fmt: skip
+    blocks = (
+        blocks
+        or [n for n in named if n.rsplit(".", 1)[-1] in ("layer1", "layer2", "layer3", "layer4")]
+        or named
+    )
+    return {
+        n: f"{'block' if n.startswith('feature.') else n.rsplit('.', 1)[-1]} {i}: {n} · {shapes[n][1]}x{shapes[n][2]} map"
+        for i, n in enumerate(blocks, start=1)
+    }
 
 
 def _pct(v: float | None) -> str:
@@ -101,8 +120,16 @@ def numbers(shown: dict) -> pd.DataFrame:
     rows = []
     for (name, domain), lk in shown.items():
         s = lk.summary()
-        rows.append({"model": name, "images": domain, "on strokes": _pct(s["strokes"]), "even spread": _pct(s["glyph_area"]),
-                     "faithfulness": "–" if s["faithfulness"] is None else f"{s['faithfulness']:+.2f}", "accuracy": _pct(s["accuracy"])})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "images": domain,
+                "on strokes": _pct(s["strokes"]),
+                "even spread": _pct(s["glyph_area"]),
+                "faithfulness": "–" if s["faithfulness"] is None else f"{s['faithfulness']:+.2f}",
+                "accuracy": _pct(s["accuracy"]),
+            }
+        )
     return pd.DataFrame(rows).sort_values(["images", "model"], ascending=[False, True], kind="stable")
 
 
@@ -110,23 +137,29 @@ def verdict(shown: dict, run_name: str, twin_name: str | None, n: int) -> str:
     """In words: does the run look more at the target's strokes than its twin?"""
     d = shown[run_name, "target"].summary()
     if twin_name is None:
-        return (f"On these {n} target images the run puts **{_pct(d['strokes'])}** of its map on the strokes; a map spread "
-                f"evenly would put {_pct(d['glyph_area'])} there.")  # fmt: skip
+        return (
+            f"On these {n} target images the run puts **{_pct(d['strokes'])}** of its map on the strokes; a map spread "
+            f"evenly would put {_pct(d['glyph_area'])} there."
+        )
     t = shown[twin_name, "target"].summary()
     if d["strokes"] is None or t["strokes"] is None:
         return "No map had any evidence for its class at this layer: pick another layer."
     gap = d["strokes"] - t["strokes"]
     how = "**more** than" if gap > 0.02 else ("**less** than" if gap < -0.02 else "**about as much** as")
-    return (f"On these {n} target images the DANN run puts {_pct(d['strokes'])} of its map on the strokes, its source-only twin "
-            f"{_pct(t['strokes'])} (an evenly spread map: {_pct(d['glyph_area'])}): DANN looks at the target's strokes {how} "
-            f"its twin, on this sample.")  # fmt: skip
+    return (
+        f"On these {n} target images the DANN run puts {_pct(d['strokes'])} of its map on the strokes, its source-only twin "
+        f"{_pct(t['strokes'])} (an evenly spread map: {_pct(d['glyph_area'])}): DANN looks at the target's strokes {how} "
+        f"its twin, on this sample."
+    )
 
 
 def twin_for(run: runs.RunRecord, ds: Dataset) -> runs.RunRecord | None:
     """The run's finished source-only twin; else why not, and the button that trains it (its
     progress shows here and beside the run on Train DANN; this view reruns when it ends)."""
     if run.config.get("method") != "dann":
-        st.caption("A source-only run: its maps alone. Pick a DANN run to see it beside its source-only twin.")
+        st.caption(
+            "A source-only run: its maps alone. Pick a DANN run to see it beside its source-only twin."
+        )
         return None
     config, twin = twin_of(run)
     if twin is not None and twin.finished:
@@ -135,10 +168,15 @@ def twin_for(run: runs.RunRecord, ds: Dataset) -> runs.RunRecord | None:
     if job is not None and not job.finished:
         twin_progress(job, run)
     elif twin is not None and cache.busy(twin.dir):
-        st.caption("Its source-only twin is training now (started elsewhere): its maps join when it ends and the page is opened again.")
+        st.caption(
+            "Its source-only twin is training now (started elsewhere): its maps join when it ends and the page is opened again."
+        )
     else:
-        st.info("Did adaptation change *where* the model looks? Its **source-only twin** (the same options with λ = 0) answers "
-                "that: train it, and its maps appear beside this run's.", icon=":material/compare:")  # fmt: skip
+        st.info(
+            "Did adaptation change *where* the model looks? Its **source-only twin** (the same options with λ = 0) answers "
+            "that: train it, and its maps appear beside this run's.",
+            icon=":material/compare:",
+        )
         if st.button("Train the source-only twin", key=f"cam_twin_{run.run_id}"):
             try:
                 twin_jobs()[run.run_id] = measuring.submit(config, ds, cluster()).id
@@ -175,12 +213,23 @@ def section(run: runs.RunRecord, ds: Dataset) -> None:
         key="cam_n",
         help=f"the first N of {MOST} fixed images; the maps are computed once for all {MOST}",
     )
-    method = c2.selectbox("Method", list(METHOD_NAMES), format_func=METHOD_NAMES.get, key="cam_method",
-                          help="Grad-CAM: gradients of the class's score, one backward pass. Score-CAM: no gradients, one forward "
-                          "pass per channel of the layer, each channel used as a mask on the input")  # fmt: skip
-    layer = c3.selectbox("Layer", list(layers), index=len(layers) - 1, key=f"cam_layer_{run.run_id}", format_func=layers.get,
-                         help="where the map is taken: the last one with a picture-shaped output is the default (the coarsest, "
-                         "closest to the decision); earlier layers give finer maps")  # fmt: skip
+    method = c2.selectbox(
+        "Method",
+        list(METHOD_NAMES),
+        format_func=METHOD_NAMES.get,
+        key="cam_method",
+        help="Grad-CAM: gradients of the class's score, one backward pass. Score-CAM: no gradients, one forward "
+        "pass per channel of the layer, each channel used as a mask on the input",
+    )
+    layer = c3.selectbox(
+        "Layer",
+        list(layers),
+        index=len(layers) - 1,
+        key=f"cam_layer_{run.run_id}",
+        format_func=layers.get,
+        help="where the map is taken: the last one with a picture-shaped output is the default (the coarsest, "
+        "closest to the decision); earlier layers give finer maps",
+    )
     try:
         found = looks(models, ds, method, layer)
     except ExplorerError as e:
@@ -190,14 +239,21 @@ def section(run: runs.RunRecord, ds: Dataset) -> None:
     run_name = next(iter(models))
     st.markdown(verdict(shown, run_name, "source-only twin" if len(models) > 1 else None, n))
     st.dataframe(numbers(shown), hide_index=True, width="stretch")
-    pictures.show(st, ("cam", *identity(models, ds, method, layer, n)), lambda: _picture(shown, list(models), ds, n), width="stretch")
+    pictures.show(
+        st,
+        ("cam", *identity(models, ds, method, layer, n)),
+        lambda: _picture(shown, list(models), ds, n),
+        width="stretch",
+    )
     st.caption(CAPTION)
 
 
 def _picture(shown: dict, names: list[str], ds: Dataset, n: int):
     images = {d: M.sample(getattr(ds, d), n)[0] for d in DOMAINS}
     classes = tuple(ds.source.classes)
-    return side_by_side([cam_grid(images[d], [shown[m, d] for m in names], classes, title=f"{d} images") for d in DOMAINS])
+    return side_by_side(
+        [cam_grid(images[d], [shown[m, d] for m in names], classes, title=f"{d} images") for d in DOMAINS]
+    )
 
 
 CAPTION = (

@@ -32,15 +32,26 @@ def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
     try:
         stamps = tuple((p.name, p.stat().st_mtime_ns) for p in movie.frame_files(run.dir))
     except FileNotFoundError:
-        raise ExplorerError("A checkpoint of this run was removed while the page read it (the cache's size cap); try again.") from None
+        raise ExplorerError(
+            "A checkpoint of this run was removed while the page read it (the cache's size cap); try again."
+        ) from None
     key = (str(run.dir), stamps, ds.fingerprint, n, method, perplexity, seed)
     memo = st.session_state.get("movie_memo")
     if memo and memo[0] == key:
         return replace(memo[1], seconds=0.0, computed=0)
     bar = st.progress(0.0, text="Embedding the saved epochs…")
     try:
-        mv = movie.movie(run.dir, ds, n, method, perplexity, seed,
-                         progress=lambda done, total: bar.progress(done / total, text=f"Embedding frame {min(done + 1, total)} of {total}…"))  # fmt: skip
+        mv = movie.movie(
+            run.dir,
+            ds,
+            n,
+            method,
+            perplexity,
+            seed,
+            progress=lambda done, total: bar.progress(
+                done / total, text=f"Embedding frame {min(done + 1, total)} of {total}…"
+            ),
+        )
     finally:
         bar.empty()
     st.session_state.movie_memo = (key, mv)
@@ -100,8 +111,12 @@ def _controls(epochs: list[int]) -> None:
     state = st.session_state
     c1, c2, c3 = st.columns([2, 5, 3], vertical_alignment="bottom")
     playing = state.get("movie_playing", False)
-    if c1.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:", key="movie_play",
-                 disabled=len(epochs) < 2):  # fmt: skip
+    if c1.button(
+        "Pause" if playing else "Play",
+        icon=":material/pause:" if playing else ":material/play_arrow:",
+        key="movie_play",
+        disabled=len(epochs) < 2,
+    ):
         if not playing and state.movie_epoch == epochs[-1]:
             state.movie_epoch = epochs[0]
         state.movie_playing = not playing
@@ -118,14 +133,25 @@ def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
     every = np.concatenate([f.coords for f in mv.frames])
     pad = 0.03 * (every.max(0) - every.min(0))
     lo, hi = every.min(0) - pad, every.max(0) + pad
-    df = pd.DataFrame({
-        "x": frame.coords[:, 0], "y": frame.coords[:, 1], "domain": np.where(mv.domain == 0, "source", "target"),
-        "class": names[np.where(mv.label >= 0, mv.label, frame.pred)], "predicted": names[frame.pred], "changed": frame.changed,
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "x": frame.coords[:, 0],
+            "y": frame.coords[:, 1],
+            "domain": np.where(mv.domain == 0, "source", "target"),
+            "class": names[np.where(mv.label >= 0, mv.label, frame.pred)],
+            "predicted": names[frame.pred],
+            "changed": frame.changed,
+        }
+    )
     st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="stretch")
-    numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames]
+    numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [
+        ("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames
+    ]
     numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
-    st.altair_chart(charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch), width="stretch")
+    st.altair_chart(
+        charts.movie_numbers(pd.DataFrame(numbers, columns=["measure", "epoch", "value"]), frame.epoch),
+        width="stretch",
+    )
 
 
 def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
@@ -133,19 +159,42 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
     frame, epochs = mv.frames[k], [f.epoch for f in mv.frames]
     st.metric("epoch", f"{frame.epoch}", help="the epoch whose checkpoint this frame shows")
     st.caption(f"frame {k + 1} of {len(epochs)}")
-    st.metric("domain mixing", f"{frame.mixing:.2f}",
-              help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels")  # fmt: skip
-    st.metric("proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned")
+    st.metric(
+        "domain mixing",
+        f"{frame.mixing:.2f}",
+        help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels",
+    )
+    st.metric(
+        "proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned"
+    )
     if frame.target_acc is not None:
         st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
     if k:
-        st.caption(f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}.")
+        st.caption(
+            f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}."
+        )
     done = "from the cache" if not mv.computed else f"{mv.computed} frame(s) computed in {mv.seconds:.1f} s"
-    st.caption(f"{len(epochs)} frames · {len(mv.domain):,} points each · {done}"
-               + (" · the run is still training: new epochs appear as they are saved" if training else ""))  # fmt: skip
+    st.caption(
+        f"{len(epochs)} frames · {len(mv.domain):,} points each · {done}"
+        + (" · the run is still training: new epochs appear as they are saved" if training else "")
+    )
 
 
 def _downloads(mv: movie.Movie, run_id: str) -> None:
     """The movie as a GIF and as a CSV of points, made only when clicked."""
-    st.download_button("Movie (GIF)", lambda: movie_export.gif(mv), f"movie-{run_id}.gif", "image/gif", key="movie_gif", on_click="ignore")
-    st.download_button("Frames (CSV)", lambda: movie_export.csv(mv), f"movie-{run_id}.csv", "text/csv", key="movie_csv", on_click="ignore")
+    st.download_button(
+        "Movie (GIF)",
+        lambda: movie_export.gif(mv),
+        f"movie-{run_id}.gif",
+        "image/gif",
+        key="movie_gif",
+        on_click="ignore",
+    )
+    st.download_button(
+        "Frames (CSV)",
+        lambda: movie_export.csv(mv),
+        f"movie-{run_id}.csv",
+        "text/csv",
+        key="movie_csv",
+        on_click="ignore",
+    )

@@ -63,5 +63,12 @@ def pick_run(container, records: list, key: str, label: str = "Selected run"):
     def chosen() -> None:
         select(labels[st.session_state[key]].run_id)
 
-    return labels[container.selectbox(label, list(labels), key=key, on_change=chosen,
-                                      help="the same run on every page: choosing it here chooses it there")]  # fmt: skip
+    return labels[
+        container.selectbox(
+            label,
+            list(labels),
+            key=key,
+            on_change=chosen,
+            help="the same run on every page: choosing it here chooses it there",
+        )
+    ]

@@ -33,7 +33,10 @@ def cluster() -> ray_cluster.Cluster | None:
         return None
     found, problem = _cluster(address)
     if problem:
-        st.warning(f"{problem} Runs train on this server until the app is restarted with a working cluster.", icon=":material/cloud_off:")
+        st.warning(
+            f"{problem} Runs train on this server until the app is restarted with a working cluster.",
+            icon=":material/cloud_off:",
+        )
     return found
 
 

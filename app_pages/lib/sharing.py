@@ -25,10 +25,15 @@ def share_panel(run, ds: Dataset) -> None:
         if not run.finished:
             st.caption("A run can be shared once it has finished.")
             return
-        st.caption("Anyone with the link sees this run's curves and numbers, Feature Space and Layer Activations, read-only: "
-                   "no other runs, no stop, delete or retrain, none of your uploads. Revoke a link to close it.")  # fmt: skip
+        st.caption(
+            "Anyone with the link sees this run's curves and numbers, Feature Space and Layer Activations, read-only: "
+            "no other runs, no stop, delete or retrain, none of your uploads. Revoke a link to close it."
+        )
         if st.button("Create a link", icon=":material/add_link:", key=f"share_{run.run_id}"):
-            recipe = sessions.choices(owner()).get("dataset") or {"kind": "builtin", "size": ds.source.images.shape[-1]}
+            recipe = sessions.choices(owner()).get("dataset") or {
+                "kind": "builtin",
+                "size": ds.source.images.shape[-1],
+            }
             sessions.share(run.run_id, owner(), recipe)
         for token in sessions.shares_of(run.run_id, owner()):
             c1, c2 = st.columns([5, 1], vertical_alignment="center")

@@ -28,8 +28,14 @@ from explorer.store.home import subdir
 
 LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
 EDGES = ("auto", "off", "100/200", "150/300")
-COLUMNS = {"lamb": "λ", "lambda_schedule": "λ schedule", "canny": "preprocessing", "selected_epoch": "selected epoch",
-           "target_acc": "target acc (selected)", "target_acc_last": "target acc (last epoch)"}  # fmt: skip
+COLUMNS = {
+    "lamb": "λ",
+    "lambda_schedule": "λ schedule",
+    "canny": "preprocessing",
+    "selected_epoch": "selected epoch",
+    "target_acc": "target acc (selected)",
+    "target_acc_last": "target acc (last epoch)",
+}
 
 
 def words(key: str) -> str:
@@ -50,22 +56,50 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         f"**{DEFAULT}** validator picks a winner; with labels, the page shows how often it picked right."
     )
     c1, c2, c3, c4, c5 = st.columns([3, 2, 3, 2, 1])
-    lambdas = c1.multiselect("λ values", LAMBDAS, default=[0.0, 0.1, 0.3, 1.0], key="s_lambdas", format_func=lambda v: f"{v:g}",
-                             help="λ = 0 trains like source-only: the discriminator learns, the features never hear from it")  # fmt: skip
-    schedules = c2.multiselect("λ schedules", sorted(SHAPES), default=[base.lambda_schedule], key="s_schedules")
+    lambdas = c1.multiselect(
+        "λ values",
+        LAMBDAS,
+        default=[0.0, 0.1, 0.3, 1.0],
+        key="s_lambdas",
+        format_func=lambda v: f"{v:g}",
+        help="λ = 0 trains like source-only: the discriminator learns, the features never hear from it",
+    )
+    schedules = c2.multiselect(
+        "λ schedules", sorted(SHAPES), default=[base.lambda_schedule], key="s_schedules"
+    )
     tuned = st.session_state.get("canny")
-    edges = [*EDGES, *([show(tuple(tuned))] if isinstance(tuned, tuple) and show(tuple(tuned)) not in EDGES else [])]
-    canny = c3.multiselect("Preprocessing", edges, default=["auto", "off"], key="s_canny",
-                           help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds")  # fmt: skip
-    methods = c4.multiselect("Methods", METHODS, default=["dann"], key="s_methods", help="source-only runs once per preprocessing and seed")
+    edges = [
+        *EDGES,
+        *([show(tuple(tuned))] if isinstance(tuned, tuple) and show(tuple(tuned)) not in EDGES else []),
+    ]
+    canny = c3.multiselect(
+        "Preprocessing",
+        edges,
+        default=["auto", "off"],
+        key="s_canny",
+        help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds",
+    )
+    methods = c4.multiselect(
+        "Methods",
+        METHODS,
+        default=["dann"],
+        key="s_methods",
+        help="source-only runs once per preprocessing and seed",
+    )
     seeds = c5.number_input("Seeds", 1, 5, 1, key="s_seeds")
     if not (lambdas and schedules and canny and methods):
         st.warning("Choose at least one value for each of λ, schedule, preprocessing and method.")
         return
-    specs = [f"lamb={','.join(f'{v:g}' for v in lambdas)}", f"lambda_schedule={','.join(schedules)}",
-             f"canny={','.join(canny)}", f"method={','.join(methods)}"]  # fmt: skip
+    specs = [
+        f"lamb={','.join(f'{v:g}' for v in lambdas)}",
+        f"lambda_schedule={','.join(schedules)}",
+        f"canny={','.join(canny)}",
+        f"method={','.join(methods)}",
+    ]
     try:
-        sweep = Sweep(Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=ray)
+        sweep = Sweep(
+            Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=ray
+        )
     except ExplorerError as e:
         st.error(str(e))
         return
@@ -78,19 +112,27 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
     else:
         try:
             estimate = _duration(_estimate(sweep, key))
-        except Exception:  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
+        except (
+            Exception
+        ):  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
             estimate = "an unknown time"
     size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "
-               f"{size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · waits in the same queue as single runs")  # fmt: skip
+    c1.caption(
+        f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "
+        f"{size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · waits in the same queue as single runs"
+    )
     if size > cap:
-        st.warning(f"This sweep would write about {size / 2**20:,.0f} MB of checkpoints, more than the server's cache holds "
-                   f"({cap / 2**20:,.0f} MB): its first runs would be removed before it ends. Choose fewer values, seeds or "
-                   "epochs, or a smaller width.")  # fmt: skip
+        st.warning(
+            f"This sweep would write about {size / 2**20:,.0f} MB of checkpoints, more than the server's cache holds "
+            f"({cap / 2**20:,.0f} MB): its first runs would be removed before it ends. Choose fewer values, seeds or "
+            "epochs, or a smaller width."
+        )
         return
     if c2.button("Start sweep", key="s_start", type="primary"):
-        job = job_queue().submit(owner(), f"sweep of {len(sweep.runs)} runs", sweep.backend.lane, sweep.events)
+        job = job_queue().submit(
+            owner(), f"sweep of {len(sweep.runs)} runs", sweep.backend.lane, sweep.events
+        )
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
 
 
@@ -118,17 +160,30 @@ def sweep_results() -> None:
         colour = "target accuracy" if labelled else f"validator: {DEFAULT}"
         if labelled:
             colour = (
-                st.segmented_control("Colour by", ["target accuracy", f"validator: {DEFAULT}"], default=colour, key="s_colour") or colour
+                st.segmented_control(
+                    "Colour by", ["target accuracy", f"validator: {DEFAULT}"], default=colour, key="s_colour"
+                )
+                or colour
             )
         c1, c2 = st.columns([3, 2])
         with c1:
-            event = st.altair_chart(charts.sweep_map(_cells(points, colour), colour), on_select="rerun", key="s_map", width="content")
-            st.caption("Click a cell to open its run in Feature Space (the seed the validator scores highest).")
+            event = st.altair_chart(
+                charts.sweep_map(_cells(points, colour), colour),
+                on_select="rerun",
+                key="s_map",
+                width="content",
+            )
+            st.caption(
+                "Click a cell to open its run in Feature Space (the seed the validator scores highest)."
+            )
         with c2:
             _verdict(sweep.best())
         _open_clicked(event, points, sweep)
         table = (
-            pd.DataFrame(rows).drop(columns=["folder", "run_id"]).round(3).rename(columns=lambda c: COLUMNS.get(c, c.removeprefix("val_")))
+            pd.DataFrame(rows)
+            .drop(columns=["folder", "run_id"])
+            .round(3)
+            .rename(columns=lambda c: COLUMNS.get(c, c.removeprefix("val_")))
         )
         st.dataframe(table, hide_index=True, width="stretch")
         seeds = len({p.config.seed for p in sweep.runs}) > 1
@@ -153,9 +208,16 @@ def _progress(job, sweep: Sweep) -> None:
     epochs += sum(len(e.history) for e in runs_events if isinstance(e, Cached))
     latest = {e.index: e for e in runs_events}  # each run's latest event: where it is now
     places = Counter(e.where for e in latest.values() if not isinstance(e, Cached) and not e.final)
-    where = ", ".join(f"{w} ({n} run{'s' if n > 1 else ''})" for w, n in sorted(places.items())) or "between runs"
-    job_status(job, epochs / max(sweep.total_epochs, 1), f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
-               f"Sweep finished: {len(sweep.runs)} runs.", stop_label="Stop sweep")  # fmt: skip
+    where = (
+        ", ".join(f"{w} ({n} run{'s' if n > 1 else ''})" for w, n in sorted(places.items())) or "between runs"
+    )
+    job_status(
+        job,
+        epochs / max(sweep.total_epochs, 1),
+        f"**{job.label}** · epoch {epochs} of {sweep.total_epochs} · {where}",
+        f"Sweep finished: {len(sweep.runs)} runs.",
+        stop_label="Stop sweep",
+    )
     for e in runs_events:
         if isinstance(e, Failed | Retrying):
             st.warning(f"Run {e.index + 1} ({words(sweep.runs[e.index].key)}): {e.message}")
@@ -173,13 +235,20 @@ def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
     value = points["target_acc"] if colour == "target accuracy" else points["score"]
     low, high = value.min(), value.max()
     dark = [pd.notna(v) and high > low and (v - low) / (high - low) < 0.45 for v in value]
-    return pd.DataFrame({
-        "ink": ["white" if d else "black" for d in dark],
-        "column": [column(p) for _, p in points.iterrows()], "row": [show(c if isinstance(c, str | tuple) else None) for c in points["canny"]],
-        "value": value, "text": [f"{v:.3f}" if pd.notna(v) else "…" for v in value],
-        "seeds": [f"{f} of {n} finished" for f, n in zip(points["finished"], points["runs"])],
-        "status": ["finished" if f == n else ("so far" if t else "waiting") for f, t, n in zip(points["finished"], points["trained"], points["runs"])],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "ink": ["white" if d else "black" for d in dark],
+            "column": [column(p) for _, p in points.iterrows()],
+            "row": [show(c if isinstance(c, str | tuple) else None) for c in points["canny"]],
+            "value": value,
+            "text": [f"{v:.3f}" if pd.notna(v) else "…" for v in value],
+            "seeds": [f"{f} of {n} finished" for f, n in zip(points["finished"], points["runs"])],
+            "status": [
+                "finished" if f == n else ("so far" if t else "waiting")
+                for f, t, n in zip(points["finished"], points["trained"], points["runs"])
+            ],
+        }
+    )
 
 
 def _verdict(best: dict) -> None:
@@ -188,9 +257,13 @@ def _verdict(best: dict) -> None:
         return
     b, o, agree = best["best"], best["oracle"], best["agreement"]
     acc = "" if b["target_acc"] is None else f", target accuracy **{b['target_acc']:.3f}**"
-    st.markdown(f"**Without labels**, {DEFAULT} prefers **{words(b['point'])}** (score {b['score']:.3f}{acc}).")
+    st.markdown(
+        f"**Without labels**, {DEFAULT} prefers **{words(b['point'])}** (score {b['score']:.3f}{acc})."
+    )
     if o:
-        st.markdown(f"**With the target's labels**, the best is **{words(o['point'])}** ({o['target_acc']:.3f}).")
+        st.markdown(
+            f"**With the target's labels**, the best is **{words(o['point'])}** ({o['target_acc']:.3f})."
+        )
     if agree:
         st.markdown(
             f"Seed by seed, the validator's favourite was also the most accurate run for **{agree['matched']} of "

@@ -31,7 +31,9 @@ from explorer.store.home import env_number, home, subdir
 SLOTS = ("source", "target")
 _UNSAFE = re.compile(r"[^\w. -]+")  # \w: letters and digits of any script, and _
 SESSION_QUOTA = 2 * 2**30  # bytes one browser session may keep on disk
-_UNPACKED = re.compile(r"(?P<stem>[^/\s]+?)-[0-9a-f]{12}(?:[0-9a-f]{4})?(?![0-9a-z])")  # <zip stem>-<content hash>
+_UNPACKED = re.compile(
+    r"(?P<stem>[^/\s]+?)-[0-9a-f]{12}(?:[0-9a-f]{4})?(?![0-9a-z])"
+)  # <zip stem>-<content hash>
 
 
 def new_session(session_id: str | None = None) -> Path:
@@ -156,14 +158,18 @@ def add_zip(session: Path, name: str, data: bytes) -> Path:
         return dest  # the same upload opened again
     room = SESSION_QUOTA - usage(session) - len(data)
     if room <= 0:
-        raise DataError("This session's upload space is full (2 GiB); reload the page to start a new session.")
+        raise DataError(
+            "This session's upload space is full (2 GiB); reload the page to start a new session."
+        )
     with tempfile.NamedTemporaryFile(dir=session, suffix=".zip") as tmp:
         tmp.write(data)
         tmp.flush()
         return extract_zip(tmp.name, dest, label=safe_name(name), max_bytes=min(MAX_EXTRACT_BYTES, room))
 
 
-def open_zips(session: Path, source: tuple[str, bytes], target: tuple[str, bytes] | None, size: int) -> tuple[Dataset, dict]:
+def open_zips(
+    session: Path, source: tuple[str, bytes], target: tuple[str, bytes] | None, size: int
+) -> tuple[Dataset, dict]:
     """The dataset in one uploaded zip (both domains), or in two (source, target), with its recipe."""
     src_dir = add_zip(session, *source)
     tgt_dir = add_zip(session, *target) if target else None
@@ -173,7 +179,13 @@ def open_zips(session: Path, source: tuple[str, bytes], target: tuple[str, bytes
             f"{safe_name(source[0])} holds one domain, not two: put train_data/ and test_data/ (or source/ and target/) in it, "
             "or upload the target as a second zip."
         )
-    recipe = {"kind": "folders", "what": "uploaded zip", "source": str(src_dir), "target": tgt_dir and str(tgt_dir), "name": name}
+    recipe = {
+        "kind": "folders",
+        "what": "uploaded zip",
+        "source": str(src_dir),
+        "target": tgt_dir and str(tgt_dir),
+        "name": name,
+    }
     return open_dataset(src_dir, tgt_dir, size=size, name=name), recipe | {"size": size}
 
 

@@ -14,7 +14,14 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.transfer import download
-from explorer.transfer.backbones import WEIGHTS, WeightsMissing, ensure_imagenet, hub_file, load_backbone, load_state_file
+from explorer.transfer.backbones import (
+    WEIGHTS,
+    WeightsMissing,
+    ensure_imagenet,
+    hub_file,
+    load_backbone,
+    load_state_file,
+)
 
 OPTIONS = ("ImageNet", "Upload a state_dict", "Random (not pretrained)")
 IMAGENET, UPLOAD, RANDOM = OPTIONS
@@ -39,17 +46,25 @@ def missing_line(name: str, error: WeightsMissing | None = None) -> str:
     if error is not None and error.reason not in ("", "server", "session"):
         return f"Downloading the ImageNet weights for {name} failed: {error.reason}. Retry, or {put}, or upload a state_dict."
     if not download.allowed():
-        return f"ImageNet weights for {name} are not on this machine and this server does not download: {put}."
+        return (
+            f"ImageNet weights for {name} are not on this machine and this server does not download: {put}."
+        )
     if not downloads_allowed():
         return f"ImageNet weights for {name} need a download, off for this session: turn on *Allow weight downloads* in the sidebar."
-    return f"ImageNet weights for {name} need a one-time download" + (f" ({size:.0f} MB)" if size else "") + " into the torch hub cache."
+    return (
+        f"ImageNet weights for {name} need a one-time download"
+        + (f" ({size:.0f} MB)" if size else "")
+        + " into the torch hub cache."
+    )
 
 
 def where_from(name: str) -> str:
     """The tooltip beside the line: where the file comes from, and what the hub cache is."""
-    return (f"torchvision's file: {WEIGHTS[name].url} (or the same name under EXPLORER_WEIGHTS_MIRROR). The torch hub cache "
-            "is $TORCH_HOME/hub/checkpoints/ (by default ~/.cache/torch/hub/checkpoints/), where torchvision looks first"
-            + ("; this server never downloads (EXPLORER_ALLOW_DOWNLOADS=0)." if not download.allowed() else "."))  # fmt: skip
+    return (
+        f"torchvision's file: {WEIGHTS[name].url} (or the same name under EXPLORER_WEIGHTS_MIRROR). The torch hub cache "
+        "is $TORCH_HOME/hub/checkpoints/ (by default ~/.cache/torch/hub/checkpoints/), where torchvision looks first"
+        + ("; this server never downloads (EXPLORER_ALLOW_DOWNLOADS=0)." if not download.allowed() else ".")
+    )
 
 
 def _default(name: str, key: str) -> None:
@@ -80,12 +95,20 @@ def _offer(name: str, container, key: str) -> None:
         return
     text, button = container.columns([3, 1], vertical_alignment="center")
     text.caption(f":material/cloud_download: {missing_line(name)}", help=where_from(name))
-    button.button("Download", icon=":material/download:", key=f"{key}_download", on_click=_ask_fetch, args=(key, name),
-                  help=f"{hub_file(name).name}, hash-checked, into the torch hub cache")  # fmt: skip
+    button.button(
+        "Download",
+        icon=":material/download:",
+        key=f"{key}_download",
+        on_click=_ask_fetch,
+        args=(key, name),
+        help=f"{hub_file(name).name}, hash-checked, into the torch hub cache",
+    )
 
 
 def _ask_fetch(key: str, name: str) -> None:
-    st.session_state[f"{key}_fetch"] = name  # the rerun this click starts downloads it, before the radio is drawn
+    st.session_state[f"{key}_fetch"] = (
+        name  # the rerun this click starts downloads it, before the radio is drawn
+    )
 
 
 def pick_weights(name: str, container, key: str):
@@ -95,8 +118,13 @@ def pick_weights(name: str, container, key: str):
     the reason on the page when there is nothing to use."""
     _default(name, key)
     _fetch_if_asked(name, container, key)
-    kind = container.radio("Weights", OPTIONS, horizontal=True, key=f"{key}_weights",
-                           help="ImageNet: torchvision's weights, downloaded once into the torch hub cache")  # fmt: skip
+    kind = container.radio(
+        "Weights",
+        OPTIONS,
+        horizontal=True,
+        key=f"{key}_weights",
+        help="ImageNet: torchvision's weights, downloaded once into the torch hub cache",
+    )
     if kind != IMAGENET and not hub_file(name).is_file():
         _offer(name, container, key)
     try:
@@ -110,11 +138,17 @@ def pick_weights(name: str, container, key: str):
             return None, None, None
         data = up.getvalue()
         state = load_state_file(data)
-        return "file", state, cached_backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state)
+        return (
+            "file",
+            state,
+            cached_backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state),
+        )
     except WeightsMissing as e:
         container.warning(missing_line(name, e), icon=":material/cloud_off:")
         if downloads_allowed():
-            container.button("Retry", icon=":material/refresh:", key=f"{key}_retry")  # a click reruns the page: the download again
+            container.button(
+                "Retry", icon=":material/refresh:", key=f"{key}_retry"
+            )  # a click reruns the page: the download again
     except ExplorerError as e:
         container.error(str(e))
     return None, None, None
@@ -128,7 +162,9 @@ def imagenet(name: str, container) -> None:
     bar = container.progress(0.0, text=f"Downloading {path.name} into the torch hub cache…")
 
     def progress(got, total):
-        text = f"Downloading {path.name}: {got / 2**20:.1f}" + (f" of {total / 2**20:.1f} MB" if total else " MB")
+        text = f"Downloading {path.name}: {got / 2**20:.1f}" + (
+            f" of {total / 2**20:.1f} MB" if total else " MB"
+        )
         bar.progress(min(got / total, 1.0) if total else 0.0, text=text)
 
     try:

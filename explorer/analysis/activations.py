@@ -78,9 +78,13 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> Capture:
                 {
                     "layer": name,
                     "type": type(module).__name__,
-                    "output shape": "x".join(map(str, output.shape[1:])) if isinstance(output, torch.Tensor) else "-",
+                    "output shape": "x".join(map(str, output.shape[1:]))
+                    if isinstance(output, torch.Tensor)
+                    else "-",
                     "parameters": sum(p.numel() for p in params),
-                    "trainable": ("yes" if all(p.requires_grad for p in params) else "frozen") if params else "-",
+                    "trainable": ("yes" if all(p.requires_grad for p in params) else "frozen")
+                    if params
+                    else "-",
                 }
             )
 
@@ -110,7 +114,9 @@ def _label(tile: np.ndarray, text: str, font) -> np.ndarray:
     return np.asarray(img)
 
 
-def map_grid(maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3) -> np.ndarray:
+def map_grid(
+    maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8, tile: int = 96, gap: int = 3
+) -> np.ndarray:
     """Maps ``start .. start+count`` of a (C, H, W) tensor as one RGB image, `cols` per row."""
     sel = maps[start : start + count].numpy()
     lo = sel.min(axis=(1, 2), keepdims=True)
@@ -118,7 +124,8 @@ def map_grid(maps: torch.Tensor, start: int = 0, count: int = 64, cols: int = 8,
     norm = ((sel - lo) / np.maximum(hi - lo, 1e-8) * 255).astype(np.uint8)
     font = ImageFont.load_default(size=11)
     tiles = [
-        _label(cv2.applyColorMap(_enlarge(m, tile), cv2.COLORMAP_VIRIDIS)[:, :, ::-1], str(start + k), font) for k, m in enumerate(norm)
+        _label(cv2.applyColorMap(_enlarge(m, tile), cv2.COLORMAP_VIRIDIS)[:, :, ::-1], str(start + k), font)
+        for k, m in enumerate(norm)
     ]
     return tile_array(np.stack(tiles), cols, gap)
 
@@ -155,7 +162,9 @@ def dann_input(pixels: np.ndarray, loaded: LoadedExtractor, domain: str = "targe
     return dann_inputs(x, loaded.preprocess, loaded.in_channels, domain)
 
 
-def dann_inputs(images: torch.Tensor, preprocess: Preprocess, in_channels: int, domain: str = "target") -> torch.Tensor:
+def dann_inputs(
+    images: torch.Tensor, preprocess: Preprocess, in_channels: int, domain: str = "target"
+) -> torch.Tensor:
     """`dann_input` for a batch: (N, C, S, S) uint8 -> (N, in_channels, S, S) float in [0, 1]."""
     colour = in_channels == 3
     x = preprocess.source(images, colour) if domain == "source" else preprocess.target(images, colour)
@@ -165,14 +174,20 @@ def dann_inputs(images: torch.Tensor, preprocess: Preprocess, in_channels: int, 
 def input_step(preprocess: Preprocess, domain: str, colour: bool) -> str:
     """The step `dann_input` applies to a `domain` image, in words, e.g. ``edges (Canny 100/200)``."""
     edges = preprocess.edges == "both" or (preprocess.edges == "source" and domain == "source")
-    text = f"edges (Canny {preprocess.low}/{preprocess.high})" if edges else ("colour, unchanged" if colour else "grey")
+    text = (
+        f"edges (Canny {preprocess.low}/{preprocess.high})"
+        if edges
+        else ("colour, unchanged" if colour else "grey")
+    )
     return text + (", inverted" if preprocess.invert and domain == "source" else "")
 
 
 def kernel_change(after: torch.Tensor, before: torch.Tensor) -> KernelChange:
     """Per filter, ||after[c] - before[c]|| / ||before[c]|| (see the module docstring)."""
     if after.shape != before.shape:
-        raise ExplorerError(f"Kernels of shapes {tuple(after.shape)} and {tuple(before.shape)} cannot be compared.")
+        raise ExplorerError(
+            f"Kernels of shapes {tuple(after.shape)} and {tuple(before.shape)} cannot be compared."
+        )
     a, b = after.detach().float().flatten(1), before.detach().float().flatten(1)
     moved, size = (a - b).norm(dim=1), b.norm(dim=1)
     ratio = torch.where(size > 0, moved / size.clamp_min(1e-30), torch.where(moved > 0, torch.inf, 0.0))
@@ -180,7 +195,9 @@ def kernel_change(after: torch.Tensor, before: torch.Tensor) -> KernelChange:
     return KernelChange(ratio.numpy(), total / base if base > 0 else (float("inf") if total > 0 else 0.0))
 
 
-def difference_grid(after: torch.Tensor, before: torch.Tensor, cols: int = 8, tile: int = 56, gap: int = 3) -> tuple[np.ndarray, float]:
+def difference_grid(
+    after: torch.Tensor, before: torch.Tensor, cols: int = 8, tile: int = 56, gap: int = 3
+) -> tuple[np.ndarray, float]:
     """``after - before`` as small RGB images at one scale for all filters: grey is unchanged, full
     colour is +-`scale` (the largest change of any weight), returned beside the picture."""
     d = (after.detach().float() - before.detach().float()).cpu()

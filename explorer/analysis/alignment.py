@@ -42,7 +42,9 @@ def proxy_a_distance(features: np.ndarray, domain: np.ndarray, seed: int = 0) ->
     features, domain = features[keep], domain[keep]
     x = _pca(features.astype(np.float64), seed)
     spread = x.std(0)
-    x = x[:, spread > 1e-6 * max(spread.max(initial=0.0), 1e-30)]  # directions with no variance would scale to NaN
+    x = x[
+        :, spread > 1e-6 * max(spread.max(initial=0.0), 1e-30)
+    ]  # directions with no variance would scale to NaN
     if x.shape[1] == 0:
         return 0.0  # every point has the same features: nothing tells the domains apart
     x = StandardScaler().fit_transform(x)

@@ -157,7 +157,9 @@ def check_layer(model: nn.Module, input_shape: tuple[int, ...], layer: str | Non
     if not names:
         raise ExplorerError(f"The model has no layer with a spatial output for {input_shape[-1]} px images.")
     if layer is not None and layer not in names:
-        raise ExplorerError(f"No layer {layer!r} to take a map at; the layers with a spatial output are: {', '.join(names)}.")
+        raise ExplorerError(
+            f"No layer {layer!r} to take a map at; the layers with a spatial output are: {', '.join(names)}."
+        )
     return layer or names[-1]
 
 
@@ -178,7 +180,10 @@ def cams(model: nn.Module, images: torch.Tensor, method: str = "gradcam", layer:
         model.eval()
     try:
         with _extractor(model, method, layer) as extractor:
-            with torch.inference_mode(False), torch.set_grad_enabled(method == "gradcam"):  # also when called under no_grad
+            with (
+                torch.inference_mode(False),
+                torch.set_grad_enabled(method == "gradcam"),
+            ):  # also when called under no_grad
                 x = images.clone() if images.is_inference() else images.detach()
                 logits = model(x.requires_grad_(method == "gradcam"))
                 predicted = logits.argmax(1)
@@ -192,7 +197,9 @@ def cams(model: nn.Module, images: torch.Tensor, method: str = "gradcam", layer:
 
 def upsampled(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(N, h, w) maps -> (N, H, W), bilinear, each scaled to [0, 1] (an all-zero map stays zero)."""
-    m = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0].clamp_min(0)
+    m = F.interpolate(maps[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[
+        :, 0
+    ].clamp_min(0)
     lo = m.flatten(1).amin(1).view(-1, 1, 1)
     span = m.flatten(1).amax(1).view(-1, 1, 1) - lo
     return torch.where(span > 0, (m - lo) / span.clamp_min(1e-12), torch.zeros_like(m)).cpu()
@@ -211,7 +218,9 @@ def selected_checkpoint(run_dir: Path) -> tuple[Path, str]:
     if chosen is None:
         if (run_dir / "last.pt").is_file():
             return run_dir / "last.pt", "the last epoch"
-        raise ExplorerError(f"The run in {run_dir} has no checkpoints yet: train it (at least one epoch) first.")
+        raise ExplorerError(
+            f"The run in {run_dir} has no checkpoints yet: train it (at least one epoch) first."
+        )
     return found[chosen], chosen
 
 
@@ -237,8 +246,16 @@ def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -
     from explorer.store.runs import run_label
 
     name = run_label(config) if "method" in config else "run"
-    return Classifier(_out_of_place(DannClassifier(models)), tuple(arch["classes"]), ckpt["config"]["image_size"], prepare, name,
-                      config, which if which.startswith("epoch") else f"{which}, epoch {ckpt['epoch']}", arch["in_channels"])  # fmt: skip
+    return Classifier(
+        _out_of_place(DannClassifier(models)),
+        tuple(arch["classes"]),
+        ckpt["config"]["image_size"],
+        prepare,
+        name,
+        config,
+        which if which.startswith("epoch") else f"{which}, epoch {ckpt['epoch']}",
+        arch["in_channels"],
+    )
 
 
 def _finetuned(run_dir: Path) -> Classifier:
@@ -247,25 +264,42 @@ def _finetuned(run_dir: Path) -> Classifier:
 
     config = read_config(run_dir)
     if not config or "backbone" not in config or not isinstance(config.get("classes"), list):
-        raise ExplorerError(f"{run_dir} has a model.pt but no fine-tuning config.json (backbone and classes).")
-    net = replace_head(load_backbone(config["backbone"], "random").model, config["backbone"], len(config["classes"]))
+        raise ExplorerError(
+            f"{run_dir} has a model.pt but no fine-tuning config.json (backbone and classes)."
+        )
+    net = replace_head(
+        load_backbone(config["backbone"], "random").model, config["backbone"], len(config["classes"])
+    )
     try:
         net.load_state_dict(load_state_file(run_dir / "model.pt"))
     except RuntimeError as e:
-        raise ExplorerError(f"{run_dir}/model.pt does not fit a {config['backbone']} ({str(e).splitlines()[0][:160]}).") from None
+        raise ExplorerError(
+            f"{run_dir}/model.pt does not fit a {config['backbone']} ({str(e).splitlines()[0][:160]})."
+        ) from None
 
     def prepare(images: torch.Tensor, domain: str) -> torch.Tensor:
         return images.float() / 255
 
-    return Classifier(_out_of_place(NormalisedBackbone(net)), tuple(config["classes"]), int(config.get("image_size", 32)), prepare,
-                      f"fine-tuned {config['backbone']}", config, "model.pt")  # fmt: skip
+    return Classifier(
+        _out_of_place(NormalisedBackbone(net)),
+        tuple(config["classes"]),
+        int(config.get("image_size", 32)),
+        prepare,
+        f"fine-tuned {config['backbone']}",
+        config,
+        "model.pt",
+    )
 
 
 def check_twin(run: Classifier, twin: Classifier) -> None:
     """Refuse a twin trained on other data or other classes than the run: the maps would not compare."""
     a, b = run.config.get("data_fingerprint"), twin.config.get("data_fingerprint")
     if a is None or b is None or a != b:
-        raise ExplorerError(f"The twin ({twin.name}) was trained on other data than the run ({run.name}): data fingerprints "
-                            f"{b or 'unknown'} and {a or 'unknown'}. Pick the source-only run trained on the same domains.")  # fmt: skip
+        raise ExplorerError(
+            f"The twin ({twin.name}) was trained on other data than the run ({run.name}): data fingerprints "
+            f"{b or 'unknown'} and {a or 'unknown'}. Pick the source-only run trained on the same domains."
+        )
     if run.classes != twin.classes or run.image_size != twin.image_size:
-        raise ExplorerError("The twin's classes or image size differ from the run's; pick the twin trained with the same options.")
+        raise ExplorerError(
+            "The twin's classes or image size differ from the run's; pick the twin trained with the same options."
+        )

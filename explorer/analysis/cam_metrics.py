@@ -87,7 +87,9 @@ def _prob(model: nn.Module, x: torch.Tensor, predicted: torch.Tensor) -> torch.T
     return model(x).float().softmax(1).gather(1, predicted.view(-1, 1).to(x.device))[:, 0].cpu()
 
 
-def faithfulness(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, predicted: torch.Tensor, seed: int = SEED) -> torch.Tensor:
+def faithfulness(
+    model: nn.Module, images: torch.Tensor, maps: torch.Tensor, predicted: torch.Tensor, seed: int = SEED
+) -> torch.Tensor:
     """(N,) drop of the predicted class's probability with the map's top pixels blurred out, minus
     the drop with random pixels blurred out (see the module docstring); NaN for an all-zero map."""
     was = model.training
@@ -148,14 +150,30 @@ def sample(domain, n: int, seed: int = SEED) -> tuple[torch.Tensor, torch.Tensor
     return domain.images[idx], (domain.labels[idx] if domain.labelled else None)
 
 
-def look(classifier: Classifier, images: torch.Tensor, domain: str, labels: torch.Tensor | None = None, method: str = "gradcam",
-         layer: str | None = None, model_name: str = "") -> Look:  # fmt: skip
+def look(
+    classifier: Classifier,
+    images: torch.Tensor,
+    domain: str,
+    labels: torch.Tensor | None = None,
+    method: str = "gradcam",
+    layer: str | None = None,
+    model_name: str = "",
+) -> Look:
     """`classifier`'s maps and numbers for uint8 `images` of `domain` ("source" or "target")."""
     x = classifier.prepare(images, domain)
     result = cams(classifier.model, x, method, layer)
     glyph = glyph_mask(x)
-    return Look(model_name or classifier.name, domain, x, result, glyph, stroke_share(result.maps, glyph), glyph.flatten(1).float().mean(1),
-                faithfulness(classifier.model, x, result.maps, result.predicted), labels)  # fmt: skip
+    return Look(
+        model_name or classifier.name,
+        domain,
+        x,
+        result,
+        glyph,
+        stroke_share(result.maps, glyph),
+        glyph.flatten(1).float().mean(1),
+        faithfulness(classifier.model, x, result.maps, result.predicted),
+        labels,
+    )
 
 
 def summaries(looks: list[Look]) -> dict:

@@ -29,7 +29,9 @@ def _rgb(x: torch.Tensor) -> np.ndarray:
 
 def overlay(image: torch.Tensor, cam: torch.Tensor, tile: int) -> np.ndarray:
     """One (C, H, W) input in [0, 1] and its (H, W) map in [0, 1] as a `tile` x `tile` RGB picture."""
-    heat = cv2.applyColorMap((cam.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy(), cv2.COLORMAP_JET)[:, :, ::-1]
+    heat = cv2.applyColorMap(
+        (cam.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy(), cv2.COLORMAP_JET
+    )[:, :, ::-1]
     mixed = (1 - ALPHA) * _rgb(image).astype(np.float32) + ALPHA * heat.astype(np.float32)
     return _enlarge(mixed.round().astype(np.uint8), tile)
 
@@ -38,7 +40,9 @@ def _enlarge(a: np.ndarray, tile: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(a), (tile, tile), interpolation=cv2.INTER_NEAREST)
 
 
-def cam_grid(shown: torch.Tensor, looks: list[Look], classes: tuple[str, ...], tile: int = 96, title: str = "") -> np.ndarray:
+def cam_grid(
+    shown: torch.Tensor, looks: list[Look], classes: tuple[str, ...], tile: int = 96, title: str = ""
+) -> np.ndarray:
     """`shown` (N, C, H, W) uint8 images as loaded; `looks` one per model, of those same images.
     Returns (height, width, 3) uint8: a header, then one row per image: input | map per model."""
     font = ImageFont.load_default(size=max(10, tile // 8))
@@ -72,7 +76,12 @@ def _cell(draw, sheet, at, lk: Look, i: int, classes, tile: int, font, line: int
     sheet.paste(Image.fromarray(overlay(lk.inputs[i], lk.cams.maps[i], tile)), (x + FRAME, y + FRAME))
     k = int(lk.cams.predicted[i])
     p = float(lk.cams.probs[i, k])
-    draw.text((x + FRAME, y + tile + 2 * FRAME + 1), f"pred {classes[k]} ({p:.0%})", fill=WRONG if wrong else INK, font=font)
+    draw.text(
+        (x + FRAME, y + tile + 2 * FRAME + 1),
+        f"pred {classes[k]} ({p:.0%})",
+        fill=WRONG if wrong else INK,
+        font=font,
+    )
     share = float(lk.strokes[i])
     text = "strokes -" if share != share else f"strokes {share:.0%}"
     draw.text((x + FRAME, y + tile + 2 * FRAME + 1 + line), text, fill=INK, font=font)

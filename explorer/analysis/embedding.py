@@ -60,7 +60,9 @@ class Features:
 
 def check_checkpoint(ckpt: dict, dataset: Dataset) -> None:
     """Refuse a checkpoint trained on other data, with a message that says which."""
-    if ckpt["data"]["source"] != dataset.source.fingerprint or list(ckpt["arch"]["classes"]) != list(dataset.classes):
+    if ckpt["data"]["source"] != dataset.source.fingerprint or list(ckpt["arch"]["classes"]) != list(
+        dataset.classes
+    ):
         raise ExplorerError(
             f"This checkpoint was trained on other data (source fingerprint {ckpt['data']['source'][:8]}, "
             f"classes {', '.join(ckpt['arch']['classes'])}); the loaded dataset is {dataset.name} "
@@ -72,7 +74,9 @@ def sample_indices(n_total: int, n: int, seed: int) -> torch.Tensor:
     return torch.sort(torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]).values
 
 
-def sample_features(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto") -> Features:
+def sample_features(
+    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int = 0, device: str = "auto"
+) -> Features:
     if n < 1:
         raise ExplorerError("The sample size must be at least 1.")
     if n > max(len(dataset.source), len(dataset.target)):
@@ -114,7 +118,9 @@ def reduce(features: np.ndarray, seed: int = 0) -> np.ndarray:
     n = len(features)
     if n < 5:
         raise ExplorerError(f"{n} points are too few to embed; use at least 5.")
-    return PCA(n_components=min(50, n, features.shape[1]), random_state=seed).fit_transform(features.astype(np.float32))
+    return PCA(n_components=min(50, n, features.shape[1]), random_state=seed).fit_transform(
+        features.astype(np.float32)
+    )
 
 
 def check_perplexity(n: int, perplexity: float) -> None:
@@ -125,7 +131,9 @@ def check_perplexity(n: int, perplexity: float) -> None:
         )
 
 
-TSNE_GRID = dict(negative_gradient_method="fft", n_interpolation_points=2, ints_in_interval=2)  # the coarser FFT grid
+TSNE_GRID = dict(
+    negative_gradient_method="fft", n_interpolation_points=2, ints_in_interval=2
+)  # the coarser FFT grid
 
 
 def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
@@ -138,11 +146,20 @@ def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, 
     check_perplexity(len(x), perplexity)
     from openTSNE import TSNE
 
-    tsne = TSNE(perplexity=perplexity, n_jobs=os.cpu_count() or 1, early_exaggeration_iter=125, n_iter=250, random_state=seed, **TSNE_GRID)
+    tsne = TSNE(
+        perplexity=perplexity,
+        n_jobs=os.cpu_count() or 1,
+        early_exaggeration_iter=125,
+        n_iter=250,
+        random_state=seed,
+        **TSNE_GRID,
+    )
     return np.asarray(tsne.fit(x), dtype=np.float32)
 
 
-def cache_key(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float) -> str:
+def cache_key(
+    checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int, method: str, perplexity: float
+) -> str:
     try:
         st = Path(checkpoint).stat()
     except FileNotFoundError:
@@ -150,7 +167,16 @@ def cache_key(checkpoint: str | os.PathLike, dataset: Dataset, n: int, seed: int
             f"{Path(checkpoint).name} is no longer in the checkpoint cache (cleared, or removed to keep "
             "the cache under its size cap); train the run again to see it."
         ) from None
-    parts = [str(Path(checkpoint).resolve()), st.st_size, st.st_mtime_ns, dataset.fingerprint, n, seed, method, perplexity]
+    parts = [
+        str(Path(checkpoint).resolve()),
+        st.st_size,
+        st.st_mtime_ns,
+        dataset.fingerprint,
+        n,
+        seed,
+        method,
+        perplexity,
+    ]
     return hashlib.blake2b(json.dumps(parts).encode(), digest_size=10).hexdigest()
 
 
@@ -163,15 +189,31 @@ class Embedding:
 
 
 def embedding(
-    checkpoint, dataset: Dataset, n: int, method: str = "tsne", perplexity: float = 30.0, seed: int = 0, device: str = "auto"
+    checkpoint,
+    dataset: Dataset,
+    n: int,
+    method: str = "tsne",
+    perplexity: float = 30.0,
+    seed: int = 0,
+    device: str = "auto",
 ) -> Embedding:
     """Features and 2-D coordinates for a checkpoint, from the disk cache when they are there."""
     key = cache_key(checkpoint, dataset, n, seed, method, perplexity)
-    path = subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"  # run id first: see explorer.store.cache
+    path = (
+        subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"
+    )  # run id first: see explorer.store.cache
     if path.is_file():
         try:
             with np.load(path) as z:
-                f = Features(z["features"], z["domain"], z["label"], z["pred"], z["index"], tuple(z["classes"].tolist()), int(z["epoch"]))
+                f = Features(
+                    z["features"],
+                    z["domain"],
+                    z["label"],
+                    z["pred"],
+                    z["index"],
+                    tuple(z["classes"].tolist()),
+                    int(z["epoch"]),
+                )
                 return Embedding(z["coords"], f, 0.0, True)
         except (OSError, ValueError, KeyError):
             pass  # a broken cache entry is recomputed

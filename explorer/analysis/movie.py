@@ -80,7 +80,9 @@ def epoch_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ExplorerError(f"{run_dir} is not a run folder (it does not exist, or is a file).")
-    found = sorted((p for p in run_dir.glob("epoch_*.pt") if p.stem[6:].isdigit()), key=lambda p: int(p.stem[6:]))
+    found = sorted(
+        (p for p in run_dir.glob("epoch_*.pt") if p.stem[6:].isdigit()), key=lambda p: int(p.stem[6:])
+    )
     if not found:
         raise ExplorerError(
             f"{run_dir} has no epoch checkpoints (epoch_NNNN.pt), so there is nothing to make a movie of; "
@@ -116,7 +118,9 @@ def _mismatch(ckpt: dict, info: dict, epoch: int) -> str | None:
     if ckpt["epoch"] != epoch:
         return f"it holds epoch {ckpt['epoch']}, not the epoch its name says"
     if "width" in info and ckpt["arch"]["width"] != info["width"]:
-        return f"it has another architecture (width {ckpt['arch']['width']:g}; the run's is {info['width']:g})"
+        return (
+            f"it has another architecture (width {ckpt['arch']['width']:g}; the run's is {info['width']:g})"
+        )
     for key, value in ckpt["config"].items():
         if key != "device" and key in info and info[key] != value:
             return f"it was saved by another run (its {key} is {value}; the run's is {info[key]})"
@@ -145,8 +149,16 @@ def movie(
     frames, first, skipped, computed = _frames(recipe, files, progress)
     if not frames:
         raise ExplorerError("None of the run's checkpoints could be used: " + " ".join(skipped))
-    return Movie(frames, first["domain"], first["label"], first["index"], tuple(first["classes"].tolist()), skipped,
-                 time.perf_counter() - t0 if computed else 0.0, computed)  # fmt: skip
+    return Movie(
+        frames,
+        first["domain"],
+        first["label"],
+        first["index"],
+        tuple(first["classes"].tolist()),
+        skipped,
+        time.perf_counter() - t0 if computed else 0.0,
+        computed,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,9 @@ class _Recipe:
 
     def first_key(self) -> str:
         """The start of the chain of cache keys: everything but the checkpoints."""
-        return json.dumps([self.dataset.fingerprint, self.n, self.seed, self.method, self.perplexity, warmstart.SCHEDULE])
+        return json.dumps(
+            [self.dataset.fingerprint, self.n, self.seed, self.method, self.perplexity, warmstart.SCHEDULE]
+        )
 
     def key(self, previous: str, path: Path) -> str:
         """A frame's cache key: the previous frame's key chained with its own checkpoint's."""
@@ -243,7 +257,13 @@ def _measure(recipe: _Recipe, f: Features, previous: Frame | None) -> dict:
     """A frame's arrays, as cached: its coordinates (from the previous frame's, `warmstart.next_frame`),
     predictions, the alignment numbers of its features (NaN accuracy for an unlabelled target), and
     the points' fixed domain, label, index and the class names."""
-    coords = warmstart.next_frame(None if previous is None else previous.coords, f.features, recipe.method, recipe.perplexity, recipe.seed)
+    coords = warmstart.next_frame(
+        None if previous is None else previous.coords,
+        f.features,
+        recipe.method,
+        recipe.perplexity,
+        recipe.seed,
+    )
     return {
         "epoch": f.epoch,
         "coords": coords,
@@ -262,8 +282,15 @@ def _frame(got: dict, previous: Frame | None) -> Frame:
     """A `Frame` of cached arrays; `changed` compares its predictions with the previous frame's."""
     changed = previous.pred != got["pred"] if previous is not None else np.zeros(len(got["pred"]), bool)
     acc = float(got["target_acc"])
-    return Frame(int(got["epoch"]), got["coords"], got["pred"], changed, float(got["mixing"]), float(got["a_distance"]),
-                 None if np.isnan(acc) else acc)  # fmt: skip
+    return Frame(
+        int(got["epoch"]),
+        got["coords"],
+        got["pred"],
+        changed,
+        float(got["mixing"]),
+        float(got["a_distance"]),
+        None if np.isnan(acc) else acc,
+    )
 
 
 def _load(path: Path) -> dict | None:

@@ -51,7 +51,7 @@ def table(mv: Movie) -> pd.DataFrame:
                 "x": f.coords[:, 0],
                 "y": f.coords[:, 1],
             }
-        )  # fmt: skip
+        )
         for f in mv.frames
     ]
     return pd.concat(parts, ignore_index=True)[COLUMNS]
@@ -86,7 +86,10 @@ def _picture(mv: Movie, f: Frame, xy: np.ndarray, side: int, font: ImageFont.Ima
     img = Image.new("RGB", (2 * side, side + TOP), "white")
     draw = ImageDraw.Draw(img)
     cls = np.where(mv.label >= 0, mv.label, f.pred)
-    panels = ((0, [palette.DOMAIN[d] for d in mv.domain]), (1, [palette.class_colour(c, len(mv.classes)) for c in cls]))
+    panels = (
+        (0, [palette.DOMAIN[d] for d in mv.domain]),
+        (1, [palette.class_colour(c, len(mv.classes)) for c in cls]),
+    )
     for panel, colours in panels:
         _points(draw, xy, colours, f.changed, panel * side, side)
     _captions(draw, f, side, font)
@@ -94,7 +97,9 @@ def _picture(mv: Movie, f: Frame, xy: np.ndarray, side: int, font: ImageFont.Ima
     return img
 
 
-def _points(draw: ImageDraw.ImageDraw, xy: np.ndarray, colours: list[str], changed: np.ndarray, left: int, side: int) -> None:
+def _points(
+    draw: ImageDraw.ImageDraw, xy: np.ndarray, colours: list[str], changed: np.ndarray, left: int, side: int
+) -> None:
     """Dots of radius 2 in the panel starting at `left`, ringed in black where the prediction changed."""
     for (x, y), c, ring in zip(xy, colours, changed):
         x, y = x + left, side + TOP - y
@@ -104,7 +109,12 @@ def _points(draw: ImageDraw.ImageDraw, xy: np.ndarray, colours: list[str], chang
 def _captions(draw: ImageDraw.ImageDraw, f: Frame, side: int, font: ImageFont.ImageFont) -> None:
     """The frame's numbers on the first line; the domain legend and the class panel's key on the second."""
     acc = "" if f.target_acc is None else f" · target acc {f.target_acc:.2f}"
-    draw.text((8, 6), f"epoch {f.epoch} · mixing {f.mixing:.2f} · A-distance {f.a_distance:.2f}{acc}", fill="black", font=font)
+    draw.text(
+        (8, 6),
+        f"epoch {f.epoch} · mixing {f.mixing:.2f} · A-distance {f.a_distance:.2f}{acc}",
+        fill="black",
+        font=font,
+    )
     draw.text((8, 28), "by domain:", fill=GREY, font=font)
     for k, (name, c) in enumerate(zip(("source", "target"), palette.DOMAIN)):
         x = 100 + 80 * k

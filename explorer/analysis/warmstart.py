@@ -39,7 +39,9 @@ def procrustes(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (a @ r + centre).astype(np.float32)
 
 
-def next_frame(previous: np.ndarray | None, features: np.ndarray, method: str, perplexity: float, seed: int) -> np.ndarray:
+def next_frame(
+    previous: np.ndarray | None, features: np.ndarray, method: str, perplexity: float, seed: int
+) -> np.ndarray:
     """2-D coordinates of `features`: an ordinary embedding for the first frame, else one that starts from `previous`."""
     if previous is None:
         return embed(features, method, perplexity, seed)
@@ -50,7 +52,9 @@ def next_frame(previous: np.ndarray | None, features: np.ndarray, method: str, p
     from openTSNE import TSNEEmbedding, affinity
 
     jobs = os.cpu_count() or 1
-    affinities = affinity.PerplexityBasedNN(x, perplexity=perplexity, method="exact", n_jobs=jobs, random_state=seed, verbose=False)
+    affinities = affinity.PerplexityBasedNN(
+        x, perplexity=perplexity, method="exact", n_jobs=jobs, random_state=seed, verbose=False
+    )
     emb = TSNEEmbedding(previous.astype(np.float64), affinities, n_jobs=jobs, random_state=seed, **TSNE_GRID)
     for iterations, exaggeration in SCHEDULE:
         emb = emb.optimize(n_iter=iterations, exaggeration=exaggeration, momentum=0.8)

@@ -45,7 +45,10 @@ def _twin(args, run):
         twin = C.load_classifier(args.twin)
         C.check_twin(run, twin)
         if not twin.source_only:
-            print(f"note: the twin ({twin.name}) is not a source-only run; its maps are compared all the same.", file=sys.stderr)
+            print(
+                f"note: the twin ({twin.name}) is not a source-only run; its maps are compared all the same.",
+                file=sys.stderr,
+            )
         return twin
     if run.config.get("method") != "dann":
         return None
@@ -56,8 +59,11 @@ def _twin(args, run):
     except (ExplorerError, KeyError, TypeError):  # a config from before runs recorded their device or data
         folder = None
     if folder is None or not (folder / "metrics.jsonl").is_file():
-        print("note: this run's source-only twin is not in the cache; showing the run alone "
-              "(train it with the same options and --method source-only, then give --twin DIR).", file=sys.stderr)  # fmt: skip
+        print(
+            "note: this run's source-only twin is not in the cache; showing the run alone "
+            "(train it with the same options and --method source-only, then give --twin DIR).",
+            file=sys.stderr,
+        )
         return None
     twin = C.load_classifier(folder)
     C.check_twin(run, twin)
@@ -76,9 +82,15 @@ def _check_layer(layer: str | None, run) -> None:
 def _data(args, run):
     """The images: --data/--source/--target, else the data the run recorded; at the run's image size."""
     if not (args.data or args.source):
-        args.data, args.source, args.target = run.config.get("data"), run.config.get("source"), run.config.get("target")
+        args.data, args.source, args.target = (
+            run.config.get("data"),
+            run.config.get("source"),
+            run.config.get("target"),
+        )
         if not (args.data or args.source):
-            raise ExplorerError("The run does not record where its data came from: give --data builtin or --source/--target.")
+            raise ExplorerError(
+                "The run does not record where its data came from: give --data builtin or --source/--target."
+            )
     args.image_size = run.image_size
     dataset = dataset_of(args)
     for note in dataset.notes:
@@ -87,9 +99,14 @@ def _data(args, run):
         for name, reason in domain.skipped[:5]:
             print(f"note: skipped {name}: {reason}", file=sys.stderr)
     if run.config.get("data_fingerprint") and dataset.fingerprint != run.config["data_fingerprint"]:
-        print("note: these images are not the data the run was trained on; its maps are shown for them all the same.", file=sys.stderr)
+        print(
+            "note: these images are not the data the run was trained on; its maps are shown for them all the same.",
+            file=sys.stderr,
+        )
     if dataset.classes != run.classes:
-        raise ExplorerError(f"The source's classes ({', '.join(dataset.classes)}) are not the run's ({', '.join(run.classes)}).")
+        raise ExplorerError(
+            f"The source's classes ({', '.join(dataset.classes)}) are not the run's ({', '.join(run.classes)})."
+        )
     return dataset
 
 
@@ -101,9 +118,14 @@ def _looks_and_picture(args, models: dict, dataset):
     looks, grids = [], []
     for domain in DOMAINS:
         images, labels = sample(getattr(dataset, domain), args.n, args.seed)
-        row = [look(m, images, domain, labels, args.method, args.layer, _column(key, m)) for key, m in models.items()]
+        row = [
+            look(m, images, domain, labels, args.method, args.layer, _column(key, m))
+            for key, m in models.items()
+        ]
         looks += [(key, lk) for key, lk in zip(models, row)]
-        grids.append(cam_grid(images, row, dataset.classes, title=f"{domain}: {len(images)} images, {args.method}"))
+        grids.append(
+            cam_grid(images, row, dataset.classes, title=f"{domain}: {len(images)} images, {args.method}")
+        )
     return looks, side_by_side(grids)
 
 
@@ -113,8 +135,13 @@ def _column(key: str, model) -> str:
 
 def _summary(args, models: dict, looks: list, seconds: float) -> dict:
     """The JSON line: per model, each number per domain (None where nothing could be measured)."""
-    result = {"out": str(args.out), "images": sum(len(lk.cams.predicted) for key, lk in looks if key == next(iter(models))),
-              "seconds": round(seconds, 3), "method": args.method, "layer": looks[0][1].cams.layer}  # fmt: skip
+    result = {
+        "out": str(args.out),
+        "images": sum(len(lk.cams.predicted) for key, lk in looks if key == next(iter(models))),
+        "seconds": round(seconds, 3),
+        "method": args.method,
+        "layer": looks[0][1].cams.layer,
+    }
     for key, model in models.items():
         numbers: dict = {"name": model.name, "checkpoint": model.checkpoint}
         for _, lk in (pair for pair in looks if pair[0] == key):

@@ -28,7 +28,9 @@ def dataset_of(args):
             raise ExplorerError("Give either --data builtin or --source/--target, not both.")
         return load_builtin(args.image_size)
     if not args.source:
-        raise ExplorerError("Give --data builtin, or --source (and --target unless the source folder holds both domains).")
+        raise ExplorerError(
+            "Give --data builtin, or --source (and --target unless the source folder holds both domains)."
+        )
     return open_dataset(args.source, args.target, size=args.image_size)
 
 
@@ -37,12 +39,16 @@ def canny_of(args):
         return None
     if not args.canny or args.canny == ["auto"]:
         return "auto"
-    if len(args.canny) == 1 and ":" in args.canny[0]:  # a preprocessing in words, e.g. both:150/300 (what auto's options print)
+    if (
+        len(args.canny) == 1 and ":" in args.canny[0]
+    ):  # a preprocessing in words, e.g. both:150/300 (what auto's options print)
         return args.canny[0]
     try:
         low, high = (int(v) for v in args.canny)
     except ValueError:
-        raise ExplorerError(f"--canny takes auto, two whole numbers LOW HIGH, or e.g. both:150/300 (got {' '.join(args.canny)}).") from None
+        raise ExplorerError(
+            f"--canny takes auto, two whole numbers LOW HIGH, or e.g. both:150/300 (got {' '.join(args.canny)})."
+        ) from None
     return (low, high)
 
 

@@ -116,8 +116,20 @@ def _movie(args, dataset) -> int:
         Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
         Path(args.gif).write_bytes(movie.gif(mv))
     f = mv.frames
-    print(json.dumps({"out": str(out), "gif": args.gif, "frames": len(f), "points": len(mv.domain), "epochs": [x.epoch for x in f],
-                      "seconds": round(mv.seconds, 3), "mixing": [round(x.mixing, 4) for x in f],
-                      "a_distance": [round(x.a_distance, 4) for x in f], "target_acc": [x.target_acc for x in f],
-                      "skipped": len(mv.skipped)}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "gif": args.gif,
+                "frames": len(f),
+                "points": len(mv.domain),
+                "epochs": [x.epoch for x in f],
+                "seconds": round(mv.seconds, 3),
+                "mixing": [round(x.mixing, 4) for x in f],
+                "a_distance": [round(x.a_distance, 4) for x in f],
+                "target_acc": [x.target_acc for x in f],
+                "skipped": len(mv.skipped),
+            }
+        )
+    )
     return 0

@@ -26,7 +26,11 @@ def cmd_finetune(args) -> int:
     config = config_from(FinetuneConfig, args, weights=weights)
     if weights == "imagenet":
         download_imagenet(config.backbone)
-    domain = load_builtin(args.image_size).source if args.data == "builtin" else load_domain(args.data, size=args.image_size)
+    domain = (
+        load_builtin(args.image_size).source
+        if args.data == "builtin"
+        else load_domain(args.data, size=args.image_size)
+    )
     tuner = FineTuner(config, domain)
     final, lines = None, []
     for event in tuner.events():
@@ -42,6 +46,8 @@ def cmd_finetune(args) -> int:
     torch.save(tuner.model.state_dict(), out / "model.pt")
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     summary = {k: v for k, v in final.items() if k not in ("kind", "config")}
-    (out / "config.json").write_text(json.dumps(final["config"] | {"classes": list(domain.classes)}, indent=2))
+    (out / "config.json").write_text(
+        json.dumps(final["config"] | {"classes": list(domain.classes)}, indent=2)
+    )
     print(json.dumps(summary | {"out": str(out)}))
     return 0

@@ -20,9 +20,13 @@ from explorer.execution.measure import MeasureEnded, Measurement, MeasureStarted
 
 def cmd_measured(args, config, plan, out: Path, dataset, where: dict) -> int:
     if (out / "last.pt").is_file():
-        raise ExplorerError(f"{out} holds a run already; measuring auto writes a new one: give an empty folder.")
+        raise ExplorerError(
+            f"{out} holds a run already; measuring auto writes a new one: give an empty folder."
+        )
     print(plan.note, file=sys.stderr)
-    measurement = Measurement(config, dataset, out / "options", Keep(info=where), cluster=cluster(args), plan=plan)
+    measurement = Measurement(
+        config, dataset, out / "options", Keep(info=where), cluster=cluster(args), plan=plan
+    )
     final, done = _follow(measurement, sum(c.epochs + c.self_train_epochs for c in plan.configs))
     if final.decision is None:
         raise ExplorerError(final.message)
@@ -41,7 +45,9 @@ def cmd_measured(args, config, plan, out: Path, dataset, where: dict) -> int:
     summary = done[decision["chosen"]["index"]]
     selected = summary["selected"] | {"option": decision["chosen"]["label"], "checkpoint": "checkpoint.pt"}
     auto = {"chosen": decision["chosen"]["label"], "options": len(decision["tried"]), "by": decision["by"]}
-    print(json.dumps(summary | {"selected": selected, "auto": auto, "out": str(out), "checkpoint_epoch": epoch}))
+    print(
+        json.dumps(summary | {"selected": selected, "auto": auto, "out": str(out), "checkpoint_epoch": epoch})
+    )
     return 0
 
 
@@ -55,7 +61,9 @@ def _follow(measurement: Measurement, total: int) -> tuple[MeasureEnded, dict[in
         for event in measurement.events():
             if isinstance(event, MeasureStarted):
                 labels = event.options
-                tqdm.write(f"measuring {len(labels)} options side by side: {'; '.join(labels)}", file=sys.stderr)
+                tqdm.write(
+                    f"measuring {len(labels)} options side by side: {'; '.join(labels)}", file=sys.stderr
+                )
             elif isinstance(event, Epoch):
                 bar.update(1)
             elif isinstance(event, Done):

@@ -30,5 +30,9 @@ def cmd_predict(args) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(checkpoint_submission(models, ckpt, target, device))
-    print(json.dumps({"out": args.out, "images": len(target), "skipped": len(target.skipped), "epoch": ckpt["epoch"]}))
+    print(
+        json.dumps(
+            {"out": args.out, "images": len(target), "skipped": len(target.skipped), "epoch": ckpt["epoch"]}
+        )
+    )
     return 0

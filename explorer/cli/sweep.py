@@ -26,10 +26,15 @@ def cmd_sweep(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results, stop = out / "results.csv", threading.Event()
 
-    def first_interrupt(signum, frame):  # the first Ctrl-C stops the sweep within one step; a second one ends it at once
+    def first_interrupt(
+        signum, frame
+    ):  # the first Ctrl-C stops the sweep within one step; a second one ends it at once
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("\nstopping: the runs in progress keep their last finished epoch; run the same command again to resume.", file=sys.stderr)
+        print(
+            "\nstopping: the runs in progress keep their last finished epoch; run the same command again to resume.",
+            file=sys.stderr,
+        )
 
     previous = signal.signal(signal.SIGINT, first_interrupt)
     try:
@@ -39,9 +44,23 @@ def cmd_sweep(args) -> int:
     results.write_text(sweep.results_csv())
     if best := final.best:
         acc = "" if best["target_acc"] is None else f", target acc {best['target_acc']:.3f}"
-        print(f"best by {best['by']}: {best['point']} ({best['by']} {best['score']:.3f}{acc})", file=sys.stderr)
-    print(json.dumps({"runs": final.runs, "cached": final.cached, "seconds": final.seconds, "best": final.best, "oracle": final.oracle,
-                      "failed": failed, "stopped": final.stopped, "results": str(results)}))  # fmt: skip
+        print(
+            f"best by {best['by']}: {best['point']} ({best['by']} {best['score']:.3f}{acc})", file=sys.stderr
+        )
+    print(
+        json.dumps(
+            {
+                "runs": final.runs,
+                "cached": final.cached,
+                "seconds": final.seconds,
+                "best": final.best,
+                "oracle": final.oracle,
+                "failed": failed,
+                "stopped": final.stopped,
+                "results": str(results),
+            }
+        )
+    )
     return 130 if final.stopped else 0
 
 
@@ -54,7 +73,10 @@ def _follow(sweep: Sweep, stop: threading.Event, results: Path) -> tuple[SweepEn
     with tqdm(total=sweep.total_epochs, unit="epoch", file=sys.stderr) as bar:
         for event in sweep.events(stop):
             if isinstance(event, SweepStarted):
-                print(f"sweep: {event.runs} runs ({event.cached} already trained) · {event.plan}", file=sys.stderr)
+                print(
+                    f"sweep: {event.runs} runs ({event.cached} already trained) · {event.plan}",
+                    file=sys.stderr,
+                )
                 continue
             if isinstance(event, SweepEnded):
                 final = event
@@ -71,6 +93,8 @@ def _follow(sweep: Sweep, stop: threading.Event, results: Path) -> tuple[SweepEn
             elif event.final and event.kind != "stopped":
                 if isinstance(event, Failed):
                     failed += 1
-                    tqdm.write(f"run {run.index + 1} ({describe(run.point)}): {event.message}", file=sys.stderr)
+                    tqdm.write(
+                        f"run {run.index + 1} ({describe(run.point)}): {event.message}", file=sys.stderr
+                    )
                 results.write_text(sweep.results_csv())
     return final, failed

@@ -33,7 +33,11 @@ def cmd_train(args) -> int:
         raise ExplorerError(final.message)
     epoch = outputs(args, out, dataset, "auto" if backend.lane == "ray" else config.device)
     on = {"where": final.where} if backend.lane == "ray" else {}  # the cluster node it ended on
-    chosen = {"selected": final.summary["selected"] | {"option": plan.decision["chosen"]["label"]}} if plan.decision else {}
+    chosen = (
+        {"selected": final.summary["selected"] | {"option": plan.decision["chosen"]["label"]}}
+        if plan.decision
+        else {}
+    )
     print(json.dumps(final.summary | on | chosen | {"out": str(out), "checkpoint_epoch": epoch}))
     return 0
 
@@ -74,8 +78,10 @@ def _follow(events: Iterator[RunEvent], start: dict) -> RunEvent:
                 e = event.epoch
                 tgt = "-" if e["target_acc"] is None else f"{e['target_acc']:.3f}"
                 bar.set_description_str(f"epoch {e['epoch']}/{total} {e['stage']}")
-                bar.set_postfix_str(f"lambda {e['lambda']:.2f} loss {e['class_loss']:.3f} src {e['source_acc']:.3f} "
-                                    f"tgt {tgt} {e['img_per_s']:,.0f} img/s")  # fmt: skip
+                bar.set_postfix_str(
+                    f"lambda {e['lambda']:.2f} loss {e['class_loss']:.3f} src {e['source_acc']:.3f} "
+                    f"tgt {tgt} {e['img_per_s']:,.0f} img/s"
+                )
                 bar.update(1)
             elif event.final:
                 final = event

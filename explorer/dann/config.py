@@ -14,8 +14,14 @@ from explorer.errors import ExplorerError
 METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
 OPTIMIZERS = ("adam", "sgd")
-AUGMENTS = ("rotate", "flip-rotate", "none")  # what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
-UNMEASURED_AUGMENT = "rotate"  # what augment "auto" trains with where nothing was measured (a lone trainer, a tiny target)
+AUGMENTS = (
+    "rotate",
+    "flip-rotate",
+    "none",
+)  # what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
+UNMEASURED_AUGMENT = (
+    "rotate"  # what augment "auto" trains with where nothing was measured (a lone trainer, a tiny target)
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,10 @@ class TrainConfig:
             (self.lr > 0, f"learning rate must be > 0 (got {self.lr})"),
             (self.batch_size >= 2, f"batch size must be at least 2 (got {self.batch_size})"),
             (self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})"),
-            (self.time_budget is None or 0 < self.time_budget < 1e7, "time budget must be a positive number of seconds"),
+            (
+                self.time_budget is None or 0 < self.time_budget < 1e7,
+                "time budget must be a positive number of seconds",
+            ),
             (0 <= self.seed < 2**63, f"seed must be in 0 .. 2**63 - 1 (got {self.seed})"),
             (0 < self.width <= 4, f"width must be in (0, 4] (got {self.width})"),
             (self.mmd_weight >= 0, f"MMD weight must be >= 0 (got {self.mmd_weight})"),
@@ -64,10 +73,18 @@ class TrainConfig:
         ]
         checks += [
             (self.augment in (*AUGMENTS, "auto"), f"augment must be auto or one of {', '.join(AUGMENTS)}"),
-            (0 <= self.source_val < 0.5, f"source validation fraction must be in [0, 0.5) (got {self.source_val})"),
+            (
+                0 <= self.source_val < 0.5,
+                f"source validation fraction must be in [0, 0.5) (got {self.source_val})",
+            ),
         ]
         if isinstance(self.canny, str):
-            checks.append((self.canny == "auto" or _spec_ok(self.canny), f"canny must be auto, two thresholds or off (got {self.canny!r})"))
+            checks.append(
+                (
+                    self.canny == "auto" or _spec_ok(self.canny),
+                    f"canny must be auto, two thresholds or off (got {self.canny!r})",
+                )
+            )
         elif self.canny is not None:
             low, high = self.canny
             checks.append((0 <= low < high, f"Canny thresholds need 0 <= low < high (got {low}, {high})"))

@@ -92,6 +92,14 @@ def summary(history: list[EpochEvent], run_id: str, epoch: int, elapsed: float, 
     domain_acc = next((h["domain_acc"] for h in reversed(history) if h["domain_acc"] is not None), None)
     chosen = selected_epoch(history, DEFAULT) or epoch
     selected = {"by": DEFAULT, "epoch": chosen, "target_acc": row_at(history, chosen).get("target_acc")}
-    return Summary(run_id=run_id, epochs=epoch, target_acc=last.get("target_acc"), selected=selected,
-                   source_acc=last.get("source_acc"), domain_acc=domain_acc, seconds=elapsed,
-                   img_per_s=images / elapsed if elapsed else None, device=device)  # fmt: skip
+    return Summary(
+        run_id=run_id,
+        epochs=epoch,
+        target_acc=last.get("target_acc"),
+        selected=selected,
+        source_acc=last.get("source_acc"),
+        domain_acc=domain_acc,
+        seconds=elapsed,
+        img_per_s=images / elapsed if elapsed else None,
+        device=device,
+    )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 
 
-def mmd(source: torch.Tensor, target: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> torch.Tensor:
+def mmd(
+    source: torch.Tensor, target: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
+) -> torch.Tensor:
     x = torch.cat([source, target]).float()
     d2 = torch.cdist(x, x).pow(2)
     n = x.shape[0]

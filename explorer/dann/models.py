@@ -29,7 +29,12 @@ class FeatureExtractor(nn.Module):
         layers, c_in = [], in_channels
         for c in CHANNELS:
             c_out = scaled(c, width)
-            layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, 1, 1),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
             c_in = c_out
         self.conv = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -43,7 +48,9 @@ class LabelPredictor(nn.Module):
     def __init__(self, in_features: int, classes: int, width: float = 1.0):
         super().__init__()
         h = scaled(512, width)
-        self.layer = nn.Sequential(nn.Linear(in_features, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, classes))
+        self.layer = nn.Sequential(
+            nn.Linear(in_features, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, classes)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.layer(h)
@@ -66,5 +73,9 @@ def build(in_channels: int, classes: int, width: float) -> nn.ModuleDict:
     """The three networks as one ModuleDict: ``feature``, ``label``, ``domain``."""
     f = FeatureExtractor(in_channels, width)
     return nn.ModuleDict(
-        {"feature": f, "label": LabelPredictor(f.out_features, classes, width), "domain": DomainClassifier(f.out_features, width)}
+        {
+            "feature": f,
+            "label": LabelPredictor(f.out_features, classes, width),
+            "domain": DomainClassifier(f.out_features, width),
+        }
     )

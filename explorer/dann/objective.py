@@ -37,8 +37,12 @@ class DomainLoss:
     correct: torch.Tensor  # rows it classified right: a tensor, so reading it costs no GPU sync
 
 
-def domain_loss(discriminator: Callable[[torch.Tensor], torch.Tensor], features: torch.Tensor, n_source: int,
-                reverse: float | torch.Tensor | None = None) -> DomainLoss:  # fmt: skip
+def domain_loss(
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    features: torch.Tensor,
+    n_source: int,
+    reverse: float | torch.Tensor | None = None,
+) -> DomainLoss:
     """D's loss and hits on ``features`` (..., N, D) whose first `n_source` rows are the source;
     `reverse`: lambda of a gradient reversal layer in front of D (a number, or one per copy)."""
     rows, device = features.shape[-2], features.device

@@ -53,5 +53,7 @@ def submission_csv(ids, labels, classes) -> str:
 
 def checkpoint_submission(models: torch.nn.ModuleDict, ckpt: dict, domain, device: torch.device) -> str:
     """The ``id,label`` CSV of a loaded checkpoint's predictions for a target domain."""
-    probs = predict_proba(models, target_inputs(domain.images, of_checkpoint(ckpt), ckpt["arch"]["in_channels"]), device)
+    probs = predict_proba(
+        models, target_inputs(domain.images, of_checkpoint(ckpt), ckpt["arch"]["in_channels"]), device
+    )
     return submission_csv(domain.ids, probs.argmax(1).cpu(), ckpt["arch"]["classes"])

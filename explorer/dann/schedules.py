@@ -15,7 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-SHAPES = {"constant": lambda p: 1.0, "dann": lambda p: 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0, "log": lambda p: math.log(1.02 + 1.7 * p)}
+SHAPES = {
+    "constant": lambda p: 1.0,
+    "dann": lambda p: 2.0 / (1.0 + math.exp(-10.0 * p)) - 1.0,
+    "log": lambda p: math.log(1.02 + 1.7 * p),
+}
 
 
 @dataclass(frozen=True)

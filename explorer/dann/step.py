@@ -41,7 +41,9 @@ class Networks:
     feature: Net  # images (..., N, C, H, W) -> features (..., N, D)
     label: Net  # features -> class logits (..., N, classes)
     domain: Net  # features -> one "is it the target?" logit per row (..., N)
-    per_copy: Callable[[Callable], Callable] = lambda fn: fn  # how a function of one copy's tensors maps over all copies
+    per_copy: Callable[[Callable], Callable] = lambda fn: (
+        fn
+    )  # how a function of one copy's tensors maps over all copies
 
     @classmethod
     def of(cls, models: nn.ModuleDict) -> Networks:
@@ -55,8 +57,18 @@ class Optimisers:
     d: torch.optim.Optimizer  # the domain classifier
 
 
-def dann_step(nets: Networks, opts: Optimisers, xs, ys, xt, lamb: float | torch.Tensor, *, update: str, mmd_weight: float,
-              device: torch.device) -> dict[str, torch.Tensor]:  # fmt: skip
+def dann_step(
+    nets: Networks,
+    opts: Optimisers,
+    xs,
+    ys,
+    xt,
+    lamb: float | torch.Tensor,
+    *,
+    update: str,
+    mmd_weight: float,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
     """One step on a source batch (images `xs`, labels `ys`) and a target batch `xt` at weight `lamb`;
     the step's numbers as tensors (summing them costs no GPU sync)."""
     n, two_step = xs.shape[-4], update == "two-step"
@@ -68,10 +80,16 @@ def dann_step(nets: Networks, opts: Optimisers, xs, ys, xt, lamb: float | torch.
             disc.loss.sum().backward()
             opts.d.step()
         c_logit = nets.label(f[..., :n, :]).float()
-        class_loss = F.cross_entropy(c_logit.flatten(0, -2), ys.flatten(), reduction="none").view(ys.shape).mean(-1)
+        class_loss = (
+            F.cross_entropy(c_logit.flatten(0, -2), ys.flatten(), reduction="none").view(ys.shape).mean(-1)
+        )
         if two_step:  # then F fools the updated D (a copy whose lambda is 0 gets no gradient from it)
             adversarial = bool((lamb > 0).any()) if isinstance(lamb, torch.Tensor) else lamb > 0
-            loss = class_loss - _per_copy(lamb, class_loss) * domain_loss(nets.domain, f, n).loss if adversarial else class_loss
+            loss = (
+                class_loss - _per_copy(lamb, class_loss) * domain_loss(nets.domain, f, n).loss
+                if adversarial
+                else class_loss
+            )
         else:  # one pass: the GRL turns D's gradient around on its way into F
             disc = domain_loss(nets.domain, f, n, reverse=lamb)
             loss = class_loss + disc.loss
@@ -83,16 +101,31 @@ def dann_step(nets: Networks, opts: Optimisers, xs, ys, xt, lamb: float | torch.
     opts.fc.step()
     if not two_step:
         opts.d.step()
-    return {"class_loss": class_loss.detach(), "domain_loss": disc.loss.detach(), "loss": loss.detach(),
-            "source_correct": (c_logit.argmax(-1) == ys).sum(-1), "domain_correct": disc.correct}  # fmt: skip
+    return {
+        "class_loss": class_loss.detach(),
+        "domain_loss": disc.loss.detach(),
+        "loss": loss.detach(),
+        "source_correct": (c_logit.argmax(-1) == ys).sum(-1),
+        "domain_correct": disc.correct,
+    }
 
 
 def _per_copy(lamb: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
     return lamb.to(like.device, like.dtype) if isinstance(lamb, torch.Tensor) else lamb
 
 
-def self_train_step(models: nn.ModuleDict, teacher: EmaTeacher, opt_fc: torch.optim.Optimizer, xs, ys, xt_weak, xt_strong, *,
-                    threshold: float, device: torch.device) -> dict[str, torch.Tensor]:  # fmt: skip
+def self_train_step(
+    models: nn.ModuleDict,
+    teacher: EmaTeacher,
+    opt_fc: torch.optim.Optimizer,
+    xs,
+    ys,
+    xt_weak,
+    xt_strong,
+    *,
+    threshold: float,
+    device: torch.device,
+) -> dict[str, torch.Tensor]:
     """Source cross-entropy plus the masked cross-entropy of the teacher's confident pseudo-labels
     (read on weakly, learned on strongly augmented target images); then the teacher follows."""
     n = len(xs)
@@ -106,5 +139,10 @@ def self_train_step(models: nn.ModuleDict, teacher: EmaTeacher, opt_fc: torch.op
     loss.backward()
     opt_fc.step()
     teacher.update(models)
-    return {"class_loss": class_loss.detach(), "pseudo_loss": pseudo_loss.detach(), "loss": loss.detach(),
-            "source_correct": (logits[:n].argmax(1) == ys).sum(), "confident": mask.sum()}  # fmt: skip
+    return {
+        "class_loss": class_loss.detach(),
+        "pseudo_loss": pseudo_loss.detach(),
+        "loss": loss.detach(),
+        "source_correct": (logits[:n].argmax(1) == ys).sum(),
+        "confident": mask.sum(),
+    }

@@ -67,13 +67,17 @@ class Trainer:
         self.device = dev = pick(config.device)
         self.run_id = config.run_id(dataset.fingerprint, dev.type)
         self.dir, self.folder = Path(run_dir), RunFolder(run_dir)
-        self.schedule = LambdaSchedule(config.lambda_schedule, 0.0 if config.method == "source-only" else config.lamb)
+        self.schedule = LambdaSchedule(
+            config.lambda_schedule, 0.0 if config.method == "source-only" else config.lamb
+        )
         self.total_epochs = config.epochs + config.self_train_epochs
 
         torch.manual_seed(config.seed)
         self._last = self.folder.last()  # a run keeps the preprocessing it started with
         started = (self._last or {}).get("preprocess")
-        self.preprocess = Preprocess.from_dict(started) if started and config.canny == "auto" else resolve(config, dataset)
+        self.preprocess = (
+            Preprocess.from_dict(started) if started and config.canny == "auto" else resolve(config, dataset)
+        )
         xs, xt = prepare_inputs(dataset, self.preprocess)
         split = torch.Generator().manual_seed(config.seed)
         n_train, _ = config.split(len(xs))
@@ -82,7 +86,9 @@ class Trainer:
         self.xs, self.ys = xs[train].to(dev), dataset.source.labels[train].to(dev)
         self.xs_val, self.ys_val = xs[held].to(dev), dataset.source.labels[held].to(dev)
         self.xt = xt.to(dev)
-        self.t_sample = torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values  # the validators' target images
+        self.t_sample = torch.sort(
+            torch.randperm(len(xt), generator=split)[:SAMPLE]
+        ).values  # the validators' target images
         self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
         self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
         if dev.type == "cuda":
@@ -119,25 +125,41 @@ class Trainer:
         """Resume from the folder's ``last.pt``, or start the folder (config.json, the untrained epoch 0)."""
         resumed_from = self._resume()
         if resumed_from == 0:
-            info = {"run_id": self.run_id, "data_fingerprint": self.dataset.fingerprint, "dataset": self.dataset.name,
-                    "classes": list(self.dataset.classes), "device_type": self.device.type,
-                    "preprocess": self.preprocess.to_dict()}  # fmt: skip
+            info = {
+                "run_id": self.run_id,
+                "data_fingerprint": self.dataset.fingerprint,
+                "dataset": self.dataset.name,
+                "classes": list(self.dataset.classes),
+                "device_type": self.device.type,
+                "preprocess": self.preprocess.to_dict(),
+            }
             self.folder.begin(self.config.to_dict() | info | self.info)
             self.folder.save(0, self.total_epochs, self._payload)
-        return StartEvent(kind="start", run_id=self.run_id, dir=str(self.dir), device=describe(self.device),
-                          epochs=self.config.epochs, self_train_epochs=self.config.self_train_epochs,
-                          resumed_from=resumed_from, history=list(self.history),
-                          preprocess=self.preprocess.to_dict())  # fmt: skip
+        return StartEvent(
+            kind="start",
+            run_id=self.run_id,
+            dir=str(self.dir),
+            device=describe(self.device),
+            epochs=self.config.epochs,
+            self_train_epochs=self.config.self_train_epochs,
+            resumed_from=resumed_from,
+            history=list(self.history),
+            preprocess=self.preprocess.to_dict(),
+        )
 
     def record(self, event: EpochEvent) -> None:
         """A finished epoch into the history and the folder."""
         self.history.append(event)
-        self.folder.keep_best(event["validators"], self._payload)  # first: last.pt's history is what a resume trusts
+        self.folder.keep_best(
+            event["validators"], self._payload
+        )  # first: last.pt's history is what a resume trusts
         self.folder.save(self.epoch, self.total_epochs, self._payload)
         self.folder.append(event)
 
     def done(self) -> DoneEvent:
-        return DoneEvent(kind="done", **summary(self.history, self.run_id, self.epoch, self.elapsed, self.device.type))
+        return DoneEvent(
+            kind="done", **summary(self.history, self.run_id, self.epoch, self.elapsed, self.device.type)
+        )
 
     def next_stage(self) -> str | None:
         """The stage the next epoch trains (``dann`` or ``self-train``); None when the run is over."""
@@ -158,15 +180,40 @@ class Trainer:
             b = self.batch(plan, step, time.perf_counter() - t0)
             lamb, lr = b.lamb, b.lr
             if dann:
-                running.add(**dann_step(self.nets, self.opts, b.xs, b.ys, self.inputs(b.xt, augment=True), b.lamb,
-                                        update=self.config.update, mmd_weight=self.config.mmd_weight, device=self.device))  # fmt: skip
+                running.add(
+                    **dann_step(
+                        self.nets,
+                        self.opts,
+                        b.xs,
+                        b.ys,
+                        self.inputs(b.xt, augment=True),
+                        b.lamb,
+                        update=self.config.update,
+                        mmd_weight=self.config.mmd_weight,
+                        device=self.device,
+                    )
+                )
             else:
-                running.add(**self_train_step(self.models, self.teacher, self.opts.fc, b.xs, b.ys, self.inputs(b.xt, False),
-                                              self.inputs(b.xt, True), threshold=self.config.self_train_threshold,
-                                              device=self.device))  # fmt: skip
+                running.add(
+                    **self_train_step(
+                        self.models,
+                        self.teacher,
+                        self.opts.fc,
+                        b.xs,
+                        b.ys,
+                        self.inputs(b.xt, False),
+                        self.inputs(b.xt, True),
+                        threshold=self.config.self_train_threshold,
+                        device=self.device,
+                    )
+                )
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(running.sums["loss"]):
                 break
-            if dann and self.config.time_budget and self.elapsed + time.perf_counter() - t0 >= self.config.time_budget:
+            if (
+                dann
+                and self.config.time_budget
+                and self.elapsed + time.perf_counter() - t0 >= self.config.time_budget
+            ):
                 break
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -176,7 +223,10 @@ class Trainer:
         """This epoch's shuffled source order and the target order cycled to its length."""
         steps = len(self.xs) // self.config.batch_size
         order = torch.randperm(len(self.xs), generator=self.cpu_gen).to(self.device)
-        t_order = (torch.randperm(max(len(self.xt), steps * self.config.batch_size), generator=self.cpu_gen) % len(self.xt)).to(self.device)
+        t_order = (
+            torch.randperm(max(len(self.xt), steps * self.config.batch_size), generator=self.cpu_gen)
+            % len(self.xt)
+        ).to(self.device)
         if stage == "self-train" and self.teacher is None:
             self.teacher = EmaTeacher(self.models, self.config.ema_decay)
         return EpochPlan(stage, steps, order, t_order)
@@ -190,31 +240,46 @@ class Trainer:
         return Batch(self.inputs(self.xs[i], augment=True), self.ys[i], self.xt[j], lamb, lr)
 
     def stopped(self) -> StoppedEvent:
-        message = f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
+        message = (
+            f"Stopped by request during epoch {self.epoch + 1}; the checkpoint of epoch {self.epoch} is kept."
+        )
         return StoppedEvent(kind="stopped", epoch=self.epoch, message=message)
 
-    def finish(self, stage: str, running: Sums, seconds: float, lamb: float, lr: float) -> EpochEvent | ErrorEvent:
+    def finish(
+        self, stage: str, running: Sums, seconds: float, lamb: float, lr: float
+    ) -> EpochEvent | ErrorEvent:
         """The epoch's event from its summed step numbers (an error when they are not finite)."""
         dann, bs = stage == "dann", self.config.batch_size
         s, seen, n = running.totals(), running.steps * bs, running.steps
         if not all(math.isfinite(v) for v in s.values()):
-            message = (f"Training diverged in epoch {self.epoch + 1}: the loss became "
-                       f"{'nan' if math.isnan(s['loss']) else 'inf'} with lambda = {lamb:.3g} and lr = {lr:.3g}. "
-                       f"Lower the learning rate or lambda. The last good checkpoint (epoch {self.epoch}) is kept.")  # fmt: skip
+            message = (
+                f"Training diverged in epoch {self.epoch + 1}: the loss became "
+                f"{'nan' if math.isnan(s['loss']) else 'inf'} with lambda = {lamb:.3g} and lr = {lr:.3g}. "
+                f"Lower the learning rate or lambda. The last good checkpoint (epoch {self.epoch}) is kept."
+            )
             return ErrorEvent(kind="error", epoch=self.epoch + 1, message=message)
         self.elapsed += seconds
         self.epoch += 1
-        return EpochEvent(**{
-            "kind": "epoch", "stage": stage, "epoch": self.epoch, "lambda": lamb if dann else 0.0, "lr": lr,
-            "class_loss": s["class_loss"] / n,
-            "domain_loss": s["domain_loss"] / n if dann else None,
-            "source_acc": s["source_correct"] / seen,
-            "domain_acc": s["domain_correct"] / (2 * seen) if dann else None,
-            "pseudo_loss": None if dann else s["pseudo_loss"] / n,
-            "pseudo_frac": None if dann else s["confident"] / seen,
-            **self._judge(), "seconds": seconds, "elapsed": self.elapsed,
-            "img_per_s": seen / seconds, "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
-        })  # fmt: skip
+        return EpochEvent(
+            **{
+                "kind": "epoch",
+                "stage": stage,
+                "epoch": self.epoch,
+                "lambda": lamb if dann else 0.0,
+                "lr": lr,
+                "class_loss": s["class_loss"] / n,
+                "domain_loss": s["domain_loss"] / n if dann else None,
+                "source_acc": s["source_correct"] / seen,
+                "domain_acc": s["domain_correct"] / (2 * seen) if dann else None,
+                "pseudo_loss": None if dann else s["pseudo_loss"] / n,
+                "pseudo_frac": None if dann else s["confident"] / seen,
+                **self._judge(),
+                "seconds": seconds,
+                "elapsed": self.elapsed,
+                "img_per_s": seen / seconds,
+                "progress": self._progress(self.epoch, 0, 1) if dann else 1.0,
+            }
+        )
 
     # ------------------------------------------------------------------ helpers
     def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
@@ -246,8 +311,10 @@ class Trainer:
         probs = self.predict(self.xt) if self.yt is not None else None
         sample = probs[self.t_sample] if probs is not None else self.predict(self.xt[self.t_sample])
         source = self.predict(self.xs_val) if len(self.xs_val) else None
-        return {"target_acc": None if probs is None else (probs.argmax(1) == self.yt).float().mean().item(),
-                "validators": evaluate(sample, source, self.ys_val)}  # fmt: skip
+        return {
+            "target_acc": None if probs is None else (probs.argmax(1) == self.yt).float().mean().item(),
+            "validators": evaluate(sample, source, self.ys_val),
+        }
 
     # ------------------------------------------------------------------ checkpoints
     def _payload(self, with_optim: bool) -> dict:
@@ -255,7 +322,11 @@ class Trainer:
             "epoch": self.epoch,
             "config": self.config.to_dict(),
             "preprocess": self.preprocess.to_dict(),
-            "arch": {"in_channels": self.xs.shape[1], "classes": list(self.dataset.classes), "width": self.config.width},
+            "arch": {
+                "in_channels": self.xs.shape[1],
+                "classes": list(self.dataset.classes),
+                "width": self.config.width,
+            },
             "data": {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint},
             "models": self.models.state_dict(),
             "teacher": self.teacher.state_dict() if self.teacher is not None else None,
@@ -273,15 +344,21 @@ class Trainer:
         data = {"source": self.dataset.source.fingerprint, "target": self.dataset.target.fingerprint}
         ours = self.config.to_dict() | {"device": self.device.type}
         if ckpt["data"] != data or ckpt["config"] | {"device": ckpt.get("device")} != ours:
-            raise ExplorerError(f"{self.dir} holds another run (other options or data); train into an empty "
-                                "folder, or give the same options and data to resume that run.")  # fmt: skip
+            raise ExplorerError(
+                f"{self.dir} holds another run (other options or data); train into an empty "
+                "folder, or give the same options and data to resume that run."
+            )
         checkpoints.restore(self.models, ckpt["models"])
         if ckpt.get("teacher") is not None:
             self.teacher = EmaTeacher(self.models, self.config.ema_decay, ckpt["teacher"])
         if ckpt.get("optim"):
             self.opts.fc.load_state_dict(ckpt["optim"]["fc"])
             self.opts.d.load_state_dict(ckpt["optim"]["d"])
-        self.history, self.elapsed, self.epoch = list(ckpt["metrics"]), float(ckpt["elapsed"]), int(ckpt["epoch"])
+        self.history, self.elapsed, self.epoch = (
+            list(ckpt["metrics"]),
+            float(ckpt["elapsed"]),
+            int(ckpt["epoch"]),
+        )
         self.folder.rewrite(self.history)
         # a resumed run continues from a different random stream than an unbroken one
         self.gen.manual_seed(self.config.seed + self.epoch)
@@ -289,7 +366,9 @@ class Trainer:
         return self.epoch
 
 
-def train(config: TrainConfig, dataset: Dataset, run_dir: str | Path, stop=None) -> tuple[Trainer, list[Event]]:
+def train(
+    config: TrainConfig, dataset: Dataset, run_dir: str | Path, stop=None
+) -> tuple[Trainer, list[Event]]:
     """Run to the end; returns the trainer (models, predictions) and every event."""
     trainer = Trainer(config, dataset, run_dir)
     return trainer, list(trainer.events(stop))

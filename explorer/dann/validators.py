@@ -43,7 +43,9 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * p.clamp_min(1e-12).log()).sum(-1)
 
 
-def evaluate(target: torch.Tensor, source: torch.Tensor | None, source_labels: torch.Tensor) -> dict[str, float]:
+def evaluate(
+    target: torch.Tensor, source: torch.Tensor | None, source_labels: torch.Tensor
+) -> dict[str, float]:
     """Every validator, from softmax predictions on the fixed target sample and on the held-out
     source (None when nothing is held out: ``source_acc`` is then left out)."""
     result = scores(target)
@@ -86,8 +88,11 @@ def rank_correlations(history: list[dict]) -> dict[str, float | None]:
 
     out = {}
     for name in NAMES:
-        rows = [(h["validators"][name], h["target_acc"]) for h in history
-                if name in (h.get("validators") or {}) and h.get("target_acc") is not None]  # fmt: skip
+        rows = [
+            (h["validators"][name], h["target_acc"])
+            for h in history
+            if name in (h.get("validators") or {}) and h.get("target_acc") is not None
+        ]
         # pandas' Spearman (ranks with ties averaged): importing scipy.stats here held a class's server up for seconds
         rho = pd.DataFrame(rows).corr(method="spearman").iloc[0, 1] if len(rows) >= 3 else float("nan")
         out[name] = None if rho != rho else float(rho)
@@ -109,5 +114,9 @@ def long_table(history: list[dict]):
     """(epoch, validator, score) rows for charts."""
     import pandas as pd
 
-    rows = [{"epoch": h["epoch"], "validator": k, "score": v} for h in history for k, v in (h.get("validators") or {}).items()]
+    rows = [
+        {"epoch": h["epoch"], "validator": k, "score": v}
+        for h in history
+        for k, v in (h.get("validators") or {}).items()
+    ]
     return pd.DataFrame(rows, columns=["epoch", "validator", "score"])

@@ -85,10 +85,14 @@ def extract_zip(
     return dest
 
 
-def _entries(zf: zipfile.ZipFile, label: str, max_files: int) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+def _entries(
+    zf: zipfile.ZipFile, label: str, max_files: int
+) -> list[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
     """The files to write, with their path parts; raises for too many entries, an escaping path or a link."""
     if len(zf.infolist()) > max_files:
-        raise DataError(f"Refused {label}: {len(zf.infolist()):,} entries is more than the limit of {max_files:,}.")
+        raise DataError(
+            f"Refused {label}: {len(zf.infolist()):,} entries is more than the limit of {max_files:,}."
+        )
     entries = []
     for info in zf.infolist():
         parts = _entry_parts(info.filename, label)
@@ -118,7 +122,9 @@ def _too_big(label: str, max_bytes: int) -> str:
     return f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB (the limit for one upload; a zip bomb looks like this)."
 
 
-def _write_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str, written: int, max_bytes: int) -> int:
+def _write_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label: str, written: int, max_bytes: int
+) -> int:
     """Copy one entry to `target` (a new file) in chunks, counting the bytes really written: returns
     the running total `written` plus this entry's, and raises as soon as it passes `max_bytes`."""
     try:
@@ -130,7 +136,9 @@ def _write_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, label
                     raise DataError(_too_big(label, max_bytes))
                 out.write(chunk)
     except (FileExistsError, NotADirectoryError):
-        raise DataError(f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name.") from None
+        raise DataError(
+            f"Refused {label}: entry {info.filename!r} clashes with another entry of the same name."
+        ) from None
     except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, OSError) as e:
         raise DataError(f"Cannot read entry {info.filename!r} of {label}: {e}") from None
     return written

@@ -48,13 +48,21 @@ def canny(images: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return torch.from_numpy(out)[:, None]
 
 
-def random_flip_rotate(x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0, flip: bool = True) -> torch.Tensor:
+def random_flip_rotate(
+    x: torch.Tensor, generator: torch.Generator, degrees: float = 15.0, flip: bool = True
+) -> torch.Tensor:
     """Rotate each image by U(-degrees, degrees) and, with `flip`, flip it left-right with probability 1/2."""
     n = x.shape[0]
     angle = (torch.rand(n, generator=generator, device=x.device) * 2 - 1) * math.radians(degrees)
-    flip = torch.where(torch.rand(n, generator=generator, device=x.device) < 0.5, -1.0, 1.0) if flip else torch.ones_like(angle)
+    flip = (
+        torch.where(torch.rand(n, generator=generator, device=x.device) < 0.5, -1.0, 1.0)
+        if flip
+        else torch.ones_like(angle)
+    )
     cos, sin = torch.cos(angle), torch.sin(angle)
     zero = torch.zeros_like(cos)
-    theta = torch.stack([torch.stack([cos * flip, -sin, zero], 1), torch.stack([sin * flip, cos, zero], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, zero], 1), torch.stack([sin * flip, cos, zero], 1)], 1
+    )
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -40,7 +40,9 @@ def _upscale(digits: np.ndarray, inner: int, outer: int) -> np.ndarray:
     pad = (outer - inner) // 2
     out = np.zeros((len(digits), outer, outer), np.uint8)
     for i, d in enumerate(digits):
-        img = Image.fromarray(np.uint8(np.clip(d * 16, 0, 255)), "L").resize((inner, inner), Image.Resampling.BILINEAR)
+        img = Image.fromarray(np.uint8(np.clip(d * 16, 0, 255)), "L").resize(
+            (inner, inner), Image.Resampling.BILINEAR
+        )
         out[i, pad : pad + inner, pad : pad + inner] = np.asarray(img)
     return out
 

@@ -103,7 +103,9 @@ class Dataset:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.blake2b((self.source.fingerprint + self.target.fingerprint).encode(), digest_size=12).hexdigest()
+        return hashlib.blake2b(
+            (self.source.fingerprint + self.target.fingerprint).encode(), digest_size=12
+        ).hexdigest()
 
 
 def _visible(entries):
@@ -165,9 +167,13 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     for d in subdirs:
         files, walked = [], []
         for dirpath, dirnames, filenames in os.walk(d):
-            dirnames[:] = [n for n in dirnames if not n.startswith(".") and n != "__MACOSX"]  # hidden folders skipped
+            dirnames[:] = [
+                n for n in dirnames if not n.startswith(".") and n != "__MACOSX"
+            ]  # hidden folders skipped
             walked.append((dirpath, filenames))
-        for dirpath, filenames in sorted(walked):  # torchvision's order: sorted by folder path, then file name
+        for dirpath, filenames in sorted(
+            walked
+        ):  # torchvision's order: sorted by folder path, then file name
             rel = os.path.relpath(dirpath, root)
             files += [(os.path.join(rel, f), d.name) for f in sorted(filenames) if is_image_name(f)]
         if files:
@@ -179,7 +185,9 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     return found, notes
 
 
-def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None) -> Domain:
+def load_domain(
+    root: str | os.PathLike, *, size: int = 32, name: str | None = None, workers: int | None = None
+) -> Domain:
     """Load every image under `root` (see the module docstring for layouts) at `size` x `size`."""
     if size < 8 or size > 512:
         raise DataError(f"Image size {size} is out of range (8 to 512).")
@@ -216,9 +224,13 @@ def load_domain(root: str | os.PathLike, *, size: int = 32, name: str | None = N
     skipped = tuple((printable(e[0]), r) for e, r in zip(entries, results) if isinstance(r, str))
     if not good:
         first, reason = skipped[0]
-        raise DataError(f"None of the {len(entries):,} image file(s) in {root} could be read (e.g. {first}: {reason}).")
+        raise DataError(
+            f"None of the {len(entries):,} image file(s) in {root} could be read (e.g. {first}: {reason})."
+        )
     if skipped:
-        notes.append(f"{len(skipped):,} of {len(entries):,} file(s) in {root.name}/ could not be read and were skipped.")
+        notes.append(
+            f"{len(skipped):,} of {len(entries):,} file(s) in {root.name}/ could not be read and were skipped."
+        )
     return _assemble(name or root.name, str(root), good, skipped, notes, ids)
 
 
@@ -257,7 +269,9 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
         )
     source = replace(source, name="source")
     if len(source.classes) < 2:
-        source = replace(source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",))
+        source = replace(
+            source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",)
+        )
     target = replace(target, name="target")
     if target.labelled:
         unknown = [c for c in target.classes if c not in source.classes]
@@ -275,7 +289,13 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     return Dataset(name=name, source=source, target=target)
 
 
-def open_dataset(source: str | os.PathLike, target: str | os.PathLike | None = None, *, size: int = 32, name: str | None = None) -> Dataset:
+def open_dataset(
+    source: str | os.PathLike,
+    target: str | os.PathLike | None = None,
+    *,
+    size: int = 32,
+    name: str | None = None,
+) -> Dataset:
     """Open a dataset from two domain folders, or from one two-domain folder when `target` is None.
     It is called `name`, or after its folders."""
     if target is None:

@@ -40,7 +40,9 @@ def foreground_density(images: torch.Tensor) -> float:
     return float(((grey - median).abs() > STROKE_CONTRAST).float().mean())
 
 
-def density_curve(source: torch.Tensor, target: torch.Tensor, ratio: float, highs=(5, 10, 15, *range(20, 501, 20))) -> pd.DataFrame:
+def density_curve(
+    source: torch.Tensor, target: torch.Tensor, ratio: float, highs=(5, 10, 15, *range(20, 501, 20))
+) -> pd.DataFrame:
     """Source edge density for each high threshold (low = ratio * high), beside the target's
     foreground density, as rows (high, density, series)."""
     tgt = foreground_density(target)

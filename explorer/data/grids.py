@@ -32,7 +32,9 @@ def tile(images: torch.Tensor, cols: int, scale: int = 2, gap: int = 2) -> np.nd
     return tile_array(_rgb(images).repeat(scale, axis=1).repeat(scale, axis=2), cols, gap)
 
 
-def class_rows(images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0) -> np.ndarray:
+def class_rows(
+    images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 8, scale: int = 2, seed: int = 0
+) -> np.ndarray:
     """One row per class of up to `per_class` random samples, the class name written on the left."""
     gen = torch.Generator().manual_seed(seed)
     h = images.shape[2] * scale
@@ -43,7 +45,9 @@ def class_rows(images: torch.Tensor, labels: torch.Tensor, classes, per_class: i
         idx = torch.nonzero(labels == k).flatten()
         idx = idx[torch.randperm(len(idx), generator=gen)[:per_class]]
         strip = tile(images[idx], per_class, scale) if len(idx) else np.full((h, 1, 3), BACKGROUND, np.uint8)
-        row = Image.new("RGB", (label_w + per_class * (images.shape[3] * scale + 2), h + 2), (BACKGROUND,) * 3)
+        row = Image.new(
+            "RGB", (label_w + per_class * (images.shape[3] * scale + 2), h + 2), (BACKGROUND,) * 3
+        )
         row.paste(Image.fromarray(strip), (label_w, 0))
         ImageDraw.Draw(row).text((4, h // 2), str(name), fill=INK, font=font, anchor="lm")
         rows.append(np.asarray(row))

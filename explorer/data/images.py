@@ -35,7 +35,9 @@ from explorer.errors import DataError
 MAX_PIXELS = 40_000_000  # 40 MP; PIL's own guard only warns at 89 MP
 MIN_SIDE = 8
 MAX_FILE_BYTES = 256 * 2**20  # a single image file larger than this is refused unread
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
+)
 
 
 class ImageError(DataError):

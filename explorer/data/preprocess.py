@@ -77,7 +77,11 @@ class Preprocess:
         edges, *rest = spec.split(":")
         invert = rest[-1:] == ["inverted"]
         rest = rest[:-1] if invert else rest
-        if edges not in ("none", "source", "both") or len(rest) != (edges != "none") or (edges == "both" and invert):
+        if (
+            edges not in ("none", "source", "both")
+            or len(rest) != (edges != "none")
+            or (edges == "both" and invert)
+        ):
             raise ValueError(spec)
         low, high = (int(v) for v in rest[0].split("/")) if rest else (100, 200)
         if not 0 <= low < high:
@@ -86,10 +90,20 @@ class Preprocess:
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
-        return cls(d["edges"], int(d["low"]), int(d["high"]), bool(d["invert"]), tuple(tuple(e) for e in d.get("evidence", ())))
+        return cls(
+            d["edges"],
+            int(d["low"]),
+            int(d["high"]),
+            bool(d["invert"]),
+            tuple(tuple(e) for e in d.get("evidence", ())),
+        )
 
     def source(self, images: torch.Tensor, colour: bool) -> torch.Tensor:
-        x = canny(images, self.low, self.high) if self.edges != "none" else (images if colour else to_grey(images))
+        x = (
+            canny(images, self.low, self.high)
+            if self.edges != "none"
+            else (images if colour else to_grey(images))
+        )
         return 255 - x if self.invert else x
 
     def target(self, images: torch.Tensor, colour: bool) -> torch.Tensor:
@@ -119,12 +133,21 @@ def statistics(images: torch.Tensor) -> np.ndarray:
 
     def histogram(values, bins):  # per image, as fractions of its pixels
         idx = np.minimum((values * bins).astype(np.int64), bins - 1) + bins * np.arange(len(values))[:, None]
-        return np.bincount(idx.ravel(), minlength=bins * len(values)).reshape(len(values), bins) / values.shape[1]
+        return (
+            np.bincount(idx.ravel(), minlength=bins * len(values)).reshape(len(values), bins)
+            / values.shape[1]
+        )
 
-    return np.column_stack([
-        histogram(flat / 256.0, 8), histogram(grad, 6), (flat > med + 64).mean(1), (flat < med - 64).mean(1),
-        flat.mean(1) / 255, flat.std(1) / 255,
-    ]).astype(np.float32)  # fmt: skip
+    return np.column_stack(
+        [
+            histogram(flat / 256.0, 8),
+            histogram(grad, 6),
+            (flat > med + 64).mean(1),
+            (flat < med - 64).mean(1),
+            flat.mean(1) / 255,
+            flat.std(1) / 255,
+        ]
+    ).astype(np.float32)
 
 
 def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -163,7 +186,9 @@ def ranked(source: torch.Tensor, target: torch.Tensor) -> list[Preprocess]:
     # Occam: the simplest option within a whisker of the closest, so images are left alone unless a
     # transform brings the domains clearly closer (two domains that already look alike tie near 0).
     kind = next((o.edges, o.invert) for o, d in scored if d <= 1.25 * best_distance + TIE)
-    best = min((pair for pair in scored if (pair[0].edges, pair[0].invert) == kind), key=lambda pair: pair[1])[0]
+    best = min(
+        (pair for pair in scored if (pair[0].edges, pair[0].invert) == kind), key=lambda pair: pair[1]
+    )[0]
     scored.sort(key=lambda pair: (pair[0] != best, pair[1]))
     evidence = tuple((o.label, round(d, 4)) for o, d in scored)
     return [Preprocess(o.edges, o.low, o.high, o.invert, evidence) for o, _ in scored]
@@ -184,9 +209,15 @@ def _scored(source: torch.Tensor, target: torch.Tensor) -> list[tuple[Preprocess
     for o in candidates():
         colour = o.keeps_colour(src, tgt)
         edges = o.edges != "none"
-        s = of(("s", edges, o.low, o.high, o.invert, colour), lambda o=o, c=colour: o.source(src if c else grey["s"], c))
+        s = of(
+            ("s", edges, o.low, o.high, o.invert, colour),
+            lambda o=o, c=colour: o.source(src if c else grey["s"], c),
+        )
         both = o.edges == "both"
-        t = of(("t", both, o.low if both else 0, o.high if both else 0, colour), lambda o=o, c=colour: o.target(tgt if c else grey["t"], c))
+        t = of(
+            ("t", both, o.low if both else 0, o.high if both else 0, colour),
+            lambda o=o, c=colour: o.target(tgt if c else grey["t"], c),
+        )
         scored.append((o, energy_distance(s, t)))
     return scored
 

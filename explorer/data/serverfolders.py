@@ -47,9 +47,13 @@ def resolve(path: str, local: bool) -> Path:
     text = path.strip()
     target = (base / text if base else Path(text)).expanduser().resolve()
     if base is not None and not target.is_relative_to(base):
-        raise DataError(f"'{text}' is outside this server's data folder: give a folder inside it, e.g. real_or_drawing.")
+        raise DataError(
+            f"'{text}' is outside this server's data folder: give a folder inside it, e.g. real_or_drawing."
+        )
     if target.is_relative_to(home().resolve()):
-        raise DataError("That folder belongs to the app itself (uploads, runs, caches); choose a data folder.")
+        raise DataError(
+            "That folder belongs to the app itself (uploads, runs, caches); choose a data folder."
+        )
     if base is not None and target.is_dir():
         _no_links_out(target, base)
     return target
@@ -67,4 +71,6 @@ def _no_links_out(folder: Path, base: Path) -> None:
         for name in dirnames + filenames:
             entry = Path(dirpath) / name
             if entry.is_symlink() and not entry.resolve().is_relative_to(base):
-                raise DataError(f"{entry.relative_to(base)} is a link that leads out of this server's data folder: it cannot be opened.")
+                raise DataError(
+                    f"{entry.relative_to(base)} is a link that leads out of this server's data folder: it cannot be opened."
+                )

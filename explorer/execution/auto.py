@@ -38,7 +38,11 @@ class Option:
 
     @property
     def label(self) -> str:
-        return f"{self.preprocess.label} + {self.augment}" if self.augment != "none" else f"{self.preprocess.label}, no augmentation"
+        return (
+            f"{self.preprocess.label} + {self.augment}"
+            if self.augment != "none"
+            else f"{self.preprocess.label}, no augmentation"
+        )
 
     def config(self, base: TrainConfig) -> TrainConfig:
         """`base` with this option's preprocessing and augmentation set by hand."""
@@ -76,15 +80,22 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
     if len(dataset.target) < MIN_TARGET:
         first = shortlist(config, dataset)[0]
         option = Option(first.preprocess, first.augment if config.augment != "auto" else UNMEASURED_AUGMENT)
-        return Plan([option.config(config)], [], None, f"auto: {option.label}, chosen from image statistics: the target has only "
-                    f"{len(dataset.target)} images, too few (under {MIN_TARGET}) to judge trained options on.")  # fmt: skip
+        return Plan(
+            [option.config(config)],
+            [],
+            None,
+            f"auto: {option.label}, chosen from image statistics: the target has only "
+            f"{len(dataset.target)} images, too few (under {MIN_TARGET}) to judge trained options on.",
+        )
     decided = None if remeasure else decisions.load(dataset.fingerprint, config.method)
     if decided:
         return Plan([chosen(config, decided)], [], decided, reused(decided))
     options = shortlist(config, dataset)
     configs = [_share_budget(o.config(config), len(options)) for o in options]
-    note = (f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
-            f"{DEFAULT} validator picks one without target labels, and later runs reuse the choice).")  # fmt: skip
+    note = (
+        f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
+        f"{DEFAULT} validator picks one without target labels, and later runs reuse the choice)."
+    )
     return Plan(configs, options, None, note)
 
 
@@ -128,19 +139,36 @@ def decide(options: list[Option], histories: list[list[dict] | None], fingerprin
         epoch = selected_epoch(history or [], DEFAULT)
         at = row_at(history or [], epoch) if epoch else {}
         score = (at.get("validators") or {}).get(DEFAULT)
-        tried.append({"option": option.label, "canny": option.preprocess.spec, "augment": option.augment,
-                      "epochs": history[-1]["epoch"] if history else 0, "selected_epoch": epoch, "score": score,
-                      "target_acc": at.get("target_acc"), "failed": history is None})  # fmt: skip
+        tried.append(
+            {
+                "option": option.label,
+                "canny": option.preprocess.spec,
+                "augment": option.augment,
+                "epochs": history[-1]["epoch"] if history else 0,
+                "selected_epoch": epoch,
+                "score": score,
+                "target_acc": at.get("target_acc"),
+                "failed": history is None,
+            }
+        )
         if score is not None and (best is None or score > tried[best]["score"]):
             best = i
     if best is None:
         raise ValueError("no option trained far enough to be judged")
     won = tried[best]
-    why = (f"{won['option']} scored highest by {DEFAULT} ({won['score']:.4f} at epoch {won['selected_epoch']}) of "
-           f"{len(tried)} options; no target label was used.")  # fmt: skip
-    return {"fingerprint": fingerprint, "method": method, "by": DEFAULT, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "chosen": {"label": won["option"], "canny": won["canny"], "augment": won["augment"], "index": best},
-            "tried": tried, "why": why}  # fmt: skip
+    why = (
+        f"{won['option']} scored highest by {DEFAULT} ({won['score']:.4f} at epoch {won['selected_epoch']}) of "
+        f"{len(tried)} options; no target label was used."
+    )
+    return {
+        "fingerprint": fingerprint,
+        "method": method,
+        "by": DEFAULT,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "chosen": {"label": won["option"], "canny": won["canny"], "augment": won["augment"], "index": best},
+        "tried": tried,
+        "why": why,
+    }
 
 
 def told(config: TrainConfig, plan: Plan) -> dict:

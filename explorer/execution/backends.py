@@ -41,7 +41,9 @@ class Backend(Protocol):
 
     def plan(self, runs: int) -> str: ...
 
-    def train(self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep) -> Iterator[RunEvent]: ...
+    def train(
+        self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep
+    ) -> Iterator[RunEvent]: ...
 
 
 class InProcess:
@@ -57,7 +59,9 @@ class InProcess:
     def plan(self, runs: int) -> str:
         return f"{self.lane.upper()}: one run after another in this process"
 
-    def train(self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep) -> Iterator[RunEvent]:
+    def train(
+        self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep
+    ) -> Iterator[RunEvent]:
         for r in requests:
             if stop.is_set():
                 return
@@ -69,7 +73,14 @@ class InProcess:
                 yield Failed(r.index, self.where, failure(e))
 
 
-def choose(config: TrainConfig, runs: int = 1, *, cluster=None, workers: int | None = None, stacked: bool | None = None) -> Backend:
+def choose(
+    config: TrainConfig,
+    runs: int = 1,
+    *,
+    cluster=None,
+    workers: int | None = None,
+    stacked: bool | None = None,
+) -> Backend:
     """The back-end for `runs` runs of configs like `config`: the Ray `cluster` when one is given
     (connected: `ray_cluster.connect`); else on CUDA, K stacked copies (unless `stacked` is False);
     on a CPU, `workers` processes side by side (default one per core) when there is more than one

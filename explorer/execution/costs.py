@@ -39,8 +39,12 @@ def seconds(sweep: Sweep) -> float:
 def run_seconds(configs: list[TrainConfig], data, device_type: str, side_by_side: bool = False) -> float:
     """About how long training `configs` on `data` takes: one after another, or (`side_by_side`)
     one process per core."""
-    per_step = step_seconds(configs[0], data.source.images.shape[1], len(data.classes), torch.device(device_type))
-    steps = sum((c.epochs + c.self_train_epochs) * (c.split(len(data.source))[0] // c.batch_size) for c in configs)
+    per_step = step_seconds(
+        configs[0], data.source.images.shape[1], len(data.classes), torch.device(device_type)
+    )
+    steps = sum(
+        (c.epochs + c.self_train_epochs) * (c.split(len(data.source))[0] // c.batch_size) for c in configs
+    )
     return steps * per_step * OVERHEAD / (SIDE_BY_SIDE if side_by_side else 1.0)
 
 
@@ -48,7 +52,9 @@ def checkpoint_bytes(sweep: Sweep) -> int:
     """About how much the sweep's runs not yet trained will write."""
     total = 0
     for r in sweep.pending():
-        weights = 4 * _numbers(sweep.dataset.source.images.shape[1], len(sweep.dataset.classes), r.config.width)
+        weights = 4 * _numbers(
+            sweep.dataset.source.images.shape[1], len(sweep.dataset.classes), r.config.width
+        )
         epochs = r.config.epochs + r.config.self_train_epochs
         kept = sum(marked(e) for e in range(epochs + 1)) + (not marked(epochs)) + len(NAMES)
         total += weights * (kept + 3)
@@ -67,11 +73,15 @@ def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: to
     """Seconds of one DANN step of `config`'s network on random images (the fastest of 5, after 3 to
     warm up), timed once per process for each network shape and batch: every Start in a class would
     otherwise time it again, on the core the running run trains on (bench/bench_classroom.py)."""
-    return _timed(config.width, config.batch_size, config.image_size, config.lr, in_channels, classes, device.type)
+    return _timed(
+        config.width, config.batch_size, config.image_size, config.lr, in_channels, classes, device.type
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _timed(width: float, batch: int, size: int, lr: float, in_channels: int, classes: int, device_type: str) -> float:
+def _timed(
+    width: float, batch: int, size: int, lr: float, in_channels: int, classes: int, device_type: str
+) -> float:
     """It draws from its own generator: a run starting meanwhile in another thread seeds and draws from torch's global one."""
     device = torch.device(device_type)
     g = torch.Generator(device=device).manual_seed(0)

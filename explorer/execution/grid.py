@@ -38,7 +38,9 @@ def _value(name: str, text: str):
         try:
             return (int(low), int(high)) if sep else int("x")
         except ValueError:
-            raise ExplorerError(f"canny values are auto, off or LOW/HIGH (e.g. 100/200); got {text!r}.") from None
+            raise ExplorerError(
+                f"canny values are auto, off or LOW/HIGH (e.g. 100/200); got {text!r}."
+            ) from None
     if name == "time_budget":
         kind = float
         if text in ("none", "off"):
@@ -103,7 +105,9 @@ class Grid:
         """Every point with every seed, on top of `base`; each one checked by the config itself."""
         limit = max_runs() if limit is None else limit
         n = math.prod(len(v) for v in self.axes.values()) * (1 if "seed" in self.axes else len(self.seeds))
-        if n > 50 * limit:  # refused before building the configs; the exact count (repeats dropped) is checked after
+        if (
+            n > 50 * limit
+        ):  # refused before building the configs; the exact count (repeats dropped) is checked after
             raise too_many(n, limit)
         out, seen = [], set()
         for point in self.points():
@@ -112,7 +116,9 @@ class Grid:
                     cfg = replace(base, **(point | {"seed": seed}))
                 except ExplorerError as e:
                     raise ExplorerError(f"Grid point {describe(point)}: {e}") from None
-                same = replace(cfg, lamb=0.0, lambda_schedule="constant") if cfg.method == "source-only" else cfg
+                same = (
+                    replace(cfg, lamb=0.0, lambda_schedule="constant") if cfg.method == "source-only" else cfg
+                )
                 if same not in seen:  # source-only ignores lambda: one run stands for all its values
                     seen.add(same)
                     out.append(cfg)
@@ -122,7 +128,9 @@ class Grid:
 
 
 def too_many(n: int, limit: int) -> ExplorerError:
-    return ExplorerError(f"This grid makes {n} runs, more than the limit of {limit}; drop some values (or raise EXPLORER_SWEEP_MAX_RUNS).")
+    return ExplorerError(
+        f"This grid makes {n} runs, more than the limit of {limit}; drop some values (or raise EXPLORER_SWEEP_MAX_RUNS)."
+    )
 
 
 def describe(point: dict) -> str:

@@ -25,7 +25,9 @@ from explorer.store import cache, decisions, runs
 @dataclass(frozen=True)
 class Keep:
     owner: str | None = None  # a session id: the runs are in the app's cache, recorded as this session's
-    info: dict = field(default_factory=dict)  # more keys for each run's config.json (the CLI: where the data came from)
+    info: dict = field(
+        default_factory=dict
+    )  # more keys for each run's config.json (the CLI: where the data came from)
 
     def own(self, folder: Path) -> None:
         """Record the run in `folder` as the owner's (the app only)."""
@@ -37,7 +39,12 @@ class Keep:
         self.own(folder)
         return Trainer(config, dataset, folder, info=self.info)
 
-    def guarded(self, folders: Path | list[Path], events: Iterator, kind: Callable[[object], str] = lambda e: e["kind"]) -> Iterator:
+    def guarded(
+        self,
+        folders: Path | list[Path],
+        events: Iterator,
+        kind: Callable[[object], str] = lambda e: e["kind"],
+    ) -> Iterator:
         """`events` of the runs training into `folders`, under the cache's rules when there is an owner."""
         if not self.owner:
             return events
@@ -62,7 +69,9 @@ def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
             config = auto.chosen(config, decided)
     else:
         config = TrainConfig.from_dict(run_config | {"method": "source-only"})
-        if config.canny == "auto" and run_config.get("preprocess"):  # the statistics chose it: the same inputs, as set
+        if config.canny == "auto" and run_config.get(
+            "preprocess"
+        ):  # the statistics chose it: the same inputs, as set
             config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
         if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
             config = replace(config, augment=UNMEASURED_AUGMENT)

@@ -50,34 +50,58 @@ class MeasureEnded:
 
 
 class Measurement:
-    def __init__(self, config: TrainConfig, dataset: Dataset, root: str | Path, keep: Keep | None = None, *, cluster=None,
-                 workers: int | None = None, plan: auto.Plan | None = None):  # fmt: skip
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset,
+        root: str | Path,
+        keep: Keep | None = None,
+        *,
+        cluster=None,
+        workers: int | None = None,
+        plan: auto.Plan | None = None,
+    ):
         self.config, self.dataset, self.keep = config, dataset, keep or Keep()
         self.plan = plan or auto.plan(config, dataset)
         self.backend = choose(config, len(self.plan.configs), cluster=cluster, workers=workers)
         device = self.backend.device_type(config)
         self.folders = [Path(root) / c.run_id(dataset.fingerprint, device) for c in self.plan.configs]
 
-    def events(self, stop: threading.Event | None = None) -> Iterator[MeasureStarted | RunEvent | MeasureEnded]:
+    def events(
+        self, stop: threading.Event | None = None
+    ) -> Iterator[MeasureStarted | RunEvent | MeasureEnded]:
         stop, options = stop or threading.Event(), self.plan.options
         epochs = self.config.epochs + self.config.self_train_epochs
         yield MeasureStarted([o.label for o in options], list(self.folders), self.plan.note, epochs)
         requests = [Request(i, c, f) for i, (c, f) in enumerate(zip(self.plan.configs, self.folders))]
         asked = {"canny": self.config.to_dict()["canny"], "augment": self.config.augment}
-        keep = Keep(self.keep.owner, self.keep.info | {"auto": {"measuring": True, "options": len(options), "asked": asked}})
+        keep = Keep(
+            self.keep.owner,
+            self.keep.info | {"auto": {"measuring": True, "options": len(options), "asked": asked}},
+        )
         failed: dict[int, str] = {}
         for event in self.backend.train(requests, self.dataset, stop, keep):
             if isinstance(event, Failed):
                 failed[event.index] = event.message
             yield event
         if stop.is_set():
-            yield MeasureEnded(True, None, None, "Stopped: every option keeps its last finished epoch; the next start resumes them.")
+            yield MeasureEnded(
+                True,
+                None,
+                None,
+                "Stopped: every option keeps its last finished epoch; the next start resumes them.",
+            )
             return
-        histories = [None if i in failed else (runs.read_run(f).metrics if f.is_dir() else None) for i, f in enumerate(self.folders)]
+        histories = [
+            None if i in failed else (runs.read_run(f).metrics if f.is_dir() else None)
+            for i, f in enumerate(self.folders)
+        ]
         try:
             decision = auto.decide(options, histories, self.dataset.fingerprint, self.config.method)
         except ValueError:
-            yield MeasureEnded(False, None, None, "No option trained far enough to be judged: " + "; ".join(failed.values()))
+            yield MeasureEnded(
+                False, None, None, "No option trained far enough to be judged: " + "; ".join(failed.values())
+            )
             return
         decision["dropped"] = {options[i].label: message for i, message in failed.items()}
         decisions.save(decision)

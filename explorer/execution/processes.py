@@ -57,36 +57,54 @@ class Processes:
         n = max(1, min(self.workers, runs))
         return f"CPU: {n} run(s) side by side, {self.threads(runs)} torch thread(s) each"
 
-    def train(self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep) -> Iterator[RunEvent]:
+    def train(
+        self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep
+    ) -> Iterator[RunEvent]:
         """Every request trained in the pool; a pool that breaks is replaced (`STRIKES`)."""
         n, names = min(self.workers, len(requests)), {}
         open_jobs, strikes = {r.index: r for r in requests}, Counter()
         while open_jobs and not stop.is_set():
             started: set[int] = set()
             for index, pid, event in _pool(open_jobs, dataset, n, stop, keep, self.threads(len(requests))):
-                names.setdefault(pid, f"cpu process {len(names) % n + 1} of {n}, {self.threads(len(requests))} thread(s)")
+                names.setdefault(
+                    pid, f"cpu process {len(names) % n + 1} of {n}, {self.threads(len(requests))} thread(s)"
+                )
                 started.add(index)
                 if event["kind"] in FINAL:
                     open_jobs.pop(index, None)
                 yield typed(index, names[pid], event)
-            lost = (started & set(open_jobs)) or set(open_jobs)  # the runs in progress (all open ones if none had begun)
+            lost = (started & set(open_jobs)) or set(
+                open_jobs
+            )  # the runs in progress (all open ones if none had begun)
             for index in sorted(lost):
                 strikes[index] += 1
                 if strikes[index] >= STRIKES:
                     open_jobs.pop(index)
-                    yield Failed(index, "cpu", "A worker process died twice while training this run (out of memory?); it is "
-                                 "given up. Its finished epochs are kept.")  # fmt: skip
+                    yield Failed(
+                        index,
+                        "cpu",
+                        "A worker process died twice while training this run (out of memory?); it is "
+                        "given up. Its finished epochs are kept.",
+                    )
                 else:
-                    yield Retrying(index, "cpu", "A worker process of the sweep died; this run trains again from its last finished epoch.")
+                    yield Retrying(
+                        index,
+                        "cpu",
+                        "A worker process of the sweep died; this run trains again from its last finished epoch.",
+                    )
 
 
-def _pool(jobs: dict[int, Request], dataset: Dataset, n: int, stop: threading.Event, keep: Keep, threads: int) -> Iterator[tuple]:
+def _pool(
+    jobs: dict[int, Request], dataset: Dataset, n: int, stop: threading.Event, keep: Keep, threads: int
+) -> Iterator[tuple]:
     """One pool of `n` workers over `jobs`: ``(index, pid, event)`` until every job has ended or the pool broke."""
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # never fork a process that runs threads (Streamlit, torch's pool)
     events, stop_all, open_jobs = ctx.Queue(), ctx.Event(), set(jobs)
-    pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init, initargs=(dataset, events, stop_all, threads, keep, os.getpid()))
+    pool = ProcessPoolExecutor(
+        n, mp_context=ctx, initializer=_init, initargs=(dataset, events, stop_all, threads, keep, os.getpid())
+    )
     _stop_at_exit(stop_all)
     try:
         with _quiet_start():  # the workers start at the first submit
@@ -157,11 +175,15 @@ def _init(dataset, events, stop, threads, keep, parent) -> None:
 def _train(index: int, config: dict, folder: str) -> None:
     w, pid, keep = _worker, os.getpid(), _worker["keep"]
     if w["stop"].is_set():
-        w["events"].put((index, pid, {"kind": "stopped", "epoch": 0, "message": "Stopped before it started."}))
+        w["events"].put(
+            (index, pid, {"kind": "stopped", "epoch": 0, "message": "Stopped before it started."})
+        )
         return
     try:
         folder = Path(folder)
-        for event in keep.guarded(folder, keep.trainer(TrainConfig.from_dict(config), w["dataset"], folder).events(w["stop"])):
+        for event in keep.guarded(
+            folder, keep.trainer(TrainConfig.from_dict(config), w["dataset"], folder).events(w["stop"])
+        ):
             w["events"].put((index, pid, event))
     except Exception as e:  # a bug in one run must not hang the sweep waiting for its final event
         w["events"].put((index, pid, {"kind": "error", "message": failure(e)}))

@@ -43,7 +43,17 @@ from explorer.dann.config import TrainConfig
 from explorer.errors import ExplorerError
 from explorer.execution.ray_task import INSTALL, StopBoard, ray_module
 
-__all__ = ["ENV", "GPU_SHARE", "INSTALL", "STRIKES", "WAITING", "Cluster", "configured", "connect", "from_env"]
+__all__ = [
+    "ENV",
+    "GPU_SHARE",
+    "INSTALL",
+    "STRIKES",
+    "WAITING",
+    "Cluster",
+    "configured",
+    "connect",
+    "from_env",
+]
 ENV = "EXPLORER_RAY_ADDRESS"
 GPU_SHARE = 0.25  # of a GPU, for a small network (width <= 0.5, images <= 64 px)
 STRIKES = 2  # times a run may be lost with its worker before it is given up
@@ -91,13 +101,25 @@ def _hold_connection(ray, address: str) -> None:
 
     def hold():
         try:
-            package = Path(__file__).resolve().parents[1]  # the workers import this package from where it is here
+            package = (
+                Path(__file__).resolve().parents[1]
+            )  # the workers import this package from where it is here
             if address == "local":
                 path = os.pathsep.join(p for p in (str(package.parent), os.environ.get("PYTHONPATH")) if p)
-                ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                         runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
+                ray.init(
+                    address="local",
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    runtime_env={"env_vars": {"PYTHONPATH": path}},
+                )
             else:  # or from a copy in the job's runtime environment on the cluster's nodes
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env={"py_modules": [str(package)]})
+                ray.init(
+                    address=address,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    runtime_env={"py_modules": [str(package)]},
+                )
         except Exception as e:
             failed.append(e)
         finally:
@@ -138,9 +160,17 @@ class Cluster:
             total, free = ray.cluster_resources(), ray.available_resources()
             nodes = sorted(n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive"))
         except Exception as e:  # the head went away: a sentence, not a traceback
-            raise ExplorerError(f"The Ray cluster {self.address} does not answer ({type(e).__name__}).") from None
-        return {"address": self.address, "nodes": nodes, "cpus": total.get("CPU", 0.0), "cpus_free": free.get("CPU", 0.0),
-                "gpus": total.get("GPU", 0.0), "gpus_free": free.get("GPU", 0.0)}  # fmt: skip
+            raise ExplorerError(
+                f"The Ray cluster {self.address} does not answer ({type(e).__name__})."
+            ) from None
+        return {
+            "address": self.address,
+            "nodes": nodes,
+            "cpus": total.get("CPU", 0.0),
+            "cpus_free": free.get("CPU", 0.0),
+            "gpus": total.get("GPU", 0.0),
+            "gpus_free": free.get("GPU", 0.0),
+        }
 
     def describe(self) -> str:
         """The cluster in one line, e.g. ``Ray cluster local: 1 node · 2 of 2 CPUs free``; never raises."""
@@ -175,7 +205,11 @@ class Cluster:
             no_gpu = options["num_gpus"] > 0 and not self.status()["gpus"]
         except ExplorerError:
             no_gpu = False
-        return "waiting for a GPU: the cluster has none now (one may join; Stop ends the wait)" if no_gpu else WAITING
+        return (
+            "waiting for a GPU: the cluster has none now (one may join; Stop ends the wait)"
+            if no_gpu
+            else WAITING
+        )
 
     def plan(self) -> str:
         try:

@@ -40,15 +40,21 @@ class RayCluster:
     def plan(self, runs: int) -> str:
         return self.cluster.plan()
 
-    def train(self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep) -> Iterator[RunEvent]:
+    def train(
+        self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep
+    ) -> Iterator[RunEvent]:
         """Every request at once; their events as they arrive, each run's in order. When the caller
         lets go early, the runs are stopped and what they return still lands (up to a minute)."""
         ray = ray_module()
         board, key = _open_flag(self.cluster)
         data, out = ray.put(dataset), queue.Queue()
         followed = [_Run(self.cluster, r, data, (board, key), stop, keep.info) for r in requests]
-        threads = [threading.Thread(target=run.follow, args=(keep, out), name=f"explorer-ray-run-{run.request.index}", daemon=True)
-                   for run in followed]  # fmt: skip
+        threads = [
+            threading.Thread(
+                target=run.follow, args=(keep, out), name=f"explorer-ray-run-{run.request.index}", daemon=True
+            )
+            for run in followed
+        ]
         for t in threads:
             t.start()
         open_runs, told = {r.index for r in requests}, False
@@ -86,7 +92,9 @@ def _open_flag(cluster: Cluster) -> tuple:
         try:
             ray.get(board.open.remote(key))
         except ray.exceptions.RayActorError as e:
-            raise ExplorerError(f"The cluster's stop board could not be started ({type(e).__name__}); no run was sent.") from None
+            raise ExplorerError(
+                f"The cluster's stop board could not be started ({type(e).__name__}); no run was sent."
+            ) from None
     return board, key
 
 
@@ -110,31 +118,49 @@ class _Run:
             r.folder.mkdir(parents=True, exist_ok=True)
             for event in keep.guarded(r.folder, self.attempts()):
                 out.put(typed(r.index, self.where, event))
-        except Exception as e:  # the run's folder cannot be locked or written: this run fails, the others go on
+        except (
+            Exception
+        ) as e:  # the run's folder cannot be locked or written: this run fails, the others go on
             out.put(Failed(r.index, self.where, failure(e)))
 
     def attempts(self) -> Iterator[dict]:
         """The run's events over up to `STRIKES` attempts."""
         ray = ray_module()
         options = self.cluster.resources(self.request.config)
-        config = replace(self.request.config, device="cuda" if options["num_gpus"] else "cpu").to_dict()  # what it asked Ray for
+        config = replace(
+            self.request.config, device="cuda" if options["num_gpus"] else "cpu"
+        ).to_dict()  # what it asked Ray for
         for attempt in range(1, STRIKES + 1):
             last = self.request.folder / "last.pt"
             resume = {"last.pt": last.read_bytes()} if last.is_file() else {}
-            stream = train_task(gpu=options["num_gpus"] > 0).options(**options).remote(config, self.data, resume, self.flag, self.info)
+            stream = (
+                train_task(gpu=options["num_gpus"] > 0)
+                .options(**options)
+                .remote(config, self.data, resume, self.flag, self.info)
+            )
             try:
                 if (yield from self._placed(stream, options)):
                     yield from self._items(stream)
                 return
             except ray.exceptions.RayTaskError as e:  # the trainer raised: not the node's fault, not retried
                 cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-                yield {"kind": "error", "message": failure(cause).replace(REMOTE_FOLDER, str(self.request.folder))}
+                yield {
+                    "kind": "error",
+                    "message": failure(cause).replace(REMOTE_FOLDER, str(self.request.folder)),
+                }
                 return
-            except ray.exceptions.RuntimeEnvSetupError as e:  # a node cannot set up the job's environment: retrying repeats it
+            except (
+                ray.exceptions.RuntimeEnvSetupError
+            ) as e:  # a node cannot set up the job's environment: retrying repeats it
                 detail = (str(e).strip().splitlines() or [""])[-1][:300]
-                yield {"kind": "error", "message": f"A cluster node could not set up this app's Python environment: {detail}"}
+                yield {
+                    "kind": "error",
+                    "message": f"A cluster node could not set up this app's Python environment: {detail}",
+                }
                 return
-            except ray.exceptions.RayError as e:  # the worker or its node died, or the object with its events was lost
+            except (
+                ray.exceptions.RayError
+            ) as e:  # the worker or its node died, or the object with its events was lost
                 yield self._lost(e, attempt)
 
     def _placed(self, stream, options: dict):
@@ -148,8 +174,14 @@ class _Run:
                 yield {"kind": "waiting", "message": f"This run is {self.where}."}
             if self.stop.is_set():
                 ray.cancel(stream)
-                kept = f"; its checkpoint of epoch {self.returned} is kept" if self.returned else ""  # (an earlier attempt's)
-                yield {"kind": "stopped", "epoch": self.returned or 0, "message": f"Stopped before it started on the cluster{kept}."}
+                kept = (
+                    f"; its checkpoint of epoch {self.returned} is kept" if self.returned else ""
+                )  # (an earlier attempt's)
+                yield {
+                    "kind": "stopped",
+                    "epoch": self.returned or 0,
+                    "message": f"Stopped before it started on the cluster{kept}.",
+                }
                 return False
         return True
 
@@ -165,7 +197,9 @@ class _Run:
             event = item["event"]
             if event["kind"] == "start":
                 event = event | {"dir": str(self.request.folder), "pid": item["pid"]}
-            self.returned = {"start": event.get("resumed_from"), "epoch": event.get("epoch")}.get(event["kind"], self.returned)
+            self.returned = {"start": event.get("resumed_from"), "epoch": event.get("epoch")}.get(
+                event["kind"], self.returned
+            )
             yield event
             if event["kind"] in ("done", "stopped", "error"):
                 return
@@ -180,7 +214,10 @@ class _Run:
                 "kind": "error",
                 "message": f"The cluster lost this run {STRIKES} times ({lost}); it is given up. What it returned is kept ({kept}).",
             }
-        return {"kind": "retry", "message": f"The cluster lost this run ({lost}); it trains again from {kept}."}
+        return {
+            "kind": "retry",
+            "message": f"The cluster lost this run ({lost}); it trains again from {kept}.",
+        }
 
 
 def land(folder: Path, files: dict[str, bytes | str]) -> None:

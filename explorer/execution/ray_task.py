@@ -35,20 +35,28 @@ def ray_module():
     try:
         import ray
     except ImportError:
-        raise ExplorerError(f"Training on a Ray cluster needs Ray, which is not installed here: {INSTALL}") from None
+        raise ExplorerError(
+            f"Training on a Ray cluster needs Ray, which is not installed here: {INSTALL}"
+        ) from None
     return ray
 
 
 def _snapshot(folder: Path) -> dict[str, tuple]:
-    return {p.name: (s.st_ino, s.st_mtime_ns, s.st_size) for p in folder.iterdir()
-            if not p.name.startswith(".") and p.is_file() and (s := p.stat())}  # fmt: skip
+    return {
+        p.name: (s.st_ino, s.st_mtime_ns, s.st_size)
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and p.is_file() and (s := p.stat())
+    }
 
 
 def _changed(folder: Path, seen: dict[str, tuple]) -> tuple[dict[str, bytes], dict[str, tuple]]:
     """The files that changed since `seen`: checkpoints first, metrics.jsonl last (a resume trusts
     ``last.pt``; a reader of metrics finds its checkpoints already there)."""
     now = _snapshot(folder)
-    names = sorted((n for n, s in now.items() if seen.get(n) != s), key=lambda n: (n == "metrics.jsonl", n.endswith(".json"), n))
+    names = sorted(
+        (n for n, s in now.items() if seen.get(n) != s),
+        key=lambda n: (n == "metrics.jsonl", n.endswith(".json"), n),
+    )
     files, first = {}, {}
     for n in names:  # a file with the same bytes as one before it goes as that file's name
         data = (folder / n).read_bytes()
@@ -57,7 +65,9 @@ def _changed(folder: Path, seen: dict[str, tuple]) -> tuple[dict[str, bytes], di
     return files, now
 
 
-def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], flag: tuple, info: dict) -> Iterator[dict]:
+def _train_remotely(
+    config: dict, dataset: Dataset, resume: dict[str, bytes], flag: tuple, info: dict
+) -> Iterator[dict]:
     import ray
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
@@ -88,7 +98,9 @@ def _train_remotely(config: dict, dataset: Dataset, resume: dict[str, bytes], fl
                 for event in trainer.events(stop):
                     files, seen = _changed(folder, seen)
                     yield {"event": event, "files": files, "where": where, "pid": os.getpid()}
-            except ExplorerError as e:  # its message names the scratch folder, which means nothing to the user
+            except (
+                ExplorerError
+            ) as e:  # its message names the scratch folder, which means nothing to the user
                 raise ExplorerError(str(e).replace(str(folder), REMOTE_FOLDER)) from None
     finally:
         over.set()
@@ -130,5 +142,7 @@ def train_task(gpu: bool):
     the GPU it first ran on, whatever GPU Ray gives the next run."""
     name = "gpu" if gpu else "cpu"
     if name not in _remotes:
-        _remotes[name] = ray_module().remote(num_returns="streaming", max_retries=0, max_calls=1 if gpu else 0)(_train_remotely)
+        _remotes[name] = ray_module().remote(
+            num_returns="streaming", max_retries=0, max_calls=1 if gpu else 0
+        )(_train_remotely)
     return _remotes[name]

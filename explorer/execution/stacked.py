@@ -65,7 +65,10 @@ class StackedTrainer:
         self.base = copy.deepcopy(trainers[0].models).to("meta")
         self.params: dict[str, torch.Tensor] = {}
         self.buffers: dict[str, torch.Tensor] = {}
-        self.nets = Networks(*(lambda x, part=part: self._net(part, x) for part in ("feature", "label", "domain")), per_copy=vmap)
+        self.nets = Networks(
+            *(lambda x, part=part: self._net(part, x) for part in ("feature", "label", "domain")),
+            per_copy=vmap,
+        )
 
     def _stack(self) -> None:
         """The K trainers' weights and optimiser states as stacked tensors, and one optimiser per part."""
@@ -84,8 +87,17 @@ class StackedTrainer:
 
     def step(self, xs, ys, xt, lamb: torch.Tensor) -> dict[str, torch.Tensor]:
         """One training step of every copy: inputs (K, B, ...), lambda (K,). Per-copy numbers (K,)."""
-        return dann_step(self.nets, self.opts, xs, ys, xt, lamb, update=self.config.update, mmd_weight=self.config.mmd_weight,
-                         device=self.device)  # fmt: skip
+        return dann_step(
+            self.nets,
+            self.opts,
+            xs,
+            ys,
+            xt,
+            lamb,
+            update=self.config.update,
+            mmd_weight=self.config.mmd_weight,
+            device=self.device,
+        )
 
     @torch.no_grad()
     def _unstack(self) -> None:
@@ -97,7 +109,10 @@ class StackedTrainer:
                 b.copy_(self.buffers[name][k])
             for mine, stacked in ((t.opts.fc, self.opts.fc), (t.opts.d, self.opts.d)):
                 state = stacked.state_dict()
-                state["state"] = {i: {n: v[k].clone() if v.dim() else v.clone() for n, v in s.items()} for i, s in state["state"].items()}
+                state["state"] = {
+                    i: {n: v[k].clone() if v.dim() else v.clone() for n, v in s.items()}
+                    for i, s in state["state"].items()
+                }
                 mine.load_state_dict(state)
 
     def events(self, stop: threading.Event | None = None) -> Iterator[tuple[int, Event]]:
@@ -135,7 +150,9 @@ class StackedTrainer:
             out = self.step(xs, ys, xt, torch.tensor([b.lamb for b in batches], device=self.device))
             for k, s in enumerate(sums):
                 s.add(**{name: v[k] for name, v in out.items()})
-            if (step + 1) % NAN_CHECK_EVERY == 0 and not any(torch.isfinite(sums[k].sums["loss"]) for k in live):
+            if (step + 1) % NAN_CHECK_EVERY == 0 and not any(
+                torch.isfinite(sums[k].sums["loss"]) for k in live
+            ):
                 break  # every copy diverged; one that did alone finishes the epoch with the others and is dropped then
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -169,7 +186,9 @@ class Stacked:
     def plan(self, runs: int) -> str:
         return f"{self.lane.upper()}: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
 
-    def train(self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep) -> Iterator[RunEvent]:
+    def train(
+        self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep
+    ) -> Iterator[RunEvent]:
         chunks, alone = [], []
         for item in self._groups(requests, dataset, keep):
             if isinstance(item, RunEvent):
@@ -183,7 +202,9 @@ class Stacked:
             alone += yield from self._chunk(chunk, dataset, stop, keep)
         yield from self.alone.train(sorted(alone, key=lambda r: r.index), dataset, stop, keep)
 
-    def _groups(self, requests: list[Request], dataset: Dataset, keep: Keep) -> Iterator[list[Request] | RunEvent]:
+    def _groups(
+        self, requests: list[Request], dataset: Dataset, keep: Keep
+    ) -> Iterator[list[Request] | RunEvent]:
         """The requests that can share a batch, by group (the channels the networks will see decide,
         and auto may choose edges); the others as one more group of one each."""
         groups: dict[tuple, list[Request]] = {}
@@ -204,7 +225,9 @@ class Stacked:
         where, ended = f"{self.lane}, stacked x{len(chunk)}", set()
         try:
             stack = StackedTrainer([keep.trainer(r.config, dataset, r.folder) for r in chunk])
-            for k, event in keep.guarded([r.folder for r in chunk], stack.events(stop), kind=lambda e: e[1]["kind"]):
+            for k, event in keep.guarded(
+                [r.folder for r in chunk], stack.events(stop), kind=lambda e: e[1]["kind"]
+            ):
                 if event["kind"] in FINAL:
                     ended.add(k)
                 yield typed(chunk[k].index, where, event)
@@ -213,7 +236,9 @@ class Stacked:
                 if k not in ended:
                     yield Failed(r.index, where, str(e))
         except Exception as e:  # e.g. out of memory with K copies: each run trains alone, from its last epoch
-            message = f"The stacked group of {len(chunk)} failed ({failure(e)}); its runs train one by one instead."
+            message = (
+                f"The stacked group of {len(chunk)} failed ({failure(e)}); its runs train one by one instead."
+            )
             left = [r for k, r in enumerate(chunk) if k not in ended]
             for r in left:
                 yield Retrying(r.index, where, message)

@@ -70,12 +70,26 @@ class SweepEnded:
 
 
 class Sweep:
-    def __init__(self, grid: Grid, base: TrainConfig, dataset: Dataset, root: str | Path, *, workers: int | None = None,
-                 owner: str | None = None, info: dict | None = None, stacked: bool | None = None, cluster=None):  # fmt: skip
+    def __init__(
+        self,
+        grid: Grid,
+        base: TrainConfig,
+        dataset: Dataset,
+        root: str | Path,
+        *,
+        workers: int | None = None,
+        owner: str | None = None,
+        info: dict | None = None,
+        stacked: bool | None = None,
+        cluster=None,
+    ):
         """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's).
         `workers`, `stacked`, `cluster`: what `backends.choose` chooses from."""
         self.grid, self.base, self.dataset, self.root = grid, base, dataset, Path(root)
-        self.keep, self._how = Keep(owner, info or {}), {"cluster": cluster, "workers": workers, "stacked": stacked}
+        self.keep, self._how = (
+            Keep(owner, info or {}),
+            {"cluster": cluster, "workers": workers, "stacked": stacked},
+        )
         asked = grid.configs(base)
         configs = [auto.reuse(c, dataset) for c in asked]  # what auto measured on this data, when it has
         for cfg in asked:
@@ -112,17 +126,32 @@ class Sweep:
         stop, t0 = stop or threading.Event(), time.perf_counter()
         pending = self.pending()
         done = {r.index for r in self.runs} - {r.index for r in pending}
-        yield SweepStarted(len(self.runs), len(done), self.plan(len(pending)), self.total_epochs, [r.point for r in self.runs])
+        yield SweepStarted(
+            len(self.runs),
+            len(done),
+            self.plan(len(pending)),
+            self.total_epochs,
+            [r.point for r in self.runs],
+        )
         for r in self.runs:
             if r.index in done:
-                self.keep.own(r.folder)  # trained before (by this session or another): now also this session's to open
+                self.keep.own(
+                    r.folder
+                )  # trained before (by this session or another): now also this session's to open
                 yield self._seen(Cached(r.index, "cached", runs.read_run(r.folder).metrics))
         requests = [Request(r.index, r.config, r.folder) for r in pending]
         for event in self.choose(len(pending)).train(requests, self.dataset, stop, self.keep):
             yield self._seen(event)
-        final = {"runs": len(self.runs), "cached": len(done), "seconds": time.perf_counter() - t0, **self.best()}
+        final = {
+            "runs": len(self.runs),
+            "cached": len(done),
+            "seconds": time.perf_counter() - t0,
+            **self.best(),
+        }
         if stop.is_set():
-            yield SweepEnded(True, **final, message="Sweep stopped; finished runs are kept and the next start resumes it.")
+            yield SweepEnded(
+                True, **final, message="Sweep stopped; finished runs are kept and the next start resumes it."
+            )
         else:
             yield SweepEnded(False, **final)
 

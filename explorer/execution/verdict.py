@@ -30,16 +30,25 @@ def results(sweep: Sweep) -> list[dict]:
     for r in sweep.runs:
         record = runs.read_run(r.folder) if r.folder.is_dir() else None
         history = record.metrics if record else []
-        done = record is not None and record.finished and (r.folder / "last.pt").is_file()  # `finished`, without reading it again
+        done = (
+            record is not None and record.finished and (r.folder / "last.pt").is_file()
+        )  # `finished`, without reading it again
         epoch = selected_epoch(history, DEFAULT)
         at = row_at(history, epoch)
         row = {k: show(v) for k, v in r.point.items()} | {"seed": r.config.seed, "run_id": r.run_id}
-        row |= {"status": "finished" if done else ("partial" if history else "not trained"),
-                "epochs": history[-1]["epoch"] if history else 0, "selected_epoch": epoch,
-                "target_acc": at.get("target_acc"), "target_acc_last": history[-1].get("target_acc") if history else None}  # fmt: skip
+        row |= {
+            "status": "finished" if done else ("partial" if history else "not trained"),
+            "epochs": history[-1]["epoch"] if history else 0,
+            "selected_epoch": epoch,
+            "target_acc": at.get("target_acc"),
+            "target_acc_last": history[-1].get("target_acc") if history else None,
+        }
         row |= {f"val_{n}": (at.get("validators") or {}).get(n) for n in NAMES}
-        row |= {"seconds": round(history[-1]["elapsed"], 2) if history else None, "where": sweep.where.get(r.index, ""),
-                "folder": str(r.folder)}  # fmt: skip
+        row |= {
+            "seconds": round(history[-1]["elapsed"], 2) if history else None,
+            "where": sweep.where.get(r.index, ""),
+            "folder": str(r.folder),
+        }
         rows.append(row)
     return rows
 
@@ -53,7 +62,14 @@ def by_point(sweep: Sweep, rows: list[dict] | None = None) -> list[dict]:
     points: dict[str, dict] = {}
     for r, row in zip(sweep.runs, rows):
         p = points.setdefault(
-            r.key, {"point": r.key, **{k: v for k, v in r.point.items() if k != "seed"}, "runs": 0, "finished": 0, "scored": []}
+            r.key,
+            {
+                "point": r.key,
+                **{k: v for k, v in r.point.items() if k != "seed"},
+                "runs": 0,
+                "finished": 0,
+                "scored": [],
+            },
         )
         p["runs"] += 1
         p["finished"] += row["status"] == "finished"
@@ -63,9 +79,12 @@ def by_point(sweep: Sweep, rows: list[dict] | None = None) -> list[dict]:
     for p in points.values():
         scored = p.pop("scored")
         accs = [a for _, a, _ in scored if a is not None]
-        p |= {"trained": len(scored), "score": mean(v for v, _, _ in scored) if scored else None,
-              "target_acc": mean(accs) if accs and len(accs) == len(scored) else None,
-              "pick": max(scored, key=lambda t: t[0])[2] if scored else None}  # fmt: skip
+        p |= {
+            "trained": len(scored),
+            "score": mean(v for v, _, _ in scored) if scored else None,
+            "target_acc": mean(accs) if accs and len(accs) == len(scored) else None,
+            "pick": max(scored, key=lambda t: t[0])[2] if scored else None,
+        }
         out.append(p)
     return out
 
@@ -81,11 +100,21 @@ def best(sweep: Sweep) -> dict:
     labelled = all(p["target_acc"] is not None for p in scored)
 
     def summary(p):
-        return {"point": p["point"], "by": DEFAULT, "score": p["score"], "target_acc": p["target_acc"], "seeds": p["trained"]}
+        return {
+            "point": p["point"],
+            "by": DEFAULT,
+            "score": p["score"],
+            "target_acc": p["target_acc"],
+            "seeds": p["trained"],
+        }
 
     best = max(scored, key=lambda p: p["score"])
     oracle = max(scored, key=lambda p: p["target_acc"]) if labelled else None
-    return {"best": summary(best), "oracle": summary(oracle) if oracle else None, "agreement": agreement(sweep, rows) if labelled else None}
+    return {
+        "best": summary(best),
+        "oracle": summary(oracle) if oracle else None,
+        "agreement": agreement(sweep, rows) if labelled else None,
+    }
 
 
 def agreement(sweep: Sweep, rows: list[dict]) -> dict | None:

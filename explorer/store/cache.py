@@ -91,7 +91,9 @@ def run_dir(run_id: str) -> Path:
     return subdir("runs") / run_id
 
 
-def guarded(folders: Path | list[Path], events: Iterator, kind: Callable[[object], str] = lambda e: e["kind"]) -> Iterator:
+def guarded(
+    folders: Path | list[Path], events: Iterator, kind: Callable[[object], str] = lambda e: e["kind"]
+) -> Iterator:
     """Training runs' events, trained under the cache's rules: the runs' locks (one folder, or all of
     a group trained together) are held from the first event to the last, and the cap is enforced
     after the first epoch, at the end, and at most every `ENFORCE_EVERY` seconds between (a run
@@ -102,7 +104,9 @@ def guarded(folders: Path | list[Path], events: Iterator, kind: Callable[[object
         checked = None
         for event in events:
             now, k = time.monotonic(), kind(event)
-            if k != "start" and (checked is None or now - checked > ENFORCE_EVERY or k in ("done", "stopped", "error")):
+            if k != "start" and (
+                checked is None or now - checked > ENFORCE_EVERY or k in ("done", "stopped", "error")
+            ):
                 enforce()
                 checked = now
             yield event

@@ -26,8 +26,12 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "wb") as f:  # through a file object the archive's root is "archive", not the file's name,
-            torch.save({"format": FORMAT, **payload}, f)  # so the same payload gives the same bytes under any name
+        with open(
+            tmp, "wb"
+        ) as f:  # through a file object the archive's root is "archive", not the file's name,
+            torch.save(
+                {"format": FORMAT, **payload}, f
+            )  # so the same payload gives the same bytes under any name
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -42,7 +46,9 @@ def load(path: str | os.PathLike) -> dict:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # an untrusted file can fail in any way the unpickler finds: all mean "not ours"
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise ExplorerError(f"{path.name} is not a checkpoint this app wrote; refused to load it ({first}).") from None
+        raise ExplorerError(
+            f"{path.name} is not a checkpoint this app wrote; refused to load it ({first})."
+        ) from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise ExplorerError(f"{path.name} is a PyTorch file but not a Transfer Explorer DANN checkpoint.")
     arch = obj.get("arch")
@@ -56,7 +62,9 @@ def load(path: str | os.PathLike) -> dict:
         and isinstance(obj.get("epoch"), int)
     )
     if not well_formed:
-        raise ExplorerError(f"{path.name} claims to be a Transfer Explorer checkpoint but its contents are damaged.")
+        raise ExplorerError(
+            f"{path.name} claims to be a Transfer Explorer checkpoint but its contents are damaged."
+        )
     return obj
 
 

@@ -106,7 +106,9 @@ def checkpoints(run_dir: Path, select: str, selected: int | None) -> dict[str, P
     best = run_dir / f"best-{select}.pt"
     if selected is not None and best.is_file():
         found[selected] = best
-    return {f"epoch {e}" + (f" (selected by {select})" if e == selected else ""): found[e] for e in sorted(found)}
+    return {
+        f"epoch {e}" + (f" (selected by {select})" if e == selected else ""): found[e] for e in sorted(found)
+    }
 
 
 def is_option(record: RunRecord) -> bool:
@@ -115,7 +117,9 @@ def is_option(record: RunRecord) -> bool:
     return bool((record.config.get("auto") or {}).get("measuring"))
 
 
-def list_runs(data_fingerprint: str, owner: str | None = None, root: str | Path | None = None) -> list[RunRecord]:
+def list_runs(
+    data_fingerprint: str, owner: str | None = None, root: str | Path | None = None
+) -> list[RunRecord]:
     """Runs trained on this data (same fingerprint), newest first; with `owner`, only that owner's."""
     root = Path(root or subdir("runs"))
     records = []
@@ -150,7 +154,9 @@ def final_table(records: list[RunRecord]) -> pd.DataFrame:
         rows.append(
             {
                 "run": r.label,
-                "λ": "—" if r.config["method"] == "source-only" else f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
+                "λ": "—"
+                if r.config["method"] == "source-only"
+                else f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
                 "preprocessing": preprocessing(r.config),
                 "epochs": last["epoch"],
                 "target acc": last.get("target_acc"),

@@ -66,7 +66,10 @@ def share(run_id: str, owner: str, dataset: dict) -> str:
             if dataset.get(key):
                 shutil.copytree(dataset[key], own / key, copy_function=_link)
                 dataset = dataset | {key: str(own / key)}
-    _write(subdir("shares") / f"{token}.json", {"run_id": run_id, "owner": owner, "dataset": dataset, "created": time.time()})
+    _write(
+        subdir("shares") / f"{token}.json",
+        {"run_id": run_id, "owner": owner, "dataset": dataset, "created": time.time()},
+    )
     return token
 
 
@@ -89,7 +92,11 @@ def shared(token: str) -> dict | None:
 def shares_of(run_id: str, owner: str) -> list[str]:
     """The tokens `owner` made for `run_id`, oldest first."""
     found = [(p, _read(p)) for p in subdir("shares").glob("*.json")]
-    found = [(d.get("created", 0), p.stem) for p, d in found if d.get("run_id") == run_id and d.get("owner") == owner]
+    found = [
+        (d.get("created", 0), p.stem)
+        for p, d in found
+        if d.get("run_id") == run_id and d.get("owner") == owner
+    ]
     return [token for _, token in sorted(found)]
 
 

@@ -78,7 +78,9 @@ def load_state_file(path: str | os.PathLike | bytes) -> dict:
         raise ExplorerError(f"Not a PyTorch state_dict (refused to load it: {type(e).__name__}).") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
         raise ExplorerError("The file holds no state_dict (a mapping of parameter names to tensors).")
     return state
 
@@ -94,21 +96,33 @@ def ensure_imagenet(name: str, progress=None, allow_download: bool | None = None
     put = f"put {path.name} (from {w.url}) into {path.parent}, or give a {name} state_dict (upload it, or --weights PATH)"
     random = "Random weights stay available, labelled as not pretrained."
     if not download.allowed():
-        raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off on "
-                             f"this server (EXPLORER_ALLOW_DOWNLOADS=0). Two ways on: {put}. {random}", "server")  # fmt: skip
+        raise WeightsMissing(
+            f"The ImageNet weights for {name} are not on this machine, and downloads are turned off on "
+            f"this server (EXPLORER_ALLOW_DOWNLOADS=0). Two ways on: {put}. {random}",
+            "server",
+        )
     if allow_download is False:
-        raise WeightsMissing(f"The ImageNet weights for {name} are not on this machine, and downloads are turned off for "
-                             f"this session. Three ways on: allow downloads (in the sidebar), {put}. {random}", "session")  # fmt: skip
+        raise WeightsMissing(
+            f"The ImageNet weights for {name} are not on this machine, and downloads are turned off for "
+            f"this session. Three ways on: allow downloads (in the sidebar), {put}. {random}",
+            "session",
+        )
     url = download.source_url(w.url)
     try:
         return download.fetch(url, path, progress)
     except download.DownloadFailed as e:
-        msg = f"Downloading the ImageNet weights for {name} failed: {e}. Three ways on: Retry, {put}. {random}"
+        msg = (
+            f"Downloading the ImageNet weights for {name} failed: {e}. Three ways on: Retry, {put}. {random}"
+        )
         raise WeightsMissing(msg, str(e).rstrip(".")) from None
 
 
 def load_backbone(
-    name: str, weights: str = "imagenet", state: dict | None = None, progress=None, allow_download: bool | None = None
+    name: str,
+    weights: str = "imagenet",
+    state: dict | None = None,
+    progress=None,
+    allow_download: bool | None = None,
 ) -> LoadedModel:
     """`weights`: ``imagenet`` (hub cache, downloaded there once), ``random``, or ``file`` with `state`
     (an uploaded state_dict), or a path to a .pth file."""

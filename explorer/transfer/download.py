@@ -68,7 +68,9 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def fetch(url: str, dst: str | os.PathLike, progress: Callable[[int, int | None], None] | None = None) -> Path:
+def fetch(
+    url: str, dst: str | os.PathLike, progress: Callable[[int, int | None], None] | None = None
+) -> Path:
     """`url` into `dst` (a hub-cache file name, whose hash part is checked), unless it is there
     already; `progress(bytes so far, total or None)` as it goes. Returns `dst`."""
     dst = Path(dst)
@@ -86,7 +88,9 @@ def _transfer(url: str, dst: Path, progress) -> None:
     host = urlsplit(url).netloc or url
     got, total = 0, None
     try:
-        request = urllib.request.Request(url, headers={"User-Agent": "transfer-explorer (torch.hub compatible)"})
+        request = urllib.request.Request(
+            url, headers={"User-Agent": "transfer-explorer (torch.hub compatible)"}
+        )
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as r, open(part, "wb") as out:
             length = r.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
@@ -115,7 +119,9 @@ def _transfer(url: str, dst: Path, progress) -> None:
         raise DownloadFailed(f"{host} stopped answering for {TIMEOUT_S:g} s (after {_mb(got)})") from None
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise DownloadFailed(f"the disk of the torch hub cache is full: it needs {_mb(total or got)} free") from None
+            raise DownloadFailed(
+                f"the disk of the torch hub cache is full: it needs {_mb(total or got)} free"
+            ) from None
         raise DownloadFailed(_network(e, host)) from None
     finally:
         part.unlink(missing_ok=True)

@@ -48,18 +48,24 @@ class FinetuneConfig:
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
-    cache_features: bool = True  # head-only: train on features computed once (False: run the backbone every epoch)
+    cache_features: bool = (
+        True  # head-only: train on features computed once (False: run the backbone every epoch)
+    )
 
     def __post_init__(self):
         if not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 2 and 0 < self.val_fraction < 1):
-            raise ExplorerError("Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1.")
+            raise ExplorerError(
+                "Bad fine-tuning option: epochs >= 1, lr > 0, batch size >= 2 and 0 < validation share < 1."
+            )
         if self.per_class is not None and self.per_class < 1:
             raise ExplorerError("Images per class must be at least 1.")
         if not (self.freeze in ("head", "none") or self.freeze.startswith("from:")):
             raise ExplorerError(f"Freeze must be head, none or from:<stage> (got {self.freeze!r}).")
 
 
-def split(domain: Domain, val_fraction: float, per_class: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split(
+    domain: Domain, val_fraction: float, per_class: int | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Stratified train / validation indices with a fixed seed; the training side capped per class."""
     if not domain.labelled or len(domain.classes) < 2:
         raise ExplorerError("Fine-tuning needs a labelled dataset with at least two classes.")
@@ -95,10 +101,17 @@ class FineTuner:
         apply_freeze(self.model, config.backbone, config.freeze)
         self.params = parameter_table(self.model, config.backbone, config.freeze)
         head_params = list(head(self.model, config.backbone).parameters())
-        body = [p for p in self.model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
+        body = [
+            p for p in self.model.parameters() if p.requires_grad and all(p is not h for h in head_params)
+        ]
         groups = [{"params": head_params, "lr": config.lr}]
         if body:
-            groups.append({"params": body, "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0)})
+            groups.append(
+                {
+                    "params": body,
+                    "lr": config.lr * (config.backbone_lr_scale if config.freeze == "none" else 1.0),
+                }
+            )
         self.opt = torch.optim.Adam(groups)
         self.gen = torch.Generator().manual_seed(config.seed)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -195,13 +208,17 @@ class FineTuner:
         """Training mode, except frozen BatchNorm layers: they keep their ImageNet statistics too."""
         self.model.train()
         for m in self.model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and not any(
+                p.requires_grad for p in m.parameters()
+            ):
                 m.eval()
 
     def _epoch(self, fc: torch.nn.Linear, stop: threading.Event) -> list[float] | None:
         """One pass over the training images in a new random order, full batches only; the batches'
         losses, or None when `stop` was set (checked before every batch)."""
-        order = torch.randperm(len(self.train_idx), generator=self.gen)  # positions in train_idx (and the cache)
+        order = torch.randperm(
+            len(self.train_idx), generator=self.gen
+        )  # positions in train_idx (and the cache)
         batch = self.config.batch_size
         losses = []
         self._train_mode()
@@ -232,7 +249,10 @@ class FineTuner:
         later = [h["seconds"] for h in history[1:]]
         return {
             "val_acc": history[-1]["val_acc"],
-            "seconds_per_epoch": {"first": history[0]["seconds"], "later": sum(later) / len(later) if later else None},
+            "seconds_per_epoch": {
+                "first": history[0]["seconds"],
+                "later": sum(later) / len(later) if later else None,
+            },
             "trainable_params": self.params["trainable"],
             "total_params": self.params["total"],
             "weights": self.weights,

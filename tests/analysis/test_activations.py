@@ -32,7 +32,13 @@ def test_hooks_capture_every_conv_layer_and_leave_nothing_behind(resnet):
     assert tuple(cap.maps["layer4.1.conv2"].shape) == (512, 7, 7)
     assert tuple(cap.maps["layer2.0.downsample.0"].shape) == (128, 28, 28)
     assert all(not m._forward_hooks for m in resnet.modules())
-    assert {"layer": "fc", "type": "Linear", "output shape": "1000", "parameters": 513000, "trainable": "yes"} in cap.summary
+    assert {
+        "layer": "fc",
+        "type": "Linear",
+        "output shape": "1000",
+        "parameters": 513000,
+        "trainable": "yes",
+    } in cap.summary
 
 
 def test_hooks_are_removed_when_the_pass_fails(resnet):
@@ -88,13 +94,32 @@ def test_cli_activations(tmp_path, capsys):
     img = tmp_path / "cat.png"
     img.write_bytes(png_bytes((120, 80, 40), (300, 200)))
     assert (
-        main(["activations", "--image", str(img), "--weights", "random", "--layer", "layer1.0.conv1", "--out", str(tmp_path / "g.png")])
+        main(
+            [
+                "activations",
+                "--image",
+                str(img),
+                "--weights",
+                "random",
+                "--layer",
+                "layer1.0.conv1",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
         == 0
     )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["layer"] == "layer1.0.conv1" and out["channels"] == 64 and out["weights"] == "random (not pretrained)"
+    assert (
+        out["layer"] == "layer1.0.conv1"
+        and out["channels"] == 64
+        and out["weights"] == "random (not pretrained)"
+    )
     assert (tmp_path / "g.png").is_file()
-    assert main(["activations", "--image", str(img), "--weights", "random", "--layer", "nope", "--out", "x.png"]) == 2
+    assert (
+        main(["activations", "--image", str(img), "--weights", "random", "--layer", "nope", "--out", "x.png"])
+        == 2
+    )
     assert "has no conv layer 'nope'" in capsys.readouterr().err
 
 
@@ -102,7 +127,9 @@ def test_page_upload_gets_the_grid_and_bad_files_keep_the_last_result(tmp_path, 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("app_pages/activations.py").run()
-    assert not at.exception and not at.warning  # offline, it opens on what works here: random weights, labelled
+    assert (
+        not at.exception and not at.warning
+    )  # offline, it opens on what works here: random weights, labelled
     assert at.radio(key="a_weights").value == "Random (not pretrained)"
     assert any("not on this machine and this server does not download" in c.value for c in at.caption)
     assert at.subheader[0].value == "source image 0 · random (not pretrained)"
@@ -128,7 +155,22 @@ def test_state_dict_with_odd_keys_and_missing_files(tmp_path):
 def test_cli_start_out_of_range(tmp_path, capsys):
     img = tmp_path / "x.png"
     img.write_bytes(png_bytes((1, 2, 3), (64, 64)))
-    assert main(["activations", "--image", str(img), "--weights", "random", "--start", "100", "--out", str(tmp_path / "g.png")]) == 2
+    assert (
+        main(
+            [
+                "activations",
+                "--image",
+                str(img),
+                "--weights",
+                "random",
+                "--start",
+                "100",
+                "--out",
+                str(tmp_path / "g.png"),
+            ]
+        )
+        == 2
+    )
     assert "--start must be 0 to 63" in capsys.readouterr().err
 
 

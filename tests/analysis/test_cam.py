@@ -16,8 +16,12 @@ from explorer.analysis import cam_metrics as M
 from explorer.analysis.cam_picture import cam_grid, side_by_side
 from explorer.errors import ExplorerError
 
-QUADRANTS = {"top-left": (slice(0, 8), slice(0, 8)), "top-right": (slice(0, 8), slice(8, 16)),
-             "bottom-left": (slice(8, 16), slice(0, 8)), "bottom-right": (slice(8, 16), slice(8, 16))}  # fmt: skip
+QUADRANTS = {
+    "top-left": (slice(0, 8), slice(0, 8)),
+    "top-right": (slice(0, 8), slice(8, 16)),
+    "bottom-left": (slice(8, 16), slice(0, 8)),
+    "bottom-right": (slice(8, 16), slice(8, 16)),
+}
 
 
 class QuadrantNet(nn.Module):
@@ -63,7 +67,9 @@ def test_the_map_of_a_model_decided_by_one_quadrant_sits_in_that_quadrant(method
 def test_the_default_layer_is_the_last_with_a_picture_and_a_bad_name_lists_the_good_ones():
     model = C.DannClassifier(_hw())
     names = C.layer_names(model, (1, 32, 32))
-    assert names[0] == "feature.conv.0" and names[-1] == "feature.conv.18"  # block 5's ReLU, 2x2 before its pooling
+    assert (
+        names[0] == "feature.conv.0" and names[-1] == "feature.conv.18"
+    )  # block 5's ReLU, 2x2 before its pooling
     assert C.layer_shapes(model, (1, 32, 32))["feature.conv.18"][1:] == (2, 2)
     assert C.cams(model, torch.rand(2, 1, 32, 32)).layer == "feature.conv.18"
     assert C.cams(model, torch.rand(2, 1, 32, 32), layer="feature.conv.14").layer == "feature.conv.14"
@@ -83,7 +89,11 @@ def _hw():
 
 
 def _hooks(module: nn.Module) -> list:
-    return [*module._forward_hooks.values(), *module._forward_pre_hooks.values(), *module._backward_hooks.values()]
+    return [
+        *module._forward_hooks.values(),
+        *module._forward_pre_hooks.values(),
+        *module._backward_hooks.values(),
+    ]
 
 
 def _live_tensors() -> int:
@@ -169,19 +179,30 @@ def test_faithfulness_is_positive_when_the_map_points_at_what_matters_and_negati
     bad = M.faithfulness(model, x, on_right, torch.tensor([0])).item()
     assert good > 0.05 and bad < 0 and good > bad
     assert M.top_pixels(on_bar)[0, :, 2:5].all() and M.top_pixels(on_bar).sum() == round(0.2 * 256)
-    assert M.random_pixels((2, 16, 16)).sum() == 2 * 51 and torch.equal(M.random_pixels((2, 16, 16)), M.random_pixels((2, 16, 16)))
+    assert M.random_pixels((2, 16, 16)).sum() == 2 * 51 and torch.equal(
+        M.random_pixels((2, 16, 16)), M.random_pixels((2, 16, 16))
+    )
     assert math.isnan(M.faithfulness(model, x, torch.zeros(1, 16, 16), torch.tensor([0])).item())
     assert M.mean(torch.tensor([1.0, math.nan, 3.0])) == 2.0 and M.mean(torch.tensor([math.nan])) is None
 
 
 def test_a_look_and_its_picture(tmp_path):
     model = C.DannClassifier(_hw())
-    clf = C.Classifier(model, tuple("0123456789"), 32, lambda images, domain: images.float() / 255, "toy", {"method": "dann"})
+    clf = C.Classifier(
+        model, tuple("0123456789"), 32, lambda images, domain: images.float() / 255, "toy", {"method": "dann"}
+    )
     images = (torch.rand(3, 1, 32, 32) * 255).to(torch.uint8)
     labels = torch.tensor([0, 1, 2])
-    looks = [M.look(clf, images, "target", labels, "gradcam", model_name=name) for name in ("DANN", "source-only")]
+    looks = [
+        M.look(clf, images, "target", labels, "gradcam", model_name=name) for name in ("DANN", "source-only")
+    ]
     summary = M.summaries(looks)
-    assert set(summary) == {"DANN", "source-only"} and set(summary["DANN"]) == {"strokes", "glyph_area", "faithfulness", "accuracy"}
+    assert set(summary) == {"DANN", "source-only"} and set(summary["DANN"]) == {
+        "strokes",
+        "glyph_area",
+        "faithfulness",
+        "accuracy",
+    }
     assert summary["DANN"]["strokes"]["target"] is None or 0 <= summary["DANN"]["strokes"]["target"] <= 1
     json.dumps(summary)
     grid = cam_grid(images, looks, clf.classes, tile=64, title="target")
@@ -202,11 +223,16 @@ def test_a_fine_tuned_backbone_is_a_classifier_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"backbone": "resnet18", "classes": ["a", "b", "c"]}))
     clf = C.load_classifier(tmp_path)
     assert clf.classes == ("a", "b", "c") and clf.image_size == 32 and clf.input_shape == (3, 32, 32)
-    assert not any(m.inplace for m in clf.model.modules() if isinstance(m, nn.ReLU))  # each layer keeps its own output
+    assert not any(
+        m.inplace for m in clf.model.modules() if isinstance(m, nn.ReLU)
+    )  # each layer keeps its own output
     grey = (torch.rand(2, 1, 32, 32) * 255).to(torch.uint8)
     result = C.cams(clf.model, clf.prepare(grey, "target"))
     assert result.layer == "net.layer3" and result.maps.shape == (2, 32, 32)  # layer4 is 1x1 at 32 px
-    assert C.cams(clf.model, clf.prepare(grey, "target"), "gradcam", "net.layer2.1.conv2").layer == "net.layer2.1.conv2"
+    assert (
+        C.cams(clf.model, clf.prepare(grey, "target"), "gradcam", "net.layer2.1.conv2").layer
+        == "net.layer2.1.conv2"
+    )
     (tmp_path / "config.json").write_text(json.dumps({"backbone": "resnet18", "classes": ["a", "b"]}))
     with pytest.raises(ExplorerError, match="does not fit a resnet18"):
         C.load_classifier(tmp_path)
@@ -225,7 +251,9 @@ def test_maps_are_taken_under_no_grad_and_inference_mode_too():
     model = C.DannClassifier(_hw()).eval()
     expected = C.cams(model, torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(3))).maps
     with torch.no_grad():
-        assert torch.equal(C.cams(model, torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(3))).maps, expected)
+        assert torch.equal(
+            C.cams(model, torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(3))).maps, expected
+        )
     with torch.inference_mode():
         x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(3))
         assert torch.equal(C.cams(model, x).maps, expected)

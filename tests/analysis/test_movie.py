@@ -30,7 +30,11 @@ def data():
 @pytest.fixture(scope="module")
 def dann_run(data, tmp_path_factory):
     """DANN on the embedded pair, where adaptation works: epochs 0, 1, 2, 3, 5 are kept."""
-    trainer, _ = train(TrainConfig(width=0.25, image_size=32, batch_size=64, epochs=5), data, run_dir=tmp_path_factory.mktemp("dann"))
+    trainer, _ = train(
+        TrainConfig(width=0.25, image_size=32, batch_size=64, epochs=5),
+        data,
+        run_dir=tmp_path_factory.mktemp("dann"),
+    )
     return trainer.dir
 
 
@@ -41,7 +45,9 @@ def test_frames_share_points_and_mixing_rises_where_adaptation_works(dann_run, d
     assert list(rows.columns) == ["epoch", "index", "domain", "label", "predicted", "x", "y"]
     assert len(rows) == 5 * 2 * N
     per_frame = [g[["index", "domain", "label"]].to_numpy().tolist() for _, g in rows.groupby("epoch")]
-    assert all(p == per_frame[0] for p in per_frame)  # the same sampled points, in the same order, in every frame
+    assert all(
+        p == per_frame[0] for p in per_frame
+    )  # the same sampled points, in the same order, in every frame
     assert mv.frames[-1].mixing > mv.frames[0].mixing + 0.1
     assert not mv.frames[0].changed.any()
     changed = mv.frames[-1].pred != mv.frames[-2].pred
@@ -51,7 +57,9 @@ def test_frames_share_points_and_mixing_rises_where_adaptation_works(dann_run, d
 
 
 def test_progress_counts_the_frames_there_will_be(dann_run, data):
-    assert (dann_run / "last.pt").is_file()  # a finished run: it holds epoch 5, which epoch_0005.pt shows already
+    assert (
+        dann_run / "last.pt"
+    ).is_file()  # a finished run: it holds epoch 5, which epoch_0005.pt shows already
     calls = []
     mv = M.movie(dann_run, data, N, progress=lambda done, total: calls.append((done, total)))
     assert len(mv.frames) == 5 and {total for _, total in calls} == {5} and calls[-1] == (5, 5)
@@ -59,27 +67,42 @@ def test_progress_counts_the_frames_there_will_be(dann_run, data):
 
 def test_aligned_frames_are_steadier_than_independent_maps(dann_run, data):
     mv = M.movie(dann_run, data, N)
-    independent = [embed(sample_features(p, data, N).features, seed=e) for e, p in enumerate(M.epoch_checkpoints(dann_run))]
+    independent = [
+        embed(sample_features(p, data, N).features, seed=e)
+        for e, p in enumerate(M.epoch_checkpoints(dann_run))
+    ]
     # 1.5x on these 300 points and 5 frames of a tiny model (1.9x with older torch/openTSNE builds);
     # 6.3x at 4,000 points (bench/bench_movie.py)
     assert W.jitter([f.coords for f in mv.frames]) * 1.25 < W.jitter(independent)
-    pca = M.movie(dann_run, data, N, method="pca")  # Procrustes: the least-squares fit, never worse than no turn
-    assert W.jitter([f.coords for f in pca.frames]) <= W.jitter([embed(sample_features(p, data, N).features, "pca")
-                                                                for p in M.epoch_checkpoints(dann_run)])  # fmt: skip
+    pca = M.movie(
+        dann_run, data, N, method="pca"
+    )  # Procrustes: the least-squares fit, never worse than no turn
+    assert W.jitter([f.coords for f in pca.frames]) <= W.jitter(
+        [embed(sample_features(p, data, N).features, "pca") for p in M.epoch_checkpoints(dann_run)]
+    )
 
 
 def test_procrustes_undoes_a_rotation_and_a_reflection(rng):
     ref = rng.normal(size=(50, 2)).astype(np.float32)
-    turn = np.array([[0.0, 1.0], [1.0, 0.0]]) @ np.array([[0.6, -0.8], [0.8, 0.6]])  # a reflection after a rotation
+    turn = np.array([[0.0, 1.0], [1.0, 0.0]]) @ np.array(
+        [[0.6, -0.8], [0.8, 0.6]]
+    )  # a reflection after a rotation
     assert np.allclose(W.procrustes(ref @ turn + 3.0, ref), ref, atol=1e-4)
 
 
 def test_mixing_is_near_zero_for_source_only_on_disjoint_domains(data, tmp_path):
-    inverted = replace(data, target=replace(data.target, images=255 - data.target.images))  # black strokes on white
-    trainer, _ = train(TrainConfig(method="source-only", width=0.125, image_size=32, batch_size=64, epochs=2, canny=None),
-                       inverted, run_dir=tmp_path / "run")  # fmt: skip
+    inverted = replace(
+        data, target=replace(data.target, images=255 - data.target.images)
+    )  # black strokes on white
+    trainer, _ = train(
+        TrainConfig(method="source-only", width=0.125, image_size=32, batch_size=64, epochs=2, canny=None),
+        inverted,
+        run_dir=tmp_path / "run",
+    )
     mv = M.movie(trainer.dir, inverted, N)
-    assert all(f.mixing < 0.15 and f.a_distance > 1.8 for f in mv.frames), [(f.mixing, f.a_distance) for f in mv.frames]
+    assert all(f.mixing < 0.15 and f.a_distance > 1.8 for f in mv.frames), [
+        (f.mixing, f.a_distance) for f in mv.frames
+    ]
 
 
 def test_frames_are_cached_and_a_new_epoch_adds_one_frame(dann_run, data, tmp_path):
@@ -98,7 +121,10 @@ def test_frames_are_cached_and_a_new_epoch_adds_one_frame(dann_run, data, tmp_pa
 
 
 def test_a_stopped_run_ends_on_its_last_epoch(data, tmp_path):
-    trainer, stop = Trainer(TrainConfig(width=0.125, image_size=32, batch_size=128, epochs=10), data, tmp_path / "run"), threading.Event()
+    trainer, stop = (
+        Trainer(TrainConfig(width=0.125, image_size=32, batch_size=128, epochs=10), data, tmp_path / "run"),
+        threading.Event(),
+    )
     for event in trainer.events(stop):
         if event.get("epoch") == 4:
             stop.set()  # as the Stop button does: epoch 4 is kept in last.pt only (not a kept epoch)
@@ -132,11 +158,15 @@ def test_bad_runs(dann_run, data, tmp_path):
     # a checkpoint of another architecture, one of other data, and a damaged file: each left out, by name
     mixed = tmp_path / "mixed"
     shutil.copytree(dann_run, mixed)
-    other, _ = train(TrainConfig(width=0.125, image_size=32, batch_size=64, epochs=1), data, run_dir=tmp_path / "other")
+    other, _ = train(
+        TrainConfig(width=0.125, image_size=32, batch_size=64, epochs=1), data, run_dir=tmp_path / "other"
+    )
     shutil.copy(other.dir / "epoch_0001.pt", mixed / "epoch_0001.pt")
     grey = load_builtin(32)
     grey = replace(grey, source=replace(grey.source, images=grey.source.images.flip(0)))
-    elsewhere, _ = train(TrainConfig(width=0.25, image_size=32, batch_size=64, epochs=1), grey, run_dir=tmp_path / "elsewhere")
+    elsewhere, _ = train(
+        TrainConfig(width=0.25, image_size=32, batch_size=64, epochs=1), grey, run_dir=tmp_path / "elsewhere"
+    )
     shutil.copy(elsewhere.dir / "epoch_0001.pt", mixed / "epoch_0002.pt")
     (mixed / "epoch_0003.pt").write_bytes(b"not a checkpoint")
     shutil.copy(mixed / "epoch_0005.pt", mixed / "epoch_0004.pt")  # renamed by hand
@@ -172,7 +202,12 @@ def test_cli_embed_all_epochs(dann_run, tmp_path, capsys):
         == 0
     )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["frames"] == 5 and summary["points"] == 200 and len(summary["mixing"]) == 5 and summary["seconds"] >= 0
+    assert (
+        summary["frames"] == 5
+        and summary["points"] == 200
+        and len(summary["mixing"]) == 5
+        and summary["seconds"] >= 0
+    )
     assert out.read_text().startswith("epoch,index,domain,label,predicted,x,y\n")
     with Image.open(gif) as im:
         assert im.n_frames == 5

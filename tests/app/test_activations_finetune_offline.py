@@ -54,14 +54,21 @@ def captions(at) -> list[str]:
 def test_layer_activations_opens_offline_on_random_resnet18(no_hub):
     at = open_page("activations")
     assert not at.exception and not at.error and not at.warning
-    assert at.selectbox(key="a_model").value == "resnet18" and at.radio(key="a_weights").value == "Random (not pretrained)"
+    assert (
+        at.selectbox(key="a_model").value == "resnet18"
+        and at.radio(key="a_weights").value == "Random (not pretrained)"
+    )
     line = offline_line(at)
     assert "not on this machine and this server does not download" in line
     assert "`resnet18-f37072fd.pth` into `$TORCH_HOME/hub/checkpoints/`" in line and str(no_hub) not in line
-    assert not [b for b in at.button if b.label == "Download"]  # the server forbids it: no button that cannot work
+    assert not [
+        b for b in at.button if b.label == "Download"
+    ]  # the server forbids it: no button that cannot work
     assert at.subheader[0].value == "source image 0 · random (not pretrained)"
     assert any("conv1: maps 0–63" in c for c in captions(at))
-    assert "Input: 224x224, centre crop, resized, normalised with ImageNet's mean and std." in [c.value for c in at.caption]
+    assert "Input: 224x224, centre crop, resized, normalised with ImageNet's mean and std." in [
+        c.value for c in at.caption
+    ]
     honest(at)
 
 
@@ -70,11 +77,17 @@ def test_fine_tune_opens_offline_on_random_weights_with_start_enabled(no_hub):
     assert not at.exception and not at.error and not at.warning
     assert at.radio(key="ft_weights").value == "Random (not pretrained)"
     assert not next(b for b in at.button if b.label == "Start fine-tuning").disabled
-    assert any(c.value.startswith("Weights in use: **random (not pretrained)** (its features are random") for c in at.caption)
+    assert any(
+        c.value.startswith("Weights in use: **random (not pretrained)** (its features are random")
+        for c in at.caption
+    )
     assert "this server does not download" in offline_line(at)
     honest(at)
     at.selectbox(key="ft_backbone").set_value("vgg16").run()  # another backbone: its own file named
-    assert "`vgg16-397923af.pth`" in offline_line(at, "vgg16") and at.radio(key="ft_weights").value == "Random (not pretrained)"
+    assert (
+        "`vgg16-397923af.pth`" in offline_line(at, "vgg16")
+        and at.radio(key="ft_weights").value == "Random (not pretrained)"
+    )
     assert not at.exception and not at.error and not at.warning
 
 
@@ -102,17 +115,32 @@ def test_a_canny_run_shows_its_edges_and_how_far_its_kernels_moved_from_epoch_0(
     assert not at.exception and not at.error and not at.warning
     assert at.selectbox(key="a_model").value == f"DANN run: {label}"
     titles = [m.value for m in at.main.markdown if m.value.startswith("**")]
-    assert titles[:2] == [f"**the feature extractor of run {label}, epoch 2**", "**the same run at epoch 0 (its random start)**"]
-    assert "Input: 32x32, edges (Canny 100/200), as the run's preprocessing of source images." in [c.value for c in at.caption]
+    assert titles[:2] == [
+        f"**the feature extractor of run {label}, epoch 2**",
+        "**the same run at epoch 0 (its random start)**",
+    ]
+    assert "Input: 32x32, edges (Canny 100/200), as the run's preprocessing of source images." in [
+        c.value for c in at.caption
+    ]
     seen = at.session_state["a_last"][0]  # the picture drawn under that caption
-    assert seen.shape == (32, 32, 1) and set(np.unique(seen).tolist()) == {0, 255}  # Canny's edges, not the grey photo
+    assert seen.shape == (32, 32, 1) and set(np.unique(seen).tolist()) == {
+        0,
+        255,
+    }  # Canny's edges, not the grey photo
     after, before = (
-        A.first_conv(load_for_prediction(run_dir / f, torch.device("cpu"))[0]["feature"]).weight for f in ("last.pt", "epoch_0000.pt")
+        A.first_conv(load_for_prediction(run_dir / f, torch.device("cpu"))[0]["feature"]).weight
+        for f in ("last.pt", "epoch_0000.pt")
     )
     moved = A.kernel_change(after, before)
     i, most = moved.most
     (number,) = [m.value for m in at.markdown if m.value.startswith("How far each conv.0 kernel moved")]
-    assert f"median **{moved.median:.1%}**, max **{most:.1%}** (filter {i}); the whole layer {moved.whole:.1%}." in number
+    assert (
+        f"median **{moved.median:.1%}**, max **{most:.1%}** (filter {i}); the whole layer {moved.whole:.1%}."
+        in number
+    )
     assert moved.median > 0.001  # two epochs moved them: the number is not a constant
-    assert any(c.startswith("one scale for all 8: grey = unchanged, lighter = up, darker = down (±") for c in captions(at))
+    assert any(
+        c.startswith("one scale for all 8: grey = unchanged, lighter = up, darker = down (±")
+        for c in captions(at)
+    )
     honest(at)

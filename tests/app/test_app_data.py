@@ -30,15 +30,22 @@ def test_default_shows_both_domains(at):
     assert len(at.image) == 2  # one composed grid per domain
     table = at.dataframe[0].value.set_index("measure")
     assert list(table.columns) == ["source", "target"]  # one row per measure: it fits a narrow window
-    assert table.loc["images"].tolist() == ["898", "899"] and table.loc["labels"].tolist() == ["10 classes", "10 classes"]
+    assert table.loc["images"].tolist() == ["898", "899"] and table.loc["labels"].tolist() == [
+        "10 classes",
+        "10 classes",
+    ]
     assert len(at.get("vega_lite_chart")) == 2  # class counts, intensity histogram
     assert "Device" in texts(at) and "CPU" in texts(at)
 
 
 def test_zip_upload_of_the_homework_layout(at, tmp_path):
-    data = zip_folder(make_homework_layout(tmp_path / "hw", n_target=7), tmp_path / "hw.zip", "real_or_drawing/")
+    data = zip_folder(
+        make_homework_layout(tmp_path / "hw", n_target=7), tmp_path / "hw.zip", "real_or_drawing/"
+    )
     at.radio(key="data_choice").set_value("Upload a zip").run()
-    at.file_uploader(key="zip_source").upload("real_or_drawing.zip", data.read_bytes(), "application/zip").run()
+    at.file_uploader(key="zip_source").upload(
+        "real_or_drawing.zip", data.read_bytes(), "application/zip"
+    ).run()
     button(at, "Open zip").click().run()
     assert not at.exception and not at.error
     ds = at.session_state.dataset
@@ -158,7 +165,9 @@ def test_file_and_folder_names_that_are_not_utf8(local, at, tmp_path):
     assert not at.exception and not at.error
     ds = at.session_state.dataset
     assert "a/ok\ufffd.png" in ds.source.files
-    assert "c\ufffd" in ds.classes and ds.target.skipped == (("bad\ufffd.png", "not an image (unknown format)"),)
+    assert "c\ufffd" in ds.classes and ds.target.skipped == (
+        ("bad\ufffd.png", "not an image (unknown format)"),
+    )
 
 
 def test_the_caption_names_this_dataset(at, tmp_path):
@@ -172,7 +181,10 @@ def test_the_caption_names_this_dataset(at, tmp_path):
     at.file_uploader(key="zip_target").upload("sketches.zip", tgt.read_bytes()).run()
     button(at, "Open zip").click().run()
     first = at.caption[0].value
-    assert "(here: photos.zip, 6 images in 2 classes)" in first and "(here: sketches.zip, 3 images, unlabelled)" in first
+    assert (
+        "(here: photos.zip, 6 images in 2 classes)" in first
+        and "(here: sketches.zip, 3 images, unlabelled)" in first
+    )
     assert "photo" not in first.replace("photos.zip", "") and "drawing" not in first
 
 
@@ -193,15 +205,31 @@ def shown(at) -> list[str]:
     "source, target, said",
     [
         ([], None, "real.zip is empty: it holds no files."),
-        ([("a.txt", b"x"), ("b.csv", b"y"), ("c/d.doc", b"z")], None, "real.zip holds 3 files, none of them an image (.png, .jpg"),
-        ([("cat/1.png", png_bytes()), ("dog/1.png", png_bytes())], None, "real.zip holds one domain, not two"),
-        ([("1.png", png_bytes()), ("2.png", png_bytes())], [("t.png", png_bytes())], "The source domain (real.zip) must be labelled"),
+        (
+            [("a.txt", b"x"), ("b.csv", b"y"), ("c/d.doc", b"z")],
+            None,
+            "real.zip holds 3 files, none of them an image (.png, .jpg",
+        ),
+        (
+            [("cat/1.png", png_bytes()), ("dog/1.png", png_bytes())],
+            None,
+            "real.zip holds one domain, not two",
+        ),
+        (
+            [("1.png", png_bytes()), ("2.png", png_bytes())],
+            [("t.png", png_bytes())],
+            "The source domain (real.zip) must be labelled",
+        ),
         (
             [("cat/1.png", b"junk"), ("dog/2.png", b"junk")],
             [("t.png", png_bytes())],
             "None of the 2 image file(s) in real.zip could be read",
         ),
-        ([("a/cat/1.png", png_bytes()), ("a/dog/1.png", png_bytes())], [], "other.zip is empty: it holds no files."),
+        (
+            [("a/cat/1.png", png_bytes()), ("a/dog/1.png", png_bytes())],
+            [],
+            "other.zip is empty: it holds no files.",
+        ),
     ],
     ids=["empty", "no-images", "one-domain", "unlabelled-source", "corrupt", "empty-target"],
 )
@@ -220,12 +248,22 @@ def test_bad_zips_say_what_is_wrong_without_a_server_path(at, tmp_path, explorer
 
 
 def test_notes_about_an_uploaded_zip_name_the_zip(at, tmp_path, explorer_home):
-    source = [("cat/1.png", png_bytes()), ("dog/1.png", png_bytes()), ("dog/2.png", b"junk"), ("loose.png", png_bytes())]
+    source = [
+        ("cat/1.png", png_bytes()),
+        ("dog/1.png", png_bytes()),
+        ("dog/2.png", b"junk"),
+        ("loose.png", png_bytes()),
+    ]
     at.radio(key="data_choice").set_value("Upload a zip").run()
     at.file_uploader(key="zip_source").upload("real.zip", _zip(tmp_path / "s.zip", source)).run()
-    at.file_uploader(key="zip_target").upload("other.zip", _zip(tmp_path / "t.zip", [("t.png", png_bytes())])).run()
+    at.file_uploader(key="zip_target").upload(
+        "other.zip", _zip(tmp_path / "t.zip", [("t.png", png_bytes())])
+    ).run()
     button(at, "Open zip").click().run()
     assert not at.error and len(at.warning) == 2
     notes = " ".join(w.value for w in at.warning)
-    assert "1 image(s) directly in real.zip/ were ignored" in notes and "1 of 3 file(s) in real.zip/ could not be read" in notes
+    assert (
+        "1 image(s) directly in real.zip/ were ignored" in notes
+        and "1 of 3 file(s) in real.zip/ could not be read" in notes
+    )
     assert str(explorer_home) not in notes and not re.search(r"-[0-9a-f]{12}", notes)

@@ -66,7 +66,9 @@ def test_canny_sliders_change_the_preview(at):
 
 def test_canny_upload_goes_through_the_pipeline(at):
     page(at, "canny")
-    at.file_uploader(key="canny_upload").upload("photo.png", png_bytes((200, 100, 50), (64, 48)), "image/png").run()
+    at.file_uploader(key="canny_upload").upload(
+        "photo.png", png_bytes((200, 100, 50), (64, 48)), "image/png"
+    ).run()
     assert not at.exception and any("photo.png (64x48 RGB)" in c for i in at.image for c in i.captions)
     at.file_uploader(key="canny_upload").set_value(("junk.png", b"not an image", "image/png")).run()
     assert "junk.png: not an image" in at.error[0].value
@@ -148,7 +150,11 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     assert not at.exception and not at.error
     assert len(at.get("vega_lite_chart")) == 2  # epochs 0 and 2, each a by-class | by-domain pair
     labels = [m.label for m in at.metric]
-    assert labels.count("proxy A-distance") == 2 and "target accuracy" in labels and "5-NN class agreement" in labels
+    assert (
+        labels.count("proxy A-distance") == 2
+        and "target accuracy" in labels
+        and "5-NN class agreement" in labels
+    )
     at.number_input(key="f_perp").set_value(150.0).run()
     assert "Perplexity 150 is too large" in at.error[0].value
 
@@ -171,10 +177,18 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     # Play first shows the frame it was pressed on, then steps; slider, counter and picture show one frame.
     button(at, "Play").click().run()
     epoch = lambda: {m.label: m.value for m in at.metric}["epoch"]  # noqa: E731
-    assert epoch() == "0" and at.select_slider(key="movie_epoch").value == 0 and any(c.value == "frame 1 of 3" for c in at.caption)
+    assert (
+        epoch() == "0"
+        and at.select_slider(key="movie_epoch").value == 0
+        and any(c.value == "frame 1 of 3" for c in at.caption)
+    )
     time.sleep(0.6)  # most of a tick of the player's fragment
     at.run()
-    assert epoch() == "1" and at.select_slider(key="movie_epoch").value == 1 and any(c.value == "frame 2 of 3" for c in at.caption)
+    assert (
+        epoch() == "1"
+        and at.select_slider(key="movie_epoch").value == 1
+        and any(c.value == "frame 2 of 3" for c in at.caption)
+    )
 
 
 def test_a_second_session_waits_visibly_for_the_device(at):
@@ -203,12 +217,19 @@ def test_layer_activations_compares_a_dann_run_with_its_random_start(at, tmp_pat
     assert not at.exception and not at.error
     assert at.subheader[0].value == "source image 0"
     titles = [m.value for m in at.markdown if m.value.startswith("**")]
-    assert titles[0].startswith("**the feature extractor of run") and titles[1] == "**the same run at epoch 0 (its random start)**"
+    assert (
+        titles[0].startswith("**the feature extractor of run")
+        and titles[1] == "**the same run at epoch 0 (its random start)**"
+    )
     assert any("the most informative pair on this machine" in c.value for c in at.caption)
     layer = at.selectbox(key="a_layer")
-    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)  # width 0.125: 8 filters
+    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(
+        layer.value
+    )  # width 0.125: 8 filters
     captions = [c for i in at.image for c in i.captions]
-    assert sum("conv.0 weights: 8 kernels of 3x3" in c for c in captions) == 2  # both models' first-layer kernels
+    assert (
+        sum("conv.0 weights: 8 kernels of 3x3" in c for c in captions) == 2
+    )  # both models' first-layer kernels
     assert sum("conv.0: maps 0–7" in c for c in captions) == 2
     other = next(s for s in at.selectbox if s.key and s.key.startswith("a_other_"))
     other.set_value("nothing").run()
@@ -229,7 +250,9 @@ def test_clear_my_cached_runs_removes_only_mine(at):
     runs.add_owner(other, "f" * 32)
     assert any("Checkpoint cache:" in c.value for c in at.caption)
     button(at, "Remove them").click().run()  # inside the "Clear my cached runs" popover
-    assert not at.exception and not any("epochs" in d.value.columns for d in at.dataframe)  # no comparison left
+    assert not at.exception and not any(
+        "epochs" in d.value.columns for d in at.dataframe
+    )  # no comparison left
     assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0
 
 
@@ -243,12 +266,32 @@ def fake_run(config, fingerprint, owner, judge_scores, target_accs):
     run_id = config.run_id(fingerprint, "cpu")
     d = cache.run_dir(run_id)
     d.mkdir(parents=True)
-    info = {"run_id": run_id, "data_fingerprint": fingerprint, "dataset": "builtin", "classes": [str(i) for i in range(10)],
-            "device_type": "cpu", "preprocess": {"edges": "none", "low": 100, "high": 200, "invert": False, "label": "no edges"}}  # fmt: skip
+    info = {
+        "run_id": run_id,
+        "data_fingerprint": fingerprint,
+        "dataset": "builtin",
+        "classes": [str(i) for i in range(10)],
+        "device_type": "cpu",
+        "preprocess": {"edges": "none", "low": 100, "high": 200, "invert": False, "label": "no edges"},
+    }
     (d / "config.json").write_text(json.dumps(config.to_dict() | info))
-    rows = [{"kind": "epoch", "stage": "dann", "epoch": e + 1, "lambda": config.lamb, "lr": 1e-3, "class_loss": 1.0,
-             "domain_loss": 0.6, "source_acc": 0.9, "domain_acc": 0.6, "target_acc": acc, "elapsed": e + 1.0,
-             "validators": {DEFAULT: score, JUDGE: score}} for e, (score, acc) in enumerate(zip(judge_scores, target_accs))]  # fmt: skip
+    rows = [
+        {
+            "kind": "epoch",
+            "stage": "dann",
+            "epoch": e + 1,
+            "lambda": config.lamb,
+            "lr": 1e-3,
+            "class_loss": 1.0,
+            "domain_loss": 0.6,
+            "source_acc": 0.9,
+            "domain_acc": 0.6,
+            "target_acc": acc,
+            "elapsed": e + 1.0,
+            "validators": {DEFAULT: score, JUDGE: score},
+        }
+        for e, (score, acc) in enumerate(zip(judge_scores, target_accs))
+    ]
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     runs.add_owner(d, owner)
     return d
@@ -259,16 +302,26 @@ def test_dann_worse_than_its_source_only_twin_is_called_out(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    dann = TrainConfig(epochs=2, lamb=0.7, canny=None, augment="rotate")  # set by hand: its twin is the same options, λ = 0
+    dann = TrainConfig(
+        epochs=2, lamb=0.7, canny=None, augment="rotate"
+    )  # set by hand: its twin is the same options, λ = 0
     fake_run(dann, fingerprint, me, [0.50, 0.55], [0.40, 0.42])
     page(at, "train")
     assert any("source-only twin" in i.value for i in at.info)  # no twin yet: offered
     fake_run(
-        TrainConfig(epochs=2, lamb=0.7, method="source-only", canny=None, augment="rotate"), fingerprint, me, [0.80, 0.85], [0.60, 0.66]
+        TrainConfig(epochs=2, lamb=0.7, method="source-only", canny=None, augment="rotate"),
+        fingerprint,
+        me,
+        [0.80, 0.85],
+        [0.60, 0.66],
     )
     at.run()
     (warning,) = [w for w in at.warning if "DANN probably hurt" in w.value]
-    assert "0.5500" in warning.value and "0.8500" in warning.value and "DANN 0.420 against source-only 0.660" in warning.value
+    assert (
+        "0.5500" in warning.value
+        and "0.8500" in warning.value
+        and "DANN 0.420 against source-only 0.660" in warning.value
+    )
     assert "Only target labels can tell for sure" in warning.value
 
 
@@ -277,7 +330,9 @@ def test_the_overlay_says_an_unfinished_run_is_shown_as_of_the_last_redraw(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    fake_run(TrainConfig(epochs=5, lamb=0.3, canny=None), fingerprint, me, [0.5, 0.6], [0.4, 0.5])  # 2 of 5 epochs
+    fake_run(
+        TrainConfig(epochs=5, lamb=0.3, canny=None), fingerprint, me, [0.5, 0.6], [0.4, 0.5]
+    )  # 2 of 5 epochs
     page(at, "train")
     (note,) = [c.value for c in at.caption if "As of this page's last redraw" in c.value]
     assert "2 of 5 epochs" in note and "This run" in note
@@ -288,13 +343,18 @@ def test_the_source_only_twin_trains_with_one_click(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    fake_run(TrainConfig(epochs=1, width=0.125, seed=int(time.time()) % 100000), fingerprint, me, [0.5], [0.4])
+    fake_run(
+        TrainConfig(epochs=1, width=0.125, seed=int(time.time()) % 100000), fingerprint, me, [0.5], [0.4]
+    )
     page(at, "train")
     button(at, "Train the source-only twin").click().run()
     assert not at.session_state.get("current_job")  # the twin is drawn beside its button, not as "This run"
     wait_for(at, lambda a: any("DANN probably" in m.value for m in [*a.warning, *a.success]))
     overlay = at.multiselect(key="t_compare")
-    assert any(o.startswith("source-only") for o in overlay.value), (overlay.options, overlay.value)  # in the overlay, no reload
+    assert any(o.startswith("source-only") for o in overlay.value), (
+        overlay.options,
+        overlay.value,
+    )  # in the overlay, no reload
 
 
 def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):
@@ -344,7 +404,11 @@ def test_a_sweep_stops_on_request_and_keeps_what_it_finished(at):
     at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
     at.multiselect(key="s_canny").set_value(["off"]).run()
     button(at, "Start sweep").click().run()
-    wait_for(at, lambda a: any(b.label == "Stop sweep" for b in a.button) and any(p.value for p in a.get("progress")), timeout=60)
+    wait_for(
+        at,
+        lambda a: any(b.label == "Stop sweep" for b in a.button) and any(p.value for p in a.get("progress")),
+        timeout=60,
+    )
     button(at, "Stop sweep").click().run()
     wait_for(at, lambda a: any("Sweep stopped" in w.value for w in a.warning), timeout=60)
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)

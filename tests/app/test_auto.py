@@ -20,13 +20,17 @@ def test_the_first_default_run_measures_then_the_next_reuses_the_choice(at):  # 
     assert "no target label was used" in chose
     tried = next(d.value for d in at.dataframe if "option" in d.value.columns)
     assert len(tried) >= 4 and {"im score", "at epoch", "target acc (labels, not used)"} <= set(tried.columns)
-    assert any("This target is labelled, so we can check" in c.value for c in at.caption)  # the builtin target has labels
+    assert any(
+        "This target is labelled, so we can check" in c.value for c in at.caption
+    )  # the builtin target has labels
     assert any(c.value.startswith("auto: measuring") for c in at.caption)
 
     at.number_input(key="t_seed").set_value(at.number_input(key="t_seed").value + 1)
     button(at, "Start training").click().run()
     wait_for(at, lambda a: any("finished: 1 epochs" in s.value for s in a.success), timeout=300)
-    assert any("measured on this data on" in c.value for c in at.caption)  # one option trained, and the page says why
+    assert any(
+        "measured on this data on" in c.value for c in at.caption
+    )  # one option trained, and the page says why
 
     page(at, "canny")
     assert not at.exception and any("measured on this data on" in c.value for c in at.caption)

@@ -123,7 +123,16 @@ def test_runs_are_listed_for_their_owners_only(tmp_path):
     run = tmp_path / "abc"
     run.mkdir()
     (run / "config.json").write_text(
-        json.dumps({"run_id": "abc", "data_fingerprint": "fp", "method": "dann", "lamb": 0.1, "lambda_schedule": "constant", "epochs": 1})
+        json.dumps(
+            {
+                "run_id": "abc",
+                "data_fingerprint": "fp",
+                "method": "dann",
+                "lamb": 0.1,
+                "lambda_schedule": "constant",
+                "epochs": 1,
+            }
+        )
     )
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "target_acc": 0.5}) + "\n")
     add_owner(run, "alice")
@@ -140,7 +149,16 @@ def test_half_written_metrics_line_is_skipped(tmp_path):
     run = tmp_path / "r"
     run.mkdir()
     (run / "config.json").write_text(
-        json.dumps({"run_id": "r", "data_fingerprint": "fp", "method": "dann", "lamb": 0.1, "lambda_schedule": "constant", "epochs": 3})
+        json.dumps(
+            {
+                "run_id": "r",
+                "data_fingerprint": "fp",
+                "method": "dann",
+                "lamb": 0.1,
+                "lambda_schedule": "constant",
+                "epochs": 3,
+            }
+        )
     )
     (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + '{"epoch": 2, "targ')
     (tmp_path / "junk").mkdir()  # a folder that is not a run
@@ -172,7 +190,9 @@ def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish(
         job.expected = seconds
     wait(lambda: a.state == "running")
     assert q.wait(a) == 0 and q.waiting_ahead(c) == 2
-    assert 60 <= q.wait(c) <= 70  # A has not reported progress: its expected time (less the moments spent), then B's 30
+    assert (
+        60 <= q.wait(c) <= 70
+    )  # A has not reported progress: its expected time (less the moments spent), then B's 30
     steps.release()
     wait(lambda: a.events)
     time.sleep(0.05)

@@ -61,7 +61,10 @@ def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_lin
 
     again = open_app(sid)  # a reload, or a new tab with the same address
     assert sidebar_dataset(again) == chosen and "28x28 px" in again.sidebar.caption[0].value
-    assert again.selectbox(key="data_size").value == 28 and again.radio(key="data_choice").value == "Folder on this server"
+    assert (
+        again.selectbox(key="data_size").value == 28
+        and again.radio(key="data_choice").value == "Folder on this server"
+    )
     st.cache_resource.clear()  # the app restarting: nothing left in memory, only what is on disk
     st.cache_data.clear()
     deep = open_app(sid, page="canny")  # a deep link to another page
@@ -127,7 +130,9 @@ def test_one_selected_run_on_every_page_of_a_session_and_in_its_address(finished
     second = next(o for o in at.selectbox(key="f_run").options if made[1].short_id in o)
     at.selectbox(key="f_run").set_value(second).run()
     at.switch_page("app_pages/train.py").run()
-    assert made[1].short_id in at.selectbox(key="t_download_run").value  # changed on Feature Space, seen on Train DANN
+    assert (
+        made[1].short_id in at.selectbox(key="t_download_run").value
+    )  # changed on Feature Space, seen on Train DANN
     assert at.query_params["run"] == made[1].run_id
     shared = next(e for e in at.expander if "Share this run" in e.label)
     assert shared  # the share box belongs to the selected run: its button is keyed by that run's id
@@ -181,13 +186,21 @@ def test_a_share_of_a_run_on_the_owners_own_images_shows_none_of_them(folders):
     run_dir = cache.run_dir(config.run_id(data.fingerprint, "cpu"))
     train(config, data, run_dir)
     runs.add_owner(run_dir, sid)
-    recipe = {"kind": "folders", "what": "uploaded zip", "source": str(folders[0]), "target": str(folders[1]), "size": 32}
+    recipe = {
+        "kind": "folders",
+        "what": "uploaded zip",
+        "source": str(folders[0]),
+        "target": str(folders[1]),
+        "size": 32,
+    }
     token = sessions.share(runs.read_run(run_dir).run_id, sid, recipe)
     viewer = open_app(share=token, page="features")
     viewer.selectbox(key="f_method").set_value("pca").run()  # 8 + 6 images: too few for t-SNE
     assert not viewer.exception and not viewer.error, [e.value for e in viewer.error]
     assert len(viewer.get("vega_lite_chart")) >= 1
-    assert not [b for b in viewer.get("download_button")]  # no coordinates (file names), no projector (thumbnails)
+    assert not [
+        b for b in viewer.get("download_button")
+    ]  # no coordinates (file names), no projector (thumbnails)
     viewer.switch_page("app_pages/activations.py").run()
     assert not viewer.exception and "a_sample" not in [n.key for n in viewer.number_input]
     assert any("Drop an image of your own" in i.value for i in viewer.info)
@@ -197,7 +210,9 @@ def test_an_uploaded_zip_comes_back_after_its_old_session_folder_is_swept(tmp_pa
     from explorer.store.home import subdir
     from tests.conftest import zip_folder
 
-    data = zip_folder(make_image_folder(tmp_path / "z", ("cat", "dog"), per_class=3), tmp_path / "pets.zip", "source/")
+    data = zip_folder(
+        make_image_folder(tmp_path / "z", ("cat", "dog"), per_class=3), tmp_path / "pets.zip", "source/"
+    )
     make_image_folder(tmp_path / "zt", ("cat", "dog"), per_class=2, mode="L")
     with __import__("zipfile").ZipFile(data, "a") as zf:
         for p in sorted((tmp_path / "zt").rglob("*.png")):
@@ -213,7 +228,9 @@ def test_an_uploaded_zip_comes_back_after_its_old_session_folder_is_swept(tmp_pa
     again = open_app(sid)  # a reload: a new browser session, with its own upload folder
     assert sidebar_dataset(again) == chosen and not again.warning
     moved = again.session_state.session_dir
-    assert moved != first and list((moved / "unpacked").iterdir())  # the upload now lives in the new session's folder
+    assert moved != first and list(
+        (moved / "unpacked").iterdir()
+    )  # the upload now lives in the new session's folder
     shutil.rmtree(first, ignore_errors=True)  # housekeeping removes the ended session's folder
     assert sidebar_dataset(open_app(sid)) == chosen  # and a later visit still finds it
     assert subdir("sessions") in moved.parents
@@ -227,5 +244,7 @@ def test_a_share_of_uploaded_data_outlives_the_owners_upload_folder(tmp_path):
     own = sessions.shared(token)["dataset"]
     assert own["source"] != str(src) and token in own["source"]
     shutil.rmtree(tmp_path / "sessions_like")  # the owner's upload folder moved away or swept
-    assert sorted(p.name for p in Path(own["source"]).rglob("*.png")) == sorted(f"{i:03d}.png" for i in range(3) for _ in range(2))
+    assert sorted(p.name for p in Path(own["source"]).rglob("*.png")) == sorted(
+        f"{i:03d}.png" for i in range(3) for _ in range(2)
+    )
     assert sessions.revoke(token, "0123456789abcdef0123456789abcdef") and not Path(own["source"]).exists()

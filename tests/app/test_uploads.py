@@ -32,7 +32,9 @@ def test_new_sessions_are_separate(explorer_home):
 
 def test_dropped_images_build_a_dataset(explorer_home):
     s = uploads.new_session()
-    uploads.add_images(s, "source", "cat", [("1.png", png_bytes((200, 0, 0))), ("1.png", png_bytes((210, 0, 0)))])
+    uploads.add_images(
+        s, "source", "cat", [("1.png", png_bytes((200, 0, 0))), ("1.png", png_bytes((210, 0, 0)))]
+    )
     uploads.add_images(s, "source", "../../dog", [("x.png", png_bytes((0, 200, 0)))])
     uploads.add_images(s, "target", None, [("t.png", png_bytes(90, mode="L"))])
     assert uploads.dropped_counts(s) == {"source": {"cat": 2, "dog": 1}, "target": {"(unlabelled)": 1}}
@@ -55,7 +57,9 @@ def test_zip_upload_extracts_inside_the_session(tmp_path, explorer_home, monkeyp
     folder = uploads.add_zip(s, "../../real_or_drawing.zip", z.read_bytes())
     assert folder.is_relative_to(s) and folder.name.startswith("real_or_drawing-")
     assert len(open_dataset(folder).source) == 20
-    assert uploads.add_zip(s, "real_or_drawing.zip", z.read_bytes()) == folder  # opened again: not extracted again
+    assert (
+        uploads.add_zip(s, "real_or_drawing.zip", z.read_bytes()) == folder
+    )  # opened again: not extracted again
     # a session cannot extract more than its quota, however many times it uploads
     monkeypatch.setattr(uploads, "SESSION_QUOTA", uploads.usage(s) + 10)
     other = zip_folder(make_homework_layout(tmp_path / "hw2", n_target=9), tmp_path / "hw2.zip")
@@ -92,7 +96,9 @@ def test_session_folders_are_named_by_the_session_and_swept_after_it_ends(explor
     ended = uploads.new_session("1b3c5d1e-aaaa-bbbb-cccc-123456789abc")
     recent = uploads.new_session("2b3c5d1e-aaaa-bbbb-cccc-123456789abc")
     assert live.name == "0b3c5d1e-aaaa-bbbb-cccc-123456789abc"
-    assert uploads.new_session("../../etc").parent == explorer_home / "sessions"  # not a session id: a fresh name
+    assert (
+        uploads.new_session("../../etc").parent == explorer_home / "sessions"
+    )  # not a session id: a fresh name
     uploads.add_images(ended, "source", "cat", [("1.png", png_bytes())])
     old = time.time() - 3600
     for d in (live, ended):
@@ -109,8 +115,13 @@ def test_session_folders_are_named_by_the_session_and_swept_after_it_ends(explor
 def test_messages_about_uploads_name_the_zip_never_the_server_path(explorer_home):
     s = uploads.new_session("0123456789abcdef0123")
     unpacked = s / "unpacked" / "real photos-0a1b2c3d4e5f"
-    said = uploads.plain(f"No images in {unpacked}/real: expected real/<class>/<image>; 3 image(s) directly in real photos-0a1b2c3d4e5f/.")
-    assert said == "No images in real photos.zip/real: expected real/<class>/<image>; 3 image(s) directly in real photos.zip/."
+    said = uploads.plain(
+        f"No images in {unpacked}/real: expected real/<class>/<image>; 3 image(s) directly in real photos-0a1b2c3d4e5f/."
+    )
+    assert (
+        said
+        == "No images in real photos.zip/real: expected real/<class>/<image>; 3 image(s) directly in real photos.zip/."
+    )
     assert uploads.plain(f"The source domain ({s / 'dropped' / 'source'}) must be labelled") == (
         "The source domain (the dropped source images) must be labelled"
     )
@@ -119,8 +130,12 @@ def test_messages_about_uploads_name_the_zip_never_the_server_path(explorer_home
         "None of the 2 image file(s) in hw.zip/train_data could be read"
     )
     for message in (f"Refused: {s}", f"Refused: {s.parent}", f"Refused: {explorer_home / 'runs'}"):
-        assert str(explorer_home) not in uploads.plain(message) and "0123456789abcdef0123" not in uploads.plain(message)
-    assert uploads.plain("cat-dog.zip is not a readable zip file.") == "cat-dog.zip is not a readable zip file."
+        assert str(explorer_home) not in uploads.plain(
+            message
+        ) and "0123456789abcdef0123" not in uploads.plain(message)
+    assert (
+        uploads.plain("cat-dog.zip is not a readable zip file.") == "cat-dog.zip is not a readable zip file."
+    )
 
 
 def test_a_zip_without_images_is_refused_in_one_sentence(tmp_path, explorer_home):
@@ -144,7 +159,9 @@ def test_one_domain_in_a_zip_asks_for_the_target(tmp_path, explorer_home):
 
     z = zip_folder(make_image_folder(tmp_path / "photos", ("cat", "dog")), tmp_path / "photos.zip")
     s = uploads.new_session()
-    with pytest.raises(DataError, match="photos.zip holds one domain, not two: .* or upload the target as a second zip"):
+    with pytest.raises(
+        DataError, match="photos.zip holds one domain, not two: .* or upload the target as a second zip"
+    ):
         uploads.open_zips(s, ("photos.zip", z.read_bytes()), None, 32)
     ds, recipe = uploads.open_zips(s, ("photos.zip", z.read_bytes()), ("sketches.zip", z.read_bytes()), 32)
     assert ds.name == "photos.zip → sketches.zip" and recipe["name"] == ds.name and recipe["size"] == 32

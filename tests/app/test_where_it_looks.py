@@ -58,11 +58,16 @@ def test_the_run_beside_its_twin_with_numbers_and_nothing_recomputed_for_fewer_i
     monkeypatch.setattr(cam_metrics, "look", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     at = open_view(run)
     table = at.dataframe[0].value
-    assert list(table["model"]) == ["DANN run", "source-only twin"] * 2 and list(table["images"]) == ["target"] * 2 + ["source"] * 2
+    assert (
+        list(table["model"]) == ["DANN run", "source-only twin"] * 2
+        and list(table["images"]) == ["target"] * 2 + ["source"] * 2
+    )
     assert list(table.columns) == ["model", "images", "on strokes", "even spread", "faithfulness", "accuracy"]
     assert len(calls) == 4  # two models x two domains, all 32 images at once
     layers = at.selectbox(key=f"cam_layer_{run.run_id}")
-    assert layers.value == "feature.conv.18" and layers.options[-1].startswith("block 5")  # the last conv block by default
+    assert layers.value == "feature.conv.18" and layers.options[-1].startswith(
+        "block 5"
+    )  # the last conv block by default
     layers.set_value("feature.conv.10").run()  # block 3, 8x8: a one-epoch model has evidence there
     assert not at.exception and len(calls) == 8  # another layer: the maps again
     verdict = next(m.value for m in at.markdown if "its source-only twin" in m.value)

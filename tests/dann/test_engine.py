@@ -51,7 +51,14 @@ def bars(n: int, offset: int, seed: int) -> Domain:
             x[i, 0, 2:14, pos[i] - 1 : pos[i] + 2] = 220
     x = (x + offset).clamp(0, 255).to(torch.uint8)
     return Domain(
-        "bars", x, labels, ("horizontal", "vertical"), tuple(f"{i}.png" for i in range(n)), "test", np.full((n, 2), 16), ("L",) * n
+        "bars",
+        x,
+        labels,
+        ("horizontal", "vertical"),
+        tuple(f"{i}.png" for i in range(n)),
+        "test",
+        np.full((n, 2), 16),
+        ("L",) * n,
     )
 
 
@@ -59,8 +66,18 @@ def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tm
     data = pair(bars(256, 0, 0), bars(256, 80, 1))
 
     def domain_acc(method: str, seed: int, epochs: slice) -> float:
-        cfg = TrainConfig(method=method, epochs=12, lamb=1.0, lambda_schedule="constant", width=0.125, image_size=16, batch_size=32,
-                          augment="none", canny=None, seed=seed)  # fmt: skip
+        cfg = TrainConfig(
+            method=method,
+            epochs=12,
+            lamb=1.0,
+            lambda_schedule="constant",
+            width=0.125,
+            image_size=16,
+            batch_size=32,
+            augment="none",
+            canny=None,
+            seed=seed,
+        )
         _, events = train(cfg, data, run_dir=tmp_path / f"{method}-{seed}")
         accs = [e["domain_acc"] for e in events if e["kind"] == "epoch"][epochs]
         return sum(accs) / len(accs)
@@ -113,7 +130,16 @@ def test_grl_update_and_mmd_run(tmp_path):
     domains a brightness offset apart, a discriminator trained beside a lambda = 0 GRL run tells
     them apart; reversed gradients (lambda > 0) or the MMD term make F hide the offset from it."""
     data = pair(bars(128, 0, 0), bars(128, 80, 1))
-    base = dict(update="grl", epochs=3, lambda_schedule="constant", width=0.125, image_size=16, batch_size=32, augment="none", canny=None)
+    base = dict(
+        update="grl",
+        epochs=3,
+        lambda_schedule="constant",
+        width=0.125,
+        image_size=16,
+        batch_size=32,
+        augment="none",
+        canny=None,
+    )
 
     def domain_acc(name, **options):
         _, events = train(TrainConfig(**base, **options), data, run_dir=tmp_path / name)
@@ -134,7 +160,16 @@ def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
     files = sorted(p.name for p in trainer.dir.iterdir())
     best = [f"best-{name}.pt" for name in NAMES]
     assert files == sorted(
-        ["config.json", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt", "last.pt", "metrics.jsonl", *best]
+        [
+            "config.json",
+            "epoch_0000.pt",
+            "epoch_0001.pt",
+            "epoch_0002.pt",
+            "epoch_0003.pt",
+            "last.pt",
+            "metrics.jsonl",
+            *best,
+        ]
     )
     assert [e for e in range(201) if marked(e)] == [0, 1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200]
     models, ckpt = load_for_prediction(trainer.dir / "last.pt", torch.device("cpu"))
@@ -178,12 +213,20 @@ def test_nan_loss_stops_with_lambda_and_lr(data16, tmp_path, monkeypatch):
     trainer = Trainer(TrainConfig(epochs=2, mmd_weight=1.0, lr=0.002, **SMALL), data16, run_dir=tmp_path)
     events = list(trainer.events())
     assert events[-1]["kind"] == "error"
-    assert "nan" in events[-1]["message"] and "lambda = " in events[-1]["message"] and "lr = 0.002" in events[-1]["message"]
+    assert (
+        "nan" in events[-1]["message"]
+        and "lambda = " in events[-1]["message"]
+        and "lr = 0.002" in events[-1]["message"]
+    )
     assert checkpoints.load(trainer.dir / "last.pt")["epoch"] == 0  # the NaN weights were never saved
 
 
 def test_self_training_uses_an_ema_teacher(data16, tmp_path):
-    trainer, events = train(TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL), data16, run_dir=tmp_path)
+    trainer, events = train(
+        TrainConfig(epochs=1, self_train_epochs=1, self_train_threshold=0.5, **SMALL),
+        data16,
+        run_dir=tmp_path,
+    )
     stages = [e["stage"] for e in events if e["kind"] == "epoch"]
     assert stages == ["dann", "self-train"] and 0 <= events[-2]["pseudo_frac"] <= 1
     assert trainer.teacher is not None

@@ -25,7 +25,10 @@ def test_grl_is_identity_forward_and_flips_and_scales_gradients():
     x2 = torch.randn(4, dtype=torch.float64)
     eps = 1e-6
     numerical = torch.stack(
-        [(reverse_gradient(x2 + eps * e, 0.7) - reverse_gradient(x2 - eps * e, 0.7)) / (2 * eps) for e in torch.eye(4, dtype=torch.float64)]
+        [
+            (reverse_gradient(x2 + eps * e, 0.7) - reverse_gradient(x2 - eps * e, 0.7)) / (2 * eps)
+            for e in torch.eye(4, dtype=torch.float64)
+        ]
     )
     analytical = torch.autograd.functional.jacobian(lambda t: reverse_gradient(t, 0.7), x2)
     assert torch.allclose(numerical, torch.eye(4, dtype=torch.float64))
@@ -117,7 +120,17 @@ def test_bad_configs_are_refused(kw, message):
 def test_run_id_depends_on_config_data_and_device():
     c = TrainConfig()
     assert c.run_id("a", "cpu") == TrainConfig().run_id("a", "cpu")
-    assert len({c.run_id("a", "cpu"), c.run_id("b", "cpu"), c.run_id("a", "cuda"), TrainConfig(lamb=0.5).run_id("a", "cpu")}) == 4
+    assert (
+        len(
+            {
+                c.run_id("a", "cpu"),
+                c.run_id("b", "cpu"),
+                c.run_id("a", "cuda"),
+                TrainConfig(lamb=0.5).run_id("a", "cpu"),
+            }
+        )
+        == 4
+    )
     assert TrainConfig.from_dict(TrainConfig(canny=(1, 2)).to_dict()) == TrainConfig(canny=(1, 2))
 
 
@@ -145,7 +158,9 @@ def test_domain_objective_scores_the_discriminator_and_reverses_only_with_grl():
     def discriminator(f):  # one logit per row, for any leading copy dimensions
         return linear(f).squeeze(-1)
 
-    f = torch.tensor([[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True)  # 2 source, 2 target
+    f = torch.tensor(
+        [[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True
+    )  # 2 source, 2 target
     out = domain_loss(discriminator, f, 2)
     assert out.correct.item() == 3  # the last target row looks like a source row
     plain = torch.autograd.grad(out.loss, f)[0]
@@ -154,7 +169,11 @@ def test_domain_objective_scores_the_discriminator_and_reverses_only_with_grl():
     # two stacked copies of the same batch, each reversed by its own lambda; numbers per copy
     f2 = torch.stack([f.detach(), f.detach()]).requires_grad_(True)
     both = domain_loss(discriminator, f2, 2, reverse=torch.tensor([0.5, 2.0]))
-    assert both.loss.shape == (2,) and both.correct.tolist() == [3, 3] and torch.allclose(both.loss, out.loss.detach().expand(2))
+    assert (
+        both.loss.shape == (2,)
+        and both.correct.tolist() == [3, 3]
+        and torch.allclose(both.loss, out.loss.detach().expand(2))
+    )
     grads = torch.autograd.grad(both.loss.sum(), f2)[0]
     assert torch.allclose(grads[0], -0.5 * plain) and torch.allclose(grads[1], -2.0 * plain)
 

@@ -22,7 +22,13 @@ def leftovers(folder):
 
 def test_extracts_nested_files_and_skips_junk(tmp_path):
     z = make_zip(
-        tmp_path / "a.zip", [("data/cat/1.png", png_bytes()), ("__MACOSX/data/._1.png", b"x"), ("data/.DS_Store", b"x"), ("data/dog/", b"")]
+        tmp_path / "a.zip",
+        [
+            ("data/cat/1.png", png_bytes()),
+            ("__MACOSX/data/._1.png", b"x"),
+            ("data/.DS_Store", b"x"),
+            ("data/dog/", b""),
+        ],
     )
     out = extract_zip(z, tmp_path / "out")
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["data/cat/1.png"]
@@ -143,7 +149,10 @@ def test_unwritable_layouts_are_refused_cleanly(tmp_path, entries):
     [
         ([], "real.zip is empty: it holds no files."),
         ([("photos/", b""), ("photos/cats/", b"")], "real.zip is empty: it holds no files."),
-        ([("a.txt", b"x"), ("b/c.csv", b"1,2"), ("notes.pdf", b"%PDF")], "real.zip holds 3 files, none of them an image (.png, .jpg"),
+        (
+            [("a.txt", b"x"), ("b/c.csv", b"1,2"), ("notes.pdf", b"%PDF")],
+            "real.zip holds 3 files, none of them an image (.png, .jpg",
+        ),
         ([("readme.md", b"hi")], "real.zip holds 1 file, which is not an image (.png, .jpg"),
         ([("__MACOSX/._a.png", b"x"), (".DS_Store", b"x")], "real.zip holds 2 files, none of them an image"),
     ],

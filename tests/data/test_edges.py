@@ -20,14 +20,20 @@ def test_flat_photos_never_reach_a_drawing_s_ink():
 
 
 def test_noisy_photos_reach_it_at_some_pair_and_say_which():
-    noisy = torch.randint(0, 256, (20, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    noisy = torch.randint(
+        0, 256, (20, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
     r = edges.ink_reach(noisy, strokes(width=8))  # 25% ink; Canny on noise draws about 15% to 39%
     assert r.least < r.goal < r.most and r.reachable
     assert abs(r.density - r.goal) < 0.05
-    assert abs(edges.edge_density(noisy, r.low, r.high) - r.density) < 1e-6  # the pair named gives the ink named
+    assert (
+        abs(edges.edge_density(noisy, r.low, r.high) - r.density) < 1e-6
+    )  # the pair named gives the ink named
 
 
 def test_thick_strokes_are_beyond_one_pixel_lines():
-    noisy = torch.randint(0, 256, (20, 1, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    noisy = torch.randint(
+        0, 256, (20, 1, 32, 32), generator=torch.Generator().manual_seed(1), dtype=torch.uint8
+    )
     r = edges.ink_reach(noisy, strokes(width=15))  # 47% ink
     assert r.goal > r.most and not r.reachable and r.density == r.most

@@ -39,7 +39,10 @@ def test_photos_against_line_drawings_get_edges():
 
 
 def test_the_decision_is_deterministic_and_round_trips():
-    src, tgt = strokes(seed=0), torch.from_numpy(np.stack([outline(d) for d in strokes(seed=1)[:, 0].numpy()]))[:, None]
+    src, tgt = (
+        strokes(seed=0),
+        torch.from_numpy(np.stack([outline(d) for d in strokes(seed=1)[:, 0].numpy()]))[:, None],
+    )
     a, b = P.choose(src, tgt), P.choose(src, tgt)
     assert a == b and a.evidence == b.evidence
     assert P.Preprocess.from_dict(a.to_dict()) == a

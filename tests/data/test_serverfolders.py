@@ -28,7 +28,10 @@ def test_without_a_root_only_the_server_itself_is_offered_folders(tmp_path, monk
 def test_a_root_offers_folders_inside_it_to_every_browser(data_root):
     assert serverfolders.offered(local=False)
     assert serverfolders.resolve("real_or_drawing", local=False) == (data_root / "real_or_drawing").resolve()
-    assert serverfolders.resolve(str(data_root / "real_or_drawing"), local=False) == (data_root / "real_or_drawing").resolve()
+    assert (
+        serverfolders.resolve(str(data_root / "real_or_drawing"), local=False)
+        == (data_root / "real_or_drawing").resolve()
+    )
 
 
 @pytest.mark.parametrize("path", ["..", "../private", "real_or_drawing/../../private", "/etc"])

@@ -56,9 +56,22 @@ class App:
     """One `streamlit run app.py` process with its own EXPLORER_HOME; can be killed and restarted."""
 
     def __init__(self, home: Path, log: Path, prefix=(), flags=(), module: str = "streamlit", **env):
-        self.home, self.log, self.prefix, self.flags = home, log, list(prefix), list(flags)  # e.g. taskset; more Streamlit flags
+        self.home, self.log, self.prefix, self.flags = (
+            home,
+            log,
+            list(prefix),
+            list(flags),
+        )  # e.g. taskset; more Streamlit flags
         self.module = module  # or bench.timed_server: `streamlit run`, timing each script run
-        self.env = dict(os.environ, EXPLORER_HOME=str(home), EXPLORER_SESSION_GRACE_S="2", EXPLORER_ALLOW_DOWNLOADS="0") | env
+        self.env = (
+            dict(
+                os.environ,
+                EXPLORER_HOME=str(home),
+                EXPLORER_SESSION_GRACE_S="2",
+                EXPLORER_ALLOW_DOWNLOADS="0",
+            )
+            | env
+        )
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -128,7 +141,9 @@ def browser():
 
     exe = shutil.which("chromium")
     if exe is None:
-        pytest.fail("Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it).")
+        pytest.fail(
+            "Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it)."
+        )
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         yield b
@@ -160,7 +175,9 @@ def settle(page, extra_ms: int = 500) -> None:
     """Wait until the page has a title and the script is no longer running. (Streamlit's status widget
     shows only after a run has taken a while, so its absence alone can pass while a run is still going.)"""
     page.wait_for_selector("[data-testid='stMain'] h1")
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached", timeout=120_000)
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", state="attached", timeout=120_000
+    )
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
     page.wait_for_timeout(extra_ms)
 
@@ -186,7 +203,9 @@ def no_errors(page) -> None:
 
 def table_cells(page) -> list[str]:
     """The text of every st.dataframe cell (the grid draws on a canvas; its accessible table has the text)."""
-    return page.evaluate("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)")
+    return page.evaluate(
+        "Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).map(e => e.textContent)"
+    )
 
 
 def uploader(page, label: str):
@@ -196,7 +215,9 @@ def uploader(page, label: str):
 def shoot(page, name: str, part: str | None = None) -> Path:
     """A full-page screenshot: Streamlit scrolls inside its main block, so the window grows to it
     first. `part`: only the element this CSS selector finds (e.g. a keyed container)."""
-    page.wait_for_function("!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000)  # toasts fade
+    page.wait_for_function(
+        "!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000
+    )  # toasts fade
     out = Path(os.environ.get("E2E_SCREENSHOTS") or REPO / ".e2e-screenshots")
     out.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

@@ -41,7 +41,9 @@ def test_runs_go_to_the_cluster_and_the_queue_says_where_each_is(page, app):
     no_errors(page)
     shoot(page, "train_cluster", part=".st-key-this_run")
     page.get_by_role("button", name="Stop", exact=True).last.click()  # the current run's Stop
-    page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
+    page.wait_for_selector(
+        "text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000
+    )
     page.get_by_role("button", name="Stop", exact=True).first.click()  # the earlier run's
     page.wait_for_function("!/Also .*: is running/.test(document.body.innerText)", timeout=60_000)
     settle(page)

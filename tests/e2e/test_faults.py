@@ -116,14 +116,20 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     settle(page)
     seen = {}
     for name, data in [("huge.png", huge_png()), ("caf\udce9 \udcff.png", png(bytes(range(64))))]:
-        uploader(page, "Drop an image").set_input_files({"name": name, "mimeType": "image/png", "buffer": data})
+        uploader(page, "Drop an image").set_input_files(
+            {"name": name, "mimeType": "image/png", "buffer": data}
+        )
         page.wait_for_timeout(1000)
         settle(page, 1000)
         seen[name] = (errors(page), page.locator("[data-testid='stMain']").inner_text())
         assert app.healthy()
-    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(seen["huge.png"][0]), seen["huge.png"][0]
+    assert "huge.png: too large: 400,000,000 pixels (limit 40 megapixels)." in " ".join(
+        seen["huge.png"][0]
+    ), seen["huge.png"][0]
     shown = seen["caf\udce9 \udcff.png"][1]
-    assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[:1200]  # read; its name as the browser sent it
+    assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[
+        :1200
+    ]  # read; its name as the browser sent it
 
     page.get_by_text("Upload a state_dict").click()
     settle(page)
@@ -138,7 +144,11 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
     assert not sentinel.exists() and app.healthy()
 
     new = tree(outside) - before
-    sessions = {p.split(os.sep)[2] for p in new if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2}
+    sessions = {
+        p.split(os.sep)[2]
+        for p in new
+        if p.startswith(f"home{os.sep}sessions{os.sep}") and p.count(os.sep) >= 2
+    }
     assert len(sessions) <= 1
     stray = [p for p in new if not p.startswith(f"home{os.sep}sessions") and p != "app.log"]
     assert not stray, stray
@@ -160,7 +170,9 @@ def test_the_app_killed_while_it_trains_keeps_only_whole_checkpoints(browser, tm
         settle(page)
         reached, born = [0], None
         for delay in (1.5, 3.0):
-            open_zip(page, data, "orchard.zip")  # the dataset lives in the browser session: again after a restart
+            open_zip(
+                page, data, "orchard.zip"
+            )  # the dataset lives in the browser session: again after a restart
             go(page, "Train DANN")
             set_number(page, "Epochs", 1000)
             by_hand(page)

@@ -17,7 +17,9 @@ SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
 def selected_id(page, label: str) -> str:
     """The six-character run id in the select box called `label`."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
-    found = SHORT_ID.findall(" ".join(i.input_value() for i in box.locator("input").all()) + " " + (box.text_content() or ""))
+    found = SHORT_ID.findall(
+        " ".join(i.input_value() for i in box.locator("input").all()) + " " + (box.text_content() or "")
+    )
     assert found, box.inner_text()
     return found[0]
 

@@ -41,7 +41,9 @@ def open_zip(page, data: bytes, name: str = "fruit.zip") -> None:
     go(page, "Data")
     page.get_by_text("Upload a zip", exact=True).click()
     settle(page)
-    uploader(page, "Zip: both domains").set_input_files({"name": name, "mimeType": "application/zip", "buffer": data})
+    uploader(page, "Zip: both domains").set_input_files(
+        {"name": name, "mimeType": "application/zip", "buffer": data}
+    )
     page.wait_for_selector(f"[data-testid='stFileChipName']:has-text('{name}')")
     page.wait_for_function("!document.querySelector('[data-testid=\"stFileChip\"] [role=progressbar]')")
     settle(page, 1000)  # the upload has reached the server
@@ -60,7 +62,9 @@ def test_a_zip_dataset_uploaded_on_the_data_page_shows_its_classes(page):
 
 def test_an_image_dropped_on_layer_activations_shows_64_maps(page):
     go(page, "Layer Activations")
-    page.get_by_test_id("stRadioGroup").get_by_text("Random (not pretrained)").click()  # offline, the page opens on it anyway
+    page.get_by_test_id("stRadioGroup").get_by_text(
+        "Random (not pretrained)"
+    ).click()  # offline, the page opens on it anyway
     settle(page)
     from pathlib import Path
 

@@ -30,7 +30,12 @@ def test_a_shared_run_opens_read_only_in_another_browser_until_revoked(page, bro
     assert "A shared run, read-only" in main and "dann λ=0.1 constant" in main
     run_label = viewer.locator("[data-testid='stMain'] h3").first.inner_text().strip()
     nav = viewer.locator("[data-testid='stSidebarNav']").inner_text()
-    assert "Feature Space" in nav and "Layer Activations" in nav and "Data" not in nav and "Canny Tuner" not in nav
+    assert (
+        "Feature Space" in nav
+        and "Layer Activations" in nav
+        and "Data" not in nav
+        and "Canny Tuner" not in nav
+    )
     for name in ("Start training", "Stop", "Clear my cached runs", "Create a link", "Revoke"):
         assert viewer.get_by_role("button", name=name).count() == 0, name
     assert "sid=" in viewer.url and viewer.url.split("sid=")[1][:32] not in page.url  # a session of its own
@@ -51,8 +56,12 @@ def test_a_shared_run_opens_read_only_in_another_browser_until_revoked(page, bro
 
 
 def test_a_reload_and_a_restart_keep_the_dataset_and_thresholds(browser, tmp_path):
-    src = make_image_folder(tmp_path / "data" / "src", classes=("apple", "banana", "cherry"), per_class=4, size=(24, 24))
-    tgt = make_image_folder(tmp_path / "data" / "tgt", classes=("apple", "banana", "cherry"), per_class=3, size=(24, 24), mode="L")
+    src = make_image_folder(
+        tmp_path / "data" / "src", classes=("apple", "banana", "cherry"), per_class=4, size=(24, 24)
+    )
+    tgt = make_image_folder(
+        tmp_path / "data" / "tgt", classes=("apple", "banana", "cherry"), per_class=3, size=(24, 24), mode="L"
+    )
     app = App(tmp_path / "home", tmp_path / "app.log").start()
     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
     page.set_default_timeout(60_000)
@@ -63,7 +72,9 @@ def test_a_reload_and_a_restart_keep_the_dataset_and_thresholds(browser, tmp_pat
         page.get_by_text("Folder on this server", exact=True).click()
         settle(page)
         page.get_by_label("Source folder or .zip").fill(str(src))
-        page.get_by_label("Target folder or .zip (empty when the source folder holds both domains)").fill(str(tgt))
+        page.get_by_label("Target folder or .zip (empty when the source folder holds both domains)").fill(
+            str(tgt)
+        )
         page.keyboard.press("Tab")
         settle(page)
         page.get_by_test_id("stBaseButton-primary").filter(has_text="Open").click()

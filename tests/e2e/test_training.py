@@ -75,7 +75,9 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     no_errors(page)
     shoot(page, "train")
     page.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_selector("text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000)
+    page.wait_for_selector(
+        "text=/Stopped by request during epoch \\d+; the checkpoint of epoch \\d+ is kept/", timeout=60_000
+    )
     settle(page)
     no_errors(page)
     assert page.get_by_role("button", name="Clear my cached runs").count() == 1
@@ -83,7 +85,9 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     go(page, "Feature Space")
     shown = first_selectbox(page)
     assert "dann λ=0.1 constant" in shown, shown
-    page.wait_for_function("document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 6", timeout=240_000)
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"stMetric\"]').length >= 6", timeout=240_000
+    )
     settle(page, 2000)
     no_errors(page)
     main = page.locator("[data-testid='stMain']").inner_text()

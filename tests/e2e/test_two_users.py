@@ -26,7 +26,10 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     earlier = {d.name for d in (app.home / "sessions").glob("*")}  # other tests' sessions, ended or not
     contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
     a, b = (c.new_page() for c in contexts)
-    for p, classes, name in ((a, ("apple", "banana"), "orchard.zip"), (b, ("cherry", "damson"), "garden.zip")):
+    for p, classes, name in (
+        (a, ("apple", "banana"), "orchard.zip"),
+        (b, ("cherry", "damson"), "garden.zip"),
+    ):
         p.set_default_timeout(60_000)
         p.goto(app.url)
         settle(p)
@@ -39,11 +42,16 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     start_run(a, 100)
     a.wait_for_selector("text=/epoch [1-9]\\d*\\/100/", timeout=120_000)
     start_run(b, 20)
-    b.wait_for_selector("text=/is waiting for this server's CPU: 1 run\\(s\\) ahead of it/", timeout=30_000)  # visibly in line
+    b.wait_for_selector(
+        "text=/is waiting for this server's CPU: 1 run\\(s\\) ahead of it/", timeout=30_000
+    )  # visibly in line
     assert a.locator("text=/epoch \\d+\\/100/").count() == 1  # a still trains
 
     # Neither sees the other's data or runs.
-    for p, theirs in ((a, ("cherry", "damson", "garden", "· 20 epochs")), (b, ("apple", "banana", "orchard"))):
+    for p, theirs in (
+        (a, ("cherry", "damson", "garden", "· 20 epochs")),
+        (b, ("apple", "banana", "orchard")),
+    ):
         go(p, "Data")
         shown = text(p)
         assert not any(t in shown for t in theirs), theirs
@@ -58,8 +66,12 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     settle(b)
     no_errors(b)
     # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
-    b.locator("[data-testid='stDataFrame']").last.scroll_into_view_if_needed()  # the comparison table, below the validators'
-    b.wait_for_function("Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).some(e => e.textContent.startsWith('dann'))")
+    b.locator(
+        "[data-testid='stDataFrame']"
+    ).last.scroll_into_view_if_needed()  # the comparison table, below the validators'
+    b.wait_for_function(
+        "Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).some(e => e.textContent.startsWith('dann'))"
+    )
     cells = table_cells(b)
     assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells
     go(b, "Feature Space")
@@ -74,10 +86,16 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     for d in (app.home / "runs").iterdir():
         info = json.loads((d / "config.json").read_text())
         if info["dataset"] in ("orchard.zip", "garden.zip"):
-            records[info["dataset"]] = (info, (d / "metrics.jsonl").read_text().count("\n"), (d / "owners").read_text().split())
+            records[info["dataset"]] = (
+                info,
+                (d / "metrics.jsonl").read_text().count("\n"),
+                (d / "owners").read_text().split(),
+            )
     assert records.keys() == {"orchard.zip", "garden.zip"}
     assert records["orchard.zip"][1] == 100 and records["garden.zip"][1] == 20
-    assert records["orchard.zip"][0]["classes"] == ["apple", "banana"] and records["garden.zip"][0]["classes"] == ["cherry", "damson"]
+    assert records["orchard.zip"][0]["classes"] == ["apple", "banana"] and records["garden.zip"][0][
+        "classes"
+    ] == ["cherry", "damson"]
     assert records["orchard.zip"][2] != records["garden.zip"][2]
 
     # a's upload folder goes once its session has ended (the test app's grace: 2 s); b's stays.

@@ -35,15 +35,26 @@ def test_the_shortlist_holds_the_top_two_no_edges_and_both_augmentations(data16)
     preps = list(dict.fromkeys(o.preprocess.spec for o in options))
     assert 2 <= len(preps) <= 3 and None in preps  # "no edges" always
     assert len(options) == 2 * len(preps) <= 6 and {o.augment for o in options} == {"rotate", "none"}
-    assert options[0].augment == "rotate" and options[0].preprocess.spec is not None  # the statistics' favourite first
-    by_hand = auto.shortlist(replace(SMALL, canny=(100, 200)), data16)  # preprocessing set by hand: only augmentation varies
+    assert (
+        options[0].augment == "rotate" and options[0].preprocess.spec is not None
+    )  # the statistics' favourite first
+    by_hand = auto.shortlist(
+        replace(SMALL, canny=(100, 200)), data16
+    )  # preprocessing set by hand: only augmentation varies
     assert [(o.preprocess.spec, o.augment) for o in by_hand] == [((100, 200), "rotate"), ((100, 200), "none")]
-    assert [o.augment for o in auto.shortlist(replace(SMALL, augment="none"), data16)] == ["none"] * len(preps)
+    assert [o.augment for o in auto.shortlist(replace(SMALL, augment="none"), data16)] == ["none"] * len(
+        preps
+    )
 
 
 def test_a_preprocessing_spec_round_trips_and_trains_what_it_says():
-    for p in (Preprocess("none"), Preprocess("none", invert=True), Preprocess("source", 50, 100), Preprocess("source", 50, 100, True),
-              Preprocess("both", 150, 300)):  # fmt: skip
+    for p in (
+        Preprocess("none"),
+        Preprocess("none", invert=True),
+        Preprocess("source", 50, 100),
+        Preprocess("source", 50, 100, True),
+        Preprocess("both", 150, 300),
+    ):
         assert Preprocess.from_spec(p.spec) == p and TrainConfig(canny=p.spec).canny == p.spec
     with pytest.raises(Exception, match="canny must be"):
         TrainConfig(canny="both:300/100")
@@ -55,10 +66,21 @@ def history(*scores, acc=0.5):
 
 def test_the_pick_is_the_validators_best_over_options_and_epochs_and_a_failed_option_is_never_chosen(data16):
     options = auto.shortlist(SMALL, data16)[:4]
-    hists = [history(0.1, 0.5, 0.2), history(0.3, 0.4, 0.45), None, history(0.6, 0.1)]  # option 3 peaks highest, early
+    hists = [
+        history(0.1, 0.5, 0.2),
+        history(0.3, 0.4, 0.45),
+        None,
+        history(0.6, 0.1),
+    ]  # option 3 peaks highest, early
     d = auto.decide(options, hists, "fp", "dann")
-    assert d["chosen"]["index"] == 3 and d["chosen"]["label"] == options[3].label and "no target label" in d["why"]
-    assert [t["score"] for t in d["tried"]] == [0.5, 0.45, None, 0.6] and [t["selected_epoch"] for t in d["tried"]] == [2, 3, None, 1]
+    assert (
+        d["chosen"]["index"] == 3
+        and d["chosen"]["label"] == options[3].label
+        and "no target label" in d["why"]
+    )
+    assert [t["score"] for t in d["tried"]] == [0.5, 0.45, None, 0.6] and [
+        t["selected_epoch"] for t in d["tried"]
+    ] == [2, 3, None, 1]
     assert d["tried"][2]["failed"] and len(d["tried"]) == 4
     tie = auto.decide(options[:2], [history(0.5), history(0.5)], "fp", "dann")
     assert tie["chosen"]["index"] == 0  # a tie goes to the earlier (the statistics' favourite)
@@ -70,16 +92,31 @@ def test_a_decision_is_reused_for_the_same_data_and_method_only(data16):
     options = auto.shortlist(SMALL, data16)
     first = auto.plan(SMALL, data16)
     assert len(first.configs) == len(options) and first.decision is None and "measuring" in first.note
-    decisions.save(auto.decide(options, [history(0.1)] * (len(options) - 1) + [history(0.9)], data16.fingerprint, "dann"))
-    again = auto.plan(replace(SMALL, lamb=0.3, seed=5), data16)  # another lambda and seed: reused, one option trains
+    decisions.save(
+        auto.decide(options, [history(0.1)] * (len(options) - 1) + [history(0.9)], data16.fingerprint, "dann")
+    )
+    again = auto.plan(
+        replace(SMALL, lamb=0.3, seed=5), data16
+    )  # another lambda and seed: reused, one option trains
     assert len(again.configs) == 1 and "measured on this data on" in again.note
-    assert (again.configs[0].canny, again.configs[0].augment) == (options[-1].preprocess.spec, options[-1].augment)
+    assert (again.configs[0].canny, again.configs[0].augment) == (
+        options[-1].preprocess.spec,
+        options[-1].augment,
+    )
     assert again.configs[0].lamb == 0.3 and not again.configs[0].measured
     assert len(auto.plan(SMALL, data16, remeasure=True).configs) == len(options)  # measure again
-    assert len(auto.plan(replace(SMALL, method="source-only"), data16).configs) == len(options)  # the twin makes its own
-    changed = Dataset(data16.name, data16.source, replace(data16.target, images=data16.target.images.flip(-1)))
-    assert changed.fingerprint != data16.fingerprint and len(auto.plan(SMALL, changed).configs) == len(options)
-    hand = auto.plan(replace(SMALL, canny=None, augment="rotate"), data16)  # nothing left to auto: trains as set, says nothing
+    assert len(auto.plan(replace(SMALL, method="source-only"), data16).configs) == len(
+        options
+    )  # the twin makes its own
+    changed = Dataset(
+        data16.name, data16.source, replace(data16.target, images=data16.target.images.flip(-1))
+    )
+    assert changed.fingerprint != data16.fingerprint and len(auto.plan(SMALL, changed).configs) == len(
+        options
+    )
+    hand = auto.plan(
+        replace(SMALL, canny=None, augment="rotate"), data16
+    )  # nothing left to auto: trains as set, says nothing
     assert hand.configs == [replace(SMALL, canny=None, augment="rotate")] and hand.note == ""
     chosen = replace(SMALL, canny=options[-1].preprocess.spec, augment=options[-1].augment)
     assert auto.reuse(SMALL, data16) == chosen  # a sweep's runs reuse it too, never measure
@@ -87,7 +124,9 @@ def test_a_decision_is_reused_for_the_same_data_and_method_only(data16):
 
 def test_a_tiny_target_falls_back_to_the_statistics_and_says_so(data16):
     t = data16.target
-    tiny = Domain(t.name, t.images[:30], t.labels[:30], t.classes, t.files[:30], t.origin, t.sizes[:30], t.modes[:30])
+    tiny = Domain(
+        t.name, t.images[:30], t.labels[:30], t.classes, t.files[:30], t.origin, t.sizes[:30], t.modes[:30]
+    )
     plan = auto.plan(SMALL, Dataset("tiny", data16.source, tiny))
     assert len(plan.configs) == 1 and "only 30 images" in plan.note and plan.configs[0].augment == "rotate"
 
@@ -100,11 +139,16 @@ def test_a_measurement_trains_every_option_ships_the_validators_pick_and_keeps_i
     end = events[-1]
     assert isinstance(end, MeasureEnded) and end.kind == "done" and end.folder in m.folders
     decision = end.decision
-    scores = [runs.read_run(f).metrics[-1]["validators"]["im"] for f in m.folders]  # one epoch: the selected one
+    scores = [
+        runs.read_run(f).metrics[-1]["validators"]["im"] for f in m.folders
+    ]  # one epoch: the selected one
     assert decision["chosen"]["index"] == max(range(len(scores)), key=lambda i: (scores[i], -i))
     assert decisions.load(data16.fingerprint, "dann")["chosen"] == decision["chosen"]
     written = json.loads((end.folder / "config.json").read_text())["auto"]
-    assert len(written["tried"]) == len(m.plan.options) and written["asked"] == {"canny": "auto", "augment": "auto"}
+    assert len(written["tried"]) == len(m.plan.options) and written["asked"] == {
+        "canny": "auto",
+        "augment": "auto",
+    }
     assert all((f / "last.pt").is_file() for f in m.folders)  # every option stays, like any run
     assert len(auto.plan(SMALL, data16).configs) == 1  # the next run reuses it
 
@@ -132,13 +176,24 @@ def test_a_stop_stops_every_option_and_decides_nothing(data16, tmp_path):
 def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
     from explorer.execution.keep import twin
 
-    measured = {**replace(SMALL, canny=None, augment="none").to_dict(), "data_fingerprint": data16.fingerprint, "device_type": "cpu",
-                "auto": {"asked": {"canny": "auto", "augment": "auto"}}}  # fmt: skip
+    measured = {
+        **replace(SMALL, canny=None, augment="none").to_dict(),
+        "data_fingerprint": data16.fingerprint,
+        "device_type": "cpu",
+        "auto": {"asked": {"canny": "auto", "augment": "auto"}},
+    }
     config, folder = twin(measured)
-    assert config.method == "source-only" and config.measured and folder is None  # its own measurement comes first
+    assert (
+        config.method == "source-only" and config.measured and folder is None
+    )  # its own measurement comes first
     options = auto.shortlist(SMALL, data16)
-    decisions.save(auto.decide(options, [history(0.9)] + [history(0.1)] * (len(options) - 1), data16.fingerprint, "source-only"))
-    config, folder = twin(measured)
-    assert (config.canny, config.augment) == (options[0].preprocess.spec, options[0].augment) and folder.name == config.run_id(
-        data16.fingerprint, "cpu"
+    decisions.save(
+        auto.decide(
+            options, [history(0.9)] + [history(0.1)] * (len(options) - 1), data16.fingerprint, "source-only"
+        )
     )
+    config, folder = twin(measured)
+    assert (config.canny, config.augment) == (
+        options[0].preprocess.spec,
+        options[0].augment,
+    ) and folder.name == config.run_id(data16.fingerprint, "cpu")

@@ -14,7 +14,9 @@ from explorer.execution.processes import Processes
 from explorer.execution.stacked import Stacked
 from explorer.store import cache, runs
 
-CFG = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=1, canny=None, augment="rotate")  # set by hand: one run
+CFG = TrainConfig(
+    width=0.125, image_size=16, batch_size=32, epochs=1, canny=None, augment="rotate"
+)  # set by hand: one run
 
 
 def test_choose_picks_by_run_count_device_and_request():
@@ -32,7 +34,12 @@ def test_trainer_events_become_typed_events_and_unknown_kinds_are_refused():
     done = typed(0, "here", {"kind": "done", "run_id": "x"})
     assert isinstance(done, Done) and done.final and done.summary == {"run_id": "x"}
     failed = typed(1, "there", {"kind": "error", "message": "m", "epoch": 2})
-    assert isinstance(failed, Failed) and (failed.index, failed.where, failed.message, failed.epoch) == (1, "there", "m", 2)
+    assert isinstance(failed, Failed) and (failed.index, failed.where, failed.message, failed.epoch) == (
+        1,
+        "there",
+        "m",
+        2,
+    )
     with pytest.raises(ValueError):
         typed(0, "here", {"kind": "sweep"})
 
@@ -54,16 +61,28 @@ def test_in_process_trains_one_run_under_the_cache_rules_for_an_owner(tmp_path, 
     assert all(seen_locked)  # the run's lock is held from its first event to its last
     assert not cache.busy(folder)  # and let go at the end
     assert "a" * 32 in runs.owners(folder)
-    config, twin_folder = twin(runs.read_run(folder).config)  # its source-only twin: the same options, its own folder
-    assert config.method == "source-only" and twin_folder == cache.run_dir(config.run_id(data.fingerprint, "cpu"))
+    config, twin_folder = twin(
+        runs.read_run(folder).config
+    )  # its source-only twin: the same options, its own folder
+    assert config.method == "source-only" and twin_folder == cache.run_dir(
+        config.run_id(data.fingerprint, "cpu")
+    )
 
 
 def test_a_run_that_cannot_start_fails_with_a_sentence_and_the_next_still_trains(tmp_path):
     data = load_builtin(16)
     (tmp_path / "taken").mkdir()
-    list(InProcess().train([Request(0, CFG, tmp_path / "taken")], data, threading.Event(), Keep()))  # a run of CFG
+    list(
+        InProcess().train([Request(0, CFG, tmp_path / "taken")], data, threading.Event(), Keep())
+    )  # a run of CFG
     other = TrainConfig(**(CFG.to_dict() | {"seed": 5}))
-    events = list(InProcess().train([Request(0, other, tmp_path / "taken"), Request(1, CFG, tmp_path / "free")], data,
-                                    threading.Event(), Keep()))  # fmt: skip
+    events = list(
+        InProcess().train(
+            [Request(0, other, tmp_path / "taken"), Request(1, CFG, tmp_path / "free")],
+            data,
+            threading.Event(),
+            Keep(),
+        )
+    )
     assert isinstance(events[0], Failed) and "holds another run" in events[0].message
     assert isinstance(events[-1], Done) and events[-1].index == 1

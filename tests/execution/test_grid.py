@@ -36,12 +36,19 @@ def test_grid_expands_every_point_with_every_seed_on_the_base():
     grid = Grid.parse(["lamb=0.1,1", "canny=auto,off"], seeds=2, first_seed=5)
     configs = grid.configs(TrainConfig(epochs=3))
     assert len(configs) == 8
-    assert [(c.lamb, c.canny, c.seed) for c in configs[:4]] == [(0.1, "auto", 5), (0.1, "auto", 6), (0.1, None, 5), (0.1, None, 6)]
+    assert [(c.lamb, c.canny, c.seed) for c in configs[:4]] == [
+        (0.1, "auto", 5),
+        (0.1, "auto", 6),
+        (0.1, None, 5),
+        (0.1, None, 6),
+    ]
     assert all(c.epochs == 3 for c in configs)
 
 
 def test_values_the_config_refuses_and_too_many_runs_are_refused_before_training():
-    with pytest.raises(ExplorerError, match="Grid point method=foo: Bad training option: method must be one of"):
+    with pytest.raises(
+        ExplorerError, match="Grid point method=foo: Bad training option: method must be one of"
+    ):
         Grid.parse(["method=dann,foo"]).configs(TrainConfig())
     with pytest.raises(ExplorerError, match="lambda must be >= 0"):
         Grid.parse(["lamb=-1,1"]).configs(TrainConfig())
@@ -60,6 +67,8 @@ def test_max_runs_is_a_setting(monkeypatch):
 
 
 def test_source_only_runs_once_for_all_lambda_values():
-    configs = Grid.parse(["lamb=0.1,0.3,1", "method=dann,source-only", "lambda_schedule=constant,dann"]).configs(TrainConfig())
+    configs = Grid.parse(
+        ["lamb=0.1,0.3,1", "method=dann,source-only", "lambda_schedule=constant,dann"]
+    ).configs(TrainConfig())
     assert sum(c.method == "source-only" for c in configs) == 1
     assert sum(c.method == "dann" for c in configs) == 6

@@ -20,7 +20,15 @@ from explorer.execution.sweep import Sweep, SweepEnded, SweepStarted
 from explorer.store import checkpoints
 
 BASE = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=2)
-TRAIN_FILES = {"config.json", "metrics.jsonl", "last.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "best-im.pt"}
+TRAIN_FILES = {
+    "config.json",
+    "metrics.jsonl",
+    "last.pt",
+    "epoch_0000.pt",
+    "epoch_0001.pt",
+    "epoch_0002.pt",
+    "best-im.pt",
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +38,11 @@ def data16():
 
 def finals(events):
     """Each run's final event (or the cached one), by run index."""
-    return {e.index: e for e in events if not isinstance(e, SweepStarted | SweepEnded) and (e.final or e.kind == "cached")}
+    return {
+        e.index: e
+        for e in events
+        if not isinstance(e, SweepStarted | SweepEnded) and (e.final or e.kind == "cached")
+    }
 
 
 def test_a_2x2_sweep_writes_run_folders_and_results_then_skips_them(data16, tmp_path):
@@ -43,13 +55,25 @@ def test_a_2x2_sweep_writes_run_folders_and_results_then_skips_them(data16, tmp_
     for r in sweep.runs:
         assert TRAIN_FILES <= {p.name for p in r.folder.iterdir()}
     rows = sweep.results()
-    assert [(row["lamb"], row["canny"]) for row in rows] == [("0", "off"), ("0", "100/200"), ("0.3", "off"), ("0.3", "100/200")]
-    assert all(row["status"] == "finished" and row["epochs"] == 2 and 0 <= row["target_acc"] <= 1 for row in rows)
+    assert [(row["lamb"], row["canny"]) for row in rows] == [
+        ("0", "off"),
+        ("0", "100/200"),
+        ("0.3", "off"),
+        ("0.3", "100/200"),
+    ]
+    assert all(
+        row["status"] == "finished" and row["epochs"] == 2 and 0 <= row["target_acc"] <= 1 for row in rows
+    )
     assert all(row["selected_epoch"] in (1, 2) and row["val_im"] is not None for row in rows)
     header = sweep.results_csv().splitlines()[0].split(",")
-    assert header[:3] == ["lamb", "canny", "seed"] and {"target_acc", "val_im", "seconds", "selected_epoch", "where", "folder"} <= set(
-        header
-    )
+    assert header[:3] == ["lamb", "canny", "seed"] and {
+        "target_acc",
+        "val_im",
+        "seconds",
+        "selected_epoch",
+        "where",
+        "folder",
+    } <= set(header)
     assert {row["where"] for row in rows} == {"in this process"}
     best = events[-1].best
     assert best["point"] in {r.key for r in sweep.runs} and best["by"] == "im"
@@ -100,13 +124,24 @@ def test_worker_processes_train_side_by_side_and_a_killed_worker_costs_a_retry_n
     assert {e.kind for e in finals(events).values()} == {"done"}
     assert [row["status"] for row in sweep.results()] == ["finished"] * 4
     resumed = [e.start["resumed_from"] for e in events if isinstance(e, Started)]
-    assert len(resumed) == 4 + len(retries)  # the retried runs started again, from a finished epoch or from scratch
+    assert len(resumed) == 4 + len(
+        retries
+    )  # the retried runs started again, from a finished epoch or from scratch
 
 
 def lone_step(t: Trainer, b) -> dict:
     """One plain run's DANN step on batch `b`, through the same step function the trainer uses."""
-    return dann_step(t.nets, t.opts, b.xs, b.ys, t.inputs(b.xt, augment=True), b.lamb, update=t.config.update,
-                     mmd_weight=t.config.mmd_weight, device=t.device)  # fmt: skip
+    return dann_step(
+        t.nets,
+        t.opts,
+        b.xs,
+        b.ys,
+        t.inputs(b.xt, augment=True),
+        b.lamb,
+        update=t.config.update,
+        mmd_weight=t.config.mmd_weight,
+        device=t.device,
+    )
 
 
 @pytest.mark.parametrize("update", ["two-step", "grl"])
@@ -122,7 +157,9 @@ def test_one_stacked_copy_takes_the_steps_of_a_plain_run(data16, tmp_path, updat
     for step in range(3):
         one = lone_step(plain, plain.batch(plan_p, step))
         b = copy.batch(plan_c, step)
-        out = stack.step(b.xs[None], b.ys[None], copy.inputs(b.xt, augment=True)[None], torch.tensor([b.lamb]))
+        out = stack.step(
+            b.xs[None], b.ys[None], copy.inputs(b.xt, augment=True)[None], torch.tensor([b.lamb])
+        )
         for name in ("class_loss", "domain_loss", "loss", "source_correct", "domain_correct"):
             assert out[name][0].item() == pytest.approx(one[name].item(), rel=1e-4, abs=1e-5), (
                 step,
@@ -132,8 +169,10 @@ def test_one_stacked_copy_takes_the_steps_of_a_plain_run(data16, tmp_path, updat
 
 @pytest.mark.parametrize("update", ["two-step", "grl"])
 def test_a_stacked_step_equals_k_separate_steps(data16, tmp_path, update):
-    configs = [TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": lamb, "seed": seed, "canny": (100, 200)}))
-               for lamb, seed in ((0.3, 0), (1.0, 1), (0.0, 2))]  # fmt: skip
+    configs = [
+        TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": lamb, "seed": seed, "canny": (100, 200)}))
+        for lamb, seed in ((0.3, 0), (1.0, 1), (0.0, 2))
+    ]
     alone = [Trainer(c, data16, tmp_path / f"a{i}") for i, c in enumerate(configs)]
     together = [Trainer(c, data16, tmp_path / f"b{i}") for i, c in enumerate(configs)]
     stack = StackedTrainer(together)
@@ -152,7 +191,11 @@ def test_a_stacked_step_equals_k_separate_steps(data16, tmp_path, update):
         out = stack.step(xs, ys, xt, torch.tensor([p.lamb for p in picks]))
         for k, one in enumerate(separate):
             for name in ("class_loss", "domain_loss", "loss"):
-                assert out[name][k].item() == pytest.approx(one[name].item(), rel=1e-4, abs=1e-5), (step, k, name)
+                assert out[name][k].item() == pytest.approx(one[name].item(), rel=1e-4, abs=1e-5), (
+                    step,
+                    k,
+                    name,
+                )
             assert out["source_correct"][k].item() == one["source_correct"].item()
 
 
@@ -174,7 +217,9 @@ def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, t
         last = checkpoints.load(r.folder / "last.pt")
         assert last["epoch"] == 2 and last["optim"]["fc"]["state"] and len(last["metrics"]) == 2
         sizes.add((r.folder / "last.pt").stat().st_size)
-    assert max(sizes) < 1.01 * min(sizes)  # each file holds its own copy, not the whole stack (configs differ by a few bytes)
+    assert max(sizes) < 1.01 * min(
+        sizes
+    )  # each file holds its own copy, not the whole stack (configs differ by a few bytes)
     resumed = list(Sweep(grid, base, data16, tmp_path, workers=1).events())  # resumes each run alone
     starts = [e.start["resumed_from"] for e in resumed if isinstance(e, Started)]
     assert starts == [2, 2, 2, 2]
@@ -182,7 +227,10 @@ def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, t
 
 
 def test_in_a_stack_a_diverged_copy_stops_alone_and_sgd_keeps_its_schedule(data16, tmp_path):
-    configs = [TrainConfig(**(BASE.to_dict() | {"optimizer": "sgd", "lamb": lamb, "epochs": 1})) for lamb in (0.1, 0.3, 1.0)]
+    configs = [
+        TrainConfig(**(BASE.to_dict() | {"optimizer": "sgd", "lamb": lamb, "epochs": 1}))
+        for lamb in (0.1, 0.3, 1.0)
+    ]
     stack = StackedTrainer([Trainer(c, data16, tmp_path / str(i)) for i, c in enumerate(configs)])
     stack_weights = stack._stack
 
@@ -194,13 +242,19 @@ def test_in_a_stack_a_diverged_copy_stops_alone_and_sgd_keeps_its_schedule(data1
 
     stack._stack = poisoned
     events = dict(list(stack.events())[3:6])  # after the three start events: each copy's epoch or error
-    assert events[1]["kind"] == "error" and "diverged" in events[1]["message"]  # StackedTrainer yields the trainers' own events
+    assert (
+        events[1]["kind"] == "error" and "diverged" in events[1]["message"]
+    )  # StackedTrainer yields the trainers' own events
     steps = stack.trainers[0].plan("dann").steps
     for k in (0, 2):
         assert events[k]["kind"] == "epoch"
-        assert round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size  # the whole epoch trained
+        assert (
+            round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size
+        )  # the whole epoch trained
     assert events[0]["lr"] < configs[0].lr  # SGD anneals ...
-    assert stack.opts.fc.param_groups[0]["lr"] == pytest.approx(events[0]["lr"])  # ... in the stacked optimiser too
+    assert stack.opts.fc.param_groups[0]["lr"] == pytest.approx(
+        events[0]["lr"]
+    )  # ... in the stacked optimiser too
 
 
 def test_costs_are_known_before_the_sweep_and_match_what_it_writes(data16, tmp_path):

@@ -75,7 +75,11 @@ def test_enforce_and_clear_leave_a_run_that_is_training(explorer_home):
 
 def test_clear_removes_only_this_owners_runs_and_their_embeddings():
     me, other = "a" * 32, "b" * 32
-    mine, theirs, shared = fake_run("mine", 10, 1, me), fake_run("theirs", 10, 1, other), fake_run("shared", 10, 1, me)
+    mine, theirs, shared = (
+        fake_run("mine", 10, 1, me),
+        fake_run("theirs", 10, 1, other),
+        fake_run("shared", 10, 1, me),
+    )
     runs.add_owner(shared, other)
     (subdir("embeddings") / "mine-1.npz").write_bytes(b"z")
     (subdir("embeddings") / "theirs-1.npz").write_bytes(b"z")
@@ -122,7 +126,9 @@ def test_training_evicts_older_runs_beyond_the_cap(monkeypatch):
     assert events[-1]["kind"] == "done"
     assert not old.exists()
     # a training run is never its own victim: all its files stay, though it alone is over the cap
-    assert {"config.json", "metrics.jsonl", "epoch_0000.pt", "epoch_0001.pt", "last.pt"} <= {p.name for p in trainer.dir.iterdir()}
+    assert {"config.json", "metrics.jsonl", "epoch_0000.pt", "epoch_0001.pt", "last.pt"} <= {
+        p.name for p in trainer.dir.iterdir()
+    }
     assert [e.path for e in cache.entries()] == [trainer.dir] and cache.usage() > cache.cap_bytes()
 
 
@@ -156,7 +162,11 @@ KILLED_MID_WRITE = textwrap.dedent("""
 def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoints(kill_at, explorer_home):
     env = dict(os.environ, EXPLORER_HOME=str(explorer_home))
     proc = subprocess.run(
-        [sys.executable, "-c", KILLED_MID_WRITE.replace("{name}", kill_at[0]).replace("{nth}", str(kill_at[1]))],
+        [
+            sys.executable,
+            "-c",
+            KILLED_MID_WRITE.replace("{name}", kill_at[0]).replace("{nth}", str(kill_at[1])),
+        ],
         env=env,
         cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
         capture_output=True,
@@ -176,8 +186,11 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     pts = sorted(run_dir.glob("*.pt"))
     for p in pts:
         checkpoints.load(p)
-    expected = {("last.pt", 1): [], ("epoch_0001.pt", 1): ["epoch_0000.pt", "last.pt"],
-                ("last.pt", 3): ["epoch_0000.pt", "epoch_0001.pt", "last.pt"]}  # fmt: skip
+    expected = {
+        ("last.pt", 1): [],
+        ("epoch_0001.pt", 1): ["epoch_0000.pt", "last.pt"],
+        ("last.pt", 3): ["epoch_0000.pt", "epoch_0001.pt", "last.pt"],
+    }
     assert [p.name for p in pts if not p.name.startswith("best-")] == expected[kill_at]
     # ... and training resumes from the last whole checkpoint.
     from explorer.data.builtin import load_builtin

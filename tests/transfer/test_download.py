@@ -97,7 +97,9 @@ def test_concurrent_requests_download_once(server, tiny, tmp_path):
     name, data = tiny
     server.files[name] = data
     server.delay = 0.3
-    threads = [threading.Thread(target=D.fetch, args=(f"{server.url}/{name}", tmp_path / name)) for _ in range(3)]
+    threads = [
+        threading.Thread(target=D.fetch, args=(f"{server.url}/{name}", tmp_path / name)) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -119,7 +121,10 @@ def test_failures_are_named_and_leave_nothing(server, tiny, tmp_path, path, mess
     other = hub_name("tiny", b"something else")
     server.files[name] = server.files[other] = data
     with pytest.raises(D.DownloadFailed, match=message):
-        D.fetch(f"{server.url}/{path.format(name=name, other=other)}", tmp_path / (other if "other" in path else name))
+        D.fetch(
+            f"{server.url}/{path.format(name=name, other=other)}",
+            tmp_path / (other if "other" in path else name),
+        )
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".pth", ".partial")]
 
 
@@ -154,14 +159,18 @@ def test_imagenet_weights_download_through_the_mirror_and_load(server, hub, monk
     name = hub_name("resnet18", data)
     server.files[name] = data
     monkeypatch.setitem(
-        backbones.WEIGHTS, "resnet18", SimpleNamespace(url=f"https://download.pytorch.org/models/{name}", name="IMAGENET1K_V1")
+        backbones.WEIGHTS,
+        "resnet18",
+        SimpleNamespace(url=f"https://download.pytorch.org/models/{name}", name="IMAGENET1K_V1"),
     )
     monkeypatch.setenv("EXPLORER_WEIGHTS_MIRROR", server.url + "/")
     seen = []
     loaded = backbones.load_backbone("resnet18", "imagenet", progress=lambda got, total: seen.append(got))
     assert loaded.weights.startswith("imagenet:IMAGENET1K_V1") and seen[-1] == len(data)
     assert torch.equal(loaded.model.conv1.weight, state["conv1.weight"])
-    assert (hub / name).is_file() and backbones.load_backbone("resnet18", "imagenet").weights == loaded.weights
+    assert (hub / name).is_file() and backbones.load_backbone(
+        "resnet18", "imagenet"
+    ).weights == loaded.weights
     assert server.hits == {f"/{name}": 1}  # the second load came from the hub cache
 
 
@@ -173,7 +182,12 @@ def test_the_real_file_name_with_other_bytes_is_refused(server, hub, tiny, monke
     with pytest.raises(backbones.WeightsMissing) as e:
         backbones.load_backbone("resnet18", "imagenet")
     text = str(e.value)
-    assert "not the expected one" in text and "Retry" in text and str(hub) in text and "state_dict (upload it" in text
+    assert (
+        "not the expected one" in text
+        and "Retry" in text
+        and str(hub) in text
+        and "state_dict (upload it" in text
+    )
     assert not (hub / real).exists()
 
 
@@ -205,7 +219,11 @@ def test_layer_activations_downloads_imagenet_and_sets_it_beside_random(server, 
     monkeypatch.setitem(
         backbones.WEIGHTS,
         "resnet18",
-        SimpleNamespace(url=f"https://download.pytorch.org/models/{name}", name="IMAGENET1K_V1", meta={"_file_size": 44.661}),
+        SimpleNamespace(
+            url=f"https://download.pytorch.org/models/{name}",
+            name="IMAGENET1K_V1",
+            meta={"_file_size": 44.661},
+        ),
     )
     monkeypatch.setenv("EXPLORER_WEIGHTS_MIRROR", server.url)
     at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=120).run()
@@ -217,7 +235,9 @@ def test_layer_activations_downloads_imagenet_and_sets_it_beside_random(server, 
         next(b for b in at.button if b.label == "Download").click().run()
         assert not at.exception and not at.error and not at.warning
         assert (hub / name).is_file() and server.hits == {f"/{name}": 1}
-        assert at.radio(key="a_weights").value == "ImageNet" and not [b for b in at.button if b.label == "Download"]
+        assert at.radio(key="a_weights").value == "ImageNet" and not [
+            b for b in at.button if b.label == "Download"
+        ]
         titles = [m.value for m in at.main.markdown if m.value.startswith("**")]
         assert titles[0].startswith("**imagenet:IMAGENET1K_V1") and titles[1] == "**random (not pretrained)**"
         assert any("the most informative pair on this machine" in c.value for c in at.caption)
@@ -240,8 +260,16 @@ def test_a_full_disk_is_named_and_leaves_nothing(server, tiny, tmp_path, monkeyp
             raise OSError(errno.ENOSPC, "No space left on device")
 
     real_open = builtins.open
-    monkeypatch.setattr(D, "open", lambda path, mode="r", *a, **k: Full() if str(path).endswith(".partial") else real_open(path, mode, *a, **k),
-                        raising=False)  # fmt: skip
-    with pytest.raises(D.DownloadFailed, match="the disk of the torch hub cache is full: it needs 0.2 MB free"):
+    monkeypatch.setattr(
+        D,
+        "open",
+        lambda path, mode="r", *a, **k: (
+            Full() if str(path).endswith(".partial") else real_open(path, mode, *a, **k)
+        ),
+        raising=False,
+    )
+    with pytest.raises(
+        D.DownloadFailed, match="the disk of the torch hub cache is full: it needs 0.2 MB free"
+    ):
         D.fetch(f"{server.url}/{name}", tmp_path / name)
     assert not (tmp_path / name).exists()

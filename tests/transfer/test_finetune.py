@@ -29,7 +29,12 @@ def digits():
         ("resnet18", "head", ["fc."], ["conv1.", "layer1.", "layer4."]),
         ("resnet18", "from:layer3", ["layer3.", "layer4.", "fc."], ["conv1.", "bn1.", "layer1.", "layer2."]),
         ("resnet18", "none", ["conv1.", "layer1.", "fc."], []),
-        ("vgg16", "from:block5", ["features.24.", "features.28.", "classifier.0.", "classifier.6."], ["features.0.", "features.21."]),
+        (
+            "vgg16",
+            "from:block5",
+            ["features.24.", "features.28.", "classifier.0.", "classifier.6."],
+            ["features.0.", "features.21."],
+        ),
     ],
 )
 def test_exactly_the_intended_parameters_learn(digits, backbone, freeze, learning, frozen):
@@ -80,7 +85,22 @@ def test_bad_data(digits):
 
 
 def test_cli_finetune(tmp_path, capsys):
-    assert main(["finetune", "--data", "builtin", "--weights", "random", "--epochs", "2", "--out", str(tmp_path / "ft")]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--data",
+                "builtin",
+                "--weights",
+                "random",
+                "--epochs",
+                "2",
+                "--out",
+                str(tmp_path / "ft"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"val_acc", "seconds_per_epoch", "trainable_params", "weights"} <= out.keys()
     assert set(out["seconds_per_epoch"]) == {"first", "later"} and out["weights"] == "random (not pretrained)"
@@ -108,7 +128,9 @@ def test_page_head_only_run_completes_and_is_compared(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("app_pages/finetune.py").run()
-    assert not at.warning and at.radio(key="ft_weights").value == "Random (not pretrained)"  # offline: what works here
+    assert (
+        not at.warning and at.radio(key="ft_weights").value == "Random (not pretrained)"
+    )  # offline: what works here
     assert not next(b for b in at.button if b.label == "Start fine-tuning").disabled
     assert at.dataframe[0].value["trainable parameters"].tolist() == [5130]
     at.number_input(key="ft_epochs").set_value(2).run()
@@ -131,7 +153,10 @@ def test_page_head_only_run_completes_and_is_compared(tmp_path, monkeypatch):
     assert tuned == ["fine-tuned here: resnet18 · random · train head"]
     other.set_value(tuned[0]).run()
     assert not at.exception and not at.error
-    assert [m.value for m in at.main.markdown if m.value.startswith("**")][:2] == ["**random (not pretrained)**", f"**{tuned[0]}**"]
+    assert [m.value for m in at.main.markdown if m.value.startswith("**")][:2] == [
+        "**random (not pretrained)**",
+        f"**{tuned[0]}**",
+    ]
 
 
 def test_frozen_batchnorm_statistics_do_not_move(digits):
