@@ -7,19 +7,19 @@ from app_pages.lib.runpicker import keep_in_address
 from app_pages.lib.session import housekeeping, owner
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
-from explorer.store import sessions
+from explorer.store import shares
 from explorer.transfer import download
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
 
-owner()  # puts this session's id in the address before any page draws
+owner()  # puts the owner's id in the address before any page draws
 keep_in_address()  # and its selected run
 housekeeping()
 features = st.Page("app_pages/features.py", title="Feature Space", icon=":material/scatter_plot:")
 activations = st.Page("app_pages/activations.py", title="Layer Activations", icon=":material/grid_view:")
 if token := st.query_params.get("share") or st.session_state.get("share_token"):
     # A share link: that run, read-only, on three pages, and nothing else of its owner's.
-    grant = sessions.shared(token)
+    grant = shares.shared(token)
     if grant is None:
         st.title("Shared run")
         st.error(
@@ -66,11 +66,11 @@ with st.sidebar:
         download.allowed(),
         key="allow_downloads",
         disabled=not download.allowed(),
-        help="Pretrained ImageNet weights missing from the torch hub cache are downloaded once (EXPLORER_WEIGHTS_MIRROR: "
-        "from a mirror). Off on this server: EXPLORER_ALLOW_DOWNLOADS=0."
-        if not download.allowed()
-        else "Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
-        "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline.",
+        help="Pretrained ImageNet weights missing from the torch hub cache are downloaded once, hash-checked "
+        "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Turn off to stay offline."
+        if download.allowed()
+        else "Pretrained ImageNet weights missing from the torch hub cache are downloaded once "
+        "(EXPLORER_WEIGHTS_MIRROR: from a mirror). Off on this server: EXPLORER_ALLOW_DOWNLOADS=0.",
     )
 
 if lost := st.session_state.get("dataset_lost"):

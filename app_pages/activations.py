@@ -47,7 +47,8 @@ def locked_capture(model: torch.nn.Module, lock: threading.Lock, x: torch.Tensor
 
 @st.cache_resource
 def passes() -> ThreadPoolExecutor:
-    """Two models' passes run side by side (bench/bench_activations.py: 1.5x one pass, against 1.9x one after the other)."""
+    """Two models' passes run side by side (bench/bench_activations.py: 1.5x one pass, against 1.9x
+    one after the other)."""
     return ThreadPoolExecutor(4, thread_name_prefix="activations")
 
 
@@ -120,9 +121,8 @@ def chosen() -> None:
 
 
 with st.container(border=True):
-    choice = st.selectbox(
-        "Model", models, key="a_model", on_change=chosen
-    )  # full width: a run's label is long
+    # full width: a run's label is long
+    choice = st.selectbox("Model", models, key="a_model", on_change=chosen)
     wbox = st.container()
     loaded, weights_note, partners, kind = None, "", {"nothing": None}, "run"
     try:
@@ -169,7 +169,8 @@ with st.container(border=True):
         if others_data()
         else c2.number_input("…or source image no.", 0, len(ds.source) - 1, 0, key="a_sample")
     )
-    domain = "source"  # a dataset image is a source image; a dropped one may be either, where the run prepared them differently
+    # a dataset image is a source image; a dropped one may be either, where the run prepared them differently
+    domain = "source"
     if (
         up is not None
         and isinstance(loaded, A.LoadedExtractor)
@@ -195,7 +196,8 @@ with st.container(border=True):
     if up is None and others_data():
         loaded = None  # a shared run on its owner's images: drop an image of your own
         st.info(
-            "Drop an image of your own: this run was trained on its owner's images, which a share link does not show."
+            "Drop an image of your own: this run was trained on its owner's images, "
+            "which a share link does not show."
         )
     if loaded is not None and partners.get(other_choice):
         try:
@@ -232,15 +234,16 @@ if loaded is not None:
                 )
             x, seen_note = model_input(pixels, loaded, domain)
             pair = [m for m in (loaded, other) if m is not None]
-            locks = [model_lock(m.model) for m in pair]  # here: the pool's threads have no Streamlit context
-            caps = list(
-                passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks)
-            )  # side by side: 1.5x one pass, not 2x
+            # the locks taken here: the pool's threads have no Streamlit context
+            locks = [model_lock(m.model) for m in pair]
+            # side by side: 1.5x one pass, not 2x
+            caps = list(passes().map(lambda m, lock: locked_capture(m.model, lock, x), pair, locks))
+            # what the run sees
             seen = (
                 (x[0] * 255).byte().permute(1, 2, 0).numpy()
                 if isinstance(loaded, A.LoadedExtractor)
                 else pixels
-            )  # what the run sees
+            )
             st.session_state.a_last = (
                 seen,
                 seen_note,
@@ -295,11 +298,13 @@ def side_by_side_kernels(k: torch.Tensor, k0: torch.Tensor, note: str, note0: st
         picture,
         width="stretch",
         output_format="PNG",
-        caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down (±{scale:.3g} at the ends)",
+        caption=f"one scale for all {k.shape[0]}: grey = unchanged, lighter = up, darker = down "
+        f"(±{scale:.3g} at the ends)",
     )
     i, most = moved.most
     st.markdown(
-        f"How far each {layers[0]} kernel moved, ‖W − W₀‖ / ‖W₀‖ (W left, W₀ right): median **{moved.median:.1%}**, "
+        f"How far each {layers[0]} kernel moved, ‖W − W₀‖ / ‖W₀‖ (W left, W₀ right): "
+        f"median **{moved.median:.1%}**, "
         f"max **{most:.1%}** (filter {i}); the whole layer {moved.whole:.1%}."
     )
 

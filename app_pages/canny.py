@@ -99,15 +99,19 @@ def reach_words(r: edges.Reach) -> str:
     closest = f"{r.low}/{r.high}, at {r.density:.1%}"
     if r.reachable:
         return (
-            f"The target's ink ({r.goal:.1%}) is within the slider's reach: the closest pair is {closest}. Equal ink is a hint, "
-            "not the goal: very low thresholds also draw the photos' texture, so compare the shapes too."
+            f"The target's ink ({r.goal:.1%}) is within the slider's reach: the closest pair is "
+            f"{closest}. Equal ink is a hint, not the goal: very low thresholds also draw the photos' "
+            "texture, so compare the shapes too."
         )
     why = (
         "the most Canny draws on these images: its lines are one pixel wide"
         if r.goal > r.most
         else "the least it draws on these images"
     )
-    return f"No threshold pair reaches the target's ink ({r.goal:.1%}); the closest is {closest}, {why}. Match the shapes, not the amount of ink."
+    return (
+        f"No threshold pair reaches the target's ink ({r.goal:.1%}); the closest is {closest}, {why}. "
+        "Match the shapes, not the amount of ink."
+    )
 
 
 def homework_pairs(one: torch.Tensor):
@@ -145,9 +149,9 @@ def auto_choice(fingerprint: str, _src, _tgt) -> preprocess.Preprocess:
 
 
 DOUBLE_OUTLINES = (
-    "**edges on both** runs Canny on the target too. On a target that is already made of strokes, Canny draws each "
-    "stroke's two borders, so every line becomes a double outline. auto may still pick it: by these statistics, "
-    "double outlines can be closer to Canny'd photos than the plain strokes are."
+    "**edges on both** runs Canny on the target too. On a target that is already made of strokes, Canny "
+    "draws each stroke's two borders, so every line becomes a double outline. auto may still pick it: by "
+    "these statistics, double outlines can be closer to Canny'd photos than the plain strokes are."
 )
 
 
@@ -168,7 +172,9 @@ chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def option_bars(fingerprint: str, _chosen: preprocess.Preprocess) -> dict:
-    """The options' distances to the target as bars, the chosen one coloured: a vega-lite spec, once per dataset."""
+    """The options' distances to the target as bars, the chosen one coloured.
+
+    A vega-lite spec, built once per dataset."""
     dist = pd.DataFrame(_chosen.evidence, columns=["option", "distance"]).assign(
         chosen=lambda d: d.option == _chosen.label
     )
@@ -232,8 +238,10 @@ if up is not None:
     except ExplorerError as e:
         st.error(f"{up.name}: {e}")
     else:
+        views = torch.cat(edges.views(edges.from_array(pixels), low, high))
         st.image(
-            grids.tile(torch.cat(edges.views(edges.from_array(pixels), low, high)), 3, scale=1, gap=4),
-            caption=f"{up.name} ({info.width}x{info.height} {info.mode}): original · grey · Canny {low}/{high}",
+            grids.tile(views, 3, scale=1, gap=4),
+            caption=f"{up.name} ({info.width}x{info.height} {info.mode}): "
+            f"original · grey · Canny {low}/{high}",
             width="stretch",
         )

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.lib import charts, pictures, uploads
+from app_pages.lib import pictures
 from app_pages.lib.datasets import builtin, choose_dataset, dataset, pair_caption, source_choice
 from app_pages.lib.session import browser_is_local, session_dir
-from explorer.data import grids, overview, serverfolders
+from explorer.analysis import charts
+from explorer.data import grids, overview, serverfolders, uploads
 from explorer.data.domains import Dataset, open_dataset
 from explorer.data.images import IMAGE_EXTENSIONS
 from explorer.errors import ExplorerError
@@ -23,7 +24,7 @@ st.caption(pair_caption(dataset()))
 
 def activate(load, scrub=str) -> None:
     """Run a loader, which returns the dataset and its recipe; on success it becomes the active
-    dataset (and the session's saved choice), on failure the old one stays."""
+    dataset (and the owner's saved choice), on failure the old one stays."""
     try:
         with st.spinner("Loading images…"):
             dropped = choose_dataset(*load())
@@ -56,8 +57,9 @@ with st.container(border=True):
 
     if choice == "Embedded default":
         st.markdown(
-            "Built offline from scikit-learn's digits: **source** = colour digits blended over photo patches "
-            "(the MNIST-M recipe of the DANN paper), **target** = the other half of the digits as plain strokes."
+            "Built offline from scikit-learn's digits: **source** = colour digits blended over photo "
+            "patches (the MNIST-M recipe of the DANN paper), **target** = the other half of the digits as "
+            "plain strokes."
         )
         if st.button("Use the embedded default", type="primary"):
             activate(lambda: (builtin(size), {"kind": "builtin", "size": size}))

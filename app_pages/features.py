@@ -3,16 +3,21 @@ the training movie (every saved epoch, aligned)."""
 
 import streamlit as st
 
-from app_pages.lib import charts
 from app_pages.lib.datasets import dataset
 from app_pages.lib.looking import section
 from app_pages.lib.player import training_movie
 from app_pages.lib.runpicker import my_runs, others_data, pick_run
-from explorer.analysis import alignment, projector
+from explorer.analysis import alignment, charts, projector
 from explorer.analysis.embedding import embedding
-from explorer.dann.validators import DEFAULT, selected_epoch
+from explorer.dann.runfolder import kept_checkpoints, shipped
+from explorer.dann.validators import DEFAULT
 from explorer.errors import ExplorerError
-from explorer.store import runs
+
+# a plot's downloads: (button, maker, file name's stem, extension, MIME type)
+DOWNLOADS = [
+    ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
+    ("TensorBoard projector (zip)", projector.projector_zip, "projector", "zip", "application/zip"),
+]
 
 st.title("Feature Space")
 st.caption(
@@ -31,9 +36,8 @@ if not mine:
 
 controls = st.container(border=True)
 with controls:
-    run = pick_run(
-        st, mine, "f_run"
-    )  # full width: a run's label is long, and the three views need the room below
+    # full width: a run's label is long, and the three views need the room below
+    run = pick_run(st, mine, "f_run")
     view = (
         st.segmented_control(
             "View",
@@ -73,11 +77,13 @@ with controls:
     )
     seed = c4.number_input("Seed", 0, 10_000, 0, key="f_seed")
     if view == "Checkpoints":
-        checkpoints = runs.checkpoints(run.dir, DEFAULT, selected_epoch(run.metrics, DEFAULT))
+        kept = kept_checkpoints(run.dir, shipped(run.dir, DEFAULT, run.metrics))
+        checkpoints = {c.label: c.path for c in kept}
         names = list(checkpoints)
-        default = (
-            [names[0], next((c for c in names if "selected" in c), names[-1])] if len(names) > 1 else names
-        )
+        default = names
+        if len(kept) > 1:  # the first epoch, and the one the run ships (else its last kept one)
+            ships = next((c for c in kept if c.by is not None), kept[-1])
+            default = list(dict.fromkeys([names[0], ships.label]))
         picked = st.multiselect(
             "Checkpoints",
             names,
@@ -88,8 +94,9 @@ with controls:
 
 if view == "Training movie":
     st.caption(
-        "Every saved epoch of the run, the same sampled points in each frame, each map starting from the one before: "
-        "watch the source and target clouds fold into each other. Mixing and the A-distance are measured in feature space."
+        "Every saved epoch of the run, the same sampled points in each frame, each map starting from the "
+        "one before: watch the source and target clouds fold into each other. Mixing and the A-distance "
+        "are measured in feature space."
     )
     training_movie(run, ds, int(n), method, float(perplexity), int(seed))
     st.stop()
@@ -122,9 +129,8 @@ for epoch in sorted(picked, key=names.index):
     df = df.assign(file="(not shared)") if others_data() else df
     f = emb.features
     st.altair_chart(charts.feature_space(df, epoch), width="content")
-    cols = st.columns(
-        3
-    )  # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
+    # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
+    cols = st.columns(3)
     cols[0].metric(
         "proxy A-distance",
         f"{num['a']:.2f}",
@@ -140,23 +146,10 @@ for epoch in sorted(picked, key=names.index):
         )
     tgt = f.domain == 1
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.caption(
-            f"{'from the cache' if emb.cached else f'{emb.seconds:.1f} s'} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points"
-        )
-        downloads = (
-            [
-                ("Coordinates (CSV)", projector.coords_csv, "coords", "csv", "text/csv"),
-                (
-                    "TensorBoard projector (zip)",
-                    projector.projector_zip,
-                    "projector",
-                    "zip",
-                    "application/zip",
-                ),
-            ]
-            if not others_data()
-            else []
-        )  # file names and thumbnails of a sharer's own images stay theirs
+        took = "from the cache" if emb.cached else f"{emb.seconds:.1f} s"
+        st.caption(f"{took} · {int((~tgt).sum()):,} source + {int(tgt.sum()):,} target points")
+        # file names and thumbnails of a sharer's own images stay theirs
+        downloads = [] if others_data() else DOWNLOADS
         for title, make, stem, ext, mime in downloads:
             st.download_button(
                 title,

@@ -1,5 +1,6 @@
 """Transfer Fine-tune: a pretrained backbone with a new head, frozen or not, runs compared."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import altair as alt
@@ -8,12 +9,13 @@ import streamlit as st
 import torch
 
 from app_pages.lib.datasets import dataset
-from app_pages.lib.jobs import WAITING_POLL, poll_seconds
 from app_pages.lib.serverjobs import job_queue
 from app_pages.lib.session import owner, session_dir
 from app_pages.lib.weights import pick_weights
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
+from explorer.execution.events import FinetuneDone, FinetuneEpoch, FinetuneStarted
+from explorer.execution.jobs import WAITING_POLL, poll_seconds
 from explorer.transfer import saved
 from explorer.transfer.backbones import WEIGHTS
 from explorer.transfer.finetune import FinetuneConfig, FineTuner
@@ -21,10 +23,12 @@ from explorer.transfer.freezing import parameter_table, replace_head, stages
 
 st.title("Transfer Fine-tune")
 st.caption(
-    "Take a torchvision network with its ImageNet weights (or with random ones, to see what ImageNet is worth), "
+    "Take a torchvision network with its ImageNet weights (or with random ones, to see what ImageNet is "
+    "worth), "
     "replace its last layer with one for your classes, and choose how much "
     "of it may change. Training only the new head reuses the backbone's features as they are, and is fast "
-    "because those features are computed once; unfreezing lets the features adapt, at the full price per epoch."
+    "because those features are computed once; unfreezing lets the features adapt, at the full price per "
+    "epoch."
 )
 ds = dataset()
 src = ds.source
@@ -106,9 +110,8 @@ with st.container(border=True):
         except ExplorerError as e:
             st.error(str(e))
         else:
-            what = {"head": "head", "none": "everything"}.get(
-                freeze, freeze.replace(":", " ")
-            )  # train head / from layer3 / everything
+            # train head / from layer3 / everything
+            what = {"head": "head", "none": "everything"}.get(freeze, freeze.replace(":", " "))
             label = f"{name} · {loaded.weights.split(' ')[0]} · train {what}" + (
                 f" · {int(per_class)}/class" if per_class else ""
             )
@@ -117,38 +120,39 @@ with st.container(border=True):
             def start(stop, cfg=cfg, domain=src, state=state, label=label):
                 tuner = FineTuner(cfg, domain, state)
                 for event in tuner.events(stop):
-                    if event["kind"] == "done":  # kept for Layer Activations and the download below
-                        event = event | {"model_path": str(saved.save(tuner.model, out, label))}
+                    if isinstance(event, FinetuneDone):  # kept for Layer Activations and the download below
+                        event = replace(event, model_path=str(saved.save(tuner.model, out, label)))
                     yield event
 
             job = queue.submit(owner(), label, device.type, start)
             st.session_state.setdefault("ft_jobs", []).append(job.id)
 
 
-def _row(job, state: str, events: list[dict]) -> dict:
-    """One run's line of the table: its state, epochs, accuracy, and the first epoch's time against the later ones'."""
-    epochs = [e for e in events if e["kind"] == "epoch"]
-    start = next((e for e in events if e["kind"] == "start"), {})
-    first = epochs[0]["seconds"] if epochs else None
-    later = [e["seconds"] for e in epochs[1:]]
+def _row(job, state: str, events: list) -> dict:
+    """One run's line of the table: its state, epochs, accuracy, and the first epoch's time against
+    the later ones'."""
+    epochs = [e for e in events if isinstance(e, FinetuneEpoch)]
+    start = next((e for e in events if isinstance(e, FinetuneStarted)), None)
+    first = epochs[0].seconds if epochs else None
+    later = [e.seconds for e in epochs[1:]]
     later_mean = sum(later) / len(later) if later else None
     return {
         "run": job.label,
         "state": state if state != "queued" else f"waiting ({queue.waiting_ahead(job)} run(s) ahead)",
         "epochs": len(epochs),
-        "val acc": epochs[-1]["val_acc"] if epochs else None,
+        "val acc": epochs[-1].val_acc if epochs else None,
         "s / epoch (first)": first,
         "s / epoch (later)": later_mean,
         "first / later epoch": f"{first / later_mean:,.1f}x" if first and later_mean else None,
-        "trainable params": start.get("params", {}).get("trainable"),
+        "trainable params": start.params["trainable"] if start else None,
     }
 
 
-def _curve(job, events: list[dict]) -> list[dict]:
+def _curve(job, events: list) -> list[dict]:
     return [
-        {"run": job.label, "epoch": e["epoch"], "validation accuracy": e["val_acc"]}
+        {"run": job.label, "epoch": e.epoch, "validation accuracy": e.val_acc}
         for e in events
-        if e["kind"] == "epoch"
+        if isinstance(e, FinetuneEpoch)
     ]
 
 
@@ -157,8 +161,9 @@ def _progress(jobs: list) -> None:
     running = [j for j in jobs if j.state == "running"]
     if running:
         j = running[0]
-        done = len([e for e in j.events if e["kind"] == "epoch"])
-        total = next((e["epochs"] for e in j.events if e["kind"] == "start"), 1)
+        _, events, _ = j.snapshot()
+        done = sum(isinstance(e, FinetuneEpoch) for e in events)
+        total = next((e.epochs for e in events if isinstance(e, FinetuneStarted)), 1)
         st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
 
 
@@ -179,11 +184,11 @@ def _accuracy_chart(curves: list[dict]) -> alt.Chart:
 def _downloads(jobs: list) -> None:
     """A download button for each finished run's fine-tuned state_dict."""
     for job in jobs:
-        done = next((e for e in job.events if e["kind"] == "done"), None)
-        if done and done.get("model_path"):
+        done = next((e for e in job.snapshot()[1] if isinstance(e, FinetuneDone)), None)
+        if done and done.model_path:
             st.download_button(
                 f"state_dict: {job.label}",
-                lambda p=done["model_path"]: Path(p).read_bytes(),
+                lambda p=done.model_path: Path(p).read_bytes(),
                 f"{job.label.split(' ·')[0]}-finetuned.pt",
                 "application/octet-stream",
                 key=f"ft_dl_{job.id}",
@@ -215,8 +220,10 @@ if jobs:
             st.altair_chart(_accuracy_chart(curves), width="stretch")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config=RUN_COLUMNS)
         st.caption(
-            "With only the head learning, the first epoch computes the frozen features once; later epochs train "
-            "the head on them. `first / later epoch` is that speed-up (timings include the page's own polling)."
+            "With only the head learning, the first epoch computes the frozen features once; later epochs "
+            "train "
+            "the head on them. `first / later epoch` is that speed-up (timings include the page's own "
+            "polling)."
         )
         _downloads(jobs)
         if (

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from app_pages.lib import charts
 from app_pages.lib.datasets import dataset
 from app_pages.lib.judging import validators_panel
 from app_pages.lib.runpicker import my_runs
+from explorer.analysis import charts
 from explorer.store import runs
 
 st.title("Train DANN")
@@ -18,8 +18,9 @@ if not found:
     st.stop()
 run = found[0]
 st.info(
-    "**A shared run, read-only.** Its owner sent you this link: you can look at this run here, in **Feature Space** and in "
-    "**Layer Activations**. You cannot stop, delete or retrain it, and no other runs are shown.",
+    "**A shared run, read-only.** Its owner sent you this link: you can look at this run here, in "
+    "**Feature Space** and in **Layer Activations**. You cannot stop, delete or retrain it, and no other "
+    "runs are shown.",
     icon=":material/visibility:",
 )
 st.subheader(run.label)

@@ -3,20 +3,23 @@
 import streamlit as st
 import torch
 
-from app_pages.lib import charts, measuring
+from app_pages.lib import measuring
 from app_pages.lib.comparing import compare, listed
 from app_pages.lib.datasets import dataset
-from app_pages.lib.jobs import WAITING_POLL, poll_seconds
-from app_pages.lib.judging import twin_jobs, validators_panel
+from app_pages.lib.judging import validators_panel
 from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import activity, cluster, job_queue, job_status, where
 from app_pages.lib.session import owner
 from app_pages.lib.sweeping import sweep_form, sweep_results
+from app_pages.lib.twin import twin_runs
+from explorer.analysis import charts
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.schedules import SHAPES, LambdaSchedule
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
 from explorer.execution.events import Epoch, Retrying, Started
+from explorer.execution.jobs import WAITING_POLL, poll_seconds
+from explorer.execution.start import RunHandle, start_run
 from explorer.store import runs
 
 st.title("Train DANN")
@@ -33,17 +36,12 @@ d = TrainConfig()
 
 def submit(cfg: TrainConfig, remeasure: bool = False) -> None:
     """Queue a run as auto plans it (measure the options, reuse the choice, or train as set), in the
-    lane of its back-end; either way it trains into the cache, under its lock and cap, as this session's.
-    It becomes the selected run on every page (a measuring run: once it has chosen)."""
-    job = measuring.submit(cfg, ds, ray, remeasure)
-    st.session_state.current_job = job.id
-    if job.run_id:
-        select(job.run_id)
-
-
-def start_twin(cfg: TrainConfig):
-    """A run's source-only twin: queued like any run, drawn beside the run it is the twin of."""
-    return measuring.submit(cfg, ds, ray)
+    lane of its back-end; either way it trains into the cache, under its lock and cap, as this
+    session's. It becomes the selected run on every page (a measuring run: once it has chosen)."""
+    started = start_run(cfg, ds, queue, owner(), ray, remeasure)
+    st.session_state.current_run = started
+    if started.run_id:
+        select(started.run_id)
 
 
 with st.container(border=True):
@@ -102,7 +100,8 @@ with st.container(border=True):
         index=1 if isinstance(tuned, tuple) else 0,
         key="t_prep",
         horizontal=True,
-        help="auto: the first run on this data trains the shortlist (the statistics' top two, and no edges; each with "
+        help="auto: the first run on this data trains the shortlist (the statistics' top two, and no edges; "
+        "each with "
         "and without rotation) side by side and keeps what the validator prefers; later runs reuse it",
     )
     canny = "auto" if prep.startswith("auto") else (None if prep.startswith("off") else tuple(tuned))
@@ -111,12 +110,14 @@ with st.container(border=True):
         ["auto", *AUGMENTS],
         key="t_augment",
         horizontal=True,
-        help="auto: measured with the preprocessing; rotate: up to ±15°; flip-rotate also mirrors (a mirrored 2 is no "
+        help="auto: measured with the preprocessing; rotate: up to ±15°; flip-rotate also mirrors (a "
+        "mirrored 2 is no "
         "longer a 2)",
     )
     on = f"the **{ray.describe()}**" if ray is not None else f"**{describe(pick(device))}**"
     st.caption(
-        f"Runs on {on} · data: {ds.name} · {len(ds.source):,} source, {len(ds.target):,} target images at {ds.source.images.shape[-1]} px"
+        f"Runs on {on} · data: {ds.name} · {len(ds.source):,} source, {len(ds.target):,} target images at "
+        f"{ds.source.images.shape[-1]} px"
     )
 
     def config() -> TrainConfig:
@@ -160,11 +161,12 @@ with st.container(border=True):
             st.error(str(e))
 
 
-def progress_view(job) -> None:
-    fingerprint, name = getattr(job, "data", (ds.fingerprint, ds.name))
-    if fingerprint != ds.fingerprint:
+def progress_view(run: RunHandle) -> None:
+    job = run.job
+    if run.fingerprint != ds.fingerprint:
         st.caption(
-            f"This run trains on **{name}**, not on the dataset chosen now; its results are listed there."
+            f"This run trains on **{run.dataset_name}**, not on the dataset chosen now; "
+            "its results are listed there."
         )
     if measuring.measuring(job):
         measuring.measuring_view(job, ds.target.labelled)
@@ -184,8 +186,8 @@ def progress_view(job) -> None:
         f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
         f"**{job.label}** finished: {done} epochs {at}.",
     )
-    if getattr(job, "note", ""):  # what auto did: reused a measured choice, or fell back to the statistics
-        st.caption(job.note)
+    if run.note:  # what auto did: reused a measured choice, or fell back to the statistics
+        st.caption(run.note)
     for retry in (e for e in events if isinstance(e, Retrying)):
         st.warning(retry.message, icon=":material/restart_alt:")
     if history:
@@ -204,18 +206,20 @@ def progress_view(job) -> None:
 
 
 mine = {j.id: j for j in queue.jobs(owner())}
-current = mine.get(st.session_state.get("current_job"))
-elsewhere = {
-    (st.session_state.get("sweep") or {}).get("job"),
-    *twin_jobs().values(),
-}  # drawn by their own sections
-others = [j for j in mine.values() if not j.finished and j is not current and j.id not in elsewhere]
+current: RunHandle | None = st.session_state.get("current_run")
+current = current if current is not None and current.job.id in mine else None
+# drawn by their own sections
+elsewhere = {(st.session_state.get("sweep") or {}).get("job"), *(t.job.id for t in twin_runs().values())}
+others = [
+    j
+    for j in mine.values()
+    if not j.finished and j.id not in elsewhere and (current is None or j is not current.job)
+]
 if current is not None or others:
     with st.container(key="this_run"):
         st.subheader("This run")
-        active = any(not j.finished for j in [current, *others] if j is not None)
-
-        watched = [j for j in [current, *others] if j is not None]
+        watched = [j for j in [current.job if current else None, *others] if j is not None]
+        active = any(not j.finished for j in watched)
         every = poll_seconds(watched)
 
         @st.fragment(run_every=every)
@@ -230,18 +234,19 @@ if current is not None or others:
             if current is not None:
                 progress_view(current)
             if active and all(j.finished for j in watched):
-                if current is not None and (run := measuring.run_of(current)):
+                if current is not None and (run := current.run_id):
                     select(run)  # a measuring run's winner, now known
                 st.rerun()  # the whole page: the comparison below now includes them
-            new = measuring.run_of(current) if current is not None and current.state == "running" else None
+            new = current.run_id if current is not None and current.job.state == "running" else None
             if (
                 new
                 and new not in listed()
                 and st.session_state.get("t_joined") != new
-                and any(isinstance(e, Epoch) for e in current.snapshot()[1])
+                and any(isinstance(e, Epoch) for e in current.job.snapshot()[1])
             ):
                 st.session_state.t_joined = new
-                st.rerun()  # its first epoch is in the cache: the whole page, so that it joins the overlay below
+                # its first epoch is in the cache: the whole page, so that it joins the overlay below
+                st.rerun()
             if (every == WAITING_POLL) != (poll_seconds(watched) == WAITING_POLL):
                 st.rerun()  # a run started: look about once per epoch from now on
 
@@ -249,9 +254,8 @@ if current is not None or others:
 
 
 if (sw := st.session_state.get("sweep")) and sw["sweep"].dataset.fingerprint != ds.fingerprint:
-    st.session_state.pop(
-        "sweep"
-    )  # a sweep's results belong to the dataset it trained on (its runs stay in the cache)
+    # a sweep's results belong to the dataset it trained on (its runs stay in the cache)
+    st.session_state.pop("sweep")
     st.toast(
         "The sweep's results belonged to the previous dataset; they are kept in the cache, not shown here."
     )
@@ -260,4 +264,4 @@ if st.session_state.get("sweep"):
         st.subheader("Sweep")
         sweep_results()
 
-compare(ds, start_twin)
+compare(ds)

@@ -26,10 +26,8 @@ from pathlib import Path
 VARIANTS = {
     "source-only": {"method": "source-only"},
     "dann": {},
-    "dann-old-defaults": {
-        "canny": (100, 200),
-        "augment": "flip-rotate",
-    },  # before canny auto: Canny 100/200, flips
+    # before canny auto: Canny 100/200, flips
+    "dann-old-defaults": {"canny": (100, 200), "augment": "flip-rotate"},
     "dann-flip": {"augment": "flip-rotate"},
     "dann-no-edges": {"canny": None},
 }
@@ -92,41 +90,30 @@ def mean_sd(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * sd:.1f}"
 
 
-def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[str, float]) -> str:
-    from explorer.dann.validators import DEFAULT, JUDGE, NAMES, rank_correlations
+def _pairs_table(by: dict, pairs: list[str], variants: list[str]) -> tuple[list[str], list[float], list[str]]:
+    """One row per pair: source-only and DANN, last and selected, the other variants' last epochs, and
+    DANN's gain at the checkpoint it would ship; with each pair's gain and verdict."""
+    from explorer.dann.validators import DEFAULT
 
-    by = {}
-    for r in results:
-        by.setdefault((r["pair"], r["variant"]), []).append(r)
-    pairs = list(dict.fromkeys(r["pair"] for r in results))
-    variants = list(dict.fromkeys(r["variant"] for r in results))
+    others = [v for v in variants if v not in ("source-only", "dann")]
     lines = [
-        f"Target accuracy in %, mean ± sd over {seeds} seeds; 40 epochs each, width 0.25, CPU. "
-        f"DANN columns use the defaults (canny auto, augment rotate, λ = 0.1 constant, two-step); "
-        f"'selected' is the checkpoint the default validator ({DEFAULT}) picks without target labels (for both methods: "
-        f"the one each would ship; the last column compares those), "
-        f"'oracle' the best epoch by target accuracy (needs labels).",
-        "",
-        "| pair | auto chose | source-only last | source-only selected | DANN last | DANN selected | DANN oracle | "
-        + "".join(f"{v} (last) | " for v in variants if v not in ("source-only", "dann"))
-        + "DANN selected − source-only |",
-        "|---" * (8 + len([v for v in variants if v not in ("source-only", "dann")])) + "|",
+        "| pair | auto chose | source-only last | source-only selected | DANN last | DANN selected "
+        "| DANN oracle | " + "".join(f"{v} (last) | " for v in others) + "DANN selected − source-only |",
+        "|---" * (8 + len(others)) + "|",
     ]
     gains, verdicts = [], []
     for p in pairs:
         so_runs = sorted(by.get((p, "source-only"), []), key=lambda r: r["seed"])
         so_last = [r["history"][-1]["target_acc"] for r in so_runs]
-        so = [
-            at(r["history"], DEFAULT) for r in so_runs
-        ]  # both methods judged at the checkpoint they would ship
+        # both methods judged at the checkpoint they would ship
+        so = [at(r["history"], DEFAULT) for r in so_runs]
         dann = sorted(by.get((p, "dann"), []), key=lambda r: r["seed"])
         last = [r["history"][-1]["target_acc"] for r in dann]
         sel = [at(r["history"], DEFAULT) for r in dann]
         oracle = [max(h["target_acc"] for h in r["history"]) for r in dann]
         extra = [
-            mean_sd([r["history"][-1]["target_acc"] for r in by.get((p, v), [])]) if by.get((p, v)) else "–"
-            for v in variants
-            if v not in ("source-only", "dann")
+            mean_sd([r["history"][-1]["target_acc"] for r in by[(p, v)]]) if by.get((p, v)) else "–"
+            for v in others
         ]
         diffs = [s - b for s, b in zip(sel, so)]
         gain = statistics.mean(diffs) if diffs else 0.0
@@ -134,22 +121,27 @@ def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[s
         verdict = "better" if gain > noise else ("worse" if gain < -noise else "no clear difference")
         gains.append(gain)
         verdicts.append(verdict)
-        lines.append(
-            f"| {p} | {dann[0]['preprocess'] if dann else '–'} | {mean_sd(so_last) if so else '–'} | {mean_sd(so) if so else '–'} | {mean_sd(last) if last else '–'} "
-            f"| {mean_sd(sel) if sel else '–'} | {mean_sd(oracle) if oracle else '–'} | "
-            + "".join(f"{x} | " for x in extra)
-            + f"{100 * gain:+.1f} ({verdict}) |"
-        )
-    lines += [
-        "",
-        "**Validators** (all DANN runs): the mean gap between the checkpoint each one selects and the oracle, "
-        "in points of target accuracy; its mean Spearman correlation with target accuracy over the epochs; and how "
-        "often comparing a DANN run with its source-only twin by this validator (both at the checkpoints the "
-        "default validator selects, as Train DANN does) named the winner that target accuracy names.",
-        "",
-        "| validator | gap to oracle | rank correlation | twin verdict right |",
-        "|---|---|---|---|",
-    ]
+        cells = [
+            p,
+            dann[0]["preprocess"] if dann else "–",
+            mean_sd(so_last) if so else "–",
+            mean_sd(so) if so else "–",
+            mean_sd(last) if last else "–",
+            mean_sd(sel) if sel else "–",
+            mean_sd(oracle) if oracle else "–",
+            *extra,
+            f"{100 * gain:+.1f} ({verdict})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, gains, verdicts
+
+
+def _validators_table(results: list[dict], by: dict) -> list[str]:
+    """One row per validator: its gap to the oracle, its rank correlation with target accuracy, and how
+    often its twin verdict was right."""
+    from explorer.dann.validators import DEFAULT, JUDGE, NAMES, rank_correlations
+
+    lines = ["| validator | gap to oracle | rank correlation | twin verdict right |", "|---|---|---|---|"]
     dann_runs = [r for r in results if r["variant"] == "dann"]
     twins = [
         (r, b[0])
@@ -160,34 +152,59 @@ def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[s
         gap = statistics.mean(
             max(h["target_acc"] for h in r["history"]) - at(r["history"], name) for r in dann_runs
         )
-        rhos = (
-            [x for r in dann_runs if (x := rank_correlations(r["history"])[name]) is not None]
-            if name != "last"
-            else []
-        )
-        right = [twin_verdict_right(d, s, name) for d, s in twins] if name != "last" else []
-        right = [x for x in right if x is not None]
-        lines.append(
-            f"| {name}{' (default)' if name == DEFAULT else ''}{' (judge)' if name == JUDGE else ''} | {100 * gap:.1f} | "
-            + (f"{statistics.mean(rhos):+.2f}" if rhos else "–")
-            + " | "
-            + (f"{sum(right)}/{len(right)}" if right else "–")
-            + " |"
-        )
+        rhos, right = [], []
+        if name != "last":
+            rhos = [x for r in dann_runs if (x := rank_correlations(r["history"])[name]) is not None]
+            right = [x for d, s in twins if (x := twin_verdict_right(d, s, name)) is not None]
+        label = name + (" (default)" if name == DEFAULT else "") + (" (judge)" if name == JUDGE else "")
+        rho = f"{statistics.mean(rhos):+.2f}" if rhos else "–"
+        share = f"{sum(right)}/{len(right)}" if right else "–"
+        lines.append(f"| {label} | {100 * gap:.1f} | {rho} | {share} |")
+    return lines
+
+
+def report(results: list[dict], seeds: int, seconds: float, auto_seconds: dict[str, float]) -> str:
+    from explorer.dann.validators import DEFAULT
+
+    by = {}
+    for r in results:
+        by.setdefault((r["pair"], r["variant"]), []).append(r)
+    pairs = list(dict.fromkeys(r["pair"] for r in results))
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    table, gains, verdicts = _pairs_table(by, pairs, variants)
+    lines = [
+        f"Target accuracy in %, mean ± sd over {seeds} seeds; 40 epochs each, width 0.25, CPU. "
+        f"DANN columns use the defaults (canny auto, augment rotate, λ = 0.1 constant, two-step); "
+        f"'selected' is the checkpoint the default validator ({DEFAULT}) picks without target labels "
+        "(for both methods: the one each would ship; the last column compares those), "
+        "'oracle' the best epoch by target accuracy (needs labels).",
+        "",
+        *table,
+        "",
+        "**Validators** (all DANN runs): the mean gap between the checkpoint each one selects and the "
+        "oracle, in points of target accuracy; its mean Spearman correlation with target accuracy over the "
+        "epochs; and how often comparing a DANN run with its source-only twin by this validator (both at "
+        "the checkpoints the default validator selects, as Train DANN does) named the winner that target "
+        "accuracy names.",
+        "",
+        *_validators_table(results, by),
+    ]
     better = sum(v == "better" for v in verdicts)
     worse = sum(v == "worse" for v in verdicts)
     five = sum(g >= 0.05 for g in gains)
     lines += [
         "",
         f"Summary: DANN at the selected checkpoint is better than source-only beyond noise on {better} of "
-        f"{len(pairs)} pairs, worse on {worse}, at least 5 points better on {five}; mean gain {100 * statistics.mean(gains):+.1f} "
-        f"points. {len(results)} runs, {seconds / 60:.0f} minutes of wall time.",
+        f"{len(pairs)} pairs, worse on {worse}, at least 5 points better on {five}; "
+        f"mean gain {100 * statistics.mean(gains):+.1f} points. "
+        f"{len(results)} runs, {seconds / 60:.0f} minutes of wall time.",
     ]
     epoch = statistics.median(h["seconds"] for r in results for h in r["history"])
-    slow = max(auto_seconds.values())
+    fast, slow = min(auto_seconds.values()), max(auto_seconds.values())
     lines.append(
-        f"\nAuto's choice took {min(auto_seconds.values()):.2f}–{slow:.2f} s per pair (300 + 300 images, 11 options), "
-        f"{slow / epoch:.1f}x the median training epoch of these runs ({epoch:.2f} s, one torch thread, two runs side by side)."
+        f"\nAuto's choice took {fast:.2f}–{slow:.2f} s per pair (300 + 300 images, 11 options), "
+        f"{slow / epoch:.1f}x the median training epoch of these runs ({epoch:.2f} s, one torch thread, "
+        "two runs side by side)."
     )
     return "\n".join(lines)
 

@@ -1,7 +1,8 @@
 """Auto that measures, against today's auto and every fixed option, on pairs the defaults were never
 chosen on (explorer/execution/auto.py, docs/ADAPTATION.md).
 
-    python -m bench.auto_measured [--seeds 3] [--epochs 40] [--pairs a,b] [--workers 2] [--out DIR] [--write docs/ADAPTATION.md]
+    python -m bench.auto_measured [--seeds 3] [--epochs 40] [--pairs a,b] [--workers 2] [--out DIR]
+                                  [--write docs/ADAPTATION.md]
 
 For every pair of `bench/pairs.py` and every seed: the shortlist the engine would measure (the
 statistics' top two preprocessing options and "no edges", each with rotate and with no
@@ -26,9 +27,8 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
-RESULTS = (
-    Path(__file__).parent / "results" / "auto_measured.json"
-)  # kept in the repository: a later session goes on from it
+# kept in the repository: a later session goes on from it
+RESULTS = Path(__file__).parent / "results" / "auto_measured.json"
 
 
 @lru_cache(maxsize=2)
@@ -54,17 +54,8 @@ def jobs_of(pair: str, seed: int, epochs: int, out: str, budget: float | None = 
     if budget:
         return jobs
     src = shortlisted.options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
-    return jobs + [
-        (
-            pair,
-            seed,
-            -1,
-            src.to_dict(),
-            "source-only " + shortlisted.options[0].label,
-            f"{where}/source-only",
-            None,
-        )
-    ]
+    label = "source-only " + shortlisted.options[0].label
+    return jobs + [(pair, seed, -1, src.to_dict(), label, f"{where}/source-only", None)]
 
 
 def run_one(job: tuple) -> dict:
@@ -93,7 +84,8 @@ def run_one(job: tuple) -> dict:
 
 
 def selected_acc(history: list[dict], upto: int | None = None) -> tuple[float | None, float | None]:
-    """(validator score, target accuracy) at the checkpoint the default validator selects among the first `upto` epochs."""
+    """(validator score, target accuracy) at the checkpoint the default validator selects among the
+    first `upto` epochs."""
     from explorer.dann.validators import DEFAULT, row_at, selected_epoch
 
     seen = history[:upto] if upto else history
@@ -142,8 +134,9 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
         f"Target accuracy in %, mean over seeds, each at the checkpoint the default validator selects; DANN, "
         f"{epochs} epochs, the other settings the defaults (λ = 0.1, two-step, width 0.25), CPU.",
         "",
-        "| pair | seeds | today's auto (statistics + rotate) | measured auto | measured auto picked | best fixed option (labels) | "
-        "its accuracy | measured − best fixed | source-only | measured − source-only |",
+        "| pair | seeds | today's auto (statistics + rotate) | measured auto | measured auto picked | "
+        "best fixed option (labels) | its accuracy | measured − best fixed | source-only | "
+        "measured − source-only |",
         "|---" * 10 + "|",
     ]
     gaps, rhos, wins = [], {25: [], 50: [], 75: []}, []
@@ -169,18 +162,20 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
         for share in rhos:
             rhos[share] += [e["rho"][share] for e in each if e["rho"][share] is not None]
         lines.append(
-            f"| {p} | {len(done)} | {100 * fixed[0]:.1f} | **{100 * measured:.1f}** | {picks} | {options[best].label} | "
-            f"{100 * fixed[best]:.1f} | {100 * (measured - fixed[best]):+.1f} | {100 * source:.1f} | {100 * (measured - source):+.1f} |"
+            f"| {p} | {len(done)} | {100 * fixed[0]:.1f} | **{100 * measured:.1f}** | {picks} | "
+            f"{options[best].label} | {100 * fixed[best]:.1f} | {100 * (measured - fixed[best]):+.1f} | "
+            f"{100 * source:.1f} | {100 * (measured - source):+.1f} |"
         )
     if gaps:
         lines += [
             "",
-            f"Measured auto against the best fixed option per pair: mean {100 * statistics.mean(gaps):+.1f} points, "
-            f"worst {100 * min(gaps):+.1f}; against source-only (the statistics' choice): mean {100 * statistics.mean(wins):+.1f}, "
-            f"worst {100 * min(wins):+.1f}.",
+            "Measured auto against the best fixed option per pair: "
+            f"mean {100 * statistics.mean(gaps):+.1f} points, worst {100 * min(gaps):+.1f}; "
+            "against source-only (the statistics' choice): "
+            f"mean {100 * statistics.mean(wins):+.1f}, worst {100 * min(wins):+.1f}.",
             "",
-            "The validator's rank correlation (Spearman, across a pair's options, per seed) with each option's final "
-            "selected accuracy, when it has seen only part of the epochs: "
+            "The validator's rank correlation (Spearman, across a pair's options, per seed) with each "
+            "option's final selected accuracy, when it has seen only part of the epochs: "
             + "; ".join(
                 f"{share}%: {statistics.mean(v):+.2f} (n = {len(v)})" for share, v in rhos.items() if v
             )
@@ -192,7 +187,8 @@ def report(results: list[dict], epochs: int, seconds: float) -> str:
 
 
 def picks(results: list[dict], pair: str, options: list) -> dict[int, tuple[float, int]]:
-    """Per seed with every option finished: (measured auto's selected accuracy, the fewest epochs an option reached)."""
+    """Per seed with every option finished: (measured auto's selected accuracy, the fewest epochs an
+    option reached)."""
     out = {}
     for s in sorted({r["seed"] for r in results if r["pair"] == pair}):
         runs = [r for r in results if r["pair"] == pair and r["seed"] == s and r["index"] >= 0]
@@ -226,9 +222,8 @@ def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: 
             got = picks(by_budget[b], p, options)
             delta = mean(got[s][0] - base[s][0] for s in seeds)
             deltas[b].append(delta)
-            cells.append(
-                f"{100 * mean(got[s][0] for s in seeds):.1f} ({min(got[s][1] for s in seeds)}) | {100 * delta:+.1f}"
-            )
+            reached = min(got[s][1] for s in seeds)
+            cells.append(f"{100 * mean(got[s][0] for s in seeds):.1f} ({reached}) | {100 * delta:+.1f}")
         lines.append(
             f"| {p} | {len(seeds)} | {100 * mean(base[s][0] for s in seeds):.1f} | "
             + " | ".join(cells)
@@ -242,8 +237,8 @@ def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: 
             for b, d in deltas.items()
             if d
         )
-        + ". Each option trains on its share of the budget (budget x cores side by side / K options); epochs reached "
-        f"is the fewest any option reached; {os.cpu_count()} CPU cores.",
+        + ". Each option trains on its share of the budget (budget x cores side by side / K options); "
+        f"epochs reached is the fewest any option reached; {os.cpu_count()} CPU cores.",
     ]
     return "\n".join(lines)
 
@@ -271,8 +266,9 @@ def cost(epochs: int, out: Path) -> str:
     k = len(plan_configs)
     assert events[-1].decision, events[-1]
     return (
-        f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; one option alone: {one:.1f} s; "
-        f"ratio {measured / one:.2f} = {measured / one / k:.2f} x K (goal: at most 0.8 x K); {os.cpu_count()} CPU cores"
+        f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; "
+        f"one option alone: {one:.1f} s; ratio {measured / one:.2f} = {measured / one / k:.2f} x K "
+        f"(goal: at most 0.8 x K); {os.cpu_count()} CPU cores"
     )
 
 
@@ -358,14 +354,9 @@ def main() -> None:
     print(table)
     if args.write:
         path = Path(args.write)
-        head, rest = path.read_text().split(f"<!-- {marker} START -->")
-        path.write_text(
-            head
-            + f"<!-- {marker} START -->\n"
-            + table
-            + f"\n<!-- {marker} END -->"
-            + rest.split(f"<!-- {marker} END -->")[1]
-        )
+        start, end = f"<!-- {marker} START -->", f"<!-- {marker} END -->"
+        head, rest = path.read_text().split(start)
+        path.write_text(head + start + "\n" + table + "\n" + end + rest.split(end)[1])
 
 
 def trained(args, budget: float | None) -> list[dict]:
@@ -384,7 +375,8 @@ def trained(args, budget: float | None) -> list[dict]:
             results.append(r)
             acc = selected_acc(r["history"])[1]
             print(
-                f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: selected {acc} ({r['seconds']:.0f} s)",
+                f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: "
+                f"selected {acc} ({r['seconds']:.0f} s)",
                 file=sys.stderr,
                 flush=True,
             )

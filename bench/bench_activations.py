@@ -54,7 +54,8 @@ def main() -> None:
     model = load_backbone("resnet18", "random").model
     x = imagenet_input(np.random.default_rng(0).integers(0, 255, (224, 224, 3), dtype=np.uint8))
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
+        f"torch {torch.__version__}"
     )
 
     def bare():
@@ -68,7 +69,8 @@ def main() -> None:
     naive = median_ms(lambda: per_map(maps), args.repeats)
     print(f"capture (all conv layers) + 8x8 conv1 grid: {ours:.0f} ms")
     print(
-        f"reference: bare forward pass {forward:.0f} ms (capture + grid costs {ours / forward:.2f}x a bare pass)"
+        f"reference: bare forward pass {forward:.0f} ms "
+        f"(capture + grid costs {ours / forward:.2f}x a bare pass)"
     )
     print(
         f"drawing only: map_grid {grid:.0f} ms, per-map PIL loop {naive:.0f} ms (ratio {naive / grid:.2f}x)"
@@ -82,8 +84,8 @@ def main() -> None:
     sequential = median_ms(lambda: [one(m) for m in (model, other)], args.repeats)
     side = median_ms(lambda: list(pool.map(one, (model, other))), args.repeats)
     print(
-        f"two models (comparison view): one after the other {sequential:.0f} ms ({sequential / ours:.2f}x one), "
-        f"side by side in two threads {side:.0f} ms ({side / ours:.2f}x one)"
+        f"two models (comparison view): one after the other {sequential:.0f} ms "
+        f"({sequential / ours:.2f}x one), side by side in two threads {side:.0f} ms ({side / ours:.2f}x one)"
     )
 
 

@@ -6,10 +6,10 @@ once-a-minute sweep of ended sessions and cut-short writes.
 A throw-away $EXPLORER_HOME is filled with `--runs` run folders (config, metrics, owners, lock,
 five checkpoint files of the default model's size) plus one embedding each, and `--sessions`
 upload folders of ten files. Timed: `cache.enforce()` (under the cap, so it only measures; a
-training run calls it at its first and last epoch and at most every 30 s between) against the reference measured in the same run, writing the
-checkpoint it follows (`checkpoints.save` of the default width-0.25 DANN model with optimiser
-state); and `uploads.sweep_sessions` + `cache.sweep()` (the housekeeping pass, nothing to remove).
-Medians of `--repeats`.
+training run calls it at its first and last epoch and at most every 30 s between) against the
+reference measured in the same run, writing the checkpoint it follows (`checkpoints.save` of the
+default width-0.25 DANN model with optimiser state); and `upload_folders.sweep_ended` +
+`cache.sweep()` (the housekeeping pass, nothing to remove). Medians of `--repeats`.
 """
 
 import argparse
@@ -18,6 +18,27 @@ import platform
 import tempfile
 
 from bench.bench_activations import median_ms
+
+
+def fill(runs: int, sessions: int, size: int) -> None:
+    """`runs` run folders, each with five checkpoint files of `size` bytes and one embedding, and
+    `sessions` upload folders of ten files, under $EXPLORER_HOME."""
+    from explorer.store import upload_folders
+    from explorer.store.home import subdir
+
+    blob = os.urandom(size)
+    for i in range(runs):
+        d = subdir("runs") / f"{i:012x}"
+        d.mkdir()
+        for name in ("config.json", "metrics.jsonl", "owners", ".lock"):
+            (d / name).write_text("{}\n")
+        for name in ("last.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0005.pt"):
+            (d / name).write_bytes(blob)
+        (subdir("embeddings") / f"{i:012x}-0123456789.npz").write_bytes(blob[:4096])
+    for i in range(sessions):
+        folder = upload_folders.for_session(f"{i:08x}-0000-0000-0000-000000000000")
+        for k in range(10):
+            (folder / f"{k}.png").write_bytes(b"x" * 1000)
 
 
 def main() -> None:
@@ -31,9 +52,8 @@ def main() -> None:
 
     import torch
 
-    from app_pages.lib import uploads
     from explorer.dann.models import build
-    from explorer.store import cache, checkpoints
+    from explorer.store import cache, checkpoints, upload_folders
     from explorer.store.home import subdir
 
     models = build(3, 10, 0.25)
@@ -49,28 +69,18 @@ def main() -> None:
     probe.mkdir()
     size = checkpoints.save(probe / "last.pt", payload).stat().st_size
 
-    blob = os.urandom(size)
-    for i in range(args.runs):
-        d = subdir("runs") / f"{i:012x}"
-        d.mkdir()
-        for name in ("config.json", "metrics.jsonl", "owners", ".lock"):
-            (d / name).write_text("{}\n")
-        for name in ("last.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt", "epoch_0005.pt"):
-            (d / name).write_bytes(blob)
-        (subdir("embeddings") / f"{i:012x}-0123456789.npz").write_bytes(blob[:4096])
-    for i in range(args.sessions):
-        s = uploads.new_session(f"{i:08x}-0000-0000-0000-000000000000")
-        for k in range(10):
-            (s / f"{k}.png").write_bytes(b"x" * 1000)
+    fill(args.runs, args.sessions, size)
 
     save = median_ms(lambda: checkpoints.save(probe / "last.pt", payload), args.repeats) / 1000
     enforce = median_ms(lambda: cache.enforce(cap=2**50), args.repeats) / 1000
-    sweep = (
-        median_ms(lambda: (uploads.sweep_sessions(lambda _: True, 600), cache.sweep()), args.repeats) / 1000
-    )
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    )
+
+    def housekeeping():
+        upload_folders.sweep_ended(lambda _: True, 600)
+        cache.sweep()
+
+    sweep = median_ms(housekeeping, args.repeats) / 1000
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, torch {torch.__version__}")
     print(
         f"cache: {args.runs} runs x 9 files + {args.runs} embeddings ({cache.usage() / 2**20:,.0f} MB); "
         f"{args.sessions} session folders; checkpoint {size / 2**10:,.0f} KiB"

@@ -2,7 +2,7 @@
 
     python -m bench.bench_cam [--run DIR] [--repeats 21] [--n 16]
 
-The model: a trained run's selected checkpoint (--run, e.g. a default `python -m explorer train --data
+The model: the checkpoint a trained run ships (--run, e.g. a default `python -m explorer train --data
 builtin` run), else a freshly built default HW model (width 0.25, one grey input channel: the default
 data's inputs; random weights, timing does not depend on them). Its inputs: `--n` images of the
 embedded default target, prepared as the run prepares them. Timed after the model is loaded: one
@@ -11,8 +11,9 @@ normalisation included), median of `--repeats` (Score-CAM: a third as many).
 
 Reference, in the same run: a minimal hand-written Grad-CAM (one forward hook, autograd.grad to the
 layer, channel weights = mean gradients, ReLU, each map scaled to [0, 1], upsampled bilinearly and
-scaled again, as `cams` does), timed in turns with the library's. It lives only here. Reported: library time / reference time (goal
-at most 1.2x) and the largest absolute difference between the two sets of maps (goal at most 1e-5).
+scaled again, as `cams` does), timed in turns with the library's. It lives only here. Reported:
+library time / reference time (goal at most 1.2x) and the largest absolute difference between the two
+sets of maps (goal at most 1e-5).
 """
 
 import argparse
@@ -89,13 +90,12 @@ def classifier(run: str | None):
         return load_classifier(run), f"the run in {run}"
     torch.manual_seed(0)
     model = _out_of_place(DannClassifier(build(1, 10, 0.25)))
-    return Classifier(
-        model,
-        tuple("0123456789"),
-        32,
-        lambda images, domain: images.float().mean(1, keepdim=True) / 255,
-        "fresh",
-    ), ("a freshly built default HW model (random weights)")
+
+    def grey(images, domain):
+        return images.float().mean(1, keepdim=True) / 255
+
+    fresh = Classifier(model, tuple("0123456789"), 32, grey, "fresh")
+    return fresh, "a freshly built default HW model (random weights)"
 
 
 def main() -> None:
@@ -111,8 +111,8 @@ def main() -> None:
     clf, what = classifier(args.run)
     x = clf.prepare(load_builtin(clf.image_size).target.images[: args.n], "target")
     print(
-        f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable, {torch.get_num_threads()} torch threads;"
-        f" torch {torch.__version__}"
+        f"machine: {cpu_name()}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} cores usable, "
+        f"{torch.get_num_threads()} torch threads; torch {torch.__version__}"
     )
     print(f"model: {what}; {args.n} target images {tuple(x.shape[1:])}")
     ours = cams(clf.model, x, "gradcam")
@@ -127,10 +127,12 @@ def main() -> None:
     finer = median_s(lambda: cams(clf.model, x, "scorecam", "feature.conv.14"), max(3, args.repeats // 3))
     print(
         f"layer {ours.layer}: Grad-CAM {grad * 1000:.1f} ms for {args.n} maps (goal < 200 ms); "
-        f"reference by hand {ref * 1000:.1f} ms: {grad / ref:.2f}x (goal <= 1.2x); max |difference| {diff:.1e} (goal <= 1e-5)"
+        f"reference by hand {ref * 1000:.1f} ms: {grad / ref:.2f}x (goal <= 1.2x); "
+        f"max |difference| {diff:.1e} (goal <= 1e-5)"
     )
     print(
-        f"Score-CAM {score:.2f} s for {args.n} maps (goal < 3 s); at feature.conv.14 (block 4, 4x4) {finer:.2f} s"
+        f"Score-CAM {score:.2f} s for {args.n} maps (goal < 3 s); "
+        f"at feature.conv.14 (block 4, 4x4) {finer:.2f} s"
     )
 
 

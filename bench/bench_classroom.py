@@ -40,14 +40,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import CHROMIUM_ARGS, PAGES, App, go, settle
-from tests.e2e.test_training import set_number
+from tests.e2e.conftest import CHROMIUM_ARGS, PAGES, App, go, set_number, settle
 
 SERVER_CORE, BROWSER_CORE = "0", 1
 
 
 def seed_decision(home: Path) -> None:
-    """The measured choice for the embedded pair, as a class's first run leaves it (the statistics' first option)."""
+    """The measured choice for the embedded pair, as a class's first run leaves it (the statistics' first
+    option)."""
     os.environ["EXPLORER_HOME"] = str(home)
     from explorer.dann.config import TrainConfig
     from explorer.dann.validators import DEFAULT
@@ -123,16 +123,22 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-# In the switching page: the click's time, and when after it the app first reads notRunning with the page's title.
+# In the switching page: the click's time, and when after it the app first reads notRunning with the
+# page's title.
 IN_PAGE_CLOCK = """
 window.__switch = {};
-document.addEventListener("click", () => { window.__switch = {clicked: performance.now(), want: window.__want}; }, true);
+document.addEventListener("click", () => {
+  window.__switch = {clicked: performance.now(), want: window.__want};
+}, true);
 new MutationObserver(() => {
   const s = window.__switch, app = document.querySelector("[data-testid='stApp']");
   const h1 = document.querySelector("[data-testid='stMain'] h1");
-  if (s.clicked && !s.done && app && app.dataset.testScriptState === "notRunning" && h1 && h1.textContent.includes(s.want))
+  if (s.clicked && !s.done && app && app.dataset.testScriptState === "notRunning"
+      && h1 && h1.textContent.includes(s.want))
     s.done = performance.now();
-}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ["data-test-script-state"]});
+}).observe(document, {
+  subtree: true, childList: true, attributes: true, attributeFilter: ["data-test-script-state"]
+});
 """
 
 
@@ -210,9 +216,8 @@ def scene(browsers, root: Path, n: int, epochs: int, gc: str) -> dict:
         seeds, titles = range(n), list(PAGES)[1:] + ["Data"]
         pages = [student(browsers[0], app.url, s, epochs) for s in seeds]
         other = switcher(browsers[1], app.url)
-        for (
-            title
-        ) in titles:  # every page once, untimed: a class meets a cold page once per server, not per click
+        # every page once, untimed: a class meets a cold page once per server, not per click
+        for title in titles:
             switch(other, title)
         for p in pages:
             p.get_by_role("button", name="Start training").click()
@@ -290,10 +295,12 @@ def memory(browsers, root: Path, epochs: int, minutes: float, n: int = 8) -> dic
 def memory_report(r: dict, before: float, after: float) -> str:
     reference, rss, at10 = (before + after) / 2, r["rss"], r["rss"][min(10, len(r["rss"]) - 1)]
     return (
-        f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), one more switching pages: "
-        f"training {r['img_per_s']:,.0f} img/s ({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} "
-        f"after); page switch p50 / p95, the bench's clock {spread(r['switches'])} s, the page's {spread(r['in_page'])} s, "
-        f"the server's part {spread(r['server'])} s ({len(r['switches'])} switches); RSS by minute "
+        f"memory, {r['sessions']} sessions for {r['minutes']:g} min ({r['runs']} runs started), "
+        f"one more switching pages: training {r['img_per_s']:,.0f} img/s "
+        f"({r['img_per_s'] / reference:.2f}x the CLI: {before:,.0f} before, {after:,.0f} after); "
+        f"page switch p50 / p95, the bench's clock {spread(r['switches'])} s, "
+        f"the page's {spread(r['in_page'])} s, the server's part {spread(r['server'])} s "
+        f"({len(r['switches'])} switches); RSS by minute "
         + ", ".join(f"{m}: {v:,.0f}" for m, v in enumerate(rss))
         + f" MiB; end / minute 10 = {rss[-1] / at10:.2f}"
     )
@@ -316,9 +323,10 @@ def report(r: dict, before: float, after: float) -> str:
     the server's part of each page and the watchers' polls."""
     reference = (before + after) / 2
     return (
-        f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | {r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f})"
-        f" | {r['finished']} of "
-        f"{r['sessions']} | {spread(r['switches'])} ({len(r['switches'])}); {spread(r['in_page'])}; {spread(r['server'])} | "
+        f"| {r['sessions']} | {r['gc']} | {r['img_per_s']:,.0f} | "
+        f"{r['img_per_s'] / reference:.2f} ({before:,.0f}, {after:,.0f}) | "
+        f"{r['finished']} of {r['sessions']} | "
+        f"{spread(r['switches'])} ({len(r['switches'])}); {spread(r['in_page'])}; {spread(r['server'])} | "
         f"{r['rss_mib']:,.0f} |\n   server's part by page, p50 / p95 (s): "
         + "; ".join(f"{p} {spread(t)}" for p, t in r["by_page"].items())
         + f"; queued before its script started, p95 {r['queued_p95']:.2f} s; the watchers' polls: "
@@ -353,13 +361,14 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="classroom-"))
     seed_decision(root / "home-cli")
     print(
-        f"{args.epochs}-epoch runs; the CLI alone on core {SERVER_CORE} before and after each scene; watchers' chromium at "
-        f"nice {args.watchers_nice}",
+        f"{args.epochs}-epoch runs; the CLI alone on core {SERVER_CORE} before and after each scene; "
+        f"watchers' chromium at nice {args.watchers_nice}",
         flush=True,
     )
     print(
-        "| sessions watching | postScriptGC | training img/s | x CLI (CLI img/s before, after) | runs finished | page switch p50 / p95 (s): "
-        "the bench's clock; the page's clock; the server's part | server RSS (MiB) |\n|---|---|---|---|---|---|---|",
+        "| sessions watching | postScriptGC | training img/s | x CLI (CLI img/s before, after) | "
+        "runs finished | page switch p50 / p95 (s): the bench's clock; the page's clock; the server's part | "
+        "server RSS (MiB) |\n|---|---|---|---|---|---|---|",
         flush=True,
     )
     with sync_playwright() as p:

@@ -78,76 +78,98 @@ def stop_latency(data, folder: Path, cluster=None) -> float:
     raise AssertionError("the run did not stop")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--cpus", type=int, default=2, help="CPUs of the private local cluster")
-    ap.add_argument("--address", help="an existing Ray cluster instead of a private local one")
-    ap.add_argument("--runs", type=int, default=5, help="one-epoch runs for the per-run overhead")
-    args = ap.parse_args()
+def start_cluster(address: str | None, cpus: int):
+    """The cluster at `address`, or a private local one of `cpus` CPUs, and the seconds it took to reach."""
+    import ray
+
+    from explorer.execution import ray_cluster
+
+    t0 = time.perf_counter()
+    if address:
+        cluster = ray_cluster.connect(address)
+    else:
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        cluster = ray_cluster.connect("local")
+    return cluster, time.perf_counter() - t0
+
+
+def timed_run(cfg, data, folder: Path, cluster=None) -> tuple[list, float]:
+    """One run's events and its wall seconds."""
+    t0 = time.perf_counter()
+    events = list(events_of(cfg, data, folder, cluster))
+    return events, time.perf_counter() - t0
+
+
+def sending_run(cfg, data, folder: Path, cluster) -> tuple[list, float, list[int]]:
+    """One run on the cluster, as `timed_run`, and the bytes each of its events sends back (every byte,
+    not only what its folder keeps)."""
+    from explorer.execution import ray_runs
+
+    sent, land = [], ray_runs.land
+
+    def counted(folder, files):
+        # an object sent twice is pickled once
+        sent.append(sum(len(b) for b in {id(b): b for b in files.values()}.values()))
+        land(folder, files)
+
+    ray_runs.land = counted
+    try:
+        return (*timed_run(cfg, data, folder, cluster), sent)
+    finally:
+        ray_runs.land = land
+
+
+def measured(args, data, tmp: Path) -> dict:
+    """Every number of the report: the sweep here and on the cluster, the per-run overhead, the stop
+    latency and one default run each way."""
+    from explorer.dann.config import TrainConfig
+    from explorer.execution.grid import Grid
+
+    grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
+    base, m = TrainConfig(epochs=args.epochs), {}
+    m["here"], m["here_ok"] = sweep_seconds(grid, base, data, tmp / "here")
+    cluster, m["started"] = start_cluster(args.address, args.cpus)
+    m["cold"] = one_epoch_runs(1, data, tmp / "cold", cluster)[0]
+    m["on_ray"], m["ray_ok"] = sweep_seconds(grid, base, data, tmp / "ray", cluster)
+    m["alone"] = one_epoch_runs(args.runs, data, tmp / "alone")
+    m["remote"] = one_epoch_runs(args.runs, data, tmp / "remote", cluster)
+    m["stops"] = stop_latency(data, tmp / "stop-here"), stop_latency(data, tmp / "stop-ray", cluster)
+    # the defaults (auto preprocessing)
+    cfg = TrainConfig(seed=99)
+    m["local"], m["local_s"] = timed_run(cfg, data, tmp / "default-here")
+    m["default"], m["default_s"], m["sent"] = sending_run(cfg, data, tmp / "default", cluster)
+    m["kept"] = sum(p.stat().st_size for p in (tmp / "default").iterdir())
+    m["status"] = cluster.describe()
+    return m
+
+
+def report(m: dict, args) -> None:
+    """Print the measurements, as docs/BENCHMARKS.md quotes them."""
     import ray
     import torch
 
-    from explorer.dann.config import TrainConfig
-    from explorer.data.builtin import load_builtin
-    from explorer.execution import ray_cluster, ray_runs
-    from explorer.execution.grid import Grid
-
-    data = load_builtin(32)
-    grid = Grid.parse([f"lamb={','.join(LAMBDAS)}", f"canny={','.join(CANNY)}"])
-    base = TrainConfig(epochs=args.epochs)
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["EXPLORER_HOME"] = str(Path(tmp, "home"))
-        here, here_ok = sweep_seconds(grid, base, data, Path(tmp, "here"))
-        t0 = time.perf_counter()
-        if args.address:
-            cl = ray_cluster.connect(args.address)
-        else:
-            ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-            cl = ray_cluster.connect("local")
-        started = time.perf_counter() - t0
-        cold = one_epoch_runs(1, data, Path(tmp, "cold"), cl)[0]
-        on_ray, ray_ok = sweep_seconds(grid, base, data, Path(tmp, "ray"), cl)
-        alone = one_epoch_runs(args.runs, data, Path(tmp, "alone"))
-        remote = one_epoch_runs(args.runs, data, Path(tmp, "remote"), cl)
-        stops = stop_latency(data, Path(tmp, "stop-here")), stop_latency(data, Path(tmp, "stop-ray"), cl)
-        cfg, sent, land = TrainConfig(seed=99), [], ray_runs.land  # the defaults (auto preprocessing)
-
-        def counted(folder, files):  # every byte the run sends back, not only what its folder keeps
-            sent.append(
-                sum(len(b) for b in {id(b): b for b in files.values()}.values())
-            )  # an object sent twice is pickled once
-            land(folder, files)
-
-        t0 = time.perf_counter()
-        local = list(events_of(cfg, data, Path(tmp, "default-here")))
-        local_s = time.perf_counter() - t0
-        ray_runs.land = counted
-        t0 = time.perf_counter()
-        default = list(events_of(cfg, data, Path(tmp, "default"), cl))
-        default_s = time.perf_counter() - t0
-        ray_runs.land = land
-        kept = sum(p.stat().st_size for p in Path(tmp, "default").iterdir())
-        status = cl.describe()
-
     cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(f"machine: {cpu}; torch {torch.__version__}; ray {ray.__version__}; {status}")
-    print(f"cluster start: {started:.1f} s; first run on a cold worker (1 epoch): {cold:.1f} s")
+    print(f"machine: {cpu}; torch {torch.__version__}; ray {ray.__version__}; {m['status']}")
+    print(f"cluster start: {m['started']:.1f} s; first run on a cold worker (1 epoch): {m['cold']:.1f} s")
     print(f"sweep of 8 runs x {args.epochs} epochs:")
-    print(f"  reference: in this process's default plan    {here:7.1f} s   {here_ok}/8 finished")
+    here, on_ray = m["here"], m["on_ray"]
+    print(f"  reference: in this process's default plan    {here:7.1f} s   {m['here_ok']}/8 finished")
     print(
-        f"  on the Ray cluster                           {on_ray:7.1f} s   {ray_ok}/8 finished   ratio {here / on_ray:.2f}"
+        f"  on the Ray cluster                           {on_ray:7.1f} s   {m['ray_ok']}/8 finished   ratio "
+        f"{here / on_ray:.2f}"
     )
     print(f"  difference per run                           {(on_ray - here) / 8:+7.2f} s")
-    mean_here, mean_ray = sum(alone) / len(alone), sum(remote) / len(remote)
+    mean_here, mean_ray = sum(m["alone"]) / len(m["alone"]), sum(m["remote"]) / len(m["remote"])
     print(
-        f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster {mean_ray:.2f} s "
+        f"one-epoch runs one after another ({args.runs} each): here {mean_here:.2f} s, on the cluster "
+        f"{mean_ray:.2f} s "
         f"(ratio {mean_here / mean_ray:.2f}); overhead per run {mean_ray - mean_here:+.2f} s"
     )
+    stops = m["stops"]
     print(f"stop -> stopped event: here {stops[0] * 1000:.0f} ms, on the cluster {stops[1] * 1000:.0f} ms")
     for name, events, wall in (
-        ("here (all cores' threads)", local, local_s),
-        ("on the cluster (1 CPU)", default, default_s),
+        ("here (all cores' threads)", m["local"], m["local_s"]),
+        ("on the cluster (1 CPU)", m["default"], m["default_s"]),
     ):
         epochs = [e.epoch for e in events if e.kind == "epoch"]
         print(
@@ -155,8 +177,25 @@ def main() -> None:
             f"{sum(e['img_per_s'] * e['seconds'] for e in epochs) / epochs[-1]['elapsed']:.0f} source img/s"
         )
     print(
-        f"  the cluster run sent back {sum(sent) / 2**20:.1f} MB in all ({len(sent)} events); its folder keeps {kept / 2**20:.1f} MB"
+        f"  the cluster run sent back {sum(m['sent']) / 2**20:.1f} MB in all ({len(m['sent'])} events); "
+        f"its folder keeps {m['kept'] / 2**20:.1f} MB"
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--cpus", type=int, default=2, help="CPUs of the private local cluster")
+    ap.add_argument("--address", help="an existing Ray cluster instead of a private local one")
+    ap.add_argument("--runs", type=int, default=5, help="one-epoch runs for the per-run overhead")
+    args = ap.parse_args()
+    from explorer.data.builtin import load_builtin
+
+    data = load_builtin(32)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["EXPLORER_HOME"] = str(Path(tmp, "home"))
+        m = measured(args, data, Path(tmp))
+    report(m, args)
 
 
 if __name__ == "__main__":

@@ -49,9 +49,8 @@ def main() -> None:
     from explorer.data import builtin
     from explorer.data.domains import open_dataset
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    )
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, torch {torch.__version__}")
     _, imp = timed(lambda: __import__("sklearn.datasets"))
     _, cold = timed(builtin.load_builtin)
     _, warm = timed(builtin.load_builtin)

@@ -56,7 +56,8 @@ def main() -> None:
     )
     next(trainer.events())  # writes the epoch-0 checkpoint: the homework-width extractor, 512-d features
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; "
+        f"torch {torch.__version__}"
     )
 
     t0 = time.perf_counter()

@@ -28,7 +28,8 @@ def main() -> None:
 
     domain = load_builtin(args.size).source
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch {torch.__version__}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick('auto'))}; torch "
+        f"{torch.__version__}"
     )
     result = {}
     for cached in (False, True):
@@ -36,13 +37,15 @@ def main() -> None:
             backbone=args.backbone, weights="random", freeze="head", epochs=args.epochs, cache_features=cached
         )
         done = list(FineTuner(cfg, domain).events())[-1]
-        result[cached] = done["seconds_per_epoch"]
+        result[cached] = done.seconds_per_epoch
         print(
-            f"{'cached features' if cached else 'backbone every epoch'}: first epoch {done['seconds_per_epoch']['first']:.3f} s, "
-            f"later epochs {done['seconds_per_epoch']['later']:.4f} s"
+            f"{'cached features' if cached else 'backbone every epoch'}: first epoch "
+            f"{done.seconds_per_epoch['first']:.3f} s, "
+            f"later epochs {done.seconds_per_epoch['later']:.4f} s"
         )
     print(
-        f"{args.backbone} at {args.size} px, {len(domain)} images: later epochs {result[False]['later'] / result[True]['later']:.0f}x faster with cached features"
+        f"{args.backbone} at {args.size} px, {len(domain)} images: later epochs "
+        f"{result[False]['later'] / result[True]['later']:.0f}x faster with cached features"
     )
 
 

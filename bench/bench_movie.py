@@ -35,34 +35,56 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     os.environ["EXPLORER_HOME"] = tempfile.mkdtemp(prefix="bench-movie-")
-    from sklearn.manifold import trustworthiness
-
     from bench.bench_embed import grown
-    from explorer.analysis import movie, warmstart
-    from explorer.analysis.embedding import embed, reduce, sample_features
-    from explorer.dann.config import TrainConfig
-    from explorer.dann.trainer import train
     from explorer.data.builtin import load_builtin
     from explorer.devices import describe, pick
 
     data = grown(load_builtin(), args.n)
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; torch {torch.__version__}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(pick(args.device))}; "
+        f"torch {torch.__version__}"
     )
+    feats = frame_features(data, args.n, args.frames, args.device)
+    one = tsne_table(feats)
+    pca_line(feats)
+    print(f"one independent t-SNE embedding: {one:.2f} s (median of {len(feats)})")
+
+
+def frame_features(data, n: int, frames: int, device: str) -> list[np.ndarray]:
+    """Train the default run on `data`, then the same `n` sampled points' features at each of its
+    first `frames` kept epochs."""
+    from explorer.analysis import movie
+    from explorer.analysis.embedding import sample_features
+    from explorer.dann.config import TrainConfig
+    from explorer.dann.trainer import train
+
     t = time.perf_counter()
-    trainer, _ = train(TrainConfig(device=args.device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
+    trainer, _ = train(TrainConfig(device=device), data, Path(os.environ["EXPLORER_HOME"]) / "run")
     print(
-        f"trained 40 epochs on {len(data.source):,} + {len(data.target):,} images in {time.perf_counter() - t:.0f} s"
+        f"trained 40 epochs on {len(data.source):,} + {len(data.target):,} images "
+        f"in {time.perf_counter() - t:.0f} s"
     )
-    files = movie.epoch_checkpoints(trainer.dir)[: args.frames]
+    files = movie.epoch_checkpoints(trainer.dir)[:frames]
     t = time.perf_counter()
-    feats = [sample_features(p, data, args.n, device=args.device).features for p in files]
+    feats = [sample_features(p, data, n, device=device).features for p in files]
     extraction = (time.perf_counter() - t) / len(files)
     epochs = [int(p.stem[6:]) for p in files]
     print(
         f"{len(files)} frames (epochs {', '.join(map(str, epochs))}), {len(feats[0]):,} points each; "
         f"feature extraction {extraction:.2f} s a frame"
     )
+    return feats
+
+
+def tsne_table(feats: list[np.ndarray]) -> float:
+    """The t-SNE frames as a markdown table: each frame embedded independently (the reference), then
+    aligned with one warm-start phase and with the chosen schedule: jitter, time, trustworthiness.
+    Returns the median seconds of one independent embedding."""
+    from sklearn.manifold import trustworthiness
+
+    from explorer.analysis import warmstart
+    from explorer.analysis.embedding import embed, reduce
+
     sub = np.random.default_rng(0).choice(len(feats[0]), min(2000, len(feats[0])), replace=False)
     x50 = [reduce(f)[sub] for f in feats]
 
@@ -78,11 +100,13 @@ def main() -> None:
     ref = warmstart.jitter(independent)
     print()
     print(
-        "| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding | trustworthiness |"
+        "| t-SNE frames | jitter | steadier than independent | whole sequence | vs one embedding "
+        "| trustworthiness |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
     print(
-        f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x | {trust(independent):.3f} |"
+        f"| independent (reference) | {ref:.3f} | 1.0x | {sum(seconds):.1f} s | {sum(seconds) / one:.1f}x "
+        f"| {trust(independent):.3f} |"
     )
     chosen = warmstart.SCHEDULE
     for schedule in (((sum(i for i, _ in chosen), None),), chosen):
@@ -94,17 +118,26 @@ def main() -> None:
         j = warmstart.jitter(frames)
         name = " then ".join(f"{i} at exaggeration {e or 1:g}" for i, e in schedule)
         print(
-            f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x | {trust(frames):.3f} |"
+            f"| aligned, {name} | {j:.3f} | {ref / j:.1f}x | {total:.1f} s | {total / one:.1f}x "
+            f"| {trust(frames):.3f} |"
         )
+    return one
+
+
+def pca_line(feats: list[np.ndarray]) -> None:
+    """PCA frames embedded independently against aligned by Procrustes: their jitter."""
+    from explorer.analysis import warmstart
+    from explorer.analysis.embedding import embed
+
     pca_ind = [embed(f, "pca") for f in feats]
     pca = []
     for f in feats:
         pca.append(warmstart.next_frame(pca[-1] if pca else None, f, "pca", 30.0, 0))
     print(
-        f"\nPCA: jitter independent {warmstart.jitter(pca_ind):.3f}, aligned by Procrustes {warmstart.jitter(pca):.3f} "
+        f"\nPCA: jitter independent {warmstart.jitter(pca_ind):.3f}, "
+        f"aligned by Procrustes {warmstart.jitter(pca):.3f} "
         f"({warmstart.jitter(pca_ind) / warmstart.jitter(pca):.1f}x steadier)"
     )
-    print(f"one independent t-SNE embedding: {one:.2f} s (median of {len(feats)})")
 
 
 if __name__ == "__main__":

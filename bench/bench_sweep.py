@@ -44,7 +44,6 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
     import torch
 
     from explorer.dann.config import TrainConfig
-    from explorer.dann.step import dann_step
     from explorer.dann.trainer import Trainer
     from explorer.data.builtin import load_builtin
     from explorer.execution.stacked import StackedTrainer
@@ -61,17 +60,7 @@ def stacked_step(device: str, k: int = 8, steps: int = 10) -> tuple[float, float
 
         def separate(step):
             for t, b in zip(alone, batches[step]):
-                dann_step(
-                    t.nets,
-                    t.opts,
-                    b.xs,
-                    b.ys,
-                    t.inputs(b.xt, augment=True),
-                    b.lamb,
-                    update=t.config.update,
-                    mmd_weight=t.config.mmd_weight,
-                    device=t.device,
-                )
+                t.dann_step(b)
 
         def stacked(step):
             b = batches[step]
@@ -150,12 +139,13 @@ def main() -> None:
             f"{name:44s} {seconds:8.1f} {reference / seconds:6.2f}   {ok}/8 finished, best: {best['point']}"
         )
     print(
-        f"the page's estimate before the sweep (explorer.execution.costs): {estimate(args.epochs, args.device):.1f} s"
+        "the page's estimate before the sweep (explorer.execution.costs): "
+        f"{estimate(args.epochs, args.device):.1f} s"
     )
     one_by_one, stacked = stacked_step(args.device)
     print(
-        f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, stacked {stacked * 1000:.0f} ms "
-        f"(ratio {one_by_one / stacked:.2f})"
+        f"one training step of 8 runs: one after another {one_by_one * 1000:.0f} ms, "
+        f"stacked {stacked * 1000:.0f} ms (ratio {one_by_one / stacked:.2f})"
     )
 
 

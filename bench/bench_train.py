@@ -43,49 +43,36 @@ def make_folders(root: Path, n: int) -> tuple[Path, Path]:
     return src, tgt.parent
 
 
+def homework_loaders(src: Path, tgt: Path, batch: int, workers: int):
+    """The homework's input pipeline, a DataLoader per domain: ImageFolder, per-sample PIL transforms."""
+    from torchvision import datasets
+    from torchvision import transforms as T
+
+    # both domains: 32 x 32, flipped and turned up to 15 degrees at random
+    augment = [T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()]
+    canny = T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200))
+    source_tf = T.Compose([T.Grayscale(), canny, T.ToPILImage(), *augment])
+    target_tf = T.Compose([T.Grayscale(), *augment])
+
+    def loader(folder: Path, transform):
+        return torch.utils.data.DataLoader(
+            datasets.ImageFolder(str(folder), transform=transform),
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            drop_last=True,
+        )
+
+    return loader(src, source_tf), loader(tgt, target_tf)
+
+
 def reference(
     src: Path, tgt: Path, width: float, batch: int, steps: int, device: torch.device, workers: int
 ) -> float:
     """The homework's loop for `steps` steps after 2 warm-up steps; returns source images per second."""
-    from torchvision import datasets
-    from torchvision import transforms as T
-
     from explorer.dann.models import build
 
-    source_tf = T.Compose(
-        [
-            T.Grayscale(),
-            T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200)),
-            T.ToPILImage(),
-            T.Resize((32, 32)),
-            T.RandomHorizontalFlip(),
-            T.RandomRotation(15, fill=(0,)),
-            T.ToTensor(),
-        ]
-    )
-    target_tf = T.Compose(
-        [
-            T.Grayscale(),
-            T.Resize((32, 32)),
-            T.RandomHorizontalFlip(),
-            T.RandomRotation(15, fill=(0,)),
-            T.ToTensor(),
-        ]
-    )
-    sl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(src), transform=source_tf),
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=True,
-    )
-    tl = torch.utils.data.DataLoader(
-        datasets.ImageFolder(str(tgt), transform=target_tf),
-        batch_size=batch,
-        shuffle=True,
-        num_workers=workers,
-        drop_last=True,
-    )
+    sl, tl = homework_loaders(src, tgt, batch, workers)
     m = build(1, 10, width).to(device)
     opt_f = torch.optim.Adam(list(m["feature"].parameters()) + list(m["label"].parameters()), lr=1e-3)
     opt_d = torch.optim.Adam(m["domain"].parameters(), lr=1e-3)
@@ -103,9 +90,8 @@ def reference(
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
-            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * F.binary_cross_entropy_with_logits(
-                m["domain"](f), d
-            )
+            adversarial = F.binary_cross_entropy_with_logits(m["domain"](f), d)
+            loss = F.cross_entropy(m["label"](f[: len(xs)]), ys) - 0.1 * adversarial
             opt_f.zero_grad()
             loss.backward()
             opt_f.step()
@@ -123,13 +109,10 @@ def engine(src: Path, tgt: Path, width: float, batch: int, epochs: int, device: 
     from explorer.data.domains import load_domain, pair
 
     data = pair(load_domain(src), load_domain(tgt))
-    trainer = Trainer(
-        TrainConfig(
-            width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device
-        ),
-        data,
-        Path(os.environ["EXPLORER_HOME"]) / "run",
+    config = TrainConfig(
+        width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device
     )
+    trainer = Trainer(config, data, Path(os.environ["EXPLORER_HOME"]) / "run")
     events = [e for e in trainer.events() if e["kind"] == "epoch"][1:]
     imgs = sum(e["img_per_s"] * e["seconds"] for e in events)
     return imgs / sum(e["seconds"] for e in events), trainer.device.type
@@ -152,12 +135,10 @@ def main() -> None:
     from explorer.devices import describe, pick
 
     device = pick(args.device)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; device: {describe(device)}; torch {torch.__version__}"
-    )
-    print(
-        f"model: homework DANN at width {args.width}, batch {args.batch_size}, {args.n_source} images per domain"
-    )
+    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}; device: {describe(device)}; torch {torch.__version__}")
+    model = f"homework DANN at width {args.width}, batch {args.batch_size}"
+    print(f"model: {model}, {args.n_source} images per domain")
     src, tgt = make_folders(work / "data", args.n_source)
     ref = reference(src, tgt, args.width, args.batch_size, args.ref_steps, device, args.workers)
     ours, _ = engine(src, tgt, args.width, args.batch_size, args.epochs, args.device)

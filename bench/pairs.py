@@ -41,10 +41,12 @@ PAIRS = MappingProxyType(
         "clean-to-photo": "clean grey strokes on black → digits blended into colour photo patches (MNIST-M)",
         "outline-to-filled": "white outline strokes on black → filled white strokes on black",
         "inverted": "white strokes on black → black strokes on white",
-        "colour-to-grey": "strokes of a random colour on another colour, plain or noisy → grey strokes on black with mild noise",
+        "colour-to-grey": "strokes of a random colour on another colour, plain or noisy → grey strokes "
+        "on black with mild noise",
         "thin-to-thick": "thin white strokes on black → thick white strokes on black",
         "rotated": "upright white strokes on black → the same rotated by 25 to 45 degrees either way",
-        "lowres": "sharp white strokes on black → strokes at 10 px scaled back up (blurry), with a little noise",
+        "lowres": "sharp white strokes on black → strokes at 10 px scaled back up (blurry), "
+        "with a little noise",
     }
 )
 

@@ -1,6 +1,7 @@
 """Which lambda, without target labels? A lambda sweep on every benchmark pair, judged by the validator.
 
-    python -m bench.sweep_lambda [--seeds 2] [--lambdas 0,0.03,0.1,0.3,1] [--pairs a,b] [--out DIR] [--write docs/SWEEPS.md]
+    python -m bench.sweep_lambda [--seeds 2] [--lambdas 0,0.03,0.1,0.3,1] [--pairs a,b] [--out DIR]
+                                 [--write docs/SWEEPS.md]
 
 For each pair of `bench/pairs.py`, one `explorer.execution.sweep.Sweep` over lambda (everything else the
 app's defaults, 40 epochs), as the Train DANN page's sweep runs it. Each run is judged at the
@@ -54,7 +55,8 @@ def report(results: list[dict], lambdas: list[float], default: float, seeds: int
 
     head = " | ".join(f"λ={v:g}" for v in lambdas)
     lines = [
-        f"| pair | {head} | {DEFAULT} picks | oracle | picked − default λ={default:g} | oracle − picked | picked = best, by seed |",
+        f"| pair | {head} | {DEFAULT} picks | oracle | picked − default λ={default:g} | oracle − picked | "
+        "picked = best, by seed |",
         "| --- " * (len(lambdas) + 6) + "|",
     ]
     gains, regrets, matched, seeds_seen = [], [], 0, 0
@@ -82,12 +84,13 @@ def report(results: list[dict], lambdas: list[float], default: float, seeds: int
         )
     lines.append("")
     lines.append(
-        f"Target accuracy (%) at the checkpoint {DEFAULT} selects, mean of {seeds} seed(s); bold: the λ {DEFAULT} prefers "
-        f"without labels (mean score over the seeds). Over {len(results)} pairs, following {DEFAULT} changes target "
-        f"accuracy by **{statistics.mean(gains) * 100:+.1f}** points on average against the default λ = {default:g} "
-        f"(best {max(gains) * 100:+.1f}, worst {min(gains) * 100:+.1f}), and gives up **{statistics.mean(regrets) * 100:.1f}** "
-        f"points to the λ target labels would pick; seed by seed, its favourite was the most accurate run "
-        f"{matched} times in {seeds_seen}."
+        f"Target accuracy (%) at the checkpoint {DEFAULT} selects, mean of {seeds} seed(s); "
+        f"bold: the λ {DEFAULT} prefers without labels (mean score over the seeds). "
+        f"Over {len(results)} pairs, following {DEFAULT} changes target accuracy by "
+        f"**{statistics.mean(gains) * 100:+.1f}** points on average against the default λ = {default:g} "
+        f"(best {max(gains) * 100:+.1f}, worst {min(gains) * 100:+.1f}), "
+        f"and gives up **{statistics.mean(regrets) * 100:.1f}** points to the λ target labels would pick; "
+        f"seed by seed, its favourite was the most accurate run {matched} times in {seeds_seen}."
     )
     return "\n".join(lines)
 
@@ -108,15 +111,16 @@ def main() -> None:
     lambdas = [float(v) for v in args.lambdas.split(",")]
     if TrainConfig().lamb not in lambdas:
         ap.error(
-            f"--lambdas must include the default λ = {TrainConfig().lamb:g}, the baseline the table compares with"
+            f"--lambdas must include the default λ = {TrainConfig().lamb:g}, "
+            "the baseline the table compares with"
         )
     t0 = time.perf_counter()
     results = [sweep_pair(p, args.lambdas, args.seeds, Path(args.out)) for p in args.pairs.split(",")]
     table = report(results, lambdas, TrainConfig().lamb, args.seeds)
     trained = sum(r["trained"] for r in results)
     table += (
-        f"\n\n{len(results) * len(lambdas) * args.seeds} runs; this call trained {trained} of them (the rest were "
-        f"found finished in {args.out}) in {(time.perf_counter() - t0) / 60:.0f} minutes."
+        f"\n\n{len(results) * len(lambdas) * args.seeds} runs; this call trained {trained} of them "
+        f"(the rest were found finished in {args.out}) in {(time.perf_counter() - t0) / 60:.0f} minutes."
     )
     print(table)
     if args.write:

@@ -13,7 +13,7 @@ from explorer.errors import ExplorerError
 
 
 def pick(name: str = "auto") -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cuda`` when there is none is an error, not a silent fallback."""
+    """``auto``: cuda if available, else cpu. ``cuda`` without one is an error, never a fallback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

@@ -2,7 +2,7 @@
 
 
 def printable(text: str) -> str:
-    """`text` with undecodable file-name bytes (surrogate escapes) shown as U+FFFD, safe to display or encode."""
+    """`text` with undecodable file-name bytes (surrogate escapes) as U+FFFD: safe to show or encode."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
@@ -18,7 +18,7 @@ class DataError(ExplorerError):
 
 
 def failure(e: Exception) -> str:
-    """An exception as a sentence for the user: an `ExplorerError`'s own, else what went wrong unexpectedly."""
-    return (
-        str(e) if isinstance(e, ExplorerError) else f"Training failed unexpectedly: {type(e).__name__}: {e}"
-    )
+    """An exception as a sentence for the user: an `ExplorerError`'s own, else what went wrong."""
+    if isinstance(e, ExplorerError):
+        return str(e)
+    return f"Training failed unexpectedly: {type(e).__name__}: {e}"

@@ -1,7 +1,9 @@
-"""Shared fixtures: an isolated EXPLORER_HOME per test, and makers of small image folders."""
+"""Shared fixtures: an isolated EXPLORER_HOME per test, a small builtin pair to train on, and makers
+of small image folders."""
 
 import io
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +68,27 @@ def zip_folder(folder: Path, dest: Path, prefix: str = "") -> Path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def every_third(d):
+    """A third of a domain, every class kept: the same kind of data, a third of the work."""
+    return replace(
+        d,
+        images=d.images[::3],
+        labels=None if d.labels is None else d.labels[::3],
+        files=d.files[::3],
+        sizes=d.sizes[::3],
+        modes=d.modes[::3],
+        ids=None if d.ids is None else d.ids[::3],
+    )
+
+
+@pytest.fixture(scope="session")
+def data16():
+    """The builtin pair at 16 pixels, every third image (300 a domain): what a test that trains needs
+    of the real data (colour photos against grey drawings, ten classes), at a third of the work."""
+    from explorer.data.builtin import load_builtin
+    from explorer.data.domains import Dataset
+
+    full = load_builtin(16)
+    return Dataset(full.name, every_third(full.source), every_third(full.target))

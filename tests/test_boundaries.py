@@ -60,3 +60,62 @@ def test_importing_every_module_leaves_streamlit_unloaded():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module of `explorer` and app_pages -> the project modules it imports, at the top or inside a
+    function (a cycle through a function-level import is still a cycle). Packages' __init__ are left out."""
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "app_pages").rglob("*.py")]
+    names = {".".join(p.relative_to(root).with_suffix("").parts): p for p in files if p.stem != "__init__"}
+    graph = {}
+    for name, path in names.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                edges |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        graph[name] = {e for e in edges if e in names and e != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while (w := stack.pop()) != v:
+                on.discard(w)
+                component.append(w)
+            on.discard(v)
+            if component:
+                found.append(sorted([v, *component]))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles():
+    """No module imports, through any chain, a module that imports it back."""
+    assert _cycles(_module_graph()) == []
+
+
+def test_every_page_module_uses_streamlit():
+    """app_pages/ holds the pages and their widgets; logic that needs no streamlit belongs in `explorer`."""
+    pages = [p for p in (PACKAGE.parent / "app_pages").rglob("*.py") if p.stem != "__init__"]
+    plain = [str(p.relative_to(PACKAGE.parent)) for p in pages if "streamlit" not in _imports(p)]
+    assert plain == [], f"move into explorer (they import no streamlit): {plain}"

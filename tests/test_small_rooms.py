@@ -10,6 +10,7 @@ FILES = [
     ROOT / "app.py",
     *sorted((ROOT / "explorer").rglob("*.py")),
     *sorted((ROOT / "app_pages").rglob("*.py")),
+    *sorted((ROOT / "bench").rglob("*.py")),
 ]
 MODULE_LINES, FUNCTION_LINES = 400, 60
 

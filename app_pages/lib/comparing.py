@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.lib import charts
 from app_pages.lib.judging import twin_panel
 from app_pages.lib.runpicker import pick_run, selected
 from app_pages.lib.session import owner
 from app_pages.lib.sharing import share_panel
+from explorer.analysis import charts
+from explorer.dann import runfolder
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
-from explorer.dann.runfolder import RunFolder
-from explorer.dann.validators import DEFAULT, NAMES, selected_epoch
+from explorer.dann.validators import DEFAULT, NAMES
 from explorer.data.domains import Dataset
 from explorer.devices import pick
 from explorer.errors import ExplorerError
@@ -27,19 +27,19 @@ def listed() -> set:
     return st.session_state.setdefault("t_listed", set())
 
 
-def compare(ds: Dataset, start_twin) -> None:
+def compare(ds: Dataset) -> None:
     st.subheader("Compare runs")
     cached = _cache_box(ds)
     if not cached:
         st.caption(
-            "Your runs on this dataset appear here as soon as they have trained an epoch, also after the app restarts "
+            "Your runs on this dataset appear here as soon as they have trained an epoch, also after the app "
+            "restarts "
             "(reopen this page's address: it carries your session id)."
         )
         return
     labels = {r.label: r for r in cached}
-    shipped = {
-        r.label: r for r in cached if not runs.is_option(r)
-    }  # auto's other options: listed, not added by themselves
+    # auto's other options: listed, not added by themselves
+    shipped = {r.label: r for r in cached if not runs.is_option(r)}
     now = selected(cached)
     if "t_compare" not in st.session_state:
         first = list(shipped)[:OVERLAID]
@@ -68,9 +68,10 @@ def compare(ds: Dataset, start_twin) -> None:
         if partial := [r for r in picked if not r.finished]:
             st.caption(_as_of(partial))
         for r in picked:
-            twin_panel(r, start_twin)
+            twin_panel(r, ds)
     st.markdown(
-        "**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link show."
+        "**The selected run**: the one Feature Space, Layer Activations, the downloads and the share link "
+        "show."
     )
     c1, c2 = st.columns(2)
     run = pick_run(c1, cached, "t_download_run")
@@ -82,8 +83,10 @@ def _as_of(partial: list) -> str:
     """What the overlay shows of runs not finished: where they were when the page was drawn, not live."""
     where = "; ".join(f"{r.label}: {len(r.metrics)} of {r.config['epochs']} epochs" for r in partial)
     return (
-        f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so that a class "
-        "watching adds no polling here: its live curves are under *This run*, and it catches up here the next time the "
+        f"As of this page's last redraw ({where}). The overlay does not follow a run while it trains, so "
+        "that a class "
+        "watching adds no polling here: its live curves are under *This run*, and it catches up here the "
+        "next time the "
         "page is drawn (any click on it)."
     )
 
@@ -93,13 +96,15 @@ def _cache_box(ds: Dataset) -> list:
     used, cap = cache.usage(), cache.cap_bytes()
     c1, c2 = st.columns([3, 2], vertical_alignment="center")
     c1.caption(
-        f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When it is full, "
+        f"Checkpoint cache: {used / 2**20:,.1f} MB of {cap / 2**20:,.0f} MB on this server (all users). When "
+        "it is full, "
         "the runs written least recently are removed first; a run being trained never is."
     )
     mine = cache.owned(owner())
     with c2.popover("Clear my cached runs", disabled=not mine):
         st.markdown(
-            f"Remove your **{len(mine):,}** cached run(s), on every dataset, with their checkpoints and Feature Space "
+            f"Remove your **{len(mine):,}** cached run(s), on every dataset, with their checkpoints and "
+            "Feature Space "
             "pictures? Runs still training are kept. This cannot be undone."
         )
         if st.button("Remove them", type="primary", key="t_clear"):
@@ -126,15 +131,14 @@ def _downloads(run, ds: Dataset, column) -> None:
         key="t_select",
         format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}",
     )
-    epoch = selected_epoch(run.metrics, select) or run.metrics[-1]["epoch"]
-    ckpt = RunFolder(run.dir).checkpoint(select)
+    ship = runfolder.shipped(run.dir, select, run.metrics)
+    epoch, ckpt = ship.epoch, ship.path
     column.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
     if not ckpt.is_file():
         return
     b1, b2 = st.columns(2)
-    if cache.busy(
-        run.dir
-    ):  # its checkpoints change every epoch: predicting the target each time would slow its training
+    # its checkpoints change every epoch: predicting the target each time would slow its training
+    if cache.busy(run.dir):
         b1.caption("The submission CSV is offered once this run has stopped training.")
     else:
         _csv(run, ckpt, epoch, ds, b1)
@@ -155,7 +159,10 @@ def _csv(run, ckpt, epoch: int, ds: Dataset, b1) -> None:
         try:
             return _submission(str(ckpt), ckpt.stat().st_mtime, ds.fingerprint, ds)
         except FileNotFoundError:
-            return "This run's checkpoint was removed from the cache (cleared, or over the size cap): train it again.\n"
+            return (
+                "This run's checkpoint was removed from the cache (cleared, or over the size cap): "
+                "train it again.\n"
+            )
         except ExplorerError as e:
             return f"No submission: {e}\n"
 

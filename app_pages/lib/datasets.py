@@ -1,5 +1,5 @@
-"""The active dataset every page works on, and a session's saved choices restored when a page opens:
-the dataset (rebuilt from its recipe, kept on the server under the session id) and Canny for training."""
+"""The active dataset every page works on, and the owner's saved choices restored when a page opens:
+the dataset (rebuilt from its recipe, kept on the server under the owner id) and Canny for training."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.lib.session import browser_is_local, owner, session_dir
-from app_pages.lib.uploads import adopt, plain
 from explorer.data import serverfolders
 from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, open_dataset
+from explorer.data.uploads import plain
 from explorer.errors import ExplorerError
-from explorer.store import sessions
+from explorer.store import choices
+from explorer.store.upload_folders import adopt
 
 
 @st.cache_resource(show_spinner="Building the embedded dataset…")
 def builtin(size: int = 32) -> Dataset:
-    """Shared by all sessions: the embedded default is read-only."""
+    """Shared by all Streamlit sessions: the embedded default is read-only."""
     return load_builtin(size)
 
 
 def dataset() -> Dataset:
-    """The active dataset: a shared run's; else the one this session chose (kept on the server under
+    """The active dataset: a shared run's; else the one this owner chose (kept on the server under
     its id, so a reload, a new tab or a restart finds it again); else the embedded default."""
     if "dataset" not in st.session_state:
         grant = st.session_state.get("shared")
@@ -46,23 +47,23 @@ def open_recipe(recipe: dict) -> Dataset:
 
 
 def _restored() -> Dataset:
-    recipe = sessions.choices(owner()).get("dataset")
+    recipe = choices.saved(owner()).get("dataset")
     if not recipe:
         return builtin()
     try:
-        if recipe.get("what") in (
-            "uploaded zip",
-            "dropped images",
-        ):  # this session's folder keeps them from now on
+        if recipe.get("what") in ("uploaded zip", "dropped images"):
+            # this Streamlit session's upload folder keeps them from now on
             recipe = recipe | {k: adopt(recipe.get(k), session_dir()) for k in ("source", "target")}
-            sessions.remember(owner(), dataset=recipe)
+            choices.remember(owner(), dataset=recipe)
         return open_recipe(recipe)
     except (ExplorerError, OSError) as e:
+        name = recipe.get("name") or recipe.get("what", "folders")
+        why = plain(serverfolders.scrub(str(e))).rstrip(".")
         st.session_state.dataset_lost = (
-            f"The dataset this session chose ({recipe.get('name') or recipe.get('what', 'folders')}) could not be opened again: "
-            f"{plain(serverfolders.scrub(str(e))).rstrip('.')}. Showing the embedded default instead; choose another on the Data page."
+            f"The dataset this session chose ({name}) could not be opened again: {why}. "
+            "Showing the embedded default instead; choose another on the Data page."
         )
-        sessions.remember(owner(), dataset=None)
+        choices.remember(owner(), dataset=None)
         return builtin()
 
 
@@ -84,32 +85,36 @@ def pair_caption(ds: Dataset) -> str:
     k = len(ds.source.classes)
     labels = "labelled, but its labels only measure accuracy" if ds.target.labelled else "unlabelled"
     return (
-        f"Transfer learning starts with two domains: a labelled **source** (here: {src}, {len(ds.source):,} images "
-        f"in {k:,} class{'es' if k != 1 else ''}) and a **target** whose labels are never used for training "
-        f"(here: {tgt}, {len(ds.target):,} images, {labels}). Everything the other pages do starts from the dataset chosen here."
+        f"Transfer learning starts with two domains: a labelled **source** (here: {src}, "
+        f"{len(ds.source):,} images in {k:,} class{'es' if k != 1 else ''}) and a **target** whose labels "
+        f"are never used for training (here: {tgt}, {len(ds.target):,} images, {labels}). Everything the "
+        "other pages do starts from the dataset chosen here."
     )
 
 
 def choose_dataset(ds: Dataset, recipe: dict) -> str:
-    """Make `ds` the active dataset and keep its recipe under the session id. Canny thresholds tuned
+    """Make `ds` the active dataset and keep its recipe under the owner id. Canny thresholds tuned
     on another dataset's photos are dropped (training goes back to auto); returns a note saying so, or ""."""
     old = st.session_state.get("dataset")
     st.session_state.dataset = ds
     st.session_state.pop("dataset_lost", None)
-    sessions.remember(owner(), dataset=recipe)
+    choices.remember(owner(), dataset=recipe)
     tuned = st.session_state.get("canny")
     if isinstance(tuned, tuple) and (old is None or old.fingerprint != ds.fingerprint):
         remember_canny("auto")
-        return f"The Canny thresholds {tuned[0]}/{tuned[1]} were tuned on the previous dataset: training uses auto again."
+        return (
+            f"The Canny thresholds {tuned[0]}/{tuned[1]} were tuned on the previous dataset: "
+            "training uses auto again."
+        )
     return ""
 
 
 def restore_choices() -> None:
-    """Once per browser session: the widgets' saved choices (image size, Canny for training)."""
+    """Once per Streamlit session: the widgets' saved choices (image size, Canny for training)."""
     if st.session_state.get("restored"):
         return
     st.session_state.restored = True
-    saved = sessions.choices(owner())
+    saved = choices.saved(owner())
     if recipe := saved.get("dataset"):
         st.session_state.data_size = int(recipe.get("size", 32))
         st.session_state.data_choice = source_choice()
@@ -118,8 +123,8 @@ def restore_choices() -> None:
 
 
 def source_choice() -> str:
-    """The Data page's "Where the images come from" answer for the dataset this session chose."""
-    recipe = sessions.choices(owner()).get("dataset") or {}
+    """The Data page's "Where the images come from" answer for the dataset this owner chose."""
+    recipe = choices.saved(owner()).get("dataset") or {}
     if recipe.get("what") == "folder pair on this server" and not serverfolders.offered(browser_is_local()):
         recipe = {}
     return {
@@ -131,4 +136,4 @@ def source_choice() -> str:
 
 def remember_canny(choice) -> None:
     st.session_state.canny = choice
-    sessions.remember(owner(), canny=choice if choice == "auto" else list(choice))
+    choices.remember(owner(), canny=choice if choice == "auto" else list(choice))

@@ -30,9 +30,8 @@ def drawn(key: tuple, _draw) -> tuple[bytes, int]:
 
 
 def show(container, key: tuple, draw, **kwargs) -> None:
-    """`container.image` of the cached picture; a narrow one (at most 300 px) at its own size unless told."""
+    """`container.image` of the cached picture; one at most 300 px wide at its own size unless told."""
     data, width = drawn(key, draw)
     kwargs.setdefault("width", "stretch" if width > 300 else "content")
-    container.image(
-        data, output_format="PNG", **kwargs
-    )  # "auto" would decode the PNG and encode it again as JPEG
+    # PNG: "auto" would decode the PNG and encode it again as JPEG
+    container.image(data, output_format="PNG", **kwargs)

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.lib import charts
-from explorer.analysis import movie, movie_export
+from explorer.analysis import charts, movie, movie_export
 from explorer.errors import ExplorerError
 from explorer.store import cache
 
@@ -128,7 +127,8 @@ def _controls(epochs: list[int]) -> None:
 
 
 def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
-    """The frame's points on axes fixed for the whole movie (its extent, 3% padding), and the numbers per epoch below."""
+    """The frame's points on axes fixed for the whole movie (its extent, 3% padding), and the numbers
+    per epoch below."""
     names = np.array(mv.classes)
     every = np.concatenate([f.coords for f in mv.frames])
     pad = 0.03 * (every.max(0) - every.min(0))
@@ -162,7 +162,8 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
     st.metric(
         "domain mixing",
         f"{frame.mixing:.2f}",
-        help="share of each point's 10 nearest neighbours (in feature space) from the other domain; 1 = as mixed as random labels",
+        help="share of each point's 10 nearest neighbours (in feature space) from the other domain; "
+        "1 = as mixed as random labels",
     )
     st.metric(
         "proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned"
@@ -171,7 +172,8 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
         st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
     if k:
         st.caption(
-            f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class since epoch {epochs[k - 1]}."
+            f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class "
+            f"since epoch {epochs[k - 1]}."
         )
     done = "from the cache" if not mv.computed else f"{mv.computed} frame(s) computed in {mv.seconds:.1f} s"
     st.caption(

@@ -8,11 +8,12 @@ import streamlit as st
 
 from app_pages.lib.session import owner
 from explorer.data.domains import Dataset
-from explorer.store import cache, runs, sessions
+from explorer.store import cache, choices, runs
 
 
 def my_runs(ds: Dataset) -> list:
-    """This session's runs on `ds`, newest first; only the shared run when the page was opened by a share link."""
+    """This session's runs on `ds`, newest first; only the shared run when the page was opened by a
+    share link."""
     grant = st.session_state.get("shared")
     if grant:
         record = runs.read_run(cache.run_dir(grant["run_id"]))
@@ -28,9 +29,10 @@ def others_data() -> bool:
 
 
 def selected_id() -> str | None:
-    """The selected run's id: chosen on some page, or started last; from the address or the server on a new visit."""
+    """The selected run's id: chosen on some page, or started last; from the address or the server on
+    a new visit."""
     if "run" not in st.session_state:
-        st.session_state.run = st.query_params.get("run") or sessions.choices(owner()).get("run")
+        st.session_state.run = st.query_params.get("run") or choices.saved(owner()).get("run")
     return st.session_state.run
 
 
@@ -38,7 +40,7 @@ def select(run_id: str) -> None:
     """Make `run_id` the selected run on every page (a share link's visitor keeps it to this visit)."""
     st.session_state.run = run_id
     if not st.session_state.get("shared"):
-        sessions.remember(owner(), run=run_id)
+        choices.remember(owner(), run=run_id)
         st.query_params["run"] = run_id
 
 
@@ -50,13 +52,15 @@ def keep_in_address() -> None:
 
 
 def selected(records: list):
-    """The selected run among `records`, or the newest of them when it is not one (another dataset's, or not trained yet)."""
+    """The selected run among `records`, or the newest of them when it is not one (another dataset's,
+    or not trained yet)."""
     want = selected_id()
     return next((r for r in records if r.run_id == want), records[0] if records else None)
 
 
 def pick_run(container, records: list, key: str, label: str = "Selected run"):
-    """The selected run's select box: it opens on the session's selected run, and a choice here selects it on every page."""
+    """The selected run's select box: it opens on the session's selected run, and a choice here
+    selects it on every page."""
     labels = {r.label: r for r in records}
     st.session_state[key] = selected(records).label
 

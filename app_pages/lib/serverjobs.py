@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.lib.jobs import CLUSTER, JobQueue
 from explorer.errors import ExplorerError
 from explorer.execution import ray_cluster
+from explorer.execution.jobs import CLUSTER, JobQueue
 
 
 @st.cache_resource

@@ -1,7 +1,11 @@
-"""This browser session: its id (``?sid=`` in the address, the owner of its runs), its own upload
-folder, and the server's housekeeping that removes what ended sessions left behind.
+"""This Streamlit session (one browser tab's connection): its owner, whether its browser is local,
+its upload folder, and the server's housekeeping that removes what ended sessions left behind.
 
-Every other helper here that needs the session imports it from this module, which imports none of them.
+Two ids, two lifetimes. The owner (``?sid=`` in the address) owns runs, saved choices and share
+links, and outlives the session: a reload or a new tab is a new Streamlit session with the same
+owner. The upload folder belongs to the Streamlit session and goes some time after it ends.
+
+Every other helper here that needs either imports it from this module, which imports none of them.
 """
 
 from __future__ import annotations
@@ -16,17 +20,16 @@ import streamlit as st
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from app_pages.lib.uploads import new_session, sweep_sessions, touch
-from explorer.store import cache
+from explorer.store import cache, upload_folders
 from explorer.store.home import env_number
 
 
 def owner() -> str:
-    """This browser session's id: its jobs and runs are its own.
+    """The owner id of this browser (32 hex characters): its jobs, runs and choices are its own.
 
     It is kept in the page address (``?sid=...``), so reopening the same address after the app
-    restarts finds the same runs in the checkpoint cache; a new browser session without it gets a
-    new id and sees none of them."""
+    restarts finds the same runs in the checkpoint cache; a browser without it gets a new id and
+    sees none of them."""
     if "owner" not in st.session_state:
         sid = st.query_params.get("sid", "")
         st.session_state.owner = sid if len(sid) == 32 and sid.isalnum() else uuid.uuid4().hex
@@ -42,11 +45,12 @@ def browser_is_local() -> bool:
 
 
 def session_dir() -> Path:
-    """This browser session's own upload folder, named by Streamlit's session id, made on first use."""
+    """This Streamlit session's upload folder, named by its session id, made on first use."""
     if "session_dir" not in st.session_state:
         ctx = get_script_run_ctx()
-        st.session_state.session_dir = new_session(ctx.session_id if ctx else None)
-    touch(st.session_state.session_dir)  # in use (made again if it was swept while the browser was away)
+        st.session_state.session_dir = upload_folders.for_session(ctx.session_id if ctx else None)
+    # in use (made again if it was swept while the browser was away)
+    upload_folders.touch(st.session_state.session_dir)
     return st.session_state.session_dir
 
 
@@ -56,7 +60,7 @@ def _housekeeping_state() -> dict:
 
 
 def housekeeping() -> None:
-    """At most once a minute, for the whole server: remove the upload folders of browser sessions
+    """At most once a minute, for the whole server: remove the upload folders of Streamlit sessions
     that have ended, the leftovers of checkpoint writes cut short, and cache entries over the cap.
     One session does it while the others go on; a failure is logged, never shown to the user."""
     state = _housekeeping_state()
@@ -66,7 +70,7 @@ def housekeeping() -> None:
     try:
         state["at"] = time.time()
         if Runtime.exists():  # not under AppTest, which has no server
-            sweep_sessions(Runtime.instance().is_active_session, grace)
+            upload_folders.sweep_ended(Runtime.instance().is_active_session, grace)
         cache.sweep()
         cache.enforce()
     except OSError:

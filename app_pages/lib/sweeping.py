@@ -8,11 +8,10 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from app_pages.lib import charts
-from app_pages.lib.jobs import CLUSTER, poll_seconds
 from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
+from explorer.analysis import charts
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.schedules import SHAPES
 from explorer.dann.validators import DEFAULT
@@ -21,6 +20,7 @@ from explorer.errors import ExplorerError
 from explorer.execution import costs
 from explorer.execution.events import Cached, Epoch, Failed, Retrying, RunEvent
 from explorer.execution.grid import Grid, show
+from explorer.execution.jobs import CLUSTER, poll_seconds
 from explorer.execution.ray_cluster import Cluster
 from explorer.execution.sweep import Sweep
 from explorer.store import cache, runs
@@ -39,7 +39,8 @@ COLUMNS = {
 
 
 def words(key: str) -> str:
-    """A grid point as people read it: ``λ=0.1, λ schedule=dann`` for the CLI's ``lamb=0.1, lambda_schedule=dann``."""
+    """A grid point as people read it: ``λ=0.1, λ schedule=dann`` for the CLI's
+    ``lamb=0.1, lambda_schedule=dann``."""
     return key.replace("lambda_schedule=", "λ schedule=").replace("lamb=", "λ=")
 
 
@@ -51,10 +52,46 @@ def _estimate(_sweep: Sweep, key: tuple) -> float:
 def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
     """The grid's axes, the run count and time estimate, Start; `ray`: the cluster runs go to, if any."""
     st.markdown(
-        "Train a grid of settings and see the whole landscape at once: λ too small and the domains never align, too large "
-        f"and the class accuracy collapses. The other settings come from the form above. Without target labels, the "
-        f"**{DEFAULT}** validator picks a winner; with labels, the page shows how often it picked right."
+        "Train a grid of settings and see the whole landscape at once: λ too small and the domains never "
+        "align, too large and the class accuracy collapses. The other settings come from the form above. "
+        f"Without target labels, the **{DEFAULT}** validator picks a winner; with labels, the page shows how "
+        "often it picked right."
     )
+    specs, seeds = _axes(base)
+    if specs is None:
+        st.warning("Choose at least one value for each of λ, schedule, preprocessing and method.")
+        return
+    try:
+        grid = Grid.parse(specs, seeds, base.seed)
+        sweep = Sweep(grid, base, ds, subdir("runs"), owner=owner(), cluster=ray)
+    except ExplorerError as e:
+        st.error(str(e))
+        return
+    todo = len(sweep.pending())
+    size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.caption(
+        f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about "
+        f"**{_how_long(sweep, todo)}** and {size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · "
+        "waits in the same queue as single runs"
+    )
+    if size > cap:
+        st.warning(
+            f"This sweep would write about {size / 2**20:,.0f} MB of checkpoints, more than the server's "
+            "cache "
+            f"holds ({cap / 2**20:,.0f} MB): its first runs would be removed before it ends. Choose fewer "
+            "values, seeds or epochs, or a smaller width."
+        )
+        return
+    if c2.button("Start sweep", key="s_start", type="primary"):
+        label = f"sweep of {len(sweep.runs)} runs"
+        job = job_queue().submit(owner(), label, sweep.backend.lane, sweep.events)
+        st.session_state.sweep = {"job": job.id, "sweep": sweep}
+
+
+def _axes(base: TrainConfig) -> tuple[list[str] | None, int]:
+    """The grid's axes as the CLI's ``--grid`` specs (None while one of them has no value), and the
+    number of seeds."""
     c1, c2, c3, c4, c5 = st.columns([3, 2, 3, 2, 1])
     lambdas = c1.multiselect(
         "λ values",
@@ -68,13 +105,10 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         "λ schedules", sorted(SHAPES), default=[base.lambda_schedule], key="s_schedules"
     )
     tuned = st.session_state.get("canny")
-    edges = [
-        *EDGES,
-        *([show(tuple(tuned))] if isinstance(tuned, tuple) and show(tuple(tuned)) not in EDGES else []),
-    ]
+    tuned = [show(tuple(tuned))] if isinstance(tuned, tuple) and show(tuple(tuned)) not in EDGES else []
     canny = c3.multiselect(
         "Preprocessing",
-        edges,
+        [*EDGES, *tuned],
         default=["auto", "off"],
         key="s_canny",
         help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds",
@@ -86,54 +120,26 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         key="s_methods",
         help="source-only runs once per preprocessing and seed",
     )
-    seeds = c5.number_input("Seeds", 1, 5, 1, key="s_seeds")
+    seeds = int(c5.number_input("Seeds", 1, 5, 1, key="s_seeds"))
     if not (lambdas and schedules and canny and methods):
-        st.warning("Choose at least one value for each of λ, schedule, preprocessing and method.")
-        return
-    specs = [
-        f"lamb={','.join(f'{v:g}' for v in lambdas)}",
-        f"lambda_schedule={','.join(schedules)}",
-        f"canny={','.join(canny)}",
-        f"method={','.join(methods)}",
-    ]
-    try:
-        sweep = Sweep(
-            Grid.parse(specs, int(seeds), base.seed), base, ds, subdir("runs"), owner=owner(), cluster=ray
-        )
-    except ExplorerError as e:
-        st.error(str(e))
-        return
-    todo = len(sweep.pending())
-    key = (ds.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
+        return None, seeds
+    lambdas = ",".join(f"{v:g}" for v in lambdas)
+    specs = [f"lamb={lambdas}", f"lambda_schedule={','.join(schedules)}", f"canny={','.join(canny)}"]
+    return [*specs, f"method={','.join(methods)}"], seeds
+
+
+def _how_long(sweep: Sweep, todo: int) -> str:
+    """About how long the runs still to train take, in words."""
     if not todo:
-        estimate = "0 s"
-    elif sweep.backend.lane == CLUSTER:
-        estimate = "a time that depends on the cluster's free devices"
-    else:
-        try:
-            estimate = _duration(_estimate(sweep, key))
-        except (
-            Exception
-        ):  # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
-            estimate = "an unknown time"
-    size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
-    c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(
-        f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about **{estimate}** and "
-        f"{size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · waits in the same queue as single runs"
-    )
-    if size > cap:
-        st.warning(
-            f"This sweep would write about {size / 2**20:,.0f} MB of checkpoints, more than the server's cache holds "
-            f"({cap / 2**20:,.0f} MB): its first runs would be removed before it ends. Choose fewer values, seeds or "
-            "epochs, or a smaller width."
-        )
-        return
-    if c2.button("Start sweep", key="s_start", type="primary"):
-        job = job_queue().submit(
-            owner(), f"sweep of {len(sweep.runs)} runs", sweep.backend.lane, sweep.events
-        )
-        st.session_state.sweep = {"job": job.id, "sweep": sweep}
+        return "0 s"
+    if sweep.backend.lane == CLUSTER:
+        return "a time that depends on the cluster's free devices"
+    key = (sweep.dataset.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
+    try:
+        return _duration(_estimate(sweep, key))
+    # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
+    except Exception:
+        return "an unknown time"
 
 
 def _duration(seconds: float) -> str:
@@ -266,11 +272,14 @@ def _verdict(best: dict) -> None:
         )
     if agree:
         st.markdown(
-            f"Seed by seed, the validator's favourite was also the most accurate run for **{agree['matched']} of "
-            f"{agree['seeds']}** seed(s); following it cost **{agree['regret'] * 100:.1f}** points of target accuracy on average."
+            "Seed by seed, the validator's favourite was also the most accurate run for "
+            f"**{agree['matched']} of "
+            f"{agree['seeds']}** seed(s); following it cost **{agree['regret'] * 100:.1f}** points of target "
+            "accuracy on average."
         )
         st.caption(
-            "Model selection without labels is a guess from the predictions' shape; a real unlabelled target gives no way to check it."
+            "Model selection without labels is a guess from the predictions' shape; a real unlabelled target "
+            "gives no way to check it."
         )
 
 

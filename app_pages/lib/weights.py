@@ -29,7 +29,7 @@ IMAGENET, UPLOAD, RANDOM = OPTIONS
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the model…")
 def cached_backbone(name: str, weights: str, digest: str, _state=None):
-    """`load_backbone`, kept for the whole server: one model per (name, weights, digest of the uploaded state)."""
+    """`load_backbone`, kept for the whole server: one model per name, weights and uploaded state."""
     return load_backbone(name, weights, _state)
 
 
@@ -44,13 +44,19 @@ def missing_line(name: str, error: WeightsMissing | None = None) -> str:
     file, size = hub_file(name).name, WEIGHTS[name].meta.get("_file_size")
     put = f"put `{file}` into `$TORCH_HOME/hub/checkpoints/`"
     if error is not None and error.reason not in ("", "server", "session"):
-        return f"Downloading the ImageNet weights for {name} failed: {error.reason}. Retry, or {put}, or upload a state_dict."
+        return (
+            f"Downloading the ImageNet weights for {name} failed: {error.reason}. "
+            f"Retry, or {put}, or upload a state_dict."
+        )
     if not download.allowed():
         return (
             f"ImageNet weights for {name} are not on this machine and this server does not download: {put}."
         )
     if not downloads_allowed():
-        return f"ImageNet weights for {name} need a download, off for this session: turn on *Allow weight downloads* in the sidebar."
+        return (
+            f"ImageNet weights for {name} need a download, off for this session: "
+            "turn on *Allow weight downloads* in the sidebar."
+        )
     return (
         f"ImageNet weights for {name} need a one-time download"
         + (f" ({size:.0f} MB)" if size else "")
@@ -61,14 +67,17 @@ def missing_line(name: str, error: WeightsMissing | None = None) -> str:
 def where_from(name: str) -> str:
     """The tooltip beside the line: where the file comes from, and what the hub cache is."""
     return (
-        f"torchvision's file: {WEIGHTS[name].url} (or the same name under EXPLORER_WEIGHTS_MIRROR). The torch hub cache "
-        "is $TORCH_HOME/hub/checkpoints/ (by default ~/.cache/torch/hub/checkpoints/), where torchvision looks first"
+        f"torchvision's file: {WEIGHTS[name].url} (or the same name under EXPLORER_WEIGHTS_MIRROR). "
+        "The torch hub cache is $TORCH_HOME/hub/checkpoints/ (by default ~/.cache/torch/hub/checkpoints/), "
+        "where torchvision looks first"
         + ("; this server never downloads (EXPLORER_ALLOW_DOWNLOADS=0)." if not download.allowed() else ".")
     )
 
 
 def _default(name: str, key: str) -> None:
-    """On first show and for a new backbone: ImageNet when its file is here, else random (an upload stays chosen)."""
+    """On first show and for a new backbone: ImageNet when its file is here, else random.
+
+    An uploaded state_dict, once chosen, stays chosen."""
     radio, shown = f"{key}_weights", f"{key}_weights_for"
     if st.session_state.get(shown) != name or radio not in st.session_state:
         if st.session_state.get(radio) != UPLOAD:
@@ -77,7 +86,7 @@ def _default(name: str, key: str) -> None:
 
 
 def _fetch_if_asked(name: str, container, key: str) -> None:
-    """After a click on Download: the file into the hub cache (with a progress bar), then ImageNet chosen."""
+    """After a click on Download: the file into the hub cache (a progress bar), then ImageNet chosen."""
     if st.session_state.pop(f"{key}_fetch", None) != name:
         return
     try:
@@ -106,9 +115,8 @@ def _offer(name: str, container, key: str) -> None:
 
 
 def _ask_fetch(key: str, name: str) -> None:
-    st.session_state[f"{key}_fetch"] = (
-        name  # the rerun this click starts downloads it, before the radio is drawn
-    )
+    """The rerun this click starts downloads `name`, before the radio is drawn."""
+    st.session_state[f"{key}_fetch"] = name
 
 
 def pick_weights(name: str, container, key: str):
@@ -137,18 +145,13 @@ def pick_weights(name: str, container, key: str):
         if up is None:
             return None, None, None
         data = up.getvalue()
-        state = load_state_file(data)
-        return (
-            "file",
-            state,
-            cached_backbone(name, "file", hashlib.blake2b(data, digest_size=8).hexdigest(), state),
-        )
+        state, digest = load_state_file(data), hashlib.blake2b(data, digest_size=8).hexdigest()
+        return "file", state, cached_backbone(name, "file", digest, state)
     except WeightsMissing as e:
         container.warning(missing_line(name, e), icon=":material/cloud_off:")
         if downloads_allowed():
-            container.button(
-                "Retry", icon=":material/refresh:", key=f"{key}_retry"
-            )  # a click reruns the page: the download again
+            # a click reruns the page: the download again
+            container.button("Retry", icon=":material/refresh:", key=f"{key}_retry")
     except ExplorerError as e:
         container.error(str(e))
     return None, None, None

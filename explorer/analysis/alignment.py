@@ -42,9 +42,8 @@ def proxy_a_distance(features: np.ndarray, domain: np.ndarray, seed: int = 0) ->
     features, domain = features[keep], domain[keep]
     x = _pca(features.astype(np.float64), seed)
     spread = x.std(0)
-    x = x[
-        :, spread > 1e-6 * max(spread.max(initial=0.0), 1e-30)
-    ]  # directions with no variance would scale to NaN
+    # directions with no variance would scale to NaN
+    x = x[:, spread > 1e-6 * max(spread.max(initial=0.0), 1e-30)]
     if x.shape[1] == 0:
         return 0.0  # every point has the same features: nothing tells the domains apart
     x = StandardScaler().fit_transform(x)
@@ -54,7 +53,8 @@ def proxy_a_distance(features: np.ndarray, domain: np.ndarray, seed: int = 0) ->
 
 
 def knn_class_agreement(features: np.ndarray, labels: np.ndarray, k: int = 5) -> float | None:
-    """Mean fraction of the k nearest neighbours with the same class, over points whose class is known (>= 0)."""
+    """Mean fraction of the k nearest neighbours with the same class, over points whose class is
+    known (>= 0)."""
     from sklearn.neighbors import NearestNeighbors
 
     known = labels >= 0

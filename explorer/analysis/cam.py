@@ -14,9 +14,10 @@ Each map is min-max normalised (torchcam), upsampled bilinearly to the input siz
 A `Classifier` is one model as an ``nn.Module`` from a prepared image in [0, 1] to class logits,
 with the function that prepares a domain's uint8 images exactly as its run did (`load_classifier`):
 
-* a DANN or source-only run of the engine: its selected checkpoint (by the default validator; the
-  EMA teacher when it self-trained), label predictor on the feature extractor, inputs by
-  `explorer.analysis.activations.dann_inputs` (Canny, grey or colour, inversion per domain);
+* a DANN or source-only run of the engine: the checkpoint it ships (`explorer.dann.runfolder.shipped`:
+  the default validator's pick; the EMA teacher when it self-trained), label predictor on the
+  feature extractor, inputs by `explorer.analysis.activations.dann_inputs` (Canny, grey or colour,
+  inversion per domain);
 * a ``finetune --out`` folder (model.pt + config.json): the torchvision backbone with its head,
   ImageNet normalisation inside the module, so its input is in [0, 1] like the others.
 
@@ -150,6 +151,26 @@ def layer_names(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
 _NAMES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {input shape: layer names}
 
 
+def block_outputs(classifier: Classifier) -> dict[str, str]:
+    """The layers worth a map, by name, in words: each conv block's output (its ReLU, before the
+    pooling) with the map's resolution; for a torchvision ResNet its four stages. Other models: every
+    layer with a picture-shaped output."""
+    model, shape = classifier.model, classifier.input_shape
+    shapes, named = layer_shapes(model, shape), layer_names(model, shape)
+    types = dict(model.named_modules())
+    stages = ("layer1", "layer2", "layer3", "layer4")
+    blocks = (
+        [n for n in named if isinstance(types[n], nn.ReLU) and n.startswith("feature.")]
+        or [n for n in named if n.rsplit(".", 1)[-1] in stages]
+        or named
+    )
+    return {
+        n: f"{'block' if n.startswith('feature.') else n.rsplit('.', 1)[-1]} {i}: {n} · "
+        f"{shapes[n][1]}x{shapes[n][2]} map"
+        for i, n in enumerate(blocks, start=1)
+    }
+
+
 def check_layer(model: nn.Module, input_shape: tuple[int, ...], layer: str | None = None) -> str:
     """`layer` if maps can be taken there, else an `ExplorerError` listing the layers that can; None:
     the default, the last of them (the last conv block before its pooling)."""
@@ -180,10 +201,8 @@ def cams(model: nn.Module, images: torch.Tensor, method: str = "gradcam", layer:
         model.eval()
     try:
         with _extractor(model, method, layer) as extractor:
-            with (
-                torch.inference_mode(False),
-                torch.set_grad_enabled(method == "gradcam"),
-            ):  # also when called under no_grad
+            # also when called under no_grad
+            with torch.inference_mode(False), torch.set_grad_enabled(method == "gradcam"):
                 x = images.clone() if images.is_inference() else images.detach()
                 logits = model(x.requires_grad_(method == "gradcam"))
                 predicted = logits.argmax(1)
@@ -205,27 +224,8 @@ def upsampled(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.where(span > 0, (m - lo) / span.clamp_min(1e-12), torch.zeros_like(m)).cpu()
 
 
-def selected_checkpoint(run_dir: Path) -> tuple[Path, str]:
-    """The checkpoint the run's default validator selected (else its last kept epoch), and its name."""
-    from explorer.dann.validators import DEFAULT, selected_epoch
-    from explorer.store import runs
-
-    record = runs.read_run(run_dir)
-    if record is None:
-        raise ExplorerError(f"{run_dir} is not a run folder (no readable config.json).")
-    found = runs.checkpoints(run_dir, DEFAULT, selected_epoch(record.metrics, DEFAULT))
-    chosen = next((k for k in found if "selected" in k), None) or (list(found)[-1] if found else None)
-    if chosen is None:
-        if (run_dir / "last.pt").is_file():
-            return run_dir / "last.pt", "the last epoch"
-        raise ExplorerError(
-            f"The run in {run_dir} has no checkpoints yet: train it (at least one epoch) first."
-        )
-    return found[chosen], chosen
-
-
 def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -> Classifier:
-    """A run's classifier: a DANN/source-only run folder (its selected checkpoint unless `checkpoint`
+    """A run's classifier: a DANN/source-only run folder (the checkpoint it ships unless `checkpoint`
     is given) or a ``finetune --out`` folder."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -235,7 +235,7 @@ def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -
     from explorer.dann.inputs import of_checkpoint
     from explorer.dann.predict import load_for_prediction
 
-    path, which = (Path(checkpoint), Path(checkpoint).name) if checkpoint else selected_checkpoint(run_dir)
+    path, which = (Path(checkpoint), Path(checkpoint).name) if checkpoint else _shipped(run_dir)
     models, ckpt = load_for_prediction(path, torch.device("cpu"))
     arch, preprocess = ckpt["arch"], of_checkpoint(ckpt)
     config = read_config(run_dir) or ckpt["config"]
@@ -256,6 +256,20 @@ def load_classifier(run_dir: str | Path, checkpoint: str | Path | None = None) -
         which if which.startswith("epoch") else f"{which}, epoch {ckpt['epoch']}",
         arch["in_channels"],
     )
+
+
+def _shipped(run_dir: Path) -> tuple[Path, str]:
+    """The checkpoint a run folder ships (`explorer.dann.runfolder.shipped`) and which it is, in words."""
+    from explorer.dann.runfolder import shipped
+
+    if read_config(run_dir) is None:
+        raise ExplorerError(f"{run_dir} is not a run folder (no readable config.json).")
+    ship = shipped(run_dir)
+    if not ship.path.is_file():
+        raise ExplorerError(
+            f"The run in {run_dir} has no checkpoints yet: train it (at least one epoch) first."
+        )
+    return ship.path, ship.label if ship.epoch is not None else ship.path.name
 
 
 def _finetuned(run_dir: Path) -> Classifier:
@@ -301,5 +315,6 @@ def check_twin(run: Classifier, twin: Classifier) -> None:
         )
     if run.classes != twin.classes or run.image_size != twin.image_size:
         raise ExplorerError(
-            "The twin's classes or image size differ from the run's; pick the twin trained with the same options."
+            "The twin's classes or image size differ from the run's; "
+            "pick the twin trained with the same options."
         )

@@ -133,6 +133,21 @@ class Look:
     def correct(self) -> torch.Tensor | None:
         return None if self.labels is None else self.cams.predicted == self.labels
 
+    def first(self, n: int) -> Look:
+        """The Look of the first `n` images (a smaller `sample` is the start of a larger one)."""
+        c = self.cams
+        return Look(
+            self.model,
+            self.domain,
+            self.inputs[:n],
+            Cams(c.maps[:n], c.predicted[:n], c.probs[:n], c.layer),
+            self.glyph[:n],
+            self.strokes[:n],
+            self.glyph_area[:n],
+            self.faithfulness[:n],
+            None if self.labels is None else self.labels[:n],
+        )
+
     def summary(self) -> dict:
         ok = self.correct
         return {

@@ -66,7 +66,8 @@ def check_checkpoint(ckpt: dict, dataset: Dataset) -> None:
         raise ExplorerError(
             f"This checkpoint was trained on other data (source fingerprint {ckpt['data']['source'][:8]}, "
             f"classes {', '.join(ckpt['arch']['classes'])}); the loaded dataset is {dataset.name} "
-            f"({dataset.source.fingerprint[:8]}). Load the run's dataset, at {ckpt['config']['image_size']} px."
+            f"({dataset.source.fingerprint[:8]}). "
+            f"Load the run's dataset, at {ckpt['config']['image_size']} px."
         )
 
 
@@ -79,10 +80,11 @@ def sample_features(
 ) -> Features:
     if n < 1:
         raise ExplorerError("The sample size must be at least 1.")
-    if n > max(len(dataset.source), len(dataset.target)):
+    most = max(len(dataset.source), len(dataset.target))
+    if n > most:
         raise ExplorerError(
             f"Sample size {n:,} is larger than the data ({len(dataset.source):,} source, "
-            f"{len(dataset.target):,} target images); choose at most {max(len(dataset.source), len(dataset.target)):,}."
+            f"{len(dataset.target):,} target images); choose at most {most:,}."
         )
     dev = pick(device)
     models, ckpt = load_for_prediction(checkpoint, dev)
@@ -131,9 +133,8 @@ def check_perplexity(n: int, perplexity: float) -> None:
         )
 
 
-TSNE_GRID = dict(
-    negative_gradient_method="fft", n_interpolation_points=2, ints_in_interval=2
-)  # the coarser FFT grid
+# the coarser FFT grid
+TSNE_GRID = dict(negative_gradient_method="fft", n_interpolation_points=2, ints_in_interval=2)
 
 
 def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
@@ -199,9 +200,8 @@ def embedding(
 ) -> Embedding:
     """Features and 2-D coordinates for a checkpoint, from the disk cache when they are there."""
     key = cache_key(checkpoint, dataset, n, seed, method, perplexity)
-    path = (
-        subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"
-    )  # run id first: see explorer.store.cache
+    # run id first: see explorer.store.cache
+    path = subdir("embeddings") / f"{Path(checkpoint).parent.name}-{key}.npz"
     if path.is_file():
         try:
             with np.load(path) as z:

@@ -16,8 +16,7 @@ frame's key chains the previous frame's key with its own checkpoint's, so new ep
 training are added without recomputing the old ones, and a changed early checkpoint recomputes what
 follows it.
 
-The movie as files (a CSV of points, an animated GIF) is `explorer.analysis.movie_export`; `csv`,
-`gif` and `table` are importable from here too.
+The movie as files (a CSV of points, an animated GIF) is `explorer.analysis.movie_export`.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ import numpy as np
 
 from explorer.analysis import alignment, warmstart
 from explorer.analysis.embedding import METHODS, Features, cache_key, check_checkpoint, sample_features
-from explorer.analysis.movie_export import csv, gif, table  # noqa: F401  (the CLI's `movie.csv`, `movie.gif`)
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
 from explorer.store import cache as run_cache
@@ -69,8 +67,9 @@ class Movie:
     def note(self) -> str | None:
         if len(self.frames) == 1:
             return (
-                f"Only one checkpoint (epoch {self.frames[0].epoch}) could be shown, so the movie has one frame: a run keeps "
-                "epochs 0, 1, 2, 3, 5, 7, 10, 15, 20, 30, ... and its last; train longer, or wait for the next one."
+                f"Only one checkpoint (epoch {self.frames[0].epoch}) could be shown, so the movie has one "
+                "frame: a run keeps epochs 0, 1, 2, 3, 5, 7, 10, 15, 20, 30, ... and its last; train longer, "
+                "or wait for the next one."
             )
         return None
 
@@ -228,7 +227,8 @@ def _frames(
 
 
 def _run_config(run_dir: Path) -> dict:
-    """The run's config.json, or {} when it cannot be read (the checkpoints are then checked against the data only)."""
+    """The run's config.json, or {} when it cannot be read (the checkpoints are then checked against
+    the data only)."""
     try:
         return json.loads((run_dir / "config.json").read_text())
     except (OSError, ValueError):

@@ -36,7 +36,8 @@ GREY = "#555555"  # legend text
 
 # ----------------------------------------------------------------------------------------- table
 def table(mv: Movie) -> pd.DataFrame:
-    """One row per point per frame: epoch, index, domain, label, predicted, x, y (class names; label empty when unknown)."""
+    """One row per point per frame: epoch, index, domain, label, predicted, x, y (class names; label
+    empty when unknown)."""
     names = np.array(mv.classes)
     label = np.where(mv.label >= 0, names[np.maximum(mv.label, 0)], "")
     domain = np.where(mv.domain == 0, "source", "target")

@@ -13,6 +13,7 @@ SOURCE = "#e4572e"
 TARGET = "#2e86ab"
 DOMAIN = (SOURCE, TARGET)  # indexed by domain: 0 source, 1 target
 MARK = SOURCE  # one marked point on a curve of another colour (the epoch a validator selects)
+# tableau10
 CLASS = (
     "#4c78a8",
     "#f58518",
@@ -24,9 +25,10 @@ CLASS = (
     "#ff9da6",
     "#9d755d",
     "#bab0ac",
-)  # tableau10
+)
 
 
+# tableau20
 CLASS20 = (
     "#4c78a8",
     "#9ecae9",
@@ -48,7 +50,7 @@ CLASS20 = (
     "#d6a5c9",
     "#9e765f",
     "#d8b5a5",
-)  # tableau20
+)
 
 
 def classes(n: int) -> tuple[str, ...]:

@@ -74,7 +74,8 @@ def projector_zip(emb: Embedding, dataset: Dataset) -> bytes:
     image.save(png, format="PNG")
     config = (
         'embeddings {\n  tensor_path: "vectors.tsv"\n  metadata_path: "metadata.tsv"\n'
-        f'  sprite {{\n    image_path: "sprite.png"\n    single_image_dim: {size}\n    single_image_dim: {size}\n  }}\n}}\n'
+        '  sprite {\n    image_path: "sprite.png"\n'
+        f"    single_image_dim: {size}\n    single_image_dim: {size}\n  }}\n}}\n"
     )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

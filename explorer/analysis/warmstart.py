@@ -31,7 +31,8 @@ SCHEDULE = ((80, 4.0), (40, None))  # (iterations, exaggeration) of every frame 
 
 
 def procrustes(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """`y` turned (rotated or reflected, not scaled) about its centre to fit `reference`, and moved onto its centre."""
+    """`y` turned (rotated or reflected, not scaled) about its centre to fit `reference`, and moved
+    onto its centre."""
     from scipy.linalg import orthogonal_procrustes
 
     a, centre = y - y.mean(0), reference.mean(0)
@@ -42,7 +43,8 @@ def procrustes(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def next_frame(
     previous: np.ndarray | None, features: np.ndarray, method: str, perplexity: float, seed: int
 ) -> np.ndarray:
-    """2-D coordinates of `features`: an ordinary embedding for the first frame, else one that starts from `previous`."""
+    """2-D coordinates of `features`: an ordinary embedding for the first frame, else one that starts
+    from `previous`."""
     if previous is None:
         return embed(features, method, perplexity, seed)
     x = reduce(features, seed)

@@ -1,11 +1,16 @@
 """``python -m explorer``: the same engine as the app, for scripts, benchmarks and slides.
 
     python -m explorer train (--data builtin | --source SRC --target TGT) --out DIR [options]
-    python -m explorer sweep (--data builtin | --source SRC --target TGT) --out DIR --grid lamb=0,0.1,1 canny=auto,off [--seeds N] [train options]
-    python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT)) --out coords.csv
-    python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH] [--layer conv1] --out grid.png
-    python -m explorer cam --run DIR [--twin DIR] [--data builtin | --source SRC --target TGT] [--n 16] [--method gradcam|scorecam] [--layer NAME] --out grid.png
-    python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH] --freeze {head,from:layerN,none} --out DIR
+    python -m explorer sweep (--data builtin | --source SRC --target TGT) --out DIR
+        --grid lamb=0,0.1,1 canny=auto,off [--seeds N] [train options]
+    python -m explorer embed (--run DIR | --checkpoint C (--data builtin | --source SRC --target TGT))
+        --out coords.csv
+    python -m explorer activations --image IMG [--model resnet18] [--weights imagenet|random|PATH]
+        [--layer conv1] --out grid.png
+    python -m explorer cam --run DIR [--twin DIR] [--data builtin | --source SRC --target TGT] [--n 16]
+        [--method gradcam|scorecam] [--layer NAME] --out grid.png
+    python -m explorer finetune --data DIR --backbone resnet18 [--weights imagenet|random|PATH]
+        --freeze {head,from:layerN,none} --out DIR
     python -m explorer predict (--checkpoint C | --run DIR [--select V]) --target TGT --out submission.csv
 
 `train` trains into DIR: config.json, metrics.jsonl (one JSON object per epoch), last.pt, best-*.pt and

@@ -26,7 +26,8 @@ def cmd_activations(args) -> int:
     layer = args.layer or layers[0]
     if layer not in layers:
         raise ExplorerError(
-            f"{args.model} has no conv layer {layer!r}; it has {', '.join(layers[:6])}, ... ({len(layers)} in all)."
+            f"{args.model} has no conv layer {layer!r}; "
+            f"it has {', '.join(layers[:6])}, ... ({len(layers)} in all)."
         )
     try:
         pixels, _ = read_image(args.image, INPUT_SIZE)

@@ -12,13 +12,12 @@ from pathlib import Path
 from explorer.cli.common import dataset_of
 from explorer.errors import ExplorerError
 
-DOMAINS = ("target", "source")
-
 
 def cmd_cam(args) -> int:
     from PIL import Image
 
     from explorer.analysis import cam as C
+    from explorer.analysis import cam_compare as compare
 
     if args.n < 1:
         raise ExplorerError(f"--n must be at least 1 (got {args.n}).")
@@ -28,12 +27,16 @@ def cmd_cam(args) -> int:
     models = {"dann" if run.config.get("method") == "dann" else "run": run} | ({"twin": twin} if twin else {})
     dataset = _data(args, run)
     t0 = time.perf_counter()
-    looks, picture = _looks_and_picture(args, models, dataset)
+    named = {_column(key, m): m for key, m in models.items()}
+    found = compare.looks(named, dataset, args.n, args.method, args.layer, args.seed)
+    picture = compare.picture(
+        found, dataset, args.seed, title=lambda domain, n: f"{domain}: {n} images, {args.method}"
+    )
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(picture).save(out)
-    print(json.dumps(_summary(args, models, looks, seconds)))
+    print(json.dumps(_summary(args, models, found, seconds)))
     return 0
 
 
@@ -52,10 +55,10 @@ def _twin(args, run):
         return twin
     if run.config.get("method") != "dann":
         return None
-    from explorer.execution.keep import twin as twin_of
+    from explorer.execution.keep import source_only_twin
 
     try:
-        _, folder = twin_of(run.config)
+        _, folder = source_only_twin(run.config)
     except (ExplorerError, KeyError, TypeError):  # a config from before runs recorded their device or data
         folder = None
     if folder is None or not (folder / "metrics.jsonl").is_file():
@@ -100,53 +103,40 @@ def _data(args, run):
             print(f"note: skipped {name}: {reason}", file=sys.stderr)
     if run.config.get("data_fingerprint") and dataset.fingerprint != run.config["data_fingerprint"]:
         print(
-            "note: these images are not the data the run was trained on; its maps are shown for them all the same.",
+            "note: these images are not the data the run was trained on; "
+            "its maps are shown for them all the same.",
             file=sys.stderr,
         )
     if dataset.classes != run.classes:
         raise ExplorerError(
-            f"The source's classes ({', '.join(dataset.classes)}) are not the run's ({', '.join(run.classes)})."
+            f"The source's classes ({', '.join(dataset.classes)}) "
+            f"are not the run's ({', '.join(run.classes)})."
         )
     return dataset
 
 
-def _looks_and_picture(args, models: dict, dataset):
-    """Every model's maps of the same sampled images per domain, and the picture of them all."""
-    from explorer.analysis.cam_metrics import look, sample
-    from explorer.analysis.cam_picture import cam_grid, side_by_side
-
-    looks, grids = [], []
-    for domain in DOMAINS:
-        images, labels = sample(getattr(dataset, domain), args.n, args.seed)
-        row = [
-            look(m, images, domain, labels, args.method, args.layer, _column(key, m))
-            for key, m in models.items()
-        ]
-        looks += [(key, lk) for key, lk in zip(models, row)]
-        grids.append(
-            cam_grid(images, row, dataset.classes, title=f"{domain}: {len(images)} images, {args.method}")
-        )
-    return looks, side_by_side(grids)
-
-
 def _column(key: str, model) -> str:
+    """A model's name in the picture: its column's title."""
     return {"dann": "DANN", "twin": "source-only twin"}.get(key, model.name)
 
 
-def _summary(args, models: dict, looks: list, seconds: float) -> dict:
+def _summary(args, models: dict, found: dict, seconds: float) -> dict:
     """The JSON line: per model, each number per domain (None where nothing could be measured)."""
+    from explorer.analysis.cam_metrics import summaries
+
+    first = _column(*next(iter(models.items())))
     result = {
         "out": str(args.out),
-        "images": sum(len(lk.cams.predicted) for key, lk in looks if key == next(iter(models))),
+        "images": sum(len(lk.cams.predicted) for (name, _), lk in found.items() if name == first),
         "seconds": round(seconds, 3),
         "method": args.method,
-        "layer": looks[0][1].cams.layer,
+        "layer": next(iter(found.values())).cams.layer,
     }
+    numbers = summaries(list(found.values()))
     for key, model in models.items():
-        numbers: dict = {"name": model.name, "checkpoint": model.checkpoint}
-        for _, lk in (pair for pair in looks if pair[0] == key):
-            for name, value in lk.summary().items():
-                numbers.setdefault(name, {})[lk.domain] = None if value is None else round(value, 4)
-        result[key] = numbers
+        result[key] = {"name": model.name, "checkpoint": model.checkpoint} | {
+            name: {d: None if v is None else round(v, 4) for d, v in per_domain.items()}
+            for name, per_domain in numbers[_column(key, model)].items()
+        }
     result.setdefault("twin", None)
     return result

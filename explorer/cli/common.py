@@ -39,15 +39,15 @@ def canny_of(args):
         return None
     if not args.canny or args.canny == ["auto"]:
         return "auto"
-    if (
-        len(args.canny) == 1 and ":" in args.canny[0]
-    ):  # a preprocessing in words, e.g. both:150/300 (what auto's options print)
+    if len(args.canny) == 1 and ":" in args.canny[0]:
+        # a preprocessing in words, e.g. both:150/300 (what auto's options print)
         return args.canny[0]
     try:
         low, high = (int(v) for v in args.canny)
     except ValueError:
         raise ExplorerError(
-            f"--canny takes auto, two whole numbers LOW HIGH, or e.g. both:150/300 (got {' '.join(args.canny)})."
+            "--canny takes auto, two whole numbers LOW HIGH, or e.g. both:150/300 "
+            f"(got {' '.join(args.canny)})."
         ) from None
     return (low, high)
 
@@ -104,15 +104,12 @@ def download_imagenet(name: str) -> None:
 def outputs(args, out: Path, dataset, device_name: str) -> int:
     """checkpoint.pt and submission.csv from the checkpoint --select picks; returns its epoch."""
     from explorer.dann.predict import checkpoint_submission, load_for_prediction
-    from explorer.dann.runfolder import RunFolder
+    from explorer.dann.runfolder import shipped
     from explorer.devices import pick
 
-    chosen, device = RunFolder(out).checkpoint(args.select), pick(device_name)
-    shutil.copyfile(chosen, out / "checkpoint.pt")
-    models, ckpt = load_for_prediction(chosen, device)
+    ship, device = shipped(out, args.select), pick(device_name)
+    shutil.copyfile(ship.path, out / "checkpoint.pt")
+    models, ckpt = load_for_prediction(ship.path, device)
     (out / "submission.csv").write_text(checkpoint_submission(models, ckpt, dataset.target, device))
-    why = "the last epoch" if chosen.name == "last.pt" else f"the best epoch by {args.select}"
-    if chosen.name == "last.pt" and args.select != "last":
-        why += f" (no {args.select} scores: no held-out source)"
-    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']}, {why}", file=sys.stderr)
+    print(f"checkpoint.pt and submission.csv: epoch {ckpt['epoch']}, {ship.why}", file=sys.stderr)
     return ckpt["epoch"]

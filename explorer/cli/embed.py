@@ -97,7 +97,7 @@ def _movie(args, dataset) -> int:
     """`embed --all-epochs`: every saved epoch of the run, aligned; CSV (and GIF), then the JSON line."""
     from tqdm import tqdm
 
-    from explorer.analysis import movie
+    from explorer.analysis import movie, movie_export
 
     n = args.n or min(5000, max(len(dataset.source), len(dataset.target)))
     with tqdm(desc="frames", unit="frame", file=sys.stderr) as bar:
@@ -111,10 +111,10 @@ def _movie(args, dataset) -> int:
         print(f"note: {line}", file=sys.stderr)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(movie.csv(mv))
+    out.write_text(movie_export.csv(mv))
     if args.gif:
         Path(args.gif).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.gif).write_bytes(movie.gif(mv))
+        Path(args.gif).write_bytes(movie_export.gif(mv))
     f = mv.frames
     print(
         json.dumps(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from explorer.cli.common import config_from, download_imagenet
@@ -17,6 +18,7 @@ def cmd_finetune(args) -> int:
 
     from explorer.data.builtin import load_builtin
     from explorer.data.domains import load_domain
+    from explorer.transfer.events import FinetuneEpoch
     from explorer.transfer.finetune import FinetuneConfig, FineTuner
 
     out = Path(args.out)
@@ -34,20 +36,19 @@ def cmd_finetune(args) -> int:
     tuner = FineTuner(config, domain)
     final, lines = None, []
     for event in tuner.events():
-        if event["kind"] == "epoch":
-            lines.append(json.dumps(event))
+        if isinstance(event, FinetuneEpoch):
+            lines.append(json.dumps(event.to_dict()))
             print(
-                f"epoch {event['epoch']}/{config.epochs} loss {event['train_loss']:.3f} val {event['val_acc']:.3f} {event['seconds']:.2f}s",
+                f"epoch {event.epoch}/{config.epochs} loss {event.train_loss:.3f} val {event.val_acc:.3f} "
+                f"{event.seconds:.2f}s",
                 file=sys.stderr,
             )
-        elif event["kind"] != "start":
+        elif event.final:
             final = event
     out.mkdir(parents=True, exist_ok=True)
     torch.save(tuner.model.state_dict(), out / "model.pt")
     (out / "metrics.jsonl").write_text("\n".join(lines) + "\n")
-    summary = {k: v for k, v in final.items() if k not in ("kind", "config")}
-    (out / "config.json").write_text(
-        json.dumps(final["config"] | {"classes": list(domain.classes)}, indent=2)
-    )
+    summary = {k: v for k, v in asdict(final).items() if k not in ("config", "model_path")}
+    (out / "config.json").write_text(json.dumps(final.config | {"classes": list(domain.classes)}, indent=2))
     print(json.dumps(summary | {"out": str(out)}))
     return 0

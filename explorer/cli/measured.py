@@ -11,23 +11,22 @@ import shutil
 import sys
 from pathlib import Path
 
-from explorer.cli.common import cluster, outputs
+from explorer.cli.common import outputs
 from explorer.errors import ExplorerError
-from explorer.execution.events import Done, Epoch, Failed
-from explorer.execution.keep import Keep
-from explorer.execution.measure import MeasureEnded, Measurement, MeasureStarted
+from explorer.execution.events import Done, Epoch, Failed, MeasureEnded, MeasureStarted
+from explorer.execution.measure import Measurement
+from explorer.execution.start import Launch
 
 
-def cmd_measured(args, config, plan, out: Path, dataset, where: dict) -> int:
+def cmd_measured(args, launch: Launch, out: Path, dataset) -> int:
+    """`launch`: a measurement (`start.prepare`) of its options into --out/options/."""
     if (out / "last.pt").is_file():
         raise ExplorerError(
             f"{out} holds a run already; measuring auto writes a new one: give an empty folder."
         )
-    print(plan.note, file=sys.stderr)
-    measurement = Measurement(
-        config, dataset, out / "options", Keep(info=where), cluster=cluster(args), plan=plan
-    )
-    final, done = _follow(measurement, sum(c.epochs + c.self_train_epochs for c in plan.configs))
+    print(launch.plan.note, file=sys.stderr)
+    measurement = launch.measurement
+    final, done = _follow(measurement, launch.total_epochs)
     if final.decision is None:
         raise ExplorerError(final.message)
     decision = final.decision
@@ -41,7 +40,8 @@ def cmd_measured(args, config, plan, out: Path, dataset, where: dict) -> int:
         print(f"option {i}/{len(decision['tried'])} {t['option']}: {score}", file=sys.stderr)
     print(f"auto chose: {decision['why']}", file=sys.stderr)
     _copy_run(final.folder, out)
-    epoch = outputs(args, out, dataset, "auto" if measurement.backend.lane == "ray" else config.device)
+    device = "auto" if measurement.backend.lane == "ray" else measurement.config.device
+    epoch = outputs(args, out, dataset, device)
     summary = done[decision["chosen"]["index"]]
     selected = summary["selected"] | {"option": decision["chosen"]["label"], "checkpoint": "checkpoint.pt"}
     auto = {"chosen": decision["chosen"]["label"], "options": len(decision["tried"]), "by": decision["by"]}

@@ -31,13 +31,15 @@ def _train_parser(sub) -> None:
         "--select",
         choices=("last", *NAMES),
         default=DEFAULT,
-        help=f"which epoch's checkpoint becomes checkpoint.pt and submission.csv (default: best by {DEFAULT})",
+        help="which epoch's checkpoint becomes checkpoint.pt and submission.csv "
+        f"(default: best by {DEFAULT})",
     )
     t.add_argument(
         "--auto",
         choices=("reuse", "remeasure"),
         default="reuse",
-        help="with canny or augment left to auto: reuse the choice measured before on this data (default), or measure again",
+        help="with canny or augment left to auto: reuse the choice measured before on this data "
+        "(default), or measure again",
     )
 
 
@@ -54,7 +56,8 @@ def _sweep_parser(sub) -> None:
         action="extend",
         required=True,
         metavar="NAME=V1,V2",
-        help="axes, e.g. lamb=0,0.1,0.3,1 canny=auto,off,100/200 lambda-schedule=constant,dann (any training option)",
+        help="axes, e.g. lamb=0,0.1,0.3,1 canny=auto,off,100/200 lambda-schedule=constant,dann "
+        "(any training option)",
     )
     sw.add_argument(
         "--seeds", type=int, default=1, help="seeds per grid point: --seed, --seed + 1, ... (default 1)"
@@ -142,7 +145,8 @@ def _cam_parser(sub) -> None:
     cm.add_argument(
         "--run",
         required=True,
-        help="a `train --out` folder (its selected checkpoint), a run in the cache, or a `finetune --out` folder",
+        help="a `train --out` folder (its selected checkpoint), a run in the cache, "
+        "or a `finetune --out` folder",
     )
     cm.add_argument(
         "--twin",
@@ -214,6 +218,7 @@ def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     p.add_argument(
         "--ray",
         metavar="ADDRESS",
-        help="train on this Ray cluster (e.g. 10.0.0.5:6379, auto), or `local` for a private one-machine cluster "
-        "(default: $EXPLORER_RAY_ADDRESS; unset: in this process). Needs: pip install -r requirements-cluster.txt",
+        help="train on this Ray cluster (e.g. 10.0.0.5:6379, auto), or `local` for a private one-machine "
+        "cluster (default: $EXPLORER_RAY_ADDRESS; unset: in this process). "
+        "Needs: pip install -r requirements-cluster.txt",
     )

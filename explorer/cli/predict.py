@@ -12,7 +12,7 @@ from explorer.errors import ExplorerError
 
 def cmd_predict(args) -> int:
     from explorer.dann.predict import checkpoint_submission, load_for_prediction
-    from explorer.dann.runfolder import RunFolder
+    from explorer.dann.runfolder import shipped
     from explorer.data.domains import load_domain
     from explorer.devices import pick
 
@@ -21,7 +21,7 @@ def cmd_predict(args) -> int:
     if args.run and not Path(args.run, "last.pt").is_file():
         raise ExplorerError(f"{args.run} is not a `train --out` folder (no last.pt).")
     device = pick(args.device)
-    path = args.checkpoint or RunFolder(args.run).checkpoint(args.select)
+    path = args.checkpoint or shipped(args.run, args.select).path
     models, ckpt = load_for_prediction(path, device)
     size = ckpt["config"]["image_size"]
     target = load_domain(args.target, size=size)

@@ -26,13 +26,13 @@ def cmd_sweep(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results, stop = out / "results.csv", threading.Event()
 
-    def first_interrupt(
-        signum, frame
-    ):  # the first Ctrl-C stops the sweep within one step; a second one ends it at once
+    # the first Ctrl-C stops the sweep within one step; a second one ends it at once
+    def first_interrupt(signum, frame):
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         print(
-            "\nstopping: the runs in progress keep their last finished epoch; run the same command again to resume.",
+            "\nstopping: the runs in progress keep their last finished epoch; "
+            "run the same command again to resume.",
             file=sys.stderr,
         )
 

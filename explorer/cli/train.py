@@ -11,33 +11,38 @@ from collections.abc import Iterator
 from explorer.cli.common import cluster, outputs, training_setup
 from explorer.cli.measured import cmd_measured
 from explorer.errors import ExplorerError
-from explorer.execution import auto
-from explorer.execution.backends import Request, choose
 from explorer.execution.events import Epoch, Failed, Retrying, RunEvent, Started, Waiting
 from explorer.execution.keep import Keep
+from explorer.execution.start import prepare
 
 
 def cmd_train(args) -> int:
     config, out, dataset, where = training_setup(args)
     config.check(dataset)  # refused here in one sentence, before any option is planned
-    plan = auto.plan(config, dataset, remeasure=args.auto == "remeasure")
-    if len(plan.configs) > 1:
-        return cmd_measured(args, config, plan, out, dataset, where)
-    config, told = plan.configs[0], auto.told(config, plan)
-    backend = choose(config, cluster=cluster(args))
-    events = backend.train([Request(0, config, out)], dataset, threading.Event(), Keep(info=where | told))
-    started = _started(events)  # a folder holding another run is refused here, before any progress is drawn
-    _announce(started, plan.note, on_cluster=backend.lane == "ray")
+    launch = prepare(
+        config,
+        dataset,
+        Keep(info=where),
+        out / "options",
+        out=out,
+        cluster=cluster(args),
+        remeasure=args.auto == "remeasure",
+    )
+    if launch.measurement is not None:
+        return cmd_measured(args, launch, out, dataset)
+    plan, on_cluster = launch.plan, launch.backend.lane == "ray"
+    events = launch.events(threading.Event())
+    # a folder holding another run is refused here, before any progress is drawn
+    started = _started(events)
+    _announce(started, plan.note, on_cluster)
     final = _follow(events, started.start)
     if isinstance(final, Failed):
         raise ExplorerError(final.message)
-    epoch = outputs(args, out, dataset, "auto" if backend.lane == "ray" else config.device)
-    on = {"where": final.where} if backend.lane == "ray" else {}  # the cluster node it ended on
-    chosen = (
-        {"selected": final.summary["selected"] | {"option": plan.decision["chosen"]["label"]}}
-        if plan.decision
-        else {}
-    )
+    epoch = outputs(args, out, dataset, "auto" if on_cluster else config.device)
+    on = {"where": final.where} if on_cluster else {}  # the cluster node it ended on
+    chosen = {}
+    if plan.decision:
+        chosen = {"selected": final.summary["selected"] | {"option": plan.decision["chosen"]["label"]}}
     print(json.dumps(final.summary | on | chosen | {"out": str(out), "checkpoint_epoch": epoch}))
     return 0
 

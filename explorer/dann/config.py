@@ -14,14 +14,10 @@ from explorer.errors import ExplorerError
 METHODS = ("dann", "source-only")
 UPDATES = ("two-step", "grl")
 OPTIMIZERS = ("adam", "sgd")
-AUGMENTS = (
-    "rotate",
-    "flip-rotate",
-    "none",
-)  # what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
-UNMEASURED_AUGMENT = (
-    "rotate"  # what augment "auto" trains with where nothing was measured (a lone trainer, a tiny target)
-)
+# what a run trains with; "auto" (measured, explorer.execution.auto) chooses one
+AUGMENTS = ("rotate", "flip-rotate", "none")
+# what augment "auto" trains with where nothing was measured (a lone trainer, a tiny target)
+UNMEASURED_AUGMENT = "rotate"
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,12 @@ class TrainConfig:
     time_budget: float | None = None  # seconds; progress p is then elapsed / budget
     width: float = 0.25
     mmd_weight: float = 0.0
-    # "auto": measured on the data (explorer.execution.auto); else what is done to the images before training:
-    # (low, high) Canny on the source, None nothing, or a `Preprocess.spec` such as "both:150/300"
+    # "auto": measured on the data (explorer.execution.auto); else what is done to the images before
+    # training: (low, high) Canny on the source, None nothing, or a `Preprocess.spec` such as "both:150/300"
     canny: str | tuple[int, int] | None = "auto"
     image_size: int = 32
-    augment: str = "auto"  # measured with the preprocessing; rotate: up to 15 degrees; flip-rotate adds a horizontal flip
+    # "auto": measured with the preprocessing; rotate: up to 15 degrees; flip-rotate adds a horizontal flip
+    augment: str = "auto"
     source_val: float = 0.1  # held out of the labelled source, for the source-accuracy validator
     self_train_epochs: int = 0
     self_train_threshold: float = 0.9
@@ -113,15 +110,17 @@ class TrainConfig:
         size = src.images.shape[-1]
         if size != self.image_size or tgt.images.shape[-1] != self.image_size:
             raise ExplorerError(
-                f"The dataset is loaded at {size}x{size} px but the run asks for {self.image_size}; load the data at the run's image size."
+                f"The dataset is loaded at {size}x{size} px but the run asks for {self.image_size}; "
+                "load the data at the run's image size."
             )
         if len(dataset.classes) < 2:
             raise ExplorerError("Training needs at least two source classes.")
         n_train, held = self.split(len(src))
         if self.batch_size > min(n_train, len(tgt)):
             raise ExplorerError(
-                f"Batch size {self.batch_size} is larger than the data ({n_train} source images to train on after "
-                f"holding out {held} for validation, {len(tgt)} target images); choose a smaller batch size."
+                f"Batch size {self.batch_size} is larger than the data ({n_train} source images to train "
+                f"on after holding out {held} for validation, {len(tgt)} target images); "
+                "choose a smaller batch size."
             )
 
     @property

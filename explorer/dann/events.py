@@ -4,8 +4,9 @@
 one final event: `DoneEvent`, `StoppedEvent` (a stop request, honoured within one step; the last
 finished epoch is kept) or `ErrorEvent` (the loss became NaN or inf).
 
-They are plain dicts, typed here: they cross threads (the app's job queue) and are written as
-JSON as they are. Each line of a run's ``metrics.jsonl`` is one `EpochEvent`.
+They are plain dicts, typed here: they cross processes (worker processes, a Ray cluster) and are
+written as JSON as they are. Each line of a run's ``metrics.jsonl`` is one `EpochEvent`. The
+execution wing hands each on inside one of its typed events (`explorer.execution.events.typed`).
 """
 
 from __future__ import annotations

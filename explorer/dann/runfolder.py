@@ -10,6 +10,10 @@
 Checkpoints are written atomically (`explorer.store.checkpoints`). The checkpoint is the truth:
 on resume, metrics.jsonl is rewritten from ``last.pt``, so a crash between saving a checkpoint and
 appending its metrics line loses nothing.
+
+A run *ships* one checkpoint (`shipped`): ``best-<v>.pt`` of the validator that selects (the default
+one unless asked otherwise), else ``last.pt``. Its predictions, its download, its class-activation
+maps and Feature Space's default pick all come from that one file.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import json
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.store import checkpoints
+from explorer.dann.validators import DEFAULT, selected_epoch
+from explorer.store import checkpoints, tail
 
 
 def marked(epoch: int) -> bool:
@@ -57,11 +63,6 @@ class RunFolder:
                 self.best[name] = score
                 checkpoints.save(self.path / f"best-{name}.pt", payload(False))
 
-    def checkpoint(self, select: str = "last") -> Path:
-        """The checkpoint `select` picks: ``last``, or the best epoch by a validator."""
-        path = self.path / ("last.pt" if select == "last" else f"best-{select}.pt")
-        return path if path.is_file() else self.path / "last.pt"
-
     def append(self, event: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(json.dumps(event) + "\n")
@@ -83,3 +84,46 @@ class RunFolder:
         """The checkpoint to resume from; None for a new run."""
         path = self.path / "last.pt"
         return checkpoints.load(path) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One checkpoint file of a run: its epoch, and why it is the one (`by`: the validator that
+    selected it; None for an epoch kept for itself, or the last one)."""
+
+    path: Path
+    epoch: int | None  # None: no epoch finished yet
+    why: str  # in words: "the best epoch by im", "the last epoch", "a marked epoch"
+    by: str | None = None
+
+    @property
+    def label(self) -> str:
+        """For display only: ``epoch 3 (selected by im)``, ``epoch 5``."""
+        return f"epoch {self.epoch}" + (f" (selected by {self.by})" if self.by else "")
+
+
+def shipped(run_dir: str | Path, select: str = DEFAULT, history: list[dict] | None = None) -> Checkpoint:
+    """The checkpoint the run ships: the best epoch by validator `select` (``last``: the last epoch),
+    else the last epoch when the run has no `select` scores. `history` is the run's metrics (read
+    from its folder when not given). Its path is ``last.pt`` even before there is one: check
+    ``path.is_file()`` where a run may not have finished an epoch."""
+    run_dir = Path(run_dir)
+    history = tail.rows(run_dir / "metrics.jsonl") if history is None else history
+    best = run_dir / f"best-{select}.pt"
+    if select != "last" and best.is_file():
+        return Checkpoint(best, selected_epoch(history, select), f"the best epoch by {select}", select)
+    why = "the last epoch" + ("" if select == "last" else f" (no {select} scores: no held-out source)")
+    return Checkpoint(run_dir / "last.pt", history[-1]["epoch"] if history else None, why)
+
+
+def kept_checkpoints(run_dir: str | Path, ship: Checkpoint) -> list[Checkpoint]:
+    """A run's checkpoints to look at, in epoch order: the marked epochs, with `ship` (the checkpoint
+    the run ships) in its epoch's place when a validator selected it."""
+    found = {
+        int(p.stem[6:]): Checkpoint(p, int(p.stem[6:]), "a marked epoch")
+        for p in Path(run_dir).glob("epoch_*.pt")
+        if p.stem[6:].isdigit()
+    }
+    if ship.by is not None and ship.epoch is not None:
+        found[ship.epoch] = ship
+    return [found[e] for e in sorted(found)]

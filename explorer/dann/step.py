@@ -41,9 +41,8 @@ class Networks:
     feature: Net  # images (..., N, C, H, W) -> features (..., N, D)
     label: Net  # features -> class logits (..., N, classes)
     domain: Net  # features -> one "is it the target?" logit per row (..., N)
-    per_copy: Callable[[Callable], Callable] = lambda fn: (
-        fn
-    )  # how a function of one copy's tensors maps over all copies
+    # how a function of one copy's tensors maps over all copies
+    per_copy: Callable[[Callable], Callable] = lambda fn: fn
 
     @classmethod
     def of(cls, models: nn.ModuleDict) -> Networks:

@@ -86,9 +86,8 @@ class Trainer:
         self.xs, self.ys = xs[train].to(dev), dataset.source.labels[train].to(dev)
         self.xs_val, self.ys_val = xs[held].to(dev), dataset.source.labels[held].to(dev)
         self.xt = xt.to(dev)
-        self.t_sample = torch.sort(
-            torch.randperm(len(xt), generator=split)[:SAMPLE]
-        ).values  # the validators' target images
+        # the validators' target images
+        self.t_sample = torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values
         self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
         self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
         if dev.type == "cuda":
@@ -150,9 +149,8 @@ class Trainer:
     def record(self, event: EpochEvent) -> None:
         """A finished epoch into the history and the folder."""
         self.history.append(event)
-        self.folder.keep_best(
-            event["validators"], self._payload
-        )  # first: last.pt's history is what a resume trusts
+        # first: last.pt's history is what a resume trusts
+        self.folder.keep_best(event["validators"], self._payload)
         self.folder.save(self.epoch, self.total_epochs, self._payload)
         self.folder.append(event)
 
@@ -170,6 +168,35 @@ class Trainer:
             return "dann"
         return "self-train" if self_trained < cfg.self_train_epochs else None
 
+    def dann_step(self, b) -> dict[str, torch.Tensor]:
+        """One DANN step of this run on batch `b` (`step.dann_step` with the run's networks and options)."""
+        xt = self.inputs(b.xt, augment=True)
+        return dann_step(
+            self.nets,
+            self.opts,
+            b.xs,
+            b.ys,
+            xt,
+            b.lamb,
+            update=self.config.update,
+            mmd_weight=self.config.mmd_weight,
+            device=self.device,
+        )
+
+    def self_train_step(self, b) -> dict[str, torch.Tensor]:
+        """One self-training step on batch `b`: the EMA teacher labels the target's plain view."""
+        return self_train_step(
+            self.models,
+            self.teacher,
+            self.opts.fc,
+            b.xs,
+            b.ys,
+            self.inputs(b.xt, False),
+            self.inputs(b.xt, True),
+            threshold=self.config.self_train_threshold,
+            device=self.device,
+        )
+
     def _epoch(self, stage: str, stop: threading.Event) -> EpochEvent | StoppedEvent | ErrorEvent:
         """One pass over the source (the target cycled to match), in steps of one batch each."""
         dann, plan = stage == "dann", self.plan(stage)
@@ -179,34 +206,7 @@ class Trainer:
                 return self.stopped()
             b = self.batch(plan, step, time.perf_counter() - t0)
             lamb, lr = b.lamb, b.lr
-            if dann:
-                running.add(
-                    **dann_step(
-                        self.nets,
-                        self.opts,
-                        b.xs,
-                        b.ys,
-                        self.inputs(b.xt, augment=True),
-                        b.lamb,
-                        update=self.config.update,
-                        mmd_weight=self.config.mmd_weight,
-                        device=self.device,
-                    )
-                )
-            else:
-                running.add(
-                    **self_train_step(
-                        self.models,
-                        self.teacher,
-                        self.opts.fc,
-                        b.xs,
-                        b.ys,
-                        self.inputs(b.xt, False),
-                        self.inputs(b.xt, True),
-                        threshold=self.config.self_train_threshold,
-                        device=self.device,
-                    )
-                )
+            running.add(**(self.dann_step(b) if dann else self.self_train_step(b)))
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(running.sums["loss"]):
                 break
             if (
@@ -283,14 +283,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
     def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
-        """uint8 images as the networks take them: floats on the device, flipped and rotated when `augment`."""
+        """uint8 images -> floats on the device, flipped and rotated when `augment`."""
         x = as_float(x, self.device)
         if not augment or self.config.augment == "none":
             return x  # "auto" here (nothing measured) trains as UNMEASURED_AUGMENT, rotation: no flip below
         return random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
 
     def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:
-        """p in [0, 1]: epochs done, or with a time budget, training seconds spent (`running`: in this epoch)."""
+        """p in [0, 1]: epochs done, or with a time budget, seconds spent (`running`: in this epoch)."""
         if self.config.time_budget:
             return min(1.0, (self.elapsed + running) / self.config.time_budget)
         return (epoch + step / steps) / self.config.epochs

@@ -33,7 +33,8 @@ SAMPLE = 2000  # target images scored per epoch (a fixed sample): the homework h
 MEANING = {
     "source_acc": "accuracy on held-out labelled source images: safe, but blind to the target",
     "entropy": "how confident the target predictions are (minus their mean entropy), right or wrong",
-    "im": "confident and spread over all classes (information maximisation): low when everything lands in one class",
+    "im": "confident and spread over all classes (information maximisation): "
+    "low when everything lands in one class",
     "bnm": "nuclear norm of the target prediction matrix: high when predictions are confident and diverse",
     "snd": "soft neighbourhood density: high when each target point has close neighbours in prediction space",
 }
@@ -93,7 +94,8 @@ def rank_correlations(history: list[dict]) -> dict[str, float | None]:
             for h in history
             if name in (h.get("validators") or {}) and h.get("target_acc") is not None
         ]
-        # pandas' Spearman (ranks with ties averaged): importing scipy.stats here held a class's server up for seconds
+        # pandas' Spearman (ranks with ties averaged): importing scipy.stats here held a class's server
+        # up for seconds
         rho = pd.DataFrame(rows).corr(method="spearman").iloc[0, 1] if len(rows) >= 3 else float("nan")
         out[name] = None if rho != rho else float(rho)
     return out

@@ -108,7 +108,8 @@ def _has_images(zf: zipfile.ZipFile, entries: list, label: str) -> None:
     files = sum(1 for info in zf.infolist() if not info.is_dir())
     if files == 0:
         raise DataError(
-            f"{label} is empty: it holds no files. Zip the folder that holds your images, one folder per class, and upload that."
+            f"{label} is empty: it holds no files. "
+            "Zip the folder that holds your images, one folder per class, and upload that."
         )
     if not any(is_image_name(parts[-1]) for _, parts in entries):
         what = f"{files:,} files, none of them an image" if files > 1 else "1 file, which is not an image"
@@ -119,7 +120,10 @@ def _has_images(zf: zipfile.ZipFile, entries: list, label: str) -> None:
 
 
 def _too_big(label: str, max_bytes: int) -> str:
-    return f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB (the limit for one upload; a zip bomb looks like this)."
+    return (
+        f"Refused {label}: it expands to more than {max_bytes / 2**20:,.0f} MiB "
+        "(the limit for one upload; a zip bomb looks like this)."
+    )
 
 
 def _write_entry(

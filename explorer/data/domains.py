@@ -4,10 +4,12 @@ Folder layouts understood (`load_domain`):
 
 * ImageFolder: ``root/<class>/<image>`` (images may sit deeper inside a class folder). Files
   are taken in torchvision ImageFolder order (class folders sorted, then files sorted within
-  each), which is the order a submission's ``id`` counts in; a skipped file keeps its place, so ids do not shift.
+  each), which is the order a submission's ``id`` counts in; a skipped file keeps its place, so
+  ids do not shift.
 * A flat folder of images: one unlabelled set.
 * A single wrapper folder around either of those (what zipping a folder produces) is stepped into.
-* A .zip of any of these, extracted safely (`explorer.data.archives`) once into ``$EXPLORER_HOME/unpacked``.
+* A .zip of any of these, extracted safely (`explorer.data.archives`) once into
+  ``$EXPLORER_HOME/unpacked``.
 
 Two-domain layouts (`open_dataset` with one path):
 
@@ -155,25 +157,25 @@ def scan_folder(root: Path) -> tuple[list[tuple[str, str | None]], list[str]]:
     for src, tgt in PAIR_LAYOUTS:
         if {src, tgt} <= names:
             raise DataError(
-                f"{root} holds two domains ({src}/ and {tgt}/): open it as a dataset, or choose {src}/ or {tgt}/ as one domain."
+                f"{root} holds two domains ({src}/ and {tgt}/): open it as a dataset, "
+                f"or choose {src}/ or {tgt}/ as one domain."
             )
     if not subdirs:
         return [(name, None) for name in loose], notes
     if loose:
         notes.append(
-            f"{len(loose):,} image(s) directly in {root.name}/ were ignored: in a class layout, images belong in {root.name}/<class>/."
+            f"{len(loose):,} image(s) directly in {root.name}/ were ignored: "
+            f"in a class layout, images belong in {root.name}/<class>/."
         )
     found, empty = [], []
     for d in subdirs:
         files, walked = [], []
         for dirpath, dirnames, filenames in os.walk(d):
-            dirnames[:] = [
-                n for n in dirnames if not n.startswith(".") and n != "__MACOSX"
-            ]  # hidden folders skipped
+            # hidden folders skipped
+            dirnames[:] = [n for n in dirnames if not n.startswith(".") and n != "__MACOSX"]
             walked.append((dirpath, filenames))
-        for dirpath, filenames in sorted(
-            walked
-        ):  # torchvision's order: sorted by folder path, then file name
+        # torchvision's order: sorted by folder path, then file name
+        for dirpath, filenames in sorted(walked):
             rel = os.path.relpath(dirpath, root)
             files += [(os.path.join(rel, f), d.name) for f in sorted(filenames) if is_image_name(f)]
         if files:
@@ -229,13 +231,14 @@ def load_domain(
         )
     if skipped:
         notes.append(
-            f"{len(skipped):,} of {len(entries):,} file(s) in {root.name}/ could not be read and were skipped."
+            f"{len(skipped):,} of {len(entries):,} file(s) in {root.name}/ could not be read "
+            "and were skipped."
         )
     return _assemble(name or root.name, str(root), good, skipped, notes, ids)
 
 
 def _assemble(name, origin, good, skipped, notes, ids=None) -> Domain:
-    """Stack decoded images into a Domain; every name in it is made printable (file names may not be UTF-8)."""
+    """Stack decoded images into a Domain, every name made printable (file names may not be UTF-8)."""
     colour = any(px.shape[2] == 3 for _, (px, _) in good)
     arrays = [np.repeat(px, 3, axis=2) if colour and px.shape[2] == 1 else px for _, (px, _) in good]
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
@@ -265,13 +268,13 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
     """Check the source is labelled and decide whether the target's labels can be used."""
     if not source.labelled:
         raise DataError(
-            f"The source domain ({source.origin}) must be labelled: put its images in one folder per class, source/<class>/<image>."
+            f"The source domain ({source.origin}) must be labelled: "
+            "put its images in one folder per class, source/<class>/<image>."
         )
     source = replace(source, name="source")
     if len(source.classes) < 2:
-        source = replace(
-            source, notes=source.notes + ("The source has only one class; a classifier needs at least two.",)
-        )
+        one_class = "The source has only one class; a classifier needs at least two."
+        source = replace(source, notes=source.notes + (one_class,))
     target = replace(target, name="target")
     if target.labelled:
         unknown = [c for c in target.classes if c not in source.classes]
@@ -283,7 +286,8 @@ def pair(source: Domain, target: Domain, name: str = "dataset") -> Dataset:
             if len(target.classes) >= 2:
                 note = (
                     f"Target class folders {', '.join(unknown)} are not source classes "
-                    f"({', '.join(source.classes)}), so the target is treated as unlabelled (no target accuracy).",
+                    f"({', '.join(source.classes)}), so the target is treated as unlabelled "
+                    "(no target accuracy).",
                 )
             target = replace(target, labels=None, classes=(), notes=target.notes + note)
     return Dataset(name=name, source=source, target=target)

@@ -137,7 +137,7 @@ def prepare_image(img: Image.Image, size: int) -> tuple[np.ndarray, ImageInfo]:
 
 
 def fit(a: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop (H, W[, C]) uint8 to a square, resize to `size` (area when shrinking), return (size, size, C)."""
+    """Centre-crop (H, W[, C]) uint8 to a square, resized to (size, size, C): area when shrinking."""
     h, w = a.shape[:2]
     side = min(h, w)
     y, x = (h - side) // 2, (w - side) // 2

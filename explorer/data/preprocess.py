@@ -13,7 +13,8 @@ never a label) and picks the candidate whose transformed source is closest to th
 target (among near-ties, the simplest: no edges before edges on the source before edges on both).
 The distance is the energy distance (Székely & Rizzo) between the two domains' image
 statistics: each image becomes a short vector (a 8-bin brightness histogram, a 6-bin histogram of
-gradient strength (finite differences), the fractions of bright and of dark "ink" pixels, mean and spread), and
+gradient strength (finite differences), the fractions of bright and of dark "ink" pixels, mean and
+spread), and
 
     D(S, T) = 2 E|s - t| - E|s - s'| - E|t - t'|
 

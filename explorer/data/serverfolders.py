@@ -72,5 +72,6 @@ def _no_links_out(folder: Path, base: Path) -> None:
             entry = Path(dirpath) / name
             if entry.is_symlink() and not entry.resolve().is_relative_to(base):
                 raise DataError(
-                    f"{entry.relative_to(base)} is a link that leads out of this server's data folder: it cannot be opened."
+                    f"{entry.relative_to(base)} is a link that leads out of this server's data folder: "
+                    "it cannot be opened."
                 )

@@ -89,7 +89,7 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
         )
     decided = None if remeasure else decisions.load(dataset.fingerprint, config.method)
     if decided:
-        return Plan([chosen(config, decided)], [], decided, reused(decided))
+        return Plan([with_decision(config, decided)], [], decided, reuse_note(decided))
     options = shortlist(config, dataset)
     configs = [_share_budget(o.config(config), len(options)) for o in options]
     note = (
@@ -103,19 +103,20 @@ def reuse(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     """`config` with what auto measured before on this data, when it has (a sweep's runs reuse it,
     never measure); else as it is (a lone trainer then uses the statistics' choice and rotate)."""
     decided = decisions.load(dataset.fingerprint, config.method) if config.measured else None
-    return chosen(config, decided) if decided else config
+    return with_decision(config, decided) if decided else config
 
 
-def chosen(config: TrainConfig, decided: dict) -> TrainConfig:
+def with_decision(config: TrainConfig, decided: dict) -> TrainConfig:
     """`config` with the decision's option in what was left to auto."""
     canny = _spec(decided["chosen"]["canny"]) if config.canny == "auto" else config.canny
     augment = decided["chosen"]["augment"] if config.augment == "auto" else config.augment
     return replace(config, canny=canny, augment=augment)
 
 
-def reused(decision: dict) -> str:
-    date = decision["date"][:10]
-    return f"auto: {decision['chosen']['label']}, measured on this data on {date}, {len(decision['tried'])} options."
+def reuse_note(decision: dict) -> str:
+    """The sentence a run that reuses `decision` says beside its progress."""
+    date, tried = decision["date"][:10], len(decision["tried"])
+    return f"auto: {decision['chosen']['label']}, measured on this data on {date}, {tried} options."
 
 
 def _spec(value):
@@ -157,8 +158,8 @@ def decide(options: list[Option], histories: list[list[dict] | None], fingerprin
         raise ValueError("no option trained far enough to be judged")
     won = tried[best]
     why = (
-        f"{won['option']} scored highest by {DEFAULT} ({won['score']:.4f} at epoch {won['selected_epoch']}) of "
-        f"{len(tried)} options; no target label was used."
+        f"{won['option']} scored highest by {DEFAULT} ({won['score']:.4f} at epoch "
+        f"{won['selected_epoch']}) of {len(tried)} options; no target label was used."
     )
     return {
         "fingerprint": fingerprint,
@@ -171,8 +172,8 @@ def decide(options: list[Option], histories: list[list[dict] | None], fingerprin
     }
 
 
-def told(config: TrainConfig, plan: Plan) -> dict:
-    """What a run that trains one option records in its config.json of how auto got there (nothing
+def config_info(config: TrainConfig, plan: Plan) -> dict:
+    """The keys a run that trains one option adds to its config.json of how auto got there (none
     when auto had no part in it): the sentence, the decision reused, and what was asked for."""
     if not plan.note:
         return {}

@@ -1,20 +1,20 @@
 """The back-ends, one interface: ``backend.train(requests, dataset, stop, keep)`` trains every
 request (a config and the folder it trains into) and yields the typed events of `events.py`.
 
-* `InProcess`: one run after another in this process (a single run; one CPU worker);
+* `InProcess` (here): one run after another in this process (a single run; one CPU worker);
 * `Processes` (`processes.py`): whole runs side by side in spawned worker processes, on a CPU;
 * `Stacked` (`stacked.py`): runs that can share a batch trained K at a time as one model, on CUDA;
-* `RayCluster` (`ray_cluster.py`): every run sent to a Ray cluster, which places each on a free device.
+* `RayCluster` (`ray_runs.py`): every run sent to a Ray cluster, which places each on a free device.
 
-`choose` picks one from the request and the machine; the CLI, the sweep and the pages all call it.
-A back-end also says which device type a config gets there (part of the run's id, so of its folder),
-which lane of the app's job queue its work waits in (`lane`: the device type; "ray" for a cluster,
-which queues runs itself), and its plan in words.
+`choose.choose` picks one from the request and the machine; starting a run (`start.py`), the sweep
+and auto's measuring all call it. This module knows none of the others. A back-end also says which
+device type a config gets there (part of the run's id, so of its folder), which lane of the app's
+job queue its work waits in (`lane`: the device type; "ray" for a cluster, which queues runs
+itself), and its plan in words.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,32 +71,3 @@ class InProcess:
                     yield typed(r.index, self.where, event)
             except Exception as e:
                 yield Failed(r.index, self.where, failure(e))
-
-
-def choose(
-    config: TrainConfig,
-    runs: int = 1,
-    *,
-    cluster=None,
-    workers: int | None = None,
-    stacked: bool | None = None,
-) -> Backend:
-    """The back-end for `runs` runs of configs like `config`: the Ray `cluster` when one is given
-    (connected: `ray_cluster.connect`); else on CUDA, K stacked copies (unless `stacked` is False);
-    on a CPU, `workers` processes side by side (default one per core) when there is more than one
-    run; else this process."""
-    if cluster is not None:
-        from explorer.execution.ray_runs import RayCluster
-
-        return RayCluster(cluster)
-    device = pick(config.device).type
-    if runs > 1 and (stacked if stacked is not None else device == "cuda"):
-        from explorer.execution.stacked import Stacked
-
-        return Stacked(config.device)
-    n = max(1, min(workers or os.cpu_count() or 1, runs))
-    if n > 1:
-        from explorer.execution.processes import Processes
-
-        return Processes(n)
-    return InProcess(config.device)

@@ -2,8 +2,9 @@
 
 Seconds: a few training steps of the sweep's network, timed on random images, times the steps ahead,
 times `OVERHEAD` (judging every epoch, writing checkpoints), divided by what running side by side
-gains (`SIDE_BY_SIDE`; stacking on a GPU is not measured yet, so it is counted as no gain). Bytes: each checkpoint holds the weights (``last.pt`` also Adam's two moments); a run keeps
-its marked epochs, its last one and one best checkpoint per validator.
+gains (`SIDE_BY_SIDE`; stacking on a GPU is not measured yet, so it is counted as no gain).
+Bytes: each checkpoint holds the weights (``last.pt`` also Adam's two moments); a run keeps its
+marked epochs, its last one and one best checkpoint per validator.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def checkpoint_bytes(sweep: Sweep) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _numbers(in_channels: int, classes: int, width: float) -> int:
-    """How many numbers the networks' state holds: built once per shape (the sweep form asks on every draw of the page)."""
+    """How many numbers the networks' state holds: built once per shape (the sweep form asks on
+    every draw of the page)."""
     with torch.device("meta"):
         models = build(in_channels, classes, width)
     return sum(t.numel() for t in models.state_dict().values())
@@ -82,7 +84,8 @@ def step_seconds(config: TrainConfig, in_channels: int, classes: int, device: to
 def _timed(
     width: float, batch: int, size: int, lr: float, in_channels: int, classes: int, device_type: str
 ) -> float:
-    """It draws from its own generator: a run starting meanwhile in another thread seeds and draws from torch's global one."""
+    """It draws from its own generator: a run starting meanwhile in another thread seeds and draws
+    from torch's global one."""
     device = torch.device(device_type)
     g = torch.Generator(device=device).manual_seed(0)
     with torch.device("meta"):

@@ -1,4 +1,4 @@
-"""What the execution wing tells its front ends: one typed event per thing that happens to a run.
+"""What the execution wing tells its front ends: one typed event per thing that happens.
 
 Every back-end yields these, whatever it runs on, each naming the run (`index`, its place in the
 list of requests) and where it trains now, in words (`where`: "in this process", "cpu process 2 of
@@ -11,12 +11,41 @@ epoch, with a new `Started`), and exactly one final event: `Done`, `Stopped` or 
 The trainer's own events (`explorer.dann.events`, plain dicts that are also written as JSON) ride
 inside `Started.start`, `Epoch.epoch` and `Done.summary`. `typed` turns a trainer's event into one of
 these; a back-end never hands out a bare dict.
+
+Around the runs' events: a sweep's (`SweepStarted` first, `SweepEnded` last) and a measured auto
+run's (`MeasureStarted`, `MeasureEnded`); fine-tuning's own events are `explorer.transfer.events`.
+Every event the job queue (`jobs.py`) runs says its `kind` and whether it is `final`; a final one
+also its `message` (empty when it ended well): the job's state and message are its last event's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
+
+from explorer.transfer.events import FinetuneDone, FinetuneEpoch, FinetuneStarted, FinetuneStopped
+
+__all__ = [
+    "Cached",
+    "Done",
+    "Epoch",
+    "Failed",
+    "FinetuneDone",
+    "FinetuneEpoch",
+    "FinetuneStarted",
+    "FinetuneStopped",
+    "MeasureEnded",
+    "MeasureStarted",
+    "Retrying",
+    "RunEvent",
+    "Started",
+    "Stopped",
+    "SweepEnded",
+    "SweepStarted",
+    "Waiting",
+    "typed",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,7 @@ class Done(RunEvent):
     summary: dict  # the trainer's Summary: last numbers, the selected checkpoint, speed
     kind: ClassVar[str] = "done"
     final: ClassVar[bool] = True
+    message: ClassVar[str] = ""
 
 
 @dataclass(frozen=True)
@@ -81,7 +111,7 @@ class Failed(RunEvent):
 
 
 def typed(index: int, where: str, event: dict) -> RunEvent:
-    """A trainer's (or a worker's) event as the typed event of run `index`."""
+    """A trainer's event as the typed event of run `index`."""
     kind = event["kind"]
     if kind == "start":
         return Started(index, where, event)
@@ -93,8 +123,55 @@ def typed(index: int, where: str, event: dict) -> RunEvent:
         return Stopped(index, where, event["message"], event.get("epoch", 0))
     if kind == "error":
         return Failed(index, where, event["message"], event.get("epoch"))
-    if kind == "waiting":
-        return Waiting(index, where, event["message"])
-    if kind == "retry":
-        return Retrying(index, where, event["message"])
     raise ValueError(f"not a run event: {kind!r}")
+
+
+@dataclass(frozen=True)
+class SweepStarted:
+    runs: int
+    cached: int  # finished before: not trained again
+    plan: str  # where the others train, in words
+    total_epochs: int
+    points: list = field(default_factory=list)  # each run's grid point, seed included
+    kind: ClassVar[str] = "sweep"
+    final: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class SweepEnded:
+    stopped: bool
+    runs: int
+    cached: int
+    seconds: float
+    best: dict | None  # the verdict (`verdict.best`)
+    oracle: dict | None
+    agreement: dict | None
+    message: str = ""
+    final: ClassVar[bool] = True
+
+    @property
+    def kind(self) -> str:
+        return "stopped" if self.stopped else "done"
+
+
+@dataclass(frozen=True)
+class MeasureStarted:
+    options: list  # the options' labels, in order (an event's index names one)
+    folders: list  # each option's run folder
+    note: str
+    epochs: int  # each option's epochs (both stages)
+    kind: ClassVar[str] = "measure"
+    final: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class MeasureEnded:
+    stopped: bool
+    decision: dict | None  # auto.decide's: chosen, tried (every option's evidence), why
+    folder: Path | None  # the winner's run folder
+    message: str = ""
+    final: ClassVar[bool] = True
+
+    @property
+    def kind(self) -> str:
+        return "stopped" if self.stopped else ("done" if self.decision else "error")

@@ -4,9 +4,9 @@
 the same), ``=``, comma-separated values read as the field's type. Canny values are ``auto``,
 ``off`` or ``LOW/HIGH``. The grid is every combination of the axes, in order, each with every seed;
 everything not on an axis comes from the fixed `base` config. Source-only runs ignore lambda and
-its schedule, so the grid keeps one of them where the lambda axes would repeat it. Any mistake (an unknown field, a
-value of the wrong type, an empty axis, a value the config refuses, more runs than `max_runs`)
-is one `ExplorerError` sentence, raised before anything trains.
+its schedule, so the grid keeps one of them where the lambda axes would repeat it. Any mistake (an
+unknown field, a value of the wrong type, an empty axis, a value the config refuses, more runs than
+`max_runs`) is one `ExplorerError` sentence, raised before anything trains.
 """
 
 from __future__ import annotations
@@ -105,9 +105,8 @@ class Grid:
         """Every point with every seed, on top of `base`; each one checked by the config itself."""
         limit = max_runs() if limit is None else limit
         n = math.prod(len(v) for v in self.axes.values()) * (1 if "seed" in self.axes else len(self.seeds))
-        if (
-            n > 50 * limit
-        ):  # refused before building the configs; the exact count (repeats dropped) is checked after
+        # refused before building the configs; the exact count (repeats dropped) is checked after
+        if n > 50 * limit:
             raise too_many(n, limit)
         out, seen = [], set()
         for point in self.points():
@@ -129,7 +128,8 @@ class Grid:
 
 def too_many(n: int, limit: int) -> ExplorerError:
     return ExplorerError(
-        f"This grid makes {n} runs, more than the limit of {limit}; drop some values (or raise EXPLORER_SWEEP_MAX_RUNS)."
+        f"This grid makes {n} runs, more than the limit of {limit}; drop some values "
+        "(or raise EXPLORER_SWEEP_MAX_RUNS)."
     )
 
 

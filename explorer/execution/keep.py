@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.trainer import Trainer
@@ -25,9 +26,8 @@ from explorer.store import cache, decisions, runs
 @dataclass(frozen=True)
 class Keep:
     owner: str | None = None  # a session id: the runs are in the app's cache, recorded as this session's
-    info: dict = field(
-        default_factory=dict
-    )  # more keys for each run's config.json (the CLI: where the data came from)
+    # more keys for each run's config.json (the CLI: where the data came from)
+    info: dict = field(default_factory=dict)
 
     def own(self, folder: Path) -> None:
         """Record the run in `folder` as the owner's (the app only)."""
@@ -53,7 +53,12 @@ class Keep:
         return cache.guarded(folders, events, kind)
 
 
-def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
+class Twin(NamedTuple):
+    config: TrainConfig
+    folder: Path | None  # None while auto has not measured the twin's own choice yet
+
+
+def source_only_twin(run_config: dict) -> Twin:
     """The source-only twin of a run in the app's cache (``run_config``: its config.json): the same
     options with lambda = 0, and the cache folder it trains (or has trained) into. When measured
     auto chose the run's preprocessing or augmentation, the twin makes its own choice the same way,
@@ -64,15 +69,16 @@ def twin(run_config: dict) -> tuple[TrainConfig, Path | None]:
         config = TrainConfig.from_dict(run_config | asked | {"method": "source-only"})
         decided = decisions.load(run_config["data_fingerprint"], "source-only") if config.measured else None
         if config.measured and not decided:
-            return config, None
+            return Twin(config, None)
         if decided:
-            config = auto.chosen(config, decided)
+            config = auto.with_decision(config, decided)
     else:
         config = TrainConfig.from_dict(run_config | {"method": "source-only"})
-        if config.canny == "auto" and run_config.get(
-            "preprocess"
-        ):  # the statistics chose it: the same inputs, as set
+        # the statistics chose it: the same inputs, as set
+        if config.canny == "auto" and run_config.get("preprocess"):
             config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
         if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
             config = replace(config, augment=UNMEASURED_AUGMENT)
-    return config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
+    return Twin(
+        config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
+    )

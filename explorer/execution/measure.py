@@ -14,39 +14,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
 from explorer.execution import auto
-from explorer.execution.backends import Request, choose
-from explorer.execution.events import Failed, RunEvent
+from explorer.execution.backends import Request
+from explorer.execution.choose import choose
+from explorer.execution.events import Failed, MeasureEnded, MeasureStarted, RunEvent
 from explorer.execution.keep import Keep
 from explorer.store import decisions, runs
-
-
-@dataclass(frozen=True)
-class MeasureStarted:
-    options: list  # the options' labels, in order (an event's index names one)
-    folders: list  # each option's run folder
-    note: str
-    epochs: int  # each option's epochs (both stages)
-    kind = "measure"
-    final = False
-
-
-@dataclass(frozen=True)
-class MeasureEnded:
-    stopped: bool
-    decision: dict | None  # auto.decide's: chosen, tried (every option's evidence), why
-    folder: Path | None  # the winner's run folder
-    message: str = ""
-    final = True
-
-    @property
-    def kind(self) -> str:
-        return "stopped" if self.stopped else ("done" if self.decision else "error")
 
 
 class Measurement:

@@ -73,9 +73,8 @@ class Processes:
                 if event["kind"] in FINAL:
                     open_jobs.pop(index, None)
                 yield typed(index, names[pid], event)
-            lost = (started & set(open_jobs)) or set(
-                open_jobs
-            )  # the runs in progress (all open ones if none had begun)
+            # the runs in progress (all open ones if none had begun)
+            lost = (started & set(open_jobs)) or set(open_jobs)
             for index in sorted(lost):
                 strikes[index] += 1
                 if strikes[index] >= STRIKES:
@@ -90,14 +89,16 @@ class Processes:
                     yield Retrying(
                         index,
                         "cpu",
-                        "A worker process of the sweep died; this run trains again from its last finished epoch.",
+                        "A worker process of the sweep died; this run trains again from its last "
+                        "finished epoch.",
                     )
 
 
 def _pool(
     jobs: dict[int, Request], dataset: Dataset, n: int, stop: threading.Event, keep: Keep, threads: int
 ) -> Iterator[tuple]:
-    """One pool of `n` workers over `jobs`: ``(index, pid, event)`` until every job has ended or the pool broke."""
+    """One pool of `n` workers over `jobs`: ``(index, pid, event)`` until every job has ended or the
+    pool broke."""
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # never fork a process that runs threads (Streamlit, torch's pool)

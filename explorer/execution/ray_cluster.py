@@ -78,7 +78,8 @@ def connect(address: str) -> Cluster:
             ray = ray_module()
             if _clusters:
                 raise ExplorerError(
-                    f"This process already trains on the Ray cluster {next(iter(_clusters))}; it cannot join {address} too."
+                    f"This process already trains on the Ray cluster {next(iter(_clusters))}; "
+                    f"it cannot join {address} too."
                 )
             if not ray.is_initialized():
                 _hold_connection(ray, address)
@@ -101,9 +102,8 @@ def _hold_connection(ray, address: str) -> None:
 
     def hold():
         try:
-            package = (
-                Path(__file__).resolve().parents[1]
-            )  # the workers import this package from where it is here
+            # the workers import this package from where it is here
+            package = Path(__file__).resolve().parents[1]
             if address == "local":
                 path = os.pathsep.join(p for p in (str(package.parent), os.environ.get("PYTHONPATH")) if p)
                 ray.init(

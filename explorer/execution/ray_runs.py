@@ -24,7 +24,7 @@ from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError, failure
 from explorer.execution.backends import Request
-from explorer.execution.events import Failed, RunEvent, typed
+from explorer.execution.events import Failed, Retrying, RunEvent, Stopped, Waiting, typed
 from explorer.execution.keep import Keep
 from explorer.execution.ray_cluster import STRIKES, WAITING, Cluster
 from explorer.execution.ray_task import REMOTE_FOLDER, ray_module, train_task
@@ -116,77 +116,65 @@ class _Run:
         r = self.request
         try:
             r.folder.mkdir(parents=True, exist_ok=True)
-            for event in keep.guarded(r.folder, self.attempts()):
-                out.put(typed(r.index, self.where, event))
-        except (
-            Exception
-        ) as e:  # the run's folder cannot be locked or written: this run fails, the others go on
+            for event in keep.guarded(r.folder, self.attempts(), kind=lambda e: e.kind):
+                out.put(event)
+        # the run's folder cannot be locked or written: this run fails, the others go on
+        except Exception as e:
             out.put(Failed(r.index, self.where, failure(e)))
 
-    def attempts(self) -> Iterator[dict]:
+    def attempts(self) -> Iterator[RunEvent]:
         """The run's events over up to `STRIKES` attempts."""
-        ray = ray_module()
+        ray, index = ray_module(), self.request.index
         options = self.cluster.resources(self.request.config)
-        config = replace(
-            self.request.config, device="cuda" if options["num_gpus"] else "cpu"
-        ).to_dict()  # what it asked Ray for
+        # what it asked Ray for
+        device = "cuda" if options["num_gpus"] else "cpu"
+        config = replace(self.request.config, device=device).to_dict()
         for attempt in range(1, STRIKES + 1):
             last = self.request.folder / "last.pt"
             resume = {"last.pt": last.read_bytes()} if last.is_file() else {}
-            stream = (
-                train_task(gpu=options["num_gpus"] > 0)
-                .options(**options)
-                .remote(config, self.data, resume, self.flag, self.info)
-            )
+            task = train_task(gpu=options["num_gpus"] > 0).options(**options)
+            stream = task.remote(config, self.data, resume, self.flag, self.info)
             try:
                 if (yield from self._placed(stream, options)):
                     yield from self._items(stream)
                 return
-            except ray.exceptions.RayTaskError as e:  # the trainer raised: not the node's fault, not retried
+            # the trainer raised: not the node's fault, not retried
+            except ray.exceptions.RayTaskError as e:
                 cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else e
-                yield {
-                    "kind": "error",
-                    "message": failure(cause).replace(REMOTE_FOLDER, str(self.request.folder)),
-                }
+                message = failure(cause).replace(REMOTE_FOLDER, str(self.request.folder))
+                yield Failed(index, self.where, message)
                 return
-            except (
-                ray.exceptions.RuntimeEnvSetupError
-            ) as e:  # a node cannot set up the job's environment: retrying repeats it
+            # a node cannot set up the job's environment: retrying repeats it
+            except ray.exceptions.RuntimeEnvSetupError as e:
                 detail = (str(e).strip().splitlines() or [""])[-1][:300]
-                yield {
-                    "kind": "error",
-                    "message": f"A cluster node could not set up this app's Python environment: {detail}",
-                }
+                message = f"A cluster node could not set up this app's Python environment: {detail}"
+                yield Failed(index, self.where, message)
                 return
-            except (
-                ray.exceptions.RayError
-            ) as e:  # the worker or its node died, or the object with its events was lost
+            # the worker or its node died, or the object with its events was lost
+            except ray.exceptions.RayError as e:
                 yield self._lost(e, attempt)
 
     def _placed(self, stream, options: dict):
-        """Until the task is placed (its first item is ready): `waiting` after 2 s; a stop cancels it
-        (then it returns False, after a `stopped` event)."""
+        """Until the task is placed (its first item is ready): `Waiting` after 2 s; a stop cancels it
+        (then it returns False, after a `Stopped` event)."""
         ray, waits = ray_module(), 0
         while not ray.wait([stream], timeout=0.5)[0]:
             waits += 1
-            if waits == 4:  # said once, after 2 s (no free device, or a worker process still starting)
+            # said once, after 2 s (no free device, or a worker process still starting)
+            if waits == 4:
                 self.where = self.cluster.waiting(options)
-                yield {"kind": "waiting", "message": f"This run is {self.where}."}
+                yield Waiting(self.request.index, self.where, f"This run is {self.where}.")
             if self.stop.is_set():
                 ray.cancel(stream)
-                kept = (
-                    f"; its checkpoint of epoch {self.returned} is kept" if self.returned else ""
-                )  # (an earlier attempt's)
-                yield {
-                    "kind": "stopped",
-                    "epoch": self.returned or 0,
-                    "message": f"Stopped before it started on the cluster{kept}.",
-                }
+                # (an earlier attempt's)
+                kept = f"; its checkpoint of epoch {self.returned} is kept" if self.returned else ""
+                message = f"Stopped before it started on the cluster{kept}."
+                yield Stopped(self.request.index, self.where, message, self.returned or 0)
                 return False
         return True
 
-    def _items(self, stream) -> Iterator[dict]:
-        """The task's items: each event with its files landed first."""
+    def _items(self, stream) -> Iterator[RunEvent]:
+        """The task's items: each trainer's event, typed, with its files landed first."""
         ray = ray_module()
         for ref in stream:
             item = ray.get(ref)
@@ -200,24 +188,24 @@ class _Run:
             self.returned = {"start": event.get("resumed_from"), "epoch": event.get("epoch")}.get(
                 event["kind"], self.returned
             )
-            yield event
-            if event["kind"] in ("done", "stopped", "error"):
+            typed_event = typed(self.request.index, self.where, event)
+            yield typed_event
+            if typed_event.final:
                 return
         raise ExplorerError("The run ended on the cluster without saying how.")
 
-    def _lost(self, e: Exception, attempt: int) -> dict:
+    def _lost(self, e: Exception, attempt: int) -> Failed | Retrying:
         lost = f"{self.where}: {type(e).__name__}"
         self.where = WAITING
         kept = f"epoch {self.returned}" if self.returned is not None else "the start (nothing was returned)"
         if attempt == STRIKES:
-            return {
-                "kind": "error",
-                "message": f"The cluster lost this run {STRIKES} times ({lost}); it is given up. What it returned is kept ({kept}).",
-            }
-        return {
-            "kind": "retry",
-            "message": f"The cluster lost this run ({lost}); it trains again from {kept}.",
-        }
+            message = (
+                f"The cluster lost this run {STRIKES} times ({lost}); it is given up. "
+                f"What it returned is kept ({kept})."
+            )
+            return Failed(self.request.index, self.where, message)
+        message = f"The cluster lost this run ({lost}); it trains again from {kept}."
+        return Retrying(self.request.index, self.where, message)
 
 
 def land(folder: Path, files: dict[str, bytes | str]) -> None:

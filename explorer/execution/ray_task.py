@@ -98,9 +98,8 @@ def _train_remotely(
                 for event in trainer.events(stop):
                     files, seen = _changed(folder, seen)
                     yield {"event": event, "files": files, "where": where, "pid": os.getpid()}
-            except (
-                ExplorerError
-            ) as e:  # its message names the scratch folder, which means nothing to the user
+            # its message names the scratch folder, which means nothing to the user
+            except ExplorerError as e:
                 raise ExplorerError(str(e).replace(str(folder), REMOTE_FOLDER)) from None
     finally:
         over.set()

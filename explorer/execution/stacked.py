@@ -150,10 +150,11 @@ class StackedTrainer:
             out = self.step(xs, ys, xt, torch.tensor([b.lamb for b in batches], device=self.device))
             for k, s in enumerate(sums):
                 s.add(**{name: v[k] for name, v in out.items()})
+            # every copy diverged (one that did alone finishes the epoch with the others, dropped then)
             if (step + 1) % NAN_CHECK_EVERY == 0 and not any(
                 torch.isfinite(sums[k].sums["loss"]) for k in live
             ):
-                break  # every copy diverged; one that did alone finishes the epoch with the others and is dropped then
+                break
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
@@ -184,7 +185,10 @@ class Stacked:
         return pick(config.device).type
 
     def plan(self, runs: int) -> str:
-        return f"{self.lane.upper()}: runs that can share a batch train up to {STACK_MAX} at a time as one stacked model"
+        return (
+            f"{self.lane.upper()}: runs that can share a batch train up to {STACK_MAX} at a time "
+            "as one stacked model"
+        )
 
     def train(
         self, requests: list[Request], dataset: Dataset, stop: threading.Event, keep: Keep

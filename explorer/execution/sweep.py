@@ -6,7 +6,7 @@ every run (`events.py`: a run already finished in its folder is one `Cached`), a
 already finished there is not trained again, a run cut short resumes from its ``last.pt``, so a
 stopped sweep goes on where it was.
 
-Where the runs train is the back-end `backends.choose` picks for the runs still to train (measured
+Where the runs train is the back-end `choose.choose` picks for the runs still to train (measured
 by bench/bench_sweep.py, docs/BENCHMARKS.md): on a CPU, worker processes side by side (default one
 per core); on CUDA, runs that can share a batch stacked K at a time; on a Ray cluster (`cluster=`),
 every run at once wherever the cluster places it. The results and the verdict are `verdict.py`.
@@ -17,15 +17,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
 from explorer.execution import auto, verdict
-from explorer.execution.backends import Backend, Request, choose
-from explorer.execution.events import Cached, RunEvent
+from explorer.execution.backends import Backend, Request
+from explorer.execution.choose import choose
+from explorer.execution.events import Cached, RunEvent, SweepEnded, SweepStarted
 from explorer.execution.grid import Grid, describe
 from explorer.execution.keep import Keep
 from explorer.store import runs
@@ -38,35 +39,8 @@ class Planned:
     point: dict  # the grid's fields for this run, seed included
     run_id: str
     folder: Path
-    key: str  # the grid point in words, its seed and single-valued axes left out: the seeds of a point share it
-
-
-@dataclass(frozen=True)
-class SweepStarted:
-    runs: int
-    cached: int  # finished before: not trained again
-    plan: str  # where the others train, in words
-    total_epochs: int
-    points: list = field(default_factory=list)  # each run's grid point, seed included
-    kind = "sweep"
-    final = False
-
-
-@dataclass(frozen=True)
-class SweepEnded:
-    stopped: bool
-    runs: int
-    cached: int
-    seconds: float
-    best: dict | None  # the verdict (`verdict.best`)
-    oracle: dict | None
-    agreement: dict | None
-    message: str = ""
-    final = True
-
-    @property
-    def kind(self) -> str:
-        return "stopped" if self.stopped else "done"
+    # the grid point in words, its seed and single-valued axes left out: the seeds of a point share it
+    key: str
 
 
 class Sweep:
@@ -84,14 +58,13 @@ class Sweep:
         cluster=None,
     ):
         """`owner`: train in the app's cache (its lock and cap; the runs recorded as this owner's).
-        `workers`, `stacked`, `cluster`: what `backends.choose` chooses from."""
+        `workers`, `stacked`, `cluster`: what `choose.choose` chooses from."""
         self.grid, self.base, self.dataset, self.root = grid, base, dataset, Path(root)
-        self.keep, self._how = (
-            Keep(owner, info or {}),
-            {"cluster": cluster, "workers": workers, "stacked": stacked},
-        )
+        self.keep = Keep(owner, info or {})
+        self._how = {"cluster": cluster, "workers": workers, "stacked": stacked}
         asked = grid.configs(base)
-        configs = [auto.reuse(c, dataset) for c in asked]  # what auto measured on this data, when it has
+        # what auto measured on this data, when it has
+        configs = [auto.reuse(c, dataset) for c in asked]
         for cfg in asked:
             try:
                 cfg.check(dataset)
@@ -135,9 +108,8 @@ class Sweep:
         )
         for r in self.runs:
             if r.index in done:
-                self.keep.own(
-                    r.folder
-                )  # trained before (by this session or another): now also this session's to open
+                # trained before (by this session or another): now also this session's to open
+                self.keep.own(r.folder)
                 yield self._seen(Cached(r.index, "cached", runs.read_run(r.folder).metrics))
         requests = [Request(r.index, r.config, r.folder) for r in pending]
         for event in self.choose(len(pending)).train(requests, self.dataset, stop, self.keep):

@@ -13,14 +13,18 @@ from __future__ import annotations
 import csv
 import io
 from statistics import mean
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from explorer.dann.validators import DEFAULT, NAMES, row_at, selected_epoch
 from explorer.execution.grid import show
 from explorer.store import runs
 
-if TYPE_CHECKING:
-    from explorer.execution.sweep import Sweep
+
+class Sweep(Protocol):
+    """What a verdict reads of a sweep (`sweep.Sweep`)."""
+
+    runs: list  # its planned runs (`sweep.Planned`): index, config, point, run id, folder, key
+    where: dict[int, str]  # run index -> where its last event came from
 
 
 def results(sweep: Sweep) -> list[dict]:
@@ -30,9 +34,8 @@ def results(sweep: Sweep) -> list[dict]:
     for r in sweep.runs:
         record = runs.read_run(r.folder) if r.folder.is_dir() else None
         history = record.metrics if record else []
-        done = (
-            record is not None and record.finished and (r.folder / "last.pt").is_file()
-        )  # `finished`, without reading it again
+        # `finished`, without reading it again
+        done = record is not None and record.finished and (r.folder / "last.pt").is_file()
         epoch = selected_epoch(history, DEFAULT)
         at = row_at(history, epoch)
         row = {k: show(v) for k, v in r.point.items()} | {"seed": r.config.seed, "run_id": r.run_id}

@@ -220,7 +220,7 @@ def owned(owner: str) -> list[Path]:
 
 
 def clear(owner: str) -> tuple[int, int]:
-    """Remove `owner`'s runs and their embeddings. A run another session also started loses only
+    """Remove `owner`'s runs and their embeddings. A run another owner also started loses only
     this owner; a run being trained stays. Returns (runs removed, runs kept because busy)."""
     removed, kept = 0, 0
     for d in owned(owner):

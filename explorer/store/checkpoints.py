@@ -26,12 +26,10 @@ def save(path: str | os.PathLike, payload: dict) -> Path:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(
-            tmp, "wb"
-        ) as f:  # through a file object the archive's root is "archive", not the file's name,
-            torch.save(
-                {"format": FORMAT, **payload}, f
-            )  # so the same payload gives the same bytes under any name
+        # through a file object the archive's root is "archive", not the file's name,
+        # so the same payload gives the same bytes under any name
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **payload}, f)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,11 +1,14 @@
-"""Where the app keeps what it makes: caches, unpacked archives, per-session uploads, runs.
+"""Where the app keeps what it makes: caches, unpacked archives, upload folders, runs.
 
-Everything lives under one folder, ``$EXPLORER_HOME`` or ``~/.cache/transfer-explorer``.
+Everything lives under one folder, ``$EXPLORER_HOME`` or ``~/.cache/transfer-explorer``; its small
+JSON files (choices, shares) are read forgivingly and written atomically.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from pathlib import Path
 
 
@@ -28,3 +31,19 @@ def env_number(name: str, default: float) -> float:
     except ValueError:
         return default
     return value if 0 <= value < float("inf") else default
+
+
+def read_json(path: Path) -> dict:
+    """The dict in a JSON file; {} when it is missing, unreadable or not a dict."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write `data` to `path` atomically: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)

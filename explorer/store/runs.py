@@ -99,18 +99,6 @@ def owners(run_dir: Path) -> set[str]:
         return set()
 
 
-def checkpoints(run_dir: Path, select: str, selected: int | None) -> dict[str, Path]:
-    """A run's checkpoints to look at, in epoch order, by name: ``epoch N`` for the marked epochs and
-    ``epoch N (selected by <select>)`` for the validator's pick (its own file when not a marked epoch)."""
-    found = {int(p.stem.split("_")[1]): p for p in sorted(run_dir.glob("epoch_*.pt"))}
-    best = run_dir / f"best-{select}.pt"
-    if selected is not None and best.is_file():
-        found[selected] = best
-    return {
-        f"epoch {e}" + (f" (selected by {select})" if e == selected else ""): found[e] for e in sorted(found)
-    }
-
-
 def is_option(record: RunRecord) -> bool:
     """An option that measured auto trained and did not ship (or a measurement not decided yet): kept
     in the cache like any run, but not the run a user started."""

@@ -1,5 +1,5 @@
 """A run's metrics as it grows: each reader reads only the lines written since its last look, and every
-reader in the process (all the browser sessions watching one run) shares one reading of each file.
+reader in the process (all the Streamlit sessions watching one run) shares one reading of each file.
 
 ``metrics.jsonl`` only grows while a run trains; it is replaced whole (a new file, so a new inode)
 when a run starts again or resumes from a checkpoint (`explorer.dann.runfolder`). A `Tail` keeps the

@@ -93,7 +93,10 @@ def ensure_imagenet(name: str, progress=None, allow_download: bool | None = None
     w, path = WEIGHTS[name], hub_file(name)
     if path.is_file():
         return path
-    put = f"put {path.name} (from {w.url}) into {path.parent}, or give a {name} state_dict (upload it, or --weights PATH)"
+    put = (
+        f"put {path.name} (from {w.url}) into {path.parent}, "
+        f"or give a {name} state_dict (upload it, or --weights PATH)"
+    )
     random = "Random weights stay available, labelled as not pretrained."
     if not download.allowed():
         raise WeightsMissing(
@@ -157,11 +160,14 @@ def _restore(model: torch.nn.Module, state: dict, name: str, label: str) -> None
         result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys or set(result.missing_keys) - head_keys:
             raise RuntimeError(
-                f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, unexpected {len(result.unexpected_keys)} keys"
+                f"Error(s) in loading state_dict:\n  missing {len(result.missing_keys)}, "
+                f"unexpected {len(result.unexpected_keys)} keys"
             )
     except Exception as e:  # shapes, names, dtypes: any mismatch means "not this architecture"
         missing = len([k for k in model.state_dict() if k not in state])
+        lines = str(e).splitlines()
+        detail = lines[1].strip()[:160] if len(lines) > 1 else "mismatch"
         raise ExplorerError(
-            f"{label} is not a {name} state_dict: {missing} of its parameters are missing or shaped differently "
-            f"({str(e).splitlines()[1].strip()[:160] if len(str(e).splitlines()) > 1 else 'mismatch'})."
+            f"{label} is not a {name} state_dict: {missing} of its parameters are missing or shaped "
+            f"differently ({detail})."
         ) from None

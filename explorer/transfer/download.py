@@ -105,8 +105,9 @@ def _transfer(url: str, dst: Path, progress) -> None:
             raise DownloadFailed(f"the transfer from {host} was cut off after {_mb(got)} of {_mb(total)}")
         if prefix and not sha.hexdigest().startswith(prefix):
             raise DownloadFailed(
-                f"the file from {host} is not the expected one: its SHA-256 starts with {sha.hexdigest()[: len(prefix)]}, "
-                f"its name says {prefix} (a corrupted or tampered file; refused)"
+                f"the file from {host} is not the expected one: its SHA-256 starts with "
+                f"{sha.hexdigest()[: len(prefix)]}, its name says {prefix} (a corrupted or tampered file; "
+                "refused)"
             )
         os.replace(part, dst)
     except DownloadFailed:

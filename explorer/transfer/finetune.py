@@ -30,7 +30,8 @@ from explorer.data.domains import Domain
 from explorer.devices import describe, map_batches, pick
 from explorer.errors import ExplorerError
 from explorer.transfer.backbones import IMAGENET_MEAN, IMAGENET_STD, is_resnet, load_backbone
-from explorer.transfer.freezing import apply_freeze, head, learning, parameter_table, replace_head, stages  # noqa: F401  (importable here too)
+from explorer.transfer.events import FinetuneDone, FinetuneEpoch, FinetuneStarted, FinetuneStopped
+from explorer.transfer.freezing import apply_freeze, head, parameter_table, replace_head
 
 EVAL_BATCH = 256
 
@@ -48,9 +49,8 @@ class FinetuneConfig:
     val_fraction: float = 0.2
     seed: int = 0
     device: str = "auto"
-    cache_features: bool = (
-        True  # head-only: train on features computed once (False: run the backbone every epoch)
-    )
+    # head-only: train on features computed once (False: run the backbone every epoch)
+    cache_features: bool = True
 
     def __post_init__(self):
         if not (self.epochs >= 1 and self.lr > 0 and self.batch_size >= 2 and 0 < self.val_fraction < 1):
@@ -87,7 +87,8 @@ class FineTuner:
         self.train_idx, self.val_idx = split(domain, config.val_fraction, config.per_class, config.seed)
         if len(self.train_idx) < config.batch_size:
             raise ExplorerError(
-                f"Only {len(self.train_idx)} training images for a batch size of {config.batch_size}; lower the batch size or add images."
+                f"Only {len(self.train_idx)} training images for a batch size of {config.batch_size}; "
+                "lower the batch size or add images."
             )
         if config.backbone == "vgg16" and domain.images.shape[-1] < 32:
             raise ExplorerError(
@@ -149,7 +150,8 @@ class FineTuner:
         return (predicted == self.domain.labels[idx]).sum().item() / len(idx)
 
     def loss(self, positions: torch.Tensor, fc: torch.nn.Linear) -> torch.Tensor:
-        """Cross-entropy of one batch (positions in `train_idx`): from cached features when only the head learns."""
+        """Cross-entropy of one batch (positions in `train_idx`): from cached features when only the
+        head learns."""
         if self.cached is not None:
             p = positions.to(self.device)
             return F.cross_entropy(fc(self.cached[0][p]), self.cached[1][p])
@@ -157,10 +159,13 @@ class FineTuner:
         augment = self.config.freeze != "head"
         return F.cross_entropy(self.model(self.inputs(idx, augment)), self.domain.labels[idx].to(self.device))
 
-    def events(self, stop: threading.Event | None = None) -> Iterator[dict]:
-        """Train for `config.epochs` epochs: a ``start`` event, one ``epoch`` event per epoch (mean
+    def events(
+        self, stop: threading.Event | None = None
+    ) -> Iterator[FinetuneStarted | FinetuneEpoch | FinetuneDone | FinetuneStopped]:
+        """Train for `config.epochs` epochs: `FinetuneStarted`, one `FinetuneEpoch` per epoch (mean
         training loss, validation accuracy, seconds and images per second, validation not counted),
-        then ``done`` with `summary`; ``stopped`` instead, within one batch, once `stop` is set."""
+        then `FinetuneDone` with `summary`; `FinetuneStopped` instead, within one batch, once `stop`
+        is set (`explorer.transfer.events`)."""
         cfg = self.config
         stop = stop or threading.Event()
         yield self._start_event()
@@ -169,29 +174,26 @@ class FineTuner:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             if not self._cache_features(stop):
-                yield {"kind": "stopped", "message": "Stopped while computing the frozen features."}
+                yield FinetuneStopped("Stopped while computing the frozen features.")
                 return
             losses = self._epoch(fc, stop)
             if losses is None:
-                yield {"kind": "stopped", "message": f"Stopped during epoch {epoch}."}
+                yield FinetuneStopped(f"Stopped during epoch {epoch}.")
                 return
             event = self._epoch_event(epoch, losses, time.perf_counter() - t0, history)
             history.append(event)
             yield event
-        yield {"kind": "done", **self.summary(history)}
+        yield self.summary(history)
 
-    def _start_event(self) -> dict:
-        return {
-            "kind": "start",
-            "device": describe(self.device),
-            "weights": self.weights,
-            "epochs": self.config.epochs,
-            "self_train_epochs": 0,
-            "history": [],
-            "params": self.params,
-            "n_train": len(self.train_idx),
-            "n_val": len(self.val_idx),
-        }
+    def _start_event(self) -> FinetuneStarted:
+        return FinetuneStarted(
+            device=describe(self.device),
+            weights=self.weights,
+            epochs=self.config.epochs,
+            params=self.params,
+            n_train=len(self.train_idx),
+            n_val=len(self.val_idx),
+        )
 
     def _cache_features(self, stop: threading.Event) -> bool:
         """When only the head learns (and `cache_features`), the frozen body's features of the
@@ -216,9 +218,8 @@ class FineTuner:
     def _epoch(self, fc: torch.nn.Linear, stop: threading.Event) -> list[float] | None:
         """One pass over the training images in a new random order, full batches only; the batches'
         losses, or None when `stop` was set (checked before every batch)."""
-        order = torch.randperm(
-            len(self.train_idx), generator=self.gen
-        )  # positions in train_idx (and the cache)
+        # positions in train_idx (and the cache)
+        order = torch.randperm(len(self.train_idx), generator=self.gen)
         batch = self.config.batch_size
         losses = []
         self._train_mode()
@@ -232,30 +233,31 @@ class FineTuner:
             losses.append(loss.item())
         return losses
 
-    def _epoch_event(self, epoch: int, losses: list[float], seconds: float, history: list[dict]) -> dict:
-        """The epoch's event: `seconds` is its training time; the validation accuracy is measured here, after it."""
-        return {
-            "kind": "epoch",
-            "stage": "finetune",
-            "epoch": epoch,
-            "train_loss": sum(losses) / len(losses),
-            "val_acc": self.accuracy(self.val_idx),
-            "seconds": seconds,
-            "elapsed": sum(h["seconds"] for h in history) + seconds,
-            "img_per_s": len(losses) * self.config.batch_size / seconds,
-        }
+    def _epoch_event(
+        self, epoch: int, losses: list[float], seconds: float, history: list[FinetuneEpoch]
+    ) -> FinetuneEpoch:
+        """The epoch's event: `seconds` is its training time; the validation accuracy is measured
+        here, after it."""
+        return FinetuneEpoch(
+            epoch=epoch,
+            train_loss=sum(losses) / len(losses),
+            val_acc=self.accuracy(self.val_idx),
+            seconds=seconds,
+            elapsed=sum(h.seconds for h in history) + seconds,
+            img_per_s=len(losses) * self.config.batch_size / seconds,
+        )
 
-    def summary(self, history: list[dict]) -> dict:
-        later = [h["seconds"] for h in history[1:]]
-        return {
-            "val_acc": history[-1]["val_acc"],
-            "seconds_per_epoch": {
-                "first": history[0]["seconds"],
+    def summary(self, history: list[FinetuneEpoch]) -> FinetuneDone:
+        later = [h.seconds for h in history[1:]]
+        return FinetuneDone(
+            val_acc=history[-1].val_acc,
+            seconds_per_epoch={
+                "first": history[0].seconds,
                 "later": sum(later) / len(later) if later else None,
             },
-            "trainable_params": self.params["trainable"],
-            "total_params": self.params["total"],
-            "weights": self.weights,
-            "epochs": len(history),
-            "config": asdict(self.config),
-        }
+            trainable_params=self.params["trainable"],
+            total_params=self.params["total"],
+            weights=self.weights,
+            epochs=len(history),
+            config=asdict(self.config),
+        )

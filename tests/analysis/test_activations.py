@@ -90,25 +90,15 @@ def test_wrong_or_hostile_state_dicts_are_refused(tmp_path, monkeypatch):
         load_state_file(tmp_path / "list.pth")
 
 
+def activations_cli(img: Path, out: Path | str, *options: str) -> int:
+    """`explorer activations` of one image with random weights; its exit code."""
+    return main(["activations", "--image", str(img), "--weights", "random", *options, "--out", str(out)])
+
+
 def test_cli_activations(tmp_path, capsys):
     img = tmp_path / "cat.png"
     img.write_bytes(png_bytes((120, 80, 40), (300, 200)))
-    assert (
-        main(
-            [
-                "activations",
-                "--image",
-                str(img),
-                "--weights",
-                "random",
-                "--layer",
-                "layer1.0.conv1",
-                "--out",
-                str(tmp_path / "g.png"),
-            ]
-        )
-        == 0
-    )
+    assert activations_cli(img, tmp_path / "g.png", "--layer", "layer1.0.conv1") == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (
         out["layer"] == "layer1.0.conv1"
@@ -116,10 +106,7 @@ def test_cli_activations(tmp_path, capsys):
         and out["weights"] == "random (not pretrained)"
     )
     assert (tmp_path / "g.png").is_file()
-    assert (
-        main(["activations", "--image", str(img), "--weights", "random", "--layer", "nope", "--out", "x.png"])
-        == 2
-    )
+    assert activations_cli(img, "x.png", "--layer", "nope") == 2
     assert "has no conv layer 'nope'" in capsys.readouterr().err
 
 
@@ -127,9 +114,8 @@ def test_page_upload_gets_the_grid_and_bad_files_keep_the_last_result(tmp_path, 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("app_pages/activations.py").run()
-    assert (
-        not at.exception and not at.warning
-    )  # offline, it opens on what works here: random weights, labelled
+    # offline, it opens on what works here: random weights, labelled
+    assert not at.exception and not at.warning
     assert at.radio(key="a_weights").value == "Random (not pretrained)"
     assert any("not on this machine and this server does not download" in c.value for c in at.caption)
     assert at.subheader[0].value == "source image 0 · random (not pretrained)"
@@ -155,22 +141,7 @@ def test_state_dict_with_odd_keys_and_missing_files(tmp_path):
 def test_cli_start_out_of_range(tmp_path, capsys):
     img = tmp_path / "x.png"
     img.write_bytes(png_bytes((1, 2, 3), (64, 64)))
-    assert (
-        main(
-            [
-                "activations",
-                "--image",
-                str(img),
-                "--weights",
-                "random",
-                "--start",
-                "100",
-                "--out",
-                str(tmp_path / "g.png"),
-            ]
-        )
-        == 2
-    )
+    assert activations_cli(img, tmp_path / "g.png", "--start", "100") == 2
     assert "--start must be 0 to 63" in capsys.readouterr().err
 
 

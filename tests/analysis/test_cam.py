@@ -67,9 +67,8 @@ def test_the_map_of_a_model_decided_by_one_quadrant_sits_in_that_quadrant(method
 def test_the_default_layer_is_the_last_with_a_picture_and_a_bad_name_lists_the_good_ones():
     model = C.DannClassifier(_hw())
     names = C.layer_names(model, (1, 32, 32))
-    assert (
-        names[0] == "feature.conv.0" and names[-1] == "feature.conv.18"
-    )  # block 5's ReLU, 2x2 before its pooling
+    # block 5's ReLU, 2x2 before its pooling
+    assert names[0] == "feature.conv.0" and names[-1] == "feature.conv.18"
     assert C.layer_shapes(model, (1, 32, 32))["feature.conv.18"][1:] == (2, 2)
     assert C.cams(model, torch.rand(2, 1, 32, 32)).layer == "feature.conv.18"
     assert C.cams(model, torch.rand(2, 1, 32, 32), layer="feature.conv.14").layer == "feature.conv.14"
@@ -223,9 +222,8 @@ def test_a_fine_tuned_backbone_is_a_classifier_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"backbone": "resnet18", "classes": ["a", "b", "c"]}))
     clf = C.load_classifier(tmp_path)
     assert clf.classes == ("a", "b", "c") and clf.image_size == 32 and clf.input_shape == (3, 32, 32)
-    assert not any(
-        m.inplace for m in clf.model.modules() if isinstance(m, nn.ReLU)
-    )  # each layer keeps its own output
+    # each layer keeps its own output
+    assert not any(m.inplace for m in clf.model.modules() if isinstance(m, nn.ReLU))
     grey = (torch.rand(2, 1, 32, 32) * 255).to(torch.uint8)
     result = C.cams(clf.model, clf.prepare(grey, "target"))
     assert result.layer == "net.layer3" and result.maps.shape == (2, 32, 32)  # layer4 is 1x1 at 32 px

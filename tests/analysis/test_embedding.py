@@ -45,13 +45,11 @@ def test_a_distance_and_knn_on_separable_and_mixed_features():
     assert alignment.knn_class_agreement(same, rng.integers(0, 10, 400)) < 0.3
     assert alignment.knn_class_agreement(same, np.full(400, -1)) is None
     dom14 = np.r_[np.zeros(8), np.ones(6)].astype(int)
-    assert (
-        alignment.proxy_a_distance(np.full((14, 64), 0.5, np.float32), dom14) == 0.0
-    )  # a network that learnt nothing
+    # a network that learnt nothing
+    assert alignment.proxy_a_distance(np.full((14, 64), 0.5, np.float32), dom14) == 0.0
     nearly = np.full((14, 64), 0.5, np.float32) + rng.normal(0, 1e-9, (14, 64)).astype(np.float32)
-    assert (
-        0.0 <= alignment.proxy_a_distance(nearly, dom14) <= 2.0
-    )  # was NaN inside: a traceback on Feature Space
+    # was NaN inside: a traceback on Feature Space
+    assert 0.0 <= alignment.proxy_a_distance(nearly, dom14) <= 2.0
 
 
 def test_embedding_is_cached_and_keyed_by_parameters(run):

@@ -1,6 +1,54 @@
-"""Where the browser runs, for the pages that depend on it (folders on the server)."""
+"""The app under AppTest: a fresh app per test, the page helpers every page test uses, and where the
+browser runs (for the pages that depend on it: folders on the server)."""
+
+import time
+from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture
+def at():
+    return AppTest.from_file(APP, default_timeout=120).run()
+
+
+def page(at, name):
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def wait_for(at, done, timeout=180):
+    """Rerun the page (as the polling fragment would) until `done(at)` or the timeout."""
+    end = time.time() + timeout
+    while time.time() < end:
+        at.run()
+        if done(at):
+            return at
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for the training job")
+
+
+def compare_table(at):
+    """The comparison's table of final numbers (the page also shows the validators' table)."""
+    return next(d.value for d in at.dataframe if "epochs" in d.value.columns)
+
+
+def small_run(at, epochs=2, seed=0):
+    """One quick run with its options set by hand (auto would measure several: tests/app/test_auto.py).
+    Every test has its own EXPLORER_HOME, so a fixed seed trains a fresh run."""
+    at.radio(key="t_augment").set_value("rotate")
+    if at.radio(key="t_prep").value.startswith("auto"):
+        at.radio(key="t_prep").set_value("off: no edges")
+    at.number_input(key="t_epochs").set_value(epochs)
+    at.select_slider(key="t_width").set_value(0.125)
+    at.number_input(key="t_seed").set_value(seed)
+    return at
 
 
 def _browser(monkeypatch, is_local: bool) -> None:

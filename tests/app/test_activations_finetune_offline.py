@@ -61,9 +61,8 @@ def test_layer_activations_opens_offline_on_random_resnet18(no_hub):
     line = offline_line(at)
     assert "not on this machine and this server does not download" in line
     assert "`resnet18-f37072fd.pth` into `$TORCH_HOME/hub/checkpoints/`" in line and str(no_hub) not in line
-    assert not [
-        b for b in at.button if b.label == "Download"
-    ]  # the server forbids it: no button that cannot work
+    # the server forbids it: no button that cannot work
+    assert not [b for b in at.button if b.label == "Download"]
     assert at.subheader[0].value == "source image 0 · random (not pretrained)"
     assert any("conv1: maps 0–63" in c for c in captions(at))
     assert "Input: 224x224, centre crop, resized, normalised with ImageNet's mean and std." in [
@@ -123,10 +122,8 @@ def test_a_canny_run_shows_its_edges_and_how_far_its_kernels_moved_from_epoch_0(
         c.value for c in at.caption
     ]
     seen = at.session_state["a_last"][0]  # the picture drawn under that caption
-    assert seen.shape == (32, 32, 1) and set(np.unique(seen).tolist()) == {
-        0,
-        255,
-    }  # Canny's edges, not the grey photo
+    # Canny's edges, not the grey photo
+    assert seen.shape == (32, 32, 1) and set(np.unique(seen).tolist()) == {0, 255}
     after, before = (
         A.first_conv(load_for_prediction(run_dir / f, torch.device("cpu"))[0]["feature"]).weight
         for f in ("last.pt", "epoch_0000.pt")

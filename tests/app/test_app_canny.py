@@ -25,14 +25,11 @@ def captions(at) -> str:
 def test_on_the_default_pair_the_ink_is_in_reach_and_double_outlines_are_named(at):
     assert not at.exception and not at.error
     said = captions(at)
-    assert re.search(
-        r"The target's ink \(\d+\.\d%\) is within the slider's reach: the closest pair is \d+/\d+, at \d+\.\d%",
-        said,
-    )
+    reach = r"The target's ink \(\d+\.\d%\) is within the slider's reach: "
+    assert re.search(reach + r"the closest pair is \d+/\d+, at \d+\.\d%", said)
     assert "Canny draws each stroke's two borders, so every line becomes a double outline" in said
-    assert (
-        "auto: edges on both" in at.info[0].value
-    )  # the default pair's choice, and its strip says what happened to the target
+    # the default pair's choice, and its strip says what happened to the target
+    assert "auto: edges on both" in at.info[0].value
     assert "target (bottom, Canny'd too: each stroke drawn as its two borders)" in said
     assert re.search(r"distance to the target \d\.\d{3}; the next: .+ at \d\.\d{3}", at.info[0].value)
 
@@ -63,6 +60,6 @@ def test_a_flat_source_says_no_pair_reaches_the_target_s_ink():
     said = captions(at)
     assert "No threshold pair reaches the target's ink (12.5%); the closest is " in said
     assert (
-        "the most Canny draws on these images: its lines are one pixel wide. Match the shapes, not the amount of ink."
-        in said
+        "the most Canny draws on these images: its lines are one pixel wide. "
+        "Match the shapes, not the amount of ink." in said
     )

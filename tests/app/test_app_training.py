@@ -1,54 +1,28 @@
 """AppTest tests of the Canny Tuner and Train DANN pages: sliders, a short run, stop, comparison."""
 
+import re
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.conftest import APP, button, compare_table, page, small_run, wait_for
 from tests.conftest import png_bytes
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+def run_folders():
+    """The run folders in this test's cache, each with its history (the epochs it finished)."""
+    from explorer.store import runs
+    from explorer.store.home import subdir
+
+    return {d: runs.read_run(d).metrics for d in subdir("runs").iterdir() if (d / "config.json").is_file()}
 
 
-@pytest.fixture
-def at():
-    return AppTest.from_file(APP, default_timeout=120).run()
+def kept_epoch(folder) -> int:
+    """The epoch of the run's last.pt: where a resume goes on from."""
+    from explorer.store import checkpoints
 
-
-def page(at, name):
-    return at.switch_page(f"app_pages/{name}.py").run()
-
-
-def button(at, label):
-    return next(b for b in at.button if b.label == label)
-
-
-def wait_for(at, done, timeout=180):
-    """Rerun the page (as the polling fragment would) until `done(at)` or the timeout."""
-    end = time.time() + timeout
-    while time.time() < end:
-        at.run()
-        if done(at):
-            return at
-        time.sleep(0.5)
-    raise AssertionError("timed out waiting for the training job")
-
-
-def compare_table(at):
-    """The comparison's table of final numbers (the page also shows the validators' table)."""
-    return next(d.value for d in at.dataframe if "epochs" in d.value.columns)
-
-
-def small_run(at, epochs=2):
-    """One quick run with its options set by hand (auto would measure several: tests/app/test_auto.py)."""
-    at.radio(key="t_augment").set_value("rotate")
-    if at.radio(key="t_prep").value.startswith("auto"):
-        at.radio(key="t_prep").set_value("off: no edges")
-    at.number_input(key="t_epochs").set_value(epochs)
-    at.select_slider(key="t_width").set_value(0.125)
-    at.number_input(key="t_seed").set_value(int(time.time() * 1000) % 100000)  # a fresh run id each test
-    return at
+    return checkpoints.load(folder / "last.pt")["epoch"]
 
 
 def test_canny_sliders_change_the_preview(at):
@@ -79,7 +53,7 @@ def test_short_run_reports_finishes_and_appears_in_comparison(at):
     assert not at.exception
     small_run(at).run()
     button(at, "Start training").click().run()
-    assert at.session_state.current_job
+    assert at.session_state.current_run
     wait_for(at, lambda a: any("finished" in s.value for s in a.success))
     assert not at.exception
     values = {m.label: m.value for m in at.metric}
@@ -102,14 +76,24 @@ def test_short_run_reports_finishes_and_appears_in_comparison(at):
     assert len(stranger.dataframe) == 0 and stranger.query_params["sid"] != sid
 
 
-def test_stop_request_ends_a_run_early(at):
+def test_a_stop_keeps_the_finished_epochs_and_the_cache_shows_them(at):
     page(at, "train")
     small_run(at, epochs=500).run()
     button(at, "Start training").click().run()
     wait_for(at, lambda a: len(a.metric) > 0)  # an epoch has finished: it is running
-    next(b for b in at.button if b.label == "Stop").click().run()
+    button(at, "Stop").click().run()
     wait_for(at, lambda a: any("Stopped by request" in w.value for w in a.warning), timeout=30)
     assert not at.exception
+    said = next(w.value for w in at.warning if "Stopped by request" in w.value)
+    kept = int(re.search(r"the checkpoint of epoch (\d+) is kept", said).group(1))
+    ((folder, history),) = run_folders().items()
+    assert kept >= 1 and len(history) == kept and kept_epoch(folder) == kept  # what the page says is on disk
+    # after a restart, the same address finds the stopped run in the cache, with the epochs it finished
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["sid"] = at.query_params["sid"]
+    page(again.run(), "train")
+    assert compare_table(again)["epochs"].tolist() == [kept]
+    assert any(f"{kept} of 500 epochs" in c.value for c in again.caption)
 
 
 def test_tuned_thresholds_reach_the_training_config(at):
@@ -135,7 +119,7 @@ def test_bad_combinations_are_refused_in_the_form(at, setup, message):
     page(at, "train")
     setup(at).run()
     button(at, "Start training").click().run()
-    assert message in at.error[0].value and "current_job" not in at.session_state
+    assert message in at.error[0].value and "current_run" not in at.session_state
 
 
 def test_feature_space_draws_both_plots_for_a_short_run(at):
@@ -343,12 +327,10 @@ def test_the_source_only_twin_trains_with_one_click(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    fake_run(
-        TrainConfig(epochs=1, width=0.125, seed=int(time.time()) % 100000), fingerprint, me, [0.5], [0.4]
-    )
+    fake_run(TrainConfig(epochs=1, width=0.125, seed=0), fingerprint, me, [0.5], [0.4])
     page(at, "train")
     button(at, "Train the source-only twin").click().run()
-    assert not at.session_state.get("current_job")  # the twin is drawn beside its button, not as "This run"
+    assert not at.session_state.get("current_run")  # the twin is drawn beside its button, not as "This run"
     wait_for(at, lambda a: any("DANN probably" in m.value for m in [*a.warning, *a.success]))
     overlay = at.multiselect(key="t_compare")
     assert any(o.startswith("source-only") for o in overlay.value), (
@@ -404,12 +386,14 @@ def test_a_sweep_stops_on_request_and_keeps_what_it_finished(at):
     at.multiselect(key="s_lambdas").set_value([0.0, 1.0])
     at.multiselect(key="s_canny").set_value(["off"]).run()
     button(at, "Start sweep").click().run()
-    wait_for(
-        at,
-        lambda a: any(b.label == "Stop sweep" for b in a.button) and any(p.value for p in a.get("progress")),
-        timeout=60,
-    )
+    wait_for(at, lambda a: any(run_folders().values()), timeout=120)  # a run has finished an epoch
     button(at, "Stop sweep").click().run()
     wait_for(at, lambda a: any("Sweep stopped" in w.value for w in a.warning), timeout=60)
+    assert not at.exception
     table = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    assert set(table["status"]) <= {"partial", "not trained"} and not at.exception
+    partial = table[table["status"] == "partial"]
+    assert set(table["status"]) <= {"partial", "not trained"} and len(partial) >= 1
+    trained = {f: h for f, h in run_folders().items() if h}
+    # every finished epoch is kept: the table's epochs are the runs' histories and their checkpoints
+    assert sorted(partial["epochs"]) == sorted(len(h) for h in trained.values())
+    assert all(kept_epoch(f) == len(h) >= 1 for f, h in trained.items())

@@ -1,5 +1,6 @@
-"""Choices kept under the session id (reload, new tab, restart, deep link), their visible fallback,
-and shared run links (read-only, one run, revocable)."""
+"""What an owner (the ``?sid`` in the address) keeps across Streamlit sessions: its choices
+(reload, new tab, restart, deep link), their visible fallback, its uploads, and shared run links
+(read-only, one run, revocable)."""
 
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.dann.config import TrainConfig
 from explorer.dann.trainer import train
 from explorer.data.builtin import load_builtin
-from explorer.store import cache, runs, sessions
+from explorer.store import cache, runs, shares
 from tests.conftest import make_image_folder
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -70,7 +71,7 @@ def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_lin
     deep = open_app(sid, page="canny")  # a deep link to another page
     assert sidebar_dataset(deep) == chosen
     assert any("Training uses Canny 40/90 on the source" in c.value for c in deep.caption)
-    assert sidebar_dataset(open_app()) != chosen  # another session starts on the embedded default
+    assert sidebar_dataset(open_app()) != chosen  # another owner starts on the embedded default
 
 
 def test_thresholds_tuned_on_one_dataset_are_dropped_when_another_is_chosen(folders):
@@ -97,7 +98,7 @@ def test_a_dataset_that_is_gone_falls_back_visibly(folders):
 
 @pytest.fixture
 def finished_runs():
-    """Two finished runs on the embedded data (32 px), owned by one session id."""
+    """Two finished runs on the embedded data (32 px), of one owner."""
     sid = "0123456789abcdef0123456789abcdef"
     data = load_builtin(32)
     made = []
@@ -125,14 +126,13 @@ def test_one_selected_run_on_every_page_of_a_session_and_in_its_address(finished
     first = next(o for o in at.selectbox(key="t_download_run").options if made[0].short_id in o)
     at.selectbox(key="t_download_run").set_value(first).run()
     assert at.query_params["run"] == made[0].run_id
-    at.switch_page("app_pages/features.py").run()  # the same browser session, another page
+    at.switch_page("app_pages/features.py").run()  # the same Streamlit session, another page
     assert made[0].short_id in at.selectbox(key="f_run").value
     second = next(o for o in at.selectbox(key="f_run").options if made[1].short_id in o)
     at.selectbox(key="f_run").set_value(second).run()
     at.switch_page("app_pages/train.py").run()
-    assert (
-        made[1].short_id in at.selectbox(key="t_download_run").value
-    )  # changed on Feature Space, seen on Train DANN
+    # changed on Feature Space, seen on Train DANN
+    assert made[1].short_id in at.selectbox(key="t_download_run").value
     assert at.query_params["run"] == made[1].run_id
     shared = next(e for e in at.expander if "Share this run" in e.label)
     assert shared  # the share box belongs to the selected run: its button is keyed by that run's id
@@ -157,11 +157,11 @@ def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
         next(o for o in owner.selectbox(key="t_download_run").options if made[0].run_id[:6] in o)
     ).run()
     next(b for b in owner.button if b.label == "Create a link").click().run()
-    (token,) = sessions.shares_of(made[0].run_id, sid)
+    (token,) = shares.shares_of(made[0].run_id, sid)
     assert any(c.value.endswith(f"/?share={token}") for c in owner.code)
     assert made[0].run_id not in token and len(token) == 22  # random, not derived from the run
 
-    viewer = open_app(share=token)  # another browser: its own session id
+    viewer = open_app(share=token)  # another browser: its own owner id
     assert viewer.query_params["sid"] != sid and not viewer.exception and not viewer.error
     assert "A shared run, read-only" in viewer.info[0].value and viewer.subheader[0].value == made[0].label
     labels = {b.label for b in viewer.button}
@@ -173,7 +173,7 @@ def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
 
     assert "No such shared run" in open_app(share="x" * 22).error[0].value  # made up
     next(b for b in owner.button if b.label == "Revoke").click().run()
-    assert sessions.shared(token) is None
+    assert shares.shared(token) is None
     assert "No such shared run" in open_app(share=token).error[0].value
 
 
@@ -193,14 +193,13 @@ def test_a_share_of_a_run_on_the_owners_own_images_shows_none_of_them(folders):
         "target": str(folders[1]),
         "size": 32,
     }
-    token = sessions.share(runs.read_run(run_dir).run_id, sid, recipe)
+    token = shares.share(runs.read_run(run_dir).run_id, sid, recipe)
     viewer = open_app(share=token, page="features")
     viewer.selectbox(key="f_method").set_value("pca").run()  # 8 + 6 images: too few for t-SNE
     assert not viewer.exception and not viewer.error, [e.value for e in viewer.error]
     assert len(viewer.get("vega_lite_chart")) >= 1
-    assert not [
-        b for b in viewer.get("download_button")
-    ]  # no coordinates (file names), no projector (thumbnails)
+    # no coordinates (file names), no projector (thumbnails)
+    assert not viewer.get("download_button")
     viewer.switch_page("app_pages/activations.py").run()
     assert not viewer.exception and "a_sample" not in [n.key for n in viewer.number_input]
     assert any("Drop an image of your own" in i.value for i in viewer.info)
@@ -225,12 +224,11 @@ def test_an_uploaded_zip_comes_back_after_its_old_session_folder_is_swept(tmp_pa
     sid, first = at.query_params["sid"], at.session_state.session_dir
     chosen = sidebar_dataset(at)
 
-    again = open_app(sid)  # a reload: a new browser session, with its own upload folder
+    again = open_app(sid)  # a reload: a new Streamlit session, with its own upload folder
     assert sidebar_dataset(again) == chosen and not again.warning
     moved = again.session_state.session_dir
-    assert moved != first and list(
-        (moved / "unpacked").iterdir()
-    )  # the upload now lives in the new session's folder
+    # the upload now lives in the new session's folder
+    assert moved != first and list((moved / "unpacked").iterdir())
     shutil.rmtree(first, ignore_errors=True)  # housekeeping removes the ended session's folder
     assert sidebar_dataset(open_app(sid)) == chosen  # and a later visit still finds it
     assert subdir("sessions") in moved.parents
@@ -240,11 +238,11 @@ def test_a_share_of_uploaded_data_outlives_the_owners_upload_folder(tmp_path):
     src = make_image_folder(tmp_path / "sessions_like" / "src", ("cat", "dog"), per_class=3)
     tgt = make_image_folder(tmp_path / "sessions_like" / "tgt", ("cat", "dog"), per_class=2, mode="L")
     recipe = {"kind": "folders", "what": "uploaded zip", "source": str(src), "target": str(tgt), "size": 32}
-    token = sessions.share("somerun", "0123456789abcdef0123456789abcdef", recipe)
-    own = sessions.shared(token)["dataset"]
+    token = shares.share("somerun", "0123456789abcdef0123456789abcdef", recipe)
+    own = shares.shared(token)["dataset"]
     assert own["source"] != str(src) and token in own["source"]
     shutil.rmtree(tmp_path / "sessions_like")  # the owner's upload folder moved away or swept
     assert sorted(p.name for p in Path(own["source"]).rglob("*.png")) == sorted(
         f"{i:03d}.png" for i in range(3) for _ in range(2)
     )
-    assert sessions.revoke(token, "0123456789abcdef0123456789abcdef") and not Path(own["source"]).exists()
+    assert shares.revoke(token, "0123456789abcdef0123456789abcdef") and not Path(own["source"]).exists()

@@ -10,7 +10,7 @@ from explorer.analysis import cam_metrics
 from explorer.dann.config import TrainConfig
 from explorer.dann.trainer import train
 from explorer.data.builtin import load_builtin
-from explorer.execution.keep import twin
+from explorer.execution.keep import source_only_twin
 from explorer.store import cache, runs
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -51,7 +51,7 @@ def test_a_run_without_its_twin_is_shown_alone_and_offers_the_twin(dann_run):
 
 def test_the_run_beside_its_twin_with_numbers_and_nothing_recomputed_for_fewer_images(dann_run, monkeypatch):
     run, data = dann_run
-    config, folder = twin(run.config)
+    config, folder = source_only_twin(run.config)
     _trained(config, data, folder)
     calls = []
     real = cam_metrics.look
@@ -65,9 +65,8 @@ def test_the_run_beside_its_twin_with_numbers_and_nothing_recomputed_for_fewer_i
     assert list(table.columns) == ["model", "images", "on strokes", "even spread", "faithfulness", "accuracy"]
     assert len(calls) == 4  # two models x two domains, all 32 images at once
     layers = at.selectbox(key=f"cam_layer_{run.run_id}")
-    assert layers.value == "feature.conv.18" and layers.options[-1].startswith(
-        "block 5"
-    )  # the last conv block by default
+    # the last conv block by default
+    assert layers.value == "feature.conv.18" and layers.options[-1].startswith("block 5")
     layers.set_value("feature.conv.10").run()  # block 3, 8x8: a one-epoch model has evidence there
     assert not at.exception and len(calls) == 8  # another layer: the maps again
     verdict = next(m.value for m in at.markdown if "its source-only twin" in m.value)

@@ -16,7 +16,6 @@ import pytest
 
 from explorer.dann.config import TrainConfig
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
-from explorer.data.builtin import load_builtin
 from explorer.devices import pick
 from explorer.execution import ray_cluster as cluster
 from explorer.execution import ray_runs
@@ -51,11 +50,6 @@ def ray_local():
         ray.shutdown()
 
 
-@pytest.fixture(scope="module")
-def data16():
-    return load_builtin(16)
-
-
 def config(**changes) -> TrainConfig:
     return TrainConfig(**(BASE.to_dict() | changes))
 
@@ -85,9 +79,8 @@ def test_one_run_streams_its_events_in_order_and_its_checkpoints_land_here_and_l
     ray_local, data16, tmp_path
 ):
     folder = tmp_path / "run"
-    events = [
-        e for e in run(ray_local, BASE, data16, folder) if e["kind"] != "waiting"
-    ]  # waiting: a worker slow to start
+    # waiting: a worker slow to start
+    events = [e for e in run(ray_local, BASE, data16, folder) if e["kind"] != "waiting"]
     assert [e["kind"] for e in events] == ["start", "epoch", "epoch", "epoch", "done"]
     assert epochs_of(events) == [1, 2, 3]
     assert all(e["where"].startswith("ray node ") for e in events)
@@ -148,9 +141,8 @@ def test_a_stop_request_ends_the_remote_run_and_keeps_its_last_epoch(ray_local, 
     assert final["epoch"] == epochs_of(events)[-1] < 200
     assert checkpoints.load(tmp_path / "run" / "last.pt")["epoch"] == final["epoch"]
     again, stop = [], threading.Event()
-    for e in run(
-        ray_local, config(epochs=200), data16, tmp_path / "run", stop
-    ):  # the same run again: it resumes there
+    # the same run again: it resumes there
+    for e in run(ray_local, config(epochs=200), data16, tmp_path / "run", stop):
         again.append(e)
         if e["kind"] != "waiting":
             stop.set()
@@ -254,38 +246,25 @@ def test_the_cli_trains_and_sweeps_on_a_cluster_given_by_address(ray_local, tmp_
         "--ray",
         address,
     ]
-    out = subprocess.run(
-        [sys.executable, "-m", "explorer", "train", *small, "--out", str(tmp_path / "t")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+
+    def explorer(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "explorer", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    out = explorer("train", *small, "--out", str(tmp_path / "t"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"Ray cluster {address}: 1 node" in out.stderr and "(ray node " in out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["epochs"] == 2 and summary["where"].startswith("ray node ")
     assert (tmp_path / "t" / "submission.csv").is_file() and (tmp_path / "t" / "epoch_0002.pt").is_file()
     env["EXPLORER_RAY_ADDRESS"] = address  # the environment names the cluster; --ray is not needed
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "explorer",
-            "sweep",
-            *small[:-2],
-            "--grid",
-            "lamb=0,1",
-            "--out",
-            str(tmp_path / "s"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
+    out = explorer("sweep", *small[:-2], "--grid", "lamb=0,1", "--out", str(tmp_path / "s"))
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1])["failed"] == 0
     rows = (tmp_path / "s" / "results.csv").read_text().splitlines()
@@ -295,15 +274,14 @@ def test_the_cli_trains_and_sweeps_on_a_cluster_given_by_address(ray_local, tmp_
 def test_train_dann_page_sends_runs_to_the_cluster_and_says_where_they_are(ray_local, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.app.test_app_training import small_run, wait_for
+    from tests.app.conftest import small_run, wait_for
 
     monkeypatch.setenv("EXPLORER_RAY_ADDRESS", "local")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at = at.switch_page("app_pages/train.py").run()
     assert any(c.value.startswith("Runs on the **Ray cluster local: 1 node") for c in at.caption)
-    plan = next(
-        c.value for c in at.caption if c.value.startswith("**8 runs**")
-    )  # the Sweep tab's default grid
+    # the Sweep tab's default grid
+    plan = next(c.value for c in at.caption if c.value.startswith("**8 runs**"))
     assert (
         "depends on the cluster's free devices" in plan
         and "Ray cluster local: runs spread over its 2 CPUs" in plan

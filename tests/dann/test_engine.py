@@ -15,20 +15,14 @@ from explorer.dann.grl import reverse_gradient
 from explorer.dann.inputs import target_inputs
 from explorer.dann.mmd import mmd
 from explorer.dann.predict import load_for_prediction, predict_proba
-from explorer.dann.runfolder import marked
+from explorer.dann.runfolder import marked, shipped
 from explorer.dann.trainer import Trainer, train
 from explorer.dann.validators import NAMES
-from explorer.data.builtin import load_builtin
 from explorer.data.domains import Domain, pair
 from explorer.errors import ExplorerError
 from explorer.store import checkpoints
 
 SMALL = dict(width=0.125, image_size=16, batch_size=32, canny=(100, 200))
-
-
-@pytest.fixture(scope="module")
-def data16():
-    return load_builtin(16)
 
 
 def numbers(events):
@@ -62,31 +56,32 @@ def bars(n: int, offset: int, seed: int) -> Domain:
     )
 
 
+# runs on the bars: small networks, a constant lambda, no augmentation, no edges
+BARS = dict(lambda_schedule="constant", width=0.125, image_size=16, batch_size=32, augment="none", canny=None)
+
+
+def domain_acc(data, folder, kept: slice, **options) -> float:
+    """The domain classifier's mean accuracy over the `kept` epochs of one finished run on the bars."""
+    cfg = TrainConfig(**BARS, **options)
+    _, events = train(cfg, data, run_dir=folder)
+    assert events[-1]["kind"] == "done" and events[-1]["epochs"] == cfg.epochs, events[-1]
+    accs = [e["domain_acc"] for e in events if e["kind"] == "epoch"][kept]
+    return sum(accs) / len(accs)
+
+
 def test_dann_pushes_the_domain_classifier_to_chance_and_source_only_does_not(tmp_path):
     data = pair(bars(256, 0, 0), bars(256, 80, 1))
 
-    def domain_acc(method: str, seed: int, epochs: slice) -> float:
-        cfg = TrainConfig(
-            method=method,
-            epochs=12,
-            lamb=1.0,
-            lambda_schedule="constant",
-            width=0.125,
-            image_size=16,
-            batch_size=32,
-            augment="none",
-            canny=None,
-            seed=seed,
-        )
-        _, events = train(cfg, data, run_dir=tmp_path / f"{method}-{seed}")
-        accs = [e["domain_acc"] for e in events if e["kind"] == "epoch"][epochs]
-        return sum(accs) / len(accs)
+    def run(method: str, seed: int, kept: slice) -> float:
+        folder = tmp_path / f"{method}-{seed}"
+        return domain_acc(data, folder, kept, method=method, seed=seed, epochs=12, lamb=1.0)
 
     # features of the two domains stay easy to tell apart once the classifier has learned (the second half)
-    assert domain_acc("source-only", 0, slice(6, None)) > 0.95
-    # the adversarial game swings from epoch to epoch (one seed's second half went 0.94, 0.99, 0.99, 0.87 on one
-    # machine), so DANN is judged over all its epochs and two seeds: its features keep fooling the classifier
-    assert (domain_acc("dann", 0, slice(None)) + domain_acc("dann", 1, slice(None))) / 2 < 0.75
+    assert run("source-only", 0, slice(6, None)) > 0.95
+    # the adversarial game swings from epoch to epoch (one seed's second half went 0.94, 0.99, 0.99, 0.87
+    # on one machine), so DANN is judged over all its epochs and two seeds: its features keep fooling the
+    # classifier
+    assert (run("dann", 0, slice(None)) + run("dann", 1, slice(None))) / 2 < 0.75
 
 
 def test_same_config_seed_device_same_numbers(data16, tmp_path):
@@ -130,26 +125,14 @@ def test_grl_update_and_mmd_run(tmp_path):
     domains a brightness offset apart, a discriminator trained beside a lambda = 0 GRL run tells
     them apart; reversed gradients (lambda > 0) or the MMD term make F hide the offset from it."""
     data = pair(bars(128, 0, 0), bars(128, 80, 1))
-    base = dict(
-        update="grl",
-        epochs=3,
-        lambda_schedule="constant",
-        width=0.125,
-        image_size=16,
-        batch_size=32,
-        augment="none",
-        canny=None,
-    )
 
-    def domain_acc(name, **options):
-        _, events = train(TrainConfig(**base, **options), data, run_dir=tmp_path / name)
-        assert events[-1]["kind"] == "done" and events[-1]["epochs"] == 3
-        epochs = [e for e in events if e["kind"] == "epoch"]
-        return sum(e["domain_acc"] for e in epochs[1:]) / 2  # epochs 2 and 3
+    def run(name, **options):
+        # epochs 2 and 3 of 3
+        return domain_acc(data, tmp_path / name, slice(1, None), update="grl", epochs=3, **options)
 
-    alone = domain_acc("alone", lamb=0.0)  # D learns, F never hears from it: D wins
-    adversarial = domain_acc("grl", lamb=1.0)  # F receives -lambda * D's gradient: D loses
-    aligned = domain_acc("mmd", lamb=0.0, mmd_weight=1.0)  # F minimises MMD(f_s, f_t): D loses too
+    alone = run("alone", lamb=0.0)  # D learns, F never hears from it: D wins
+    adversarial = run("grl", lamb=1.0)  # F receives -lambda * D's gradient: D loses
+    aligned = run("mmd", lamb=0.0, mmd_weight=1.0)  # F minimises MMD(f_s, f_t): D loses too
     assert alone > 0.85, (alone, adversarial, aligned)
     assert adversarial < alone - 0.25, (alone, adversarial)  # about 0.95 against 0.5
     assert aligned < alone - 0.2, (alone, aligned)  # about 0.95 against 0.6
@@ -300,5 +283,5 @@ def test_without_a_held_out_source_the_other_validators_still_judge(data16, tmp_
     trainer, events = train(TrainConfig(epochs=1, source_val=0.0, **SMALL), data16, run_dir=tmp_path)
     scores = events[-2]["validators"]
     assert "source_acc" not in scores and {"entropy", "im", "bnm", "snd"} <= scores.keys()
-    assert trainer.folder.checkpoint("source_acc").name == "last.pt"  # nothing to select by: the last epoch
-    assert trainer.folder.checkpoint("im").name == "best-im.pt"
+    assert shipped(trainer.dir, "source_acc").path.name == "last.pt"  # nothing to select by: the last epoch
+    assert shipped(trainer.dir, "im").path.name == "best-im.pt"

@@ -158,9 +158,8 @@ def test_domain_objective_scores_the_discriminator_and_reverses_only_with_grl():
     def discriminator(f):  # one logit per row, for any leading copy dimensions
         return linear(f).squeeze(-1)
 
-    f = torch.tensor(
-        [[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True
-    )  # 2 source, 2 target
+    # 2 source, 2 target
+    f = torch.tensor([[-1.0, 0.0], [-2.0, 0.0], [3.0, 0.0], [-4.0, 0.0]], requires_grad=True)
     out = domain_loss(discriminator, f, 2)
     assert out.correct.item() == 3  # the last target row looks like a source row
     plain = torch.autograd.grad(out.loss, f)[0]

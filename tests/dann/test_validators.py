@@ -32,9 +32,8 @@ def test_snd_is_high_when_points_have_many_close_neighbours():
     few_big_clusters = onehot([i % 2 for i in range(40)], classes=10)  # 20 neighbours each
     many_small_clusters = onehot([i % 10 for i in range(40)], classes=10)  # 4 neighbours each
     assert V.scores(few_big_clusters)["snd"] > V.scores(many_small_clusters)["snd"]
-    assert math.isclose(
-        V.scores(few_big_clusters)["snd"], math.log(19), rel_tol=1e-3
-    )  # spread over 19 others
+    # spread over 19 others
+    assert math.isclose(V.scores(few_big_clusters)["snd"], math.log(19), rel_tol=1e-3)
 
 
 def test_selection_takes_the_best_epoch_the_later_on_a_tie_and_last():

@@ -26,9 +26,8 @@ def test_noisy_photos_reach_it_at_some_pair_and_say_which():
     r = edges.ink_reach(noisy, strokes(width=8))  # 25% ink; Canny on noise draws about 15% to 39%
     assert r.least < r.goal < r.most and r.reachable
     assert abs(r.density - r.goal) < 0.05
-    assert (
-        abs(edges.edge_density(noisy, r.low, r.high) - r.density) < 1e-6
-    )  # the pair named gives the ink named
+    # the pair named gives the ink named
+    assert abs(edges.edge_density(noisy, r.low, r.high) - r.density) < 1e-6
 
 
 def test_thick_strokes_are_beyond_one_pixel_lines():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from app_pages.lib import charts
+from explorer.analysis import charts
 from explorer.data import grids, overview
 from explorer.data.builtin import load_builtin
 

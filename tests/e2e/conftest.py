@@ -7,7 +7,9 @@ screenshots there; otherwise they go to a temporary folder.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,9 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -142,7 +147,8 @@ def browser():
     exe = shutil.which("chromium")
     if exe is None:
         pytest.fail(
-            "Debian's chromium is not installed: `apt-get install -y chromium` (the README's second command does it)."
+            "Debian's chromium is not installed: `apt-get install -y chromium` "
+            "(the README's second command does it)."
         )
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
@@ -152,7 +158,8 @@ def browser():
 
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
-    """One app for the suite (a test that kills it starts its own); its log must hold no traceback at the end."""
+    """One app for the suite (a test that kills it starts its own); its log must hold no traceback
+    at the end."""
     tmp = tmp_path_factory.mktemp("app")
     a = App(tmp / "home", tmp / "app.log").start()
     yield a
@@ -228,3 +235,93 @@ def shoot(page, name: str, part: str | None = None) -> Path:
     (page.locator(part).first if part else page).screenshot(path=str(path))
     page.set_viewport_size(size)
     return path
+
+
+# ---- what the tests do on the pages, as a user does it
+
+
+def epoch_shown(page) -> int:
+    text = page.locator("[data-testid='stProgress']").inner_text()
+    m = re.search(r"epoch (\d+)/", text)
+    return int(m.group(1)) if m else -1
+
+
+def wait_epoch(page, at_least: int, timeout: float = 120_000) -> None:
+    """Until the progress bar shows epoch `at_least` or later."""
+    page.wait_for_function(
+        "n => +((document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '')"
+        ".match(/epoch (\\d+)\\//)?.[1] ?? -1) >= n",
+        arg=at_least,
+        timeout=timeout,
+    )
+
+
+def first_selectbox(page) -> str:
+    """The first select box's label and chosen value."""
+    box = page.locator("[data-testid='stSelectbox']").first
+    return box.text_content() + " ".join(i.input_value() for i in box.locator("input").all())
+
+
+def by_hand(page) -> None:
+    """Options set by hand, so Start trains one run (left to auto, the first run on the data
+    measures several)."""
+    page.get_by_role("radio", name="rotate", exact=True).check(force=True)
+    auto = page.get_by_role("radio", name="auto: chosen from the data")
+    if auto.is_checked():
+        page.get_by_role("radio", name="off: no edges").check(force=True)
+    settle(page)
+
+
+def set_number(page, label: str, value) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    settle(page)
+
+
+def photo_zip(classes=("apple", "banana"), n=12, size=32, seed=0) -> bytes:
+    """source/<class>/*.png in colour, target/*.png as grey outlines: a two-domain zip."""
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, c in enumerate(classes):
+            for i in range(n):
+                img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+                img[:, :, k % 3] = 255
+                png = io.BytesIO()
+                Image.fromarray(img).save(png, format="PNG")
+                zf.writestr(f"source/{c}/{c}_{i}.png", png.getvalue())
+        for i in range(n * len(classes)):
+            png = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(png, format="PNG")
+            zf.writestr(f"target/t_{i}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def open_zip(page, data: bytes, name: str = "fruit.zip") -> None:
+    go(page, "Data")
+    page.get_by_text("Upload a zip", exact=True).click()
+    settle(page)
+    uploader(page, "Zip: both domains").set_input_files(
+        {"name": name, "mimeType": "application/zip", "buffer": data}
+    )
+    page.wait_for_selector(f"[data-testid='stFileChipName']:has-text('{name}')")
+    page.wait_for_function("!document.querySelector('[data-testid=\"stFileChip\"] [role=progressbar]')")
+    settle(page, 1000)  # the upload has reached the server
+    page.get_by_role("button", name="Open zip").click()
+    page.wait_for_selector("[data-testid='stToast']:has-text('Loaded'), [data-testid='stAlertContentError']")
+    settle(page)
+
+
+def start_run(page, epochs: int, seed: int | None = None) -> None:
+    go(page, "Train DANN")
+    set_number(page, "Epochs", epochs)
+    if seed is not None:
+        set_number(page, "Seed", seed)
+    set_number(page, "Batch size", 16)
+    by_hand(page)
+    page.get_by_role("button", name="Start training").click()
+
+
+def text(page) -> str:
+    return page.locator("[data-testid='stApp']").inner_text()

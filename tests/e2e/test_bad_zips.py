@@ -3,8 +3,7 @@
 import io
 import zipfile
 
-from tests.e2e.conftest import errors
-from tests.e2e.test_pages import open_zip
+from tests.e2e.conftest import errors, open_zip
 
 
 def zip_of(entries) -> bytes:

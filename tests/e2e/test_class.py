@@ -6,8 +6,7 @@ import json
 import re
 import time
 
-from tests.e2e.conftest import no_errors, settle
-from tests.e2e.test_two_users import start_run, text
+from tests.e2e.conftest import no_errors, settle, start_run, text
 
 WAITING = r"is waiting for this server's CPU: (\d) run\(s\) ahead of it, about \d+ (s|min) until it starts"
 

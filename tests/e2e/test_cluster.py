@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from tests.e2e.conftest import App, go, no_errors, settle, shoot
-from tests.e2e.test_training import by_hand, set_number, wait_epoch
+from tests.e2e.conftest import App, by_hand, go, no_errors, set_number, settle, shoot, wait_epoch
 
 pytestmark = pytest.mark.ray
 

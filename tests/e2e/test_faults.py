@@ -11,9 +11,19 @@ import zlib
 import torch
 
 from explorer.store import checkpoints
-from tests.e2e.conftest import App, errors, go, settle, uploader
-from tests.e2e.test_pages import open_zip, photo_zip
-from tests.e2e.test_training import by_hand, epoch_shown, set_number, wait_epoch
+from tests.e2e.conftest import (
+    App,
+    by_hand,
+    epoch_shown,
+    errors,
+    go,
+    open_zip,
+    photo_zip,
+    set_number,
+    settle,
+    uploader,
+    wait_epoch,
+)
 
 
 def tree(root) -> set[str]:

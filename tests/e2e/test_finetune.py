@@ -2,8 +2,7 @@
 
 import os
 
-from tests.e2e.conftest import go, no_errors, settle, shoot, table_cells
-from tests.e2e.test_training import set_number
+from tests.e2e.conftest import go, no_errors, set_number, settle, shoot, table_cells
 
 
 def test_fine_tune_the_head_then_everything_and_compare(page):

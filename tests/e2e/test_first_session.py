@@ -1,17 +1,28 @@
 """The README's first session, end to end, as a teacher in front of a class plays it: Data, Canny,
-Train DANN with the defaults (3 epochs instead of 40, so the test stays short), its source-only twin
-seen beside its button and in the overlay without a reload, the same run on Feature Space (its
-movie, and where it looks beside its twin), Layer Activations and Fine-tune offline, and the run shared into a second browser. At every
-step: no traceback, no server path, the same run id."""
+Train DANN with the defaults (3 epochs instead of 40, so the test stays short): auto measures its
+shortlist side by side and the page shows the options and the validator's pick; its source-only twin
+seen beside its button and in the overlay without a reload; what auto measured on the Canny Tuner;
+the same run on Feature Space (its movie, and where it looks beside its twin), Layer Activations and
+Fine-tune offline, and the run shared into a second browser. At every step: no traceback, no server
+path, the same run id."""
 
 import re
 
 import pytest
 
-from tests.e2e.conftest import App, go, no_errors, settle, shoot, table_cells
-from tests.e2e.test_auto import measure_default
+from tests.e2e.conftest import App, go, no_errors, set_number, settle, shoot, table_cells
 
 SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
+
+
+def measure_default(page) -> None:
+    """Train DANN's Start with every option at its default (3 epochs): the first run measures the
+    whole shortlist side by side, until auto has chosen."""
+    go(page, "Train DANN")
+    set_number(page, "Epochs", 3)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_selector("text=auto: measuring", timeout=60_000)
+    page.wait_for_selector("[data-testid='stAlertContentSuccess']:has-text('auto chose')", timeout=300_000)
 
 
 def selected_id(page, label: str) -> str:
@@ -35,7 +46,8 @@ def clean(page, home) -> str:
 
 @pytest.fixture
 def fresh(browser, tmp_path):
-    """A fresh machine: its own app (no decision auto measured earlier, no hub cache), and a browser on its first page."""
+    """A fresh machine: its own app (no decision auto measured earlier, no hub cache), and a
+    browser on its first page."""
     app = App(tmp_path / "home", tmp_path / "app.log", TORCH_HOME=str(tmp_path / "torch")).start()
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
@@ -58,7 +70,10 @@ def test_the_readme_first_session(fresh, browser):
     measure_default(page)
     page.wait_for_selector("text=Selected run", timeout=60_000)
     settle(page, 1500)
-    assert "no target label was used" in clean(page, home)
+    text = clean(page, home)
+    # the options' curves and the validator's pick, with whether the target's labels agree
+    assert "no target label was used" in text and "This target is labelled, so we can check" in text
+    shoot(page, "train_auto", part=".st-key-this_run")
     run = selected_id(page, "Selected run")
     assert "run=" in page.url  # the selected run is in the address
 
@@ -81,6 +96,11 @@ def test_the_readme_first_session(fresh, browser):
     assert open(got.value.path()).readline().strip() == "id,label"
     shoot(page, "train_twin", part=".stMainBlockContainer")
 
+    go(page, "Canny Tuner")  # what auto measured: the options and the winner
+    page.wait_for_selector("text=What auto measured")
+    assert "measured on this data on" in clean(page, home)
+    shoot(page, "canny_auto")
+
     go(page, "Feature Space")
     page.wait_for_selector("[data-testid='stMetric']", timeout=240_000)
     settle(page)
@@ -94,7 +114,8 @@ def test_the_readme_first_session(fresh, browser):
     settle(page)
     clean(page, home)
     page.locator("[data-testid='stButtonGroup']").get_by_text("Where it looks", exact=True).click()
-    # the twin trained above, found; a 3-epoch run may have no evidence at the last block yet, which the page says
+    # the twin trained above, found; a 3-epoch run may have no evidence at the last block yet,
+    # which the page says
     page.wait_for_selector("text=/its source-only twin \\d+%|No map had any evidence/", timeout=120_000)
     settle(page)
     text = clean(page, home)

@@ -1,12 +1,6 @@
 """Every page opens from the sidebar without an error; a zip dataset and a dropped image work."""
 
-import io
-import zipfile
-
-import numpy as np
-from PIL import Image
-
-from tests.e2e.conftest import PAGES, go, no_errors, settle, shoot, uploader
+from tests.e2e.conftest import PAGES, go, no_errors, open_zip, photo_zip, settle, shoot, uploader
 
 
 def test_every_page_opens_from_the_sidebar(page):
@@ -16,40 +10,6 @@ def test_every_page_opens_from_the_sidebar(page):
         assert "sid=" in page.url  # the session id travels with the address
     go(page, "Data")
     shoot(page, "data")
-
-
-def photo_zip(classes=("apple", "banana"), n=12, size=32, seed=0) -> bytes:
-    """source/<class>/*.png in colour, target/*.png as grey outlines: a two-domain zip."""
-    rng = np.random.default_rng(seed)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for k, c in enumerate(classes):
-            for i in range(n):
-                img = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-                img[:, :, k % 3] = 255
-                png = io.BytesIO()
-                Image.fromarray(img).save(png, format="PNG")
-                zf.writestr(f"source/{c}/{c}_{i}.png", png.getvalue())
-        for i in range(n * len(classes)):
-            png = io.BytesIO()
-            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(png, format="PNG")
-            zf.writestr(f"target/t_{i}.png", png.getvalue())
-    return buf.getvalue()
-
-
-def open_zip(page, data: bytes, name: str = "fruit.zip") -> None:
-    go(page, "Data")
-    page.get_by_text("Upload a zip", exact=True).click()
-    settle(page)
-    uploader(page, "Zip: both domains").set_input_files(
-        {"name": name, "mimeType": "application/zip", "buffer": data}
-    )
-    page.wait_for_selector(f"[data-testid='stFileChipName']:has-text('{name}')")
-    page.wait_for_function("!document.querySelector('[data-testid=\"stFileChip\"] [role=progressbar]')")
-    settle(page, 1000)  # the upload has reached the server
-    page.get_by_role("button", name="Open zip").click()
-    page.wait_for_selector("[data-testid='stToast']:has-text('Loaded'), [data-testid='stAlertContentError']")
-    settle(page)
 
 
 def test_a_zip_dataset_uploaded_on_the_data_page_shows_its_classes(page):

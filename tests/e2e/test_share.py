@@ -2,8 +2,7 @@
 shared by link opens read-only in another browser, and a made-up or revoked link is refused."""
 
 from tests.conftest import make_image_folder
-from tests.e2e.conftest import App, go, no_errors, settle, shoot
-from tests.e2e.test_training import by_hand, first_selectbox, set_number
+from tests.e2e.conftest import App, by_hand, first_selectbox, go, no_errors, set_number, settle, shoot
 
 
 def test_a_shared_run_opens_read_only_in_another_browser_until_revoked(page, browser, app):

@@ -1,46 +1,18 @@
 """The teaching loop in a browser: tune Canny, train DANN and watch it, stop, see the t-SNE."""
 
 import os
-import re
 
-from tests.e2e.conftest import go, no_errors, settle, shoot
-
-
-def epoch_shown(page) -> int:
-    text = page.locator("[data-testid='stProgress']").inner_text()
-    m = re.search(r"epoch (\d+)/", text)
-    return int(m.group(1)) if m else -1
-
-
-def wait_epoch(page, at_least: int, timeout: float = 120_000) -> None:
-    """Until the progress bar shows epoch `at_least` or later."""
-    page.wait_for_function(
-        "n => +((document.querySelector('[data-testid=\"stProgress\"]')?.innerText || '').match(/epoch (\\d+)\\//)?.[1] ?? -1) >= n",
-        arg=at_least,
-        timeout=timeout,
-    )
-
-
-def first_selectbox(page) -> str:
-    """The first select box's label and chosen value."""
-    box = page.locator("[data-testid='stSelectbox']").first
-    return box.text_content() + " ".join(i.input_value() for i in box.locator("input").all())
-
-
-def by_hand(page) -> None:
-    """Options set by hand, so Start trains one run (left to auto, the first run on the data measures several)."""
-    page.get_by_role("radio", name="rotate", exact=True).check(force=True)
-    auto = page.get_by_role("radio", name="auto: chosen from the data")
-    if auto.is_checked():
-        page.get_by_role("radio", name="off: no edges").check(force=True)
-    settle(page)
-
-
-def set_number(page, label: str, value) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    settle(page)
+from tests.e2e.conftest import (
+    by_hand,
+    epoch_shown,
+    first_selectbox,
+    go,
+    no_errors,
+    set_number,
+    settle,
+    shoot,
+    wait_epoch,
+)
 
 
 def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
@@ -63,7 +35,8 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     by_hand(page)
     page.get_by_role("button", name="Start training").click()
     wait_epoch(page, 1)
-    # the live curves under "This run" (the overlay below joins the run after its first epoch, and grows only on a full rerun)
+    # the live curves under "This run" (the overlay below joins the run after its first epoch,
+    # and grows only on a full rerun)
     first, chart = epoch_shown(page), page.locator(".st-key-this_run [data-testid='stVegaLiteChart']").first
     before = chart.screenshot()
     # Three more epochs show the curves growing; for the README's screenshots the run goes on to

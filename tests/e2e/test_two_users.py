@@ -3,23 +3,7 @@
 import json
 import time
 
-from tests.e2e.conftest import go, no_errors, settle, table_cells
-from tests.e2e.test_pages import open_zip, photo_zip
-from tests.e2e.test_training import by_hand, set_number
-
-
-def start_run(page, epochs: int, seed: int | None = None) -> None:
-    go(page, "Train DANN")
-    set_number(page, "Epochs", epochs)
-    if seed is not None:
-        set_number(page, "Seed", seed)
-    set_number(page, "Batch size", 16)
-    by_hand(page)
-    page.get_by_role("button", name="Start training").click()
-
-
-def text(page) -> str:
-    return page.locator("[data-testid='stApp']").inner_text()
+from tests.e2e.conftest import go, no_errors, open_zip, photo_zip, settle, start_run, table_cells, text
 
 
 def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
@@ -70,7 +54,8 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
         "[data-testid='stDataFrame']"
     ).last.scroll_into_view_if_needed()  # the comparison table, below the validators'
     b.wait_for_function(
-        "Array.from(document.querySelectorAll('[data-testid^=glide-cell]')).some(e => e.textContent.startsWith('dann'))"
+        "Array.from(document.querySelectorAll('[data-testid^=glide-cell]'))"
+        ".some(e => e.textContent.startsWith('dann'))"
     )
     cells = table_cells(b)
     assert sum(c.startswith("dann λ=0.1 constant") for c in cells) == 1, cells

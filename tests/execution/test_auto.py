@@ -9,25 +9,14 @@ from dataclasses import replace
 import pytest
 
 from explorer.dann.config import TrainConfig
-from explorer.data.builtin import load_builtin
 from explorer.data.domains import Dataset, Domain
 from explorer.data.preprocess import Preprocess
 from explorer.execution import auto
-from explorer.execution.events import Done, Failed
-from explorer.execution.measure import MeasureEnded, Measurement, MeasureStarted
+from explorer.execution.events import Done, Failed, MeasureEnded, MeasureStarted
+from explorer.execution.measure import Measurement
 from explorer.store import decisions, runs
 
 SMALL = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=1)
-
-
-@pytest.fixture(scope="module")
-def data16():
-    return load_builtin(16)
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXPLORER_HOME", str(tmp_path / "home"))
 
 
 def test_the_shortlist_holds_the_top_two_no_edges_and_both_augmentations(data16):
@@ -174,7 +163,7 @@ def test_a_stop_stops_every_option_and_decides_nothing(data16, tmp_path):
 
 
 def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
-    from explorer.execution.keep import twin
+    from explorer.execution.keep import source_only_twin
 
     measured = {
         **replace(SMALL, canny=None, augment="none").to_dict(),
@@ -182,7 +171,7 @@ def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
         "device_type": "cpu",
         "auto": {"asked": {"canny": "auto", "augment": "auto"}},
     }
-    config, folder = twin(measured)
+    config, folder = source_only_twin(measured)
     assert (
         config.method == "source-only" and config.measured and folder is None
     )  # its own measurement comes first
@@ -192,7 +181,7 @@ def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
             options, [history(0.9)] + [history(0.1)] * (len(options) - 1), data16.fingerprint, "source-only"
         )
     )
-    config, folder = twin(measured)
+    config, folder = source_only_twin(measured)
     assert (config.canny, config.augment) == (
         options[0].preprocess.spec,
         options[0].augment,

@@ -7,16 +7,16 @@ import pytest
 
 from explorer.dann.config import TrainConfig
 from explorer.data.builtin import load_builtin
-from explorer.execution.backends import InProcess, Request, choose
+from explorer.execution.backends import InProcess, Request
+from explorer.execution.choose import choose
 from explorer.execution.events import Done, Epoch, Failed, Started, typed
-from explorer.execution.keep import Keep, twin
+from explorer.execution.keep import Keep, source_only_twin
 from explorer.execution.processes import Processes
 from explorer.execution.stacked import Stacked
 from explorer.store import cache, runs
 
-CFG = TrainConfig(
-    width=0.125, image_size=16, batch_size=32, epochs=1, canny=None, augment="rotate"
-)  # set by hand: one run
+# set by hand: one run
+CFG = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=1, canny=None, augment="rotate")
 
 
 def test_choose_picks_by_run_count_device_and_request():
@@ -40,8 +40,9 @@ def test_trainer_events_become_typed_events_and_unknown_kinds_are_refused():
         "m",
         2,
     )
-    with pytest.raises(ValueError):
-        typed(0, "here", {"kind": "sweep"})
+    for kind in ("sweep", "waiting", "retry"):  # a back-end yields its own Waiting and Retrying
+        with pytest.raises(ValueError):
+            typed(0, "here", {"kind": kind, "message": "m"})
 
 
 def test_in_process_trains_one_run_under_the_cache_rules_for_an_owner(tmp_path, monkeypatch):
@@ -61,9 +62,8 @@ def test_in_process_trains_one_run_under_the_cache_rules_for_an_owner(tmp_path, 
     assert all(seen_locked)  # the run's lock is held from its first event to its last
     assert not cache.busy(folder)  # and let go at the end
     assert "a" * 32 in runs.owners(folder)
-    config, twin_folder = twin(
-        runs.read_run(folder).config
-    )  # its source-only twin: the same options, its own folder
+    # its source-only twin: the same options, its own folder
+    config, twin_folder = source_only_twin(runs.read_run(folder).config)
     assert config.method == "source-only" and twin_folder == cache.run_dir(
         config.run_id(data.fingerprint, "cpu")
     )
@@ -72,9 +72,8 @@ def test_in_process_trains_one_run_under_the_cache_rules_for_an_owner(tmp_path, 
 def test_a_run_that_cannot_start_fails_with_a_sentence_and_the_next_still_trains(tmp_path):
     data = load_builtin(16)
     (tmp_path / "taken").mkdir()
-    list(
-        InProcess().train([Request(0, CFG, tmp_path / "taken")], data, threading.Event(), Keep())
-    )  # a run of CFG
+    # a run of CFG
+    list(InProcess().train([Request(0, CFG, tmp_path / "taken")], data, threading.Event(), Keep()))
     other = TrainConfig(**(CFG.to_dict() | {"seed": 5}))
     events = list(
         InProcess().train(

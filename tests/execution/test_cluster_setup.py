@@ -13,9 +13,8 @@ from explorer.execution import ray_runs, ray_task
 
 def test_the_backend_is_chosen_by_configuration(monkeypatch):
     monkeypatch.delenv(cluster.ENV, raising=False)
-    assert (
-        cluster.configured() is None and cluster.from_env() is None
-    )  # unset: in-process, Ray never imported
+    # unset: in-process, Ray never imported
+    assert cluster.configured() is None and cluster.from_env() is None
     monkeypatch.setenv(cluster.ENV, " 10.0.0.5:6379 ")
     assert cluster.configured() == "10.0.0.5:6379"
     assert cluster.configured("local") == "local"  # --ray wins over the environment
@@ -87,18 +86,13 @@ def test_a_worker_sends_each_distinct_file_once_and_checkpoints_of_one_payload_a
     }
     seen = ray_task._snapshot(tmp_path)
     checkpoints.save(tmp_path / "best-im.pt", payload)
-    checkpoints.save(
-        tmp_path / "epoch_0001.pt", payload
-    )  # the same payload under another name: the same bytes
+    # the same payload under another name: the same bytes
+    checkpoints.save(tmp_path / "epoch_0001.pt", payload)
     checkpoints.save(tmp_path / "last.pt", payload | {"epoch": 2})
     (tmp_path / "metrics.jsonl").write_text("{}\n")
     files, seen = ray_task._changed(tmp_path, seen)
-    assert list(files) == [
-        "best-im.pt",
-        "epoch_0001.pt",
-        "last.pt",
-        "metrics.jsonl",
-    ]  # checkpoints first, metrics last
+    # checkpoints first, metrics last
+    assert list(files) == ["best-im.pt", "epoch_0001.pt", "last.pt", "metrics.jsonl"]
     assert files["epoch_0001.pt"] == "best-im.pt" and isinstance(files["last.pt"], bytes)
     assert ray_task._changed(tmp_path, seen)[0] == {}
 
@@ -110,8 +104,8 @@ def test_without_a_cluster_configured_ray_is_never_imported(tmp_path):
     code = (
         "import sys\n"
         "from explorer.cli import main\n"
-        "assert main(['train', '--data', 'builtin', '--image-size', '16', '--width', '0.125', '--batch-size', '32',\n"
-        f"             '--epochs', '1', '--out', {str(tmp_path / 'run')!r}]) == 0\n"
+        "assert main(['train', '--data', 'builtin', '--image-size', '16', '--width', '0.125',\n"
+        f"             '--batch-size', '32', '--epochs', '1', '--out', {str(tmp_path / 'run')!r}]) == 0\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     env = {k: v for k, v in os.environ.items() if k != cluster.ENV}

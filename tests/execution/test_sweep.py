@@ -10,13 +10,12 @@ import pytest
 import torch
 
 from explorer.dann.config import TrainConfig
-from explorer.dann.step import dann_step
 from explorer.dann.trainer import Trainer
 from explorer.data.builtin import load_builtin
-from explorer.execution.events import Epoch, Retrying, Started
+from explorer.execution.events import Epoch, Retrying, Started, SweepEnded, SweepStarted
 from explorer.execution.grid import Grid
 from explorer.execution.stacked import StackedTrainer
-from explorer.execution.sweep import Sweep, SweepEnded, SweepStarted
+from explorer.execution.sweep import Sweep
 from explorer.store import checkpoints
 
 BASE = TrainConfig(width=0.125, image_size=16, batch_size=32, epochs=2)
@@ -79,7 +78,8 @@ def test_a_2x2_sweep_writes_run_folders_and_results_then_skips_them(data16, tmp_
     assert best["point"] in {r.key for r in sweep.runs} and best["by"] == "im"
     assert best["score"] == max(row["val_im"] for row in rows)  # one seed: the point's score is its run's
     assert events[-1].oracle["target_acc"] == max(row["target_acc"] for row in rows)
-    # one seed: the validator's favourite either is the labels' best run (regret 0) or it is not (regret = the gap)
+    # one seed: the validator's favourite either is the labels' best run (regret 0) or it is not
+    # (regret = the gap)
     chosen = max(rows, key=lambda row: row["val_im"])
     gap = max(row["target_acc"] for row in rows) - chosen["target_acc"]
     assert events[-1].agreement == {"seeds": 1, "matched": int(gap == 0), "regret": pytest.approx(gap)}
@@ -124,47 +124,32 @@ def test_worker_processes_train_side_by_side_and_a_killed_worker_costs_a_retry_n
     assert {e.kind for e in finals(events).values()} == {"done"}
     assert [row["status"] for row in sweep.results()] == ["finished"] * 4
     resumed = [e.start["resumed_from"] for e in events if isinstance(e, Started)]
-    assert len(resumed) == 4 + len(
-        retries
-    )  # the retried runs started again, from a finished epoch or from scratch
-
-
-def lone_step(t: Trainer, b) -> dict:
-    """One plain run's DANN step on batch `b`, through the same step function the trainer uses."""
-    return dann_step(
-        t.nets,
-        t.opts,
-        b.xs,
-        b.ys,
-        t.inputs(b.xt, augment=True),
-        b.lamb,
-        update=t.config.update,
-        mmd_weight=t.config.mmd_weight,
-        device=t.device,
-    )
+    # the retried runs started again, from a finished epoch or from scratch
+    assert len(resumed) == 4 + len(retries)
 
 
 @pytest.mark.parametrize("update", ["two-step", "grl"])
 def test_one_stacked_copy_takes_the_steps_of_a_plain_run(data16, tmp_path, update):
     """The stack runs the real DANN step: a stack of one, fed the same batches, gives the plain
-    run's losses step for step (a wrong step, or a wrong update, shows from the second step on)."""
+    run's losses step for step (a wrong step, or a wrong update, shows from the second step on).
+    Two steps: from the third on, the two-step update's Adam amplifies the grouped convolutions'
+    rounding (measured on an AMD EPYC: 3e-7 relative at the second step, 1e-4 at the third, 5e-3 at
+    the fourth), while a lambda 10% off already differs by 3e-4 (grl) to 2e-2 (two-step) at the second."""
     cfg = TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": 0.5, "mmd_weight": 0.1}))
     plain, copy = Trainer(cfg, data16, tmp_path / "plain"), Trainer(cfg, data16, tmp_path / "copy")
     stack = StackedTrainer([copy])
     plain.begin(), copy.begin()
     stack._stack()
     plan_p, plan_c = plain.plan("dann"), copy.plan("dann")
-    for step in range(3):
-        one = lone_step(plain, plain.batch(plan_p, step))
+    for step in range(2):
+        one = plain.dann_step(plain.batch(plan_p, step))
         b = copy.batch(plan_c, step)
         out = stack.step(
             b.xs[None], b.ys[None], copy.inputs(b.xt, augment=True)[None], torch.tensor([b.lamb])
         )
         for name in ("class_loss", "domain_loss", "loss", "source_correct", "domain_correct"):
-            assert out[name][0].item() == pytest.approx(one[name].item(), rel=1e-4, abs=1e-5), (
-                step,
-                name,
-            )  # grouped convs round differently
+            # grouped convs round differently, by about 1e-6
+            assert out[name][0].item() == pytest.approx(one[name].item(), rel=2e-5, abs=1e-6), (step, name)
 
 
 @pytest.mark.parametrize("update", ["two-step", "grl"])
@@ -184,7 +169,7 @@ def test_a_stacked_step_equals_k_separate_steps(data16, tmp_path, update):
         separate = []
         for t, plan in zip(alone, plans_a):
             b = t.batch(plan, step)
-            separate.append(lone_step(t, b))
+            separate.append(t.dann_step(b))
         picks = [t.batch(plan, step) for t, plan in zip(together, plans_b)]
         xs, ys = torch.stack([p.xs for p in picks]), torch.stack([p.ys for p in picks])
         xt = torch.stack([t.inputs(p.xt, augment=True) for t, p in zip(together, picks)])
@@ -217,9 +202,8 @@ def test_a_stacked_run_writes_what_a_lone_run_writes_and_resumes_alone(data16, t
         last = checkpoints.load(r.folder / "last.pt")
         assert last["epoch"] == 2 and last["optim"]["fc"]["state"] and len(last["metrics"]) == 2
         sizes.add((r.folder / "last.pt").stat().st_size)
-    assert max(sizes) < 1.01 * min(
-        sizes
-    )  # each file holds its own copy, not the whole stack (configs differ by a few bytes)
+    # each file holds its own copy, not the whole stack (configs differ by a few bytes)
+    assert max(sizes) < 1.01 * min(sizes)
     resumed = list(Sweep(grid, base, data16, tmp_path, workers=1).events())  # resumes each run alone
     starts = [e.start["resumed_from"] for e in resumed if isinstance(e, Started)]
     assert starts == [2, 2, 2, 2]
@@ -242,19 +226,16 @@ def test_in_a_stack_a_diverged_copy_stops_alone_and_sgd_keeps_its_schedule(data1
 
     stack._stack = poisoned
     events = dict(list(stack.events())[3:6])  # after the three start events: each copy's epoch or error
-    assert (
-        events[1]["kind"] == "error" and "diverged" in events[1]["message"]
-    )  # StackedTrainer yields the trainers' own events
+    # StackedTrainer yields the trainers' own events
+    assert events[1]["kind"] == "error" and "diverged" in events[1]["message"]
     steps = stack.trainers[0].plan("dann").steps
     for k in (0, 2):
         assert events[k]["kind"] == "epoch"
-        assert (
-            round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size
-        )  # the whole epoch trained
+        # the whole epoch trained
+        assert round(events[k]["img_per_s"] * events[k]["seconds"]) == steps * BASE.batch_size
     assert events[0]["lr"] < configs[0].lr  # SGD anneals ...
-    assert stack.opts.fc.param_groups[0]["lr"] == pytest.approx(
-        events[0]["lr"]
-    )  # ... in the stacked optimiser too
+    # ... in the stacked optimiser too
+    assert stack.opts.fc.param_groups[0]["lr"] == pytest.approx(events[0]["lr"])
 
 
 def test_costs_are_known_before_the_sweep_and_match_what_it_writes(data16, tmp_path):

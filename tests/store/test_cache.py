@@ -143,7 +143,8 @@ KILLED_MID_WRITE = textwrap.dedent("""
     real_save = torch.save
     def save(obj, f, *a, **k):
         global calls
-        calls += "{name}." in str(getattr(f, "name", f))  # the temporary file is named after the checkpoint it becomes
+        # the temporary file is named after the checkpoint it becomes
+        calls += "{name}." in str(getattr(f, "name", f))
         if calls == {nth}:  # write half of this checkpoint, then die like `kill -9`
             import io
             buf = io.BytesIO(); real_save(obj, buf)
@@ -151,7 +152,8 @@ KILLED_MID_WRITE = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return real_save(obj, f, *a, **k)
     torch.save = save
-    cfg, data = TrainConfig(epochs=3, width=0.125, image_size=16, batch_size=32, canny=(100, 200)), load_builtin(16)
+    cfg = TrainConfig(epochs=3, width=0.125, image_size=16, batch_size=32, canny=(100, 200))
+    data = load_builtin(16)
     run = cache.run_dir(cfg.run_id(data.fingerprint, "cpu"))
     list(cache.guarded(run, Trainer(cfg, data, run).events()))
 """)
@@ -178,7 +180,8 @@ def test_killed_in_the_middle_of_a_checkpoint_write_leaves_only_whole_checkpoint
     leftovers = sorted(run_dir.glob(".*.tmp"))
     assert leftovers, "the killed write left its temporary file"
     assert not cache.busy(run_dir)  # the lock died with the process
-    # After the restart: the leftovers go (those and nothing else), and every checkpoint under a real name loads.
+    # After the restart: the leftovers go (those and nothing else), and every checkpoint under a real
+    # name loads.
     kept = sorted(p.name for p in run_dir.iterdir() if p not in leftovers)
     assert sorted(cache.sweep()) == leftovers
     names = sorted(p.name for p in run_dir.iterdir())

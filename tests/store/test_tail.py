@@ -20,10 +20,8 @@ def test_a_watcher_reads_only_the_lines_added_since_its_last_look(tmp_path):
     assert [r["epoch"] for r in watcher.read()] == [1, 2]
     first = watcher.bytes_read
     assert first == path.stat().st_size
-    assert [r["epoch"] for r in watcher.read()] == [
-        1,
-        2,
-    ] and watcher.bytes_read == first  # nothing new: nothing read
+    # nothing new: nothing read
+    assert [r["epoch"] for r in watcher.read()] == [1, 2] and watcher.bytes_read == first
     before = path.stat().st_size
     write(path, {"epoch": 3})
     assert [r["epoch"] for r in watcher.read()] == [1, 2, 3]
@@ -53,9 +51,8 @@ def test_a_run_started_over_is_read_from_its_start(tmp_path):
     for e in (1, 2, 3):
         folder.append({"epoch": e})
     assert len(tail.rows(folder.path / "metrics.jsonl")) == 3
-    folder.rewrite(
-        [{"epoch": 1}, {"epoch": 2, "resumed": True}]
-    )  # a resume: the checkpoint's history is the truth
+    # a resume: the checkpoint's history is the truth
+    folder.rewrite([{"epoch": 1}, {"epoch": 2, "resumed": True}])
     assert tail.rows(folder.path / "metrics.jsonl") == [{"epoch": 1}, {"epoch": 2, "resumed": True}]
     folder.begin({"run_id": "x"})
     folder.append({"epoch": 1, "again": True})

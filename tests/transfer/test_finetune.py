@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from explorer.cli import main
 from explorer.data.builtin import load_builtin
 from explorer.errors import ExplorerError
+from explorer.transfer.events import FinetuneDone
 from explorer.transfer.finetune import FinetuneConfig, FineTuner, head
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -69,9 +70,9 @@ def test_head_only_runs_and_reports_speeds(digits):
     t = FineTuner(FinetuneConfig(weights="random", freeze="head", epochs=3, per_class=20), digits)
     events = list(t.events())
     done = events[-1]
-    assert done["kind"] == "done" and done["epochs"] == 3 and done["trainable_params"] == 5130
-    assert done["seconds_per_epoch"]["later"] < done["seconds_per_epoch"]["first"]
-    assert len(t.train_idx) == 10 * 20 and done["weights"] == "random (not pretrained)"
+    assert isinstance(done, FinetuneDone) and done.epochs == 3 and done.trainable_params == 5130
+    assert done.seconds_per_epoch["later"] < done.seconds_per_epoch["first"]
+    assert len(t.train_idx) == 10 * 20 and done.weights == "random (not pretrained)"
 
 
 def test_bad_data(digits):
@@ -85,52 +86,25 @@ def test_bad_data(digits):
 
 
 def test_cli_finetune(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "finetune",
-                "--data",
-                "builtin",
-                "--weights",
-                "random",
-                "--epochs",
-                "2",
-                "--out",
-                str(tmp_path / "ft"),
-            ]
-        )
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    def finetune(weights: str, epochs: int, out: str) -> dict:
+        """`explorer finetune` on the embedded data; the summary it prints last."""
+        options = ["--weights", weights, "--epochs", str(epochs), "--out", str(tmp_path / out)]
+        assert main(["finetune", "--data", "builtin", *options]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    out = finetune("random", 2, "ft")
     assert {"val_acc", "seconds_per_epoch", "trainable_params", "weights"} <= out.keys()
     assert set(out["seconds_per_epoch"]) == {"first", "later"} and out["weights"] == "random (not pretrained)"
     # the exported state_dict loads again as weights (its 10-class head is left out for a new head)
-    assert (
-        main(
-            [
-                "finetune",
-                "--data",
-                "builtin",
-                "--weights",
-                str(tmp_path / "ft" / "model.pt"),
-                "--epochs",
-                "1",
-                "--out",
-                str(tmp_path / "ft2"),
-            ]
-        )
-        == 0
-    )
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["weights"] == "file:model.pt"
+    assert finetune(str(tmp_path / "ft" / "model.pt"), 1, "ft2")["weights"] == "file:model.pt"
 
 
 def test_page_head_only_run_completes_and_is_compared(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("app_pages/finetune.py").run()
-    assert (
-        not at.warning and at.radio(key="ft_weights").value == "Random (not pretrained)"
-    )  # offline: what works here
+    # offline: what works here
+    assert not at.warning and at.radio(key="ft_weights").value == "Random (not pretrained)"
     assert not next(b for b in at.button if b.label == "Start fine-tuning").disabled
     assert at.dataframe[0].value["trainable parameters"].tolist() == [5130]
     at.number_input(key="ft_epochs").set_value(2).run()

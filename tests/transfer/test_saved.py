@@ -47,9 +47,8 @@ def test_a_damaged_or_missing_sidecar_leaves_only_that_model_out(tmp_path):
         bad.with_suffix(".json").write_text(text, errors="surrogateescape")  # the last: not UTF-8 at all
     S.save(_model(9), tmp_path, "no sidecar").with_suffix(".json").unlink()
     when = S.save(_model(10), tmp_path, "no time")
-    when.with_suffix(".json").write_text(
-        '{"label": "no time", "saved": "yesterday"}'
-    )  # its file's time instead:
+    # a sidecar without a readable time: its file's time instead
+    when.with_suffix(".json").write_text('{"label": "no time", "saved": "yesterday"}')
     os.utime(when, (time.time() + 60, time.time() + 60))  # a minute from now, so listed first
     (tmp_path / "orphan.json").write_text('{"label": "no weights"}')
     assert S.saved(tmp_path) == [("no time", when), ("good", good)]

@@ -19,9 +19,8 @@ def class_colours(names) -> alt.Scale:
     return alt.Scale(range=list(palette.classes(len(set(names)))))
 
 
-BELOW = alt.Legend(
-    orient="bottom", title=None
-)  # a legend under a chart leaves a narrow column its plot's width
+# a legend under a chart leaves a narrow column its plot's width
+BELOW = alt.Legend(orient="bottom", title=None)
 
 
 def class_counts(df: pd.DataFrame) -> alt.Chart:
@@ -71,9 +70,8 @@ def intensity(df: pd.DataFrame) -> alt.Chart:
 def lambda_curve(points: list[tuple[float, float]]) -> dict:
     """lambda over training progress p: a vega-lite spec, built once per curve (Train DANN draws it
     on every rerun; altair's objects cost a fifth of the page's script time)."""
-    return copy.deepcopy(
-        _lambda_spec(tuple(map(tuple, points)))
-    )  # a copy: Streamlit edits the spec it is given
+    # a copy: Streamlit edits the spec it is given
+    return copy.deepcopy(_lambda_spec(tuple(map(tuple, points))))
 
 
 @functools.lru_cache(maxsize=64)
@@ -97,9 +95,8 @@ def training_curves(df: pd.DataFrame) -> dict:
     for ``st.vega_lite_chart(spec=...)``, `df` its named dataset. The spec's structure is built once
     per process: building altair's objects cost a watched run's server more than drawing it
     (bench/bench_classroom.py)."""
-    return copy.deepcopy(_training_spec()) | {
-        "datasets": {"curves": df}
-    }  # a copy: Streamlit edits the spec it is given
+    # a copy: Streamlit edits the spec it is given
+    return copy.deepcopy(_training_spec()) | {"datasets": {"curves": df}}
 
 
 @functools.cache

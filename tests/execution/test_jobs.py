@@ -1,11 +1,13 @@
-"""The background job queue: one job per device at a time, FIFO, owners see only their own jobs."""
+"""The background job queue: one job per device at a time, FIFO, owners see only their own jobs;
+a job's state is its last event's."""
 
 import threading
 import time
 
-from app_pages.lib.jobs import JobQueue
 from explorer.errors import ExplorerError
-from explorer.store.runs import add_owner, list_runs, owners
+from explorer.execution import jobs
+from explorer.execution.events import Done, Epoch, Failed, Started, Stopped, SweepEnded, SweepStarted
+from explorer.execution.jobs import POLL, WAITING_POLL, Job, JobQueue, poll_seconds
 
 
 def wait(cond, timeout=10):
@@ -20,13 +22,13 @@ def wait(cond, timeout=10):
 def gated(gate: threading.Event, log: list, name: str):
     def start(stop):
         log.append(f"{name} start")
-        yield {"kind": "start"}
+        yield Started(0, "here", {})
         while not gate.wait(0.01):
             if stop.is_set():
-                yield {"kind": "stopped", "message": f"{name} stopped"}
+                yield Stopped(0, "here", f"{name} stopped")
                 return
         log.append(f"{name} end")
-        yield {"kind": "done"}
+        yield Done(0, "here", {})
 
     return start
 
@@ -53,13 +55,10 @@ def test_devices_do_not_wait_for_each_other():
     wait(lambda: a.state == "running" and c.state == "running")
     gate.set()
     wait(lambda: a.finished and c.finished)
-    assert (a.state, c.state) == ("done", "done") and [e["kind"] for e in a.events] == ["start", "done"]
+    assert (a.state, c.state) == ("done", "done") and [e.kind for e in a.events] == ["start", "done"]
 
 
 def test_a_jobs_state_is_its_last_events_so_a_failed_run_inside_a_sweep_does_not_end_it():
-    from explorer.execution.events import Done, Epoch, Failed, Started
-    from explorer.execution.sweep import SweepEnded, SweepStarted
-
     def one_run(stop):  # a single run: its own final event is the job's
         yield Started(0, "here", {})
         yield Failed(0, "here", "Training diverged in epoch 1.")
@@ -87,7 +86,7 @@ def test_a_failing_job_does_not_kill_the_worker():
         yield
 
     def crash(stop):
-        yield {"kind": "start"}
+        yield Started(0, "here", {})
         raise ZeroDivisionError("boom")
 
     j1 = q.submit("x", "bad", "cpu", bad)
@@ -117,55 +116,6 @@ def test_stop_before_start():
     assert q.jobs("y") == [b] and q.jobs("x") == [a]
 
 
-def test_runs_are_listed_for_their_owners_only(tmp_path):
-    import json
-
-    run = tmp_path / "abc"
-    run.mkdir()
-    (run / "config.json").write_text(
-        json.dumps(
-            {
-                "run_id": "abc",
-                "data_fingerprint": "fp",
-                "method": "dann",
-                "lamb": 0.1,
-                "lambda_schedule": "constant",
-                "epochs": 1,
-            }
-        )
-    )
-    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "target_acc": 0.5}) + "\n")
-    add_owner(run, "alice")
-    add_owner(run, "alice")
-    assert owners(run) == {"alice"}
-    assert [r.run_id for r in list_runs("fp", "alice", root=tmp_path)] == ["abc"]
-    assert list_runs("fp", "bob", root=tmp_path) == [] and list_runs("other", "alice", root=tmp_path) == []
-    assert list_runs("fp", None, root=tmp_path)[0].finished
-
-
-def test_half_written_metrics_line_is_skipped(tmp_path):
-    import json
-
-    run = tmp_path / "r"
-    run.mkdir()
-    (run / "config.json").write_text(
-        json.dumps(
-            {
-                "run_id": "r",
-                "data_fingerprint": "fp",
-                "method": "dann",
-                "lamb": 0.1,
-                "lambda_schedule": "constant",
-                "epochs": 3,
-            }
-        )
-    )
-    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + '{"epoch": 2, "targ')
-    (tmp_path / "junk").mkdir()  # a folder that is not a run
-    records = list_runs("fp", root=tmp_path)
-    assert [m["epoch"] for m in records[0].metrics] == [1] and not records[0].finished
-
-
 def stepped(steps: threading.Semaphore, epochs: int):
     """A job that reports its progress one epoch per release of `steps`."""
 
@@ -173,26 +123,23 @@ def stepped(steps: threading.Semaphore, epochs: int):
         for e in range(1, epochs + 1):
             while not steps.acquire(timeout=0.01):
                 if stop.is_set():
-                    yield {"kind": "stopped", "message": "stopped"}
+                    yield Stopped(0, "here", "stopped")
                     return
-            yield {"kind": "epoch", "progress": e / epochs}
-        yield {"kind": "done"}
+            yield Epoch(0, "here", {"epoch": e, "progress": e / epochs})
+        yield Done(0, "here", {})
 
     return start
 
 
 def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish():
     q, steps = JobQueue(), threading.Semaphore(0)
-    a = q.submit("alice", "A", "cpu", stepped(steps, 4))
-    b = q.submit("bob", "B", "cpu", stepped(threading.Semaphore(100), 1))
-    c = q.submit("carol", "C", "cpu", stepped(threading.Semaphore(100), 1))
-    for job, seconds in ((a, 40.0), (b, 30.0), (c, 20.0)):
-        job.expected = seconds
+    a = q.submit("alice", "A", "cpu", stepped(steps, 4), expected=40.0)
+    b = q.submit("bob", "B", "cpu", stepped(threading.Semaphore(100), 1), expected=30.0)
+    c = q.submit("carol", "C", "cpu", stepped(threading.Semaphore(100), 1), expected=20.0)
     wait(lambda: a.state == "running")
     assert q.wait(a) == 0 and q.waiting_ahead(c) == 2
-    assert (
-        60 <= q.wait(c) <= 70
-    )  # A has not reported progress: its expected time (less the moments spent), then B's 30
+    # A has not reported progress: its expected time (less the moments spent), then B's 30
+    assert 60 <= q.wait(c) <= 70
     steps.release()
     wait(lambda: a.events)
     time.sleep(0.05)
@@ -208,8 +155,6 @@ def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish(
 
 
 def test_pages_look_once_per_epoch_while_a_run_trains_and_seldom_while_all_wait():
-    from app_pages.lib.jobs import POLL, WAITING_POLL, Job, poll_seconds
-
     running, queued, done = (Job("o", "x", "cpu", None, state=s) for s in ("running", "queued", "done"))
     assert poll_seconds([done]) is None
     assert poll_seconds([queued, done]) == WAITING_POLL
@@ -221,8 +166,6 @@ def test_pages_look_once_per_epoch_while_a_run_trains_and_seldom_while_all_wait(
 
 
 def test_a_server_up_all_term_remembers_only_the_newest_finished_jobs(monkeypatch):
-    from app_pages.lib import jobs
-
     monkeypatch.setattr(jobs, "KEEP_FINISHED", 3)
     q, gate = JobQueue(), threading.Event()
     gate.set()

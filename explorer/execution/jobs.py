@@ -2,9 +2,10 @@
 
 The app's pages must never train in Streamlit's script thread, and two browser sessions must not
 train on the same GPU at once. `JobQueue.submit` puts a job in line; one worker thread per device
-type ("cpu", "cuda") takes jobs in order and iterates their event stream, storing every event on
-the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the engine to end within one step. A job's
-state when its stream ends is its last event's: a run's (or a sweep's) final event, or done.
+type ("cpu", "cuda") takes jobs in order and iterates their event stream (the typed events of
+`events.py`), storing every event on the job. Pages poll `Job.snapshot()`; `Job.stop()` asks the
+engine to end within one step. A job's state when its stream ends is its last event's: a run's (a
+sweep's, a fine-tuning's) final event, or done.
 
 Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
 
@@ -23,15 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from explorer.errors import ExplorerError
+from explorer.execution.events import Epoch
 
 _ids = itertools.count(1)
 CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
-POLL = (
-    1.0,
-    5.0,
-)  # seconds between a watching page's looks at a running job: about as often as its events come
+# seconds between a watching page's looks at a running job: about as often as its events come
+POLL = (1.0, 5.0)
 WAITING_POLL = 5.0  # and at jobs that all wait: only their place in the queue changes
-KEEP_FINISHED = 256  # finished jobs remembered (the newest): their runs stay in the cache, found from there
+# finished jobs remembered (the newest): their runs stay in the cache, found from there
+KEEP_FINISHED = 256
 
 
 @dataclass(eq=False)
@@ -42,7 +43,7 @@ class Job:
     start: Callable[[threading.Event], Iterator] | None  # returns the engine's event stream; None once run
     id: int = field(default_factory=lambda: next(_ids))
     state: str = "queued"  # queued, running, done, stopped, error
-    events: list[dict] = field(default_factory=list)
+    events: list = field(default_factory=list)  # typed events (`events.py`), in order
     message: str = ""
     stop_event: threading.Event = field(default_factory=threading.Event)
     expected: float | None = None  # about how many seconds it takes once it starts; None: not known
@@ -88,13 +89,21 @@ class JobQueue:
         self._all: list[Job] = []
 
     def submit(
-        self, owner: str, label: str, device: str, start: Callable[[threading.Event], Iterator]
+        self,
+        owner: str,
+        label: str,
+        device: str,
+        start: Callable[[threading.Event], Iterator],
+        expected: float | None = None,
     ) -> Job:
-        job = Job(owner=owner, label=label, device=device, start=start)
+        """Put a job in `device`'s line (`CLUSTER`: its own thread at once); `expected`: about how
+        many seconds it takes once it starts, for the estimates of the jobs behind it."""
+        job = Job(owner=owner, label=label, device=device, start=start, expected=expected)
         with self._lock:
             self._all.append(job)
             done = [j for j in self._all if j.finished]
-            if len(done) > KEEP_FINISHED:  # a server up for a term must not keep every event of every run
+            # a server up for a term must not keep every event of every run
+            if len(done) > KEEP_FINISHED:
                 forget = set(done[: len(done) - KEEP_FINISHED])
                 self._all = [j for j in self._all if j not in forget]
             if device == CLUSTER:
@@ -141,7 +150,8 @@ class JobQueue:
                             return
                 job = self._queues[device][0]
             self._run(job)
-            gc.collect()  # once a run: what it left in cycles, while the pages' reruns collect nothing (postScriptGC off)
+            # once a run: what it left in cycles, while the pages' reruns collect nothing (postScriptGC off)
+            gc.collect()
             with self._lock:
                 self._queues[device].pop(0)
                 self._lock.notify_all()
@@ -156,9 +166,9 @@ class JobQueue:
             for event in job.start(job.stop_event):
                 job.add(event)
             last = job.events[-1] if job.events else None
-            if _final(last):
-                job.message = _get(last, "message", "")  # the message first: a reader sees state last
-                job.state = _get(last, "kind")
+            if last is not None and last.final:
+                job.message = last.message  # the message first: a reader sees state last
+                job.state = last.kind
         except ExplorerError as e:
             job.message, job.state = str(e), "error"
         except Exception as e:  # a bug must not kill the worker that other sessions wait on
@@ -180,17 +190,6 @@ def poll_seconds(jobs: list[Job]) -> float | None:
 
 
 def _progress(event) -> float | None:
-    """How far along a job is by its latest event, in [0, 1], when the event says."""
-    row = _get(event, "epoch")
-    row = row if isinstance(row, dict) else event if isinstance(event, dict) else {}
-    p = row.get("progress")
+    """How far along a job is by its latest event, in [0, 1], when it is a run's epoch."""
+    p = event.epoch.get("progress") if isinstance(event, Epoch) else None
     return p if isinstance(p, (int, float)) and 0 < p <= 1 else None
-
-
-def _get(event, name: str, default=None):
-    """A field of an event: a dict (fine-tuning, the trainer) or a typed one (`explorer.execution.events`)."""
-    return event.get(name, default) if isinstance(event, dict) else getattr(event, name, default)
-
-
-def _final(event) -> bool:
-    return event is not None and (_get(event, "final") or _get(event, "kind") in ("done", "stopped", "error"))
