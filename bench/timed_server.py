@@ -27,9 +27,8 @@ from streamlit.web import cli
 OUT = os.environ["EXPLORER_BENCH_RUNS"]
 _asked: dict[str, float] = {}  # session -> when its last full rerun request arrived
 _started: dict[str, tuple[float, str]] = {}  # session -> when its full run started, on which page
-_ended: dict[
-    str, tuple[float, float, float, str]
-] = {}  # session -> asked, started, ended, page: not yet sent
+# session -> asked, started, ended, page: not yet sent
+_ended: dict[str, tuple[float, float, float, str]] = {}
 
 
 def _handle_backmsg(self, msg, _original=AppSession.handle_backmsg):

@@ -15,9 +15,8 @@ from PIL import Image
 def explorer_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("EXPLORER_HOME", str(home))
-    monkeypatch.setenv(
-        "EXPLORER_ALLOW_DOWNLOADS", "0"
-    )  # no test reaches the internet; download tests serve locally
+    # no test reaches the internet; download tests serve locally
+    monkeypatch.setenv("EXPLORER_ALLOW_DOWNLOADS", "0")
     return home
 
 

@@ -12,16 +12,7 @@ from explorer.cli import main
 from tests.conftest import make_homework_layout
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = [
-    "--epochs",
-    "2",
-    "--width",
-    "0.125",
-    "--batch-size",
-    "64",
-    "--augment",
-    "rotate",
-]  # set by hand: auto would measure
+FAST = "--epochs 2 --width 0.125 --batch-size 64 --augment rotate".split()  # set by hand: auto would measure
 
 
 def last_json(out: str) -> dict:
@@ -274,18 +265,7 @@ def test_old_canny_flags_still_work(tmp_path, capsys):
     # `--canny auto`: test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_then_reuses_it
     for flags, expected in ((["--canny", "100", "200"], [100, 200]), (["--no-canny"], None)):
         out = tmp_path / str(len(flags)) / str(expected)
-        small = [
-            "--epochs",
-            "1",
-            "--width",
-            "0.125",
-            "--image-size",
-            "16",
-            "--batch-size",
-            "32",
-            "--augment",
-            "rotate",
-        ]
+        small = "--epochs 1 --width 0.125 --image-size 16 --batch-size 32 --augment rotate".split()
         assert main(["train", "--data", "builtin", "--out", str(out), *small, *flags]) == 0
         capsys.readouterr()
         assert json.loads((out / "config.json").read_text())["canny"] == expected
@@ -293,21 +273,7 @@ def test_old_canny_flags_still_work(tmp_path, capsys):
     assert "--canny takes auto, two whole numbers LOW HIGH" in capsys.readouterr().err
 
 
-SWEEP = [
-    "sweep",
-    "--data",
-    "builtin",
-    "--image-size",
-    "16",
-    "--width",
-    "0.125",
-    "--batch-size",
-    "32",
-    "--epochs",
-    "1",
-    "--workers",
-    "1",
-]
+SWEEP = "sweep --data builtin --image-size 16 --width 0.125 --batch-size 32 --epochs 1 --workers 1".split()
 
 
 def test_sweep_cli_writes_results_and_runs_then_finds_them_cached(tmp_path, capsys):
@@ -352,20 +318,7 @@ def test_sweep_cli_refuses_a_bad_grid_in_one_line_before_training(tmp_path, caps
 def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_then_reuses_it(tmp_path, capsys):
     # augmentation set by hand: auto measures the preprocessing options only (the whole default
     # shortlist is measured in tests/execution/test_auto.py)
-    small = [
-        "--data",
-        "builtin",
-        "--image-size",
-        "16",
-        "--epochs",
-        "1",
-        "--width",
-        "0.125",
-        "--batch-size",
-        "32",
-        "--augment",
-        "rotate",
-    ]
+    small = "--data builtin --image-size 16 --epochs 1 --width 0.125 --batch-size 32 --augment rotate".split()
     assert main(["train", *small, "--out", str(tmp_path / "a")]) == 0
     captured = capsys.readouterr()
     options = [line for line in captured.err.splitlines() if line.startswith("option ")]
@@ -381,9 +334,8 @@ def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_the
         list((tmp_path / "a" / "options").iterdir())
     ) == len(options)
 
-    assert (
-        main(["train", *small, "--seed", "3", "--out", str(tmp_path / "b")]) == 0
-    )  # the same data: the choice is reused
+    # the same data: the choice is reused
+    assert main(["train", *small, "--seed", "3", "--out", str(tmp_path / "b")]) == 0
     captured = capsys.readouterr()
     assert "measured on this data on" in captured.err and "option 1/" not in captured.err
     assert last_json(captured.out)["selected"]["option"] == summary["auto"]["chosen"]
@@ -518,47 +470,15 @@ def test_cam_on_folders_with_a_file_that_is_not_an_image(cam_runs, tmp_path, cap
     target = make_image_folder(tmp_path / "tgt", classes=("0",), per_class=3, mode="L", size=(28, 28))
     (target / "0" / "bad.png").write_bytes(b"this is not a picture")
     png = str(tmp_path / "c.png")
-    assert (
-        main(
-            [
-                "cam",
-                "--run",
-                str(cam_runs / "dann"),
-                "--source",
-                str(source),
-                "--target",
-                str(target),
-                "--n",
-                "3",
-                "--out",
-                png,
-            ]
-        )
-        == 0
-    )
+    folders = ["--run", str(cam_runs / "dann"), "--source", str(source), "--target", str(target)]
+    assert main(["cam", *folders, "--n", "3", "--out", png]) == 0
     captured = capsys.readouterr()
     assert "skipped 0/bad.png" in captured.err and "not the data the run was trained on" in captured.err
     summary = last_json(captured.out)
-    assert (
-        summary["images"] == 6 and summary["dann"]["accuracy"]["target"] is None
-    )  # an unlabelled target: no accuracy
+    # an unlabelled target: no accuracy
+    assert summary["images"] == 6 and summary["dann"]["accuracy"]["target"] is None
     (target / "0").joinpath("000.png").write_bytes(b"broken")
     for f in ("001.png", "002.png"):
         (target / "0" / f).unlink()
-    assert (
-        main(
-            [
-                "cam",
-                "--run",
-                str(cam_runs / "dann"),
-                "--source",
-                str(source),
-                "--target",
-                str(target),
-                "--out",
-                png,
-            ]
-        )
-        == 2
-    )
+    assert main(["cam", *folders, "--out", png]) == 2
     assert "could be read" in capsys.readouterr().err

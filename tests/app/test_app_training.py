@@ -207,13 +207,11 @@ def test_layer_activations_compares_a_dann_run_with_its_random_start(at, tmp_pat
     )
     assert any("the most informative pair on this machine" in c.value for c in at.caption)
     layer = at.selectbox(key="a_layer")
-    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(
-        layer.value
-    )  # width 0.125: 8 filters
+    # width 0.125: 8 filters
+    assert layer.value == "conv.0" and "8 maps of 32x32" in layer.format_func(layer.value)
     captions = [c for i in at.image for c in i.captions]
-    assert (
-        sum("conv.0 weights: 8 kernels of 3x3" in c for c in captions) == 2
-    )  # both models' first-layer kernels
+    # both models' first-layer kernels
+    assert sum("conv.0 weights: 8 kernels of 3x3" in c for c in captions) == 2
     assert sum("conv.0: maps 0–7" in c for c in captions) == 2
     other = next(s for s in at.selectbox if s.key and s.key.startswith("a_other_"))
     other.set_value("nothing").run()
@@ -234,9 +232,8 @@ def test_clear_my_cached_runs_removes_only_mine(at):
     runs.add_owner(other, "f" * 32)
     assert any("Checkpoint cache:" in c.value for c in at.caption)
     button(at, "Remove them").click().run()  # inside the "Clear my cached runs" popover
-    assert not at.exception and not any(
-        "epochs" in d.value.columns for d in at.dataframe
-    )  # no comparison left
+    # no comparison left
+    assert not at.exception and not any("epochs" in d.value.columns for d in at.dataframe)
     assert [p.name for p in subdir("runs").iterdir()] == ["someone-elses"] and cache.usage() > 0
 
 
@@ -286,9 +283,8 @@ def test_dann_worse_than_its_source_only_twin_is_called_out(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    dann = TrainConfig(
-        epochs=2, lamb=0.7, canny=None, augment="rotate"
-    )  # set by hand: its twin is the same options, λ = 0
+    # set by hand: its twin is the same options, λ = 0
+    dann = TrainConfig(epochs=2, lamb=0.7, canny=None, augment="rotate")
     fake_run(dann, fingerprint, me, [0.50, 0.55], [0.40, 0.42])
     page(at, "train")
     assert any("source-only twin" in i.value for i in at.info)  # no twin yet: offered
@@ -314,9 +310,8 @@ def test_the_overlay_says_an_unfinished_run_is_shown_as_of_the_last_redraw(at):
     from explorer.data.builtin import load_builtin
 
     fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
-    fake_run(
-        TrainConfig(epochs=5, lamb=0.3, canny=None), fingerprint, me, [0.5, 0.6], [0.4, 0.5]
-    )  # 2 of 5 epochs
+    # 2 of 5 epochs
+    fake_run(TrainConfig(epochs=5, lamb=0.3, canny=None), fingerprint, me, [0.5, 0.6], [0.4, 0.5])
     page(at, "train")
     (note,) = [c.value for c in at.caption if "As of this page's last redraw" in c.value]
     assert "2 of 5 epochs" in note and "This run" in note
@@ -333,10 +328,8 @@ def test_the_source_only_twin_trains_with_one_click(at):
     assert not at.session_state.get("current_run")  # the twin is drawn beside its button, not as "This run"
     wait_for(at, lambda a: any("DANN probably" in m.value for m in [*a.warning, *a.success]))
     overlay = at.multiselect(key="t_compare")
-    assert any(o.startswith("source-only") for o in overlay.value), (
-        overlay.options,
-        overlay.value,
-    )  # in the overlay, no reload
+    # in the overlay, no reload
+    assert any(o.startswith("source-only") for o in overlay.value), (overlay.options, overlay.value)
 
 
 def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):

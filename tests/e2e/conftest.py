@@ -61,12 +61,8 @@ class App:
     """One `streamlit run app.py` process with its own EXPLORER_HOME; can be killed and restarted."""
 
     def __init__(self, home: Path, log: Path, prefix=(), flags=(), module: str = "streamlit", **env):
-        self.home, self.log, self.prefix, self.flags = (
-            home,
-            log,
-            list(prefix),
-            list(flags),
-        )  # e.g. taskset; more Streamlit flags
+        # e.g. taskset; more Streamlit flags
+        self.home, self.log, self.prefix, self.flags = (home, log, list(prefix), list(flags))
         self.module = module  # or bench.timed_server: `streamlit run`, timing each script run
         self.env = (
             dict(
@@ -222,9 +218,8 @@ def uploader(page, label: str):
 def shoot(page, name: str, part: str | None = None) -> Path:
     """A full-page screenshot: Streamlit scrolls inside its main block, so the window grows to it
     first. `part`: only the element this CSS selector finds (e.g. a keyed container)."""
-    page.wait_for_function(
-        "!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000
-    )  # toasts fade
+    # toasts fade
+    page.wait_for_function("!document.querySelector('[data-testid=\"stToast\"]')", timeout=15_000)
     out = Path(os.environ.get("E2E_SCREENSHOTS") or REPO / ".e2e-screenshots")
     out.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")

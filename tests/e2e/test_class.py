@@ -50,9 +50,8 @@ def test_three_sessions_queue_on_one_cpu_each_sees_its_place_and_all_finish(brow
     assert epochs_of(app, 102) == 4 and epochs_of(app, 101) == 4
     again.reload()
     settle(again)
-    again.wait_for_function(
-        "document.body.innerText.includes('seed 102')", timeout=60_000
-    )  # in its Compare runs
+    # in its Compare runs
+    again.wait_for_function("document.body.innerText.includes('seed 102')", timeout=60_000)
     assert "seed 101" not in text(again)  # b's run is b's
     no_errors(again)
     assert app.healthy()

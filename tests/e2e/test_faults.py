@@ -137,9 +137,8 @@ def test_hostile_uploads_leave_the_server_healthy_and_write_only_into_the_sessio
         seen["huge.png"][0]
     ), seen["huge.png"][0]
     shown = seen["caf\udce9 \udcff.png"][1]
-    assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[
-        :1200
-    ]  # read; its name as the browser sent it
+    # read; its name as the browser sent it
+    assert "(8x8 L)" in shown and "conv1: maps 0–63" in shown, shown[:1200]
 
     page.get_by_text("Upload a state_dict").click()
     settle(page)
@@ -180,9 +179,8 @@ def test_the_app_killed_while_it_trains_keeps_only_whole_checkpoints(browser, tm
         settle(page)
         reached, born = [0], None
         for delay in (1.5, 3.0):
-            open_zip(
-                page, data, "orchard.zip"
-            )  # the dataset lives in the browser session: again after a restart
+            # the dataset lives in the browser session: again after a restart
+            open_zip(page, data, "orchard.zip")
             go(page, "Train DANN")
             set_number(page, "Epochs", 1000)
             by_hand(page)

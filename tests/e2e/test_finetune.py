@@ -6,9 +6,8 @@ from tests.e2e.conftest import go, no_errors, set_number, settle, shoot, table_c
 
 
 def test_fine_tune_the_head_then_everything_and_compare(page):
-    go(
-        page, "Transfer Fine-tune"
-    )  # offline: it opens on random weights, labelled, and says what ImageNet needs
+    # offline: it opens on random weights, labelled, and says what ImageNet needs
+    go(page, "Transfer Fine-tune")
     main = page.locator("[data-testid='stMain']").inner_text()
     assert "Weights in use: random (not pretrained)" in main and "this server does not download" in main
     assert page.get_by_role("button", name="Start fine-tuning").is_enabled()

@@ -22,9 +22,8 @@ def test_a_zip_dataset_uploaded_on_the_data_page_shows_its_classes(page):
 
 def test_an_image_dropped_on_layer_activations_shows_64_maps(page):
     go(page, "Layer Activations")
-    page.get_by_test_id("stRadioGroup").get_by_text(
-        "Random (not pretrained)"
-    ).click()  # offline, the page opens on it anyway
+    # offline, the page opens on it anyway
+    page.get_by_test_id("stRadioGroup").get_by_text("Random (not pretrained)").click()
     settle(page)
     from pathlib import Path
 

@@ -26,9 +26,8 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     start_run(a, 100)
     a.wait_for_selector("text=/epoch [1-9]\\d*\\/100/", timeout=120_000)
     start_run(b, 20)
-    b.wait_for_selector(
-        "text=/is waiting for this server's CPU: 1 run\\(s\\) ahead of it/", timeout=30_000
-    )  # visibly in line
+    # visibly in line
+    b.wait_for_selector("text=/is waiting for this server's CPU: 1 run\\(s\\) ahead of it/", timeout=30_000)
     assert a.locator("text=/epoch \\d+\\/100/").count() == 1  # a still trains
 
     # Neither sees the other's data or runs.
@@ -50,9 +49,8 @@ def test_two_sessions_upload_train_wait_in_turn_and_stay_apart(browser, app):
     settle(b)
     no_errors(b)
     # b's comparison and Feature Space know one run: its own (a's finished by now, on a's data and a's id)
-    b.locator(
-        "[data-testid='stDataFrame']"
-    ).last.scroll_into_view_if_needed()  # the comparison table, below the validators'
+    # the comparison table, below the validators'
+    b.locator("[data-testid='stDataFrame']").last.scroll_into_view_if_needed()
     b.wait_for_function(
         "Array.from(document.querySelectorAll('[data-testid^=glide-cell]'))"
         ".some(e => e.textContent.startsWith('dann'))"

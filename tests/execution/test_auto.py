@@ -24,12 +24,10 @@ def test_the_shortlist_holds_the_top_two_no_edges_and_both_augmentations(data16)
     preps = list(dict.fromkeys(o.preprocess.spec for o in options))
     assert 2 <= len(preps) <= 3 and None in preps  # "no edges" always
     assert len(options) == 2 * len(preps) <= 6 and {o.augment for o in options} == {"rotate", "none"}
-    assert (
-        options[0].augment == "rotate" and options[0].preprocess.spec is not None
-    )  # the statistics' favourite first
-    by_hand = auto.shortlist(
-        replace(SMALL, canny=(100, 200)), data16
-    )  # preprocessing set by hand: only augmentation varies
+    # the statistics' favourite first
+    assert options[0].augment == "rotate" and options[0].preprocess.spec is not None
+    # preprocessing set by hand: only augmentation varies
+    by_hand = auto.shortlist(replace(SMALL, canny=(100, 200)), data16)
     assert [(o.preprocess.spec, o.augment) for o in by_hand] == [((100, 200), "rotate"), ((100, 200), "none")]
     assert [o.augment for o in auto.shortlist(replace(SMALL, augment="none"), data16)] == ["none"] * len(
         preps
@@ -55,12 +53,8 @@ def history(*scores, acc=0.5):
 
 def test_the_pick_is_the_validators_best_over_options_and_epochs_and_a_failed_option_is_never_chosen(data16):
     options = auto.shortlist(SMALL, data16)[:4]
-    hists = [
-        history(0.1, 0.5, 0.2),
-        history(0.3, 0.4, 0.45),
-        None,
-        history(0.6, 0.1),
-    ]  # option 3 peaks highest, early
+    # option 3 peaks highest, early
+    hists = [history(0.1, 0.5, 0.2), history(0.3, 0.4, 0.45), None, history(0.6, 0.1)]
     d = auto.decide(options, hists, "fp", "dann")
     assert (
         d["chosen"]["index"] == 3
@@ -84,9 +78,8 @@ def test_a_decision_is_reused_for_the_same_data_and_method_only(data16):
     decisions.save(
         auto.decide(options, [history(0.1)] * (len(options) - 1) + [history(0.9)], data16.fingerprint, "dann")
     )
-    again = auto.plan(
-        replace(SMALL, lamb=0.3, seed=5), data16
-    )  # another lambda and seed: reused, one option trains
+    # another lambda and seed: reused, one option trains
+    again = auto.plan(replace(SMALL, lamb=0.3, seed=5), data16)
     assert len(again.configs) == 1 and "measured on this data on" in again.note
     assert (again.configs[0].canny, again.configs[0].augment) == (
         options[-1].preprocess.spec,
@@ -94,18 +87,16 @@ def test_a_decision_is_reused_for_the_same_data_and_method_only(data16):
     )
     assert again.configs[0].lamb == 0.3 and not again.configs[0].measured
     assert len(auto.plan(SMALL, data16, remeasure=True).configs) == len(options)  # measure again
-    assert len(auto.plan(replace(SMALL, method="source-only"), data16).configs) == len(
-        options
-    )  # the twin makes its own
+    # the twin makes its own
+    assert len(auto.plan(replace(SMALL, method="source-only"), data16).configs) == len(options)
     changed = Dataset(
         data16.name, data16.source, replace(data16.target, images=data16.target.images.flip(-1))
     )
     assert changed.fingerprint != data16.fingerprint and len(auto.plan(SMALL, changed).configs) == len(
         options
     )
-    hand = auto.plan(
-        replace(SMALL, canny=None, augment="rotate"), data16
-    )  # nothing left to auto: trains as set, says nothing
+    # nothing left to auto: trains as set, says nothing
+    hand = auto.plan(replace(SMALL, canny=None, augment="rotate"), data16)
     assert hand.configs == [replace(SMALL, canny=None, augment="rotate")] and hand.note == ""
     chosen = replace(SMALL, canny=options[-1].preprocess.spec, augment=options[-1].augment)
     assert auto.reuse(SMALL, data16) == chosen  # a sweep's runs reuse it too, never measure
@@ -128,9 +119,8 @@ def test_a_measurement_trains_every_option_ships_the_validators_pick_and_keeps_i
     end = events[-1]
     assert isinstance(end, MeasureEnded) and end.kind == "done" and end.folder in m.folders
     decision = end.decision
-    scores = [
-        runs.read_run(f).metrics[-1]["validators"]["im"] for f in m.folders
-    ]  # one epoch: the selected one
+    # one epoch: the selected one
+    scores = [runs.read_run(f).metrics[-1]["validators"]["im"] for f in m.folders]
     assert decision["chosen"]["index"] == max(range(len(scores)), key=lambda i: (scores[i], -i))
     assert decisions.load(data16.fingerprint, "dann")["chosen"] == decision["chosen"]
     written = json.loads((end.folder / "config.json").read_text())["auto"]
@@ -172,9 +162,8 @@ def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
         "auto": {"asked": {"canny": "auto", "augment": "auto"}},
     }
     config, folder = source_only_twin(measured)
-    assert (
-        config.method == "source-only" and config.measured and folder is None
-    )  # its own measurement comes first
+    # its own measurement comes first
+    assert config.method == "source-only" and config.measured and folder is None
     options = auto.shortlist(SMALL, data16)
     decisions.save(
         auto.decide(
