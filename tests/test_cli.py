@@ -76,27 +76,16 @@ def test_train_builtin_then_predict(tmp_path, capsys):
     assert result.pop("epoch") in (1, 2) and result == {"out": str(sub), "images": 5, "skipped": 1}
 
 
+def homework(hw) -> list[str]:
+    """The CLI's arguments for the homework's two folders under `hw`."""
+    return ["--source", str(hw / "train_data"), "--target", str(hw / "test_data")]
+
+
 def test_train_on_folders_with_an_unlabelled_target(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=40)
     out = tmp_path / "run"
-    args = [
-        "train",
-        "--source",
-        str(hw / "train_data"),
-        "--target",
-        str(hw / "test_data"),
-        "--out",
-        str(out),
-        "--epochs",
-        "1",
-        "--width",
-        "0.125",
-        "--batch-size",
-        "16",
-        "--no-canny",
-        "--method",
-        "source-only",
-    ]
+    options = "--epochs 1 --width 0.125 --batch-size 16 --no-canny --method source-only".split()
+    args = ["train", *homework(hw), "--out", str(out), *options]
     assert main(args) == 0
     summary = last_json(capsys.readouterr().out)
     assert summary["target_acc"] is None and summary["epochs"] == 1
@@ -243,19 +232,7 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
 
 def test_a_target_smaller_than_a_batch_is_a_message(tmp_path, capsys):
     hw = make_homework_layout(tmp_path / "real_or_drawing", per_class=8, n_target=3)
-    args = [
-        "train",
-        "--source",
-        str(hw / "train_data"),
-        "--target",
-        str(hw / "test_data"),
-        "--out",
-        str(tmp_path / "o"),
-        "--batch-size",
-        "16",
-        "--epochs",
-        "1",
-    ]
+    args = ["train", *homework(hw), "--out", str(tmp_path / "o"), "--batch-size", "16", "--epochs", "1"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "3 target images" in err and "smaller batch size" in err

@@ -184,19 +184,15 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
 
 def _downloads(mv: movie.Movie, run_id: str) -> None:
     """The movie as a GIF and as a CSV of points, made only when clicked."""
-    st.download_button(
-        "Movie (GIF)",
-        lambda: movie_export.gif(mv),
-        f"movie-{run_id}.gif",
-        "image/gif",
-        key="movie_gif",
-        on_click="ignore",
-    )
-    st.download_button(
-        "Frames (CSV)",
-        lambda: movie_export.csv(mv),
-        f"movie-{run_id}.csv",
-        "text/csv",
-        key="movie_csv",
-        on_click="ignore",
-    )
+    for label, make, ext, mime in (
+        ("Movie (GIF)", movie_export.gif, "gif", "image/gif"),
+        ("Frames (CSV)", movie_export.csv, "csv", "text/csv"),
+    ):
+        st.download_button(
+            label,
+            lambda make=make: make(mv),
+            f"movie-{run_id}.{ext}",
+            mime,
+            key=f"movie_{ext}",
+            on_click="ignore",
+        )
