@@ -38,23 +38,40 @@ def _pair(name: str):
     return load_pair(name)
 
 
+ONE_OPTION = -2  # the index of the run a budget too short to measure trains instead (auto.plan)
+
+
 def jobs_of(pair: str, seed: int, epochs: int, out: str, budget: float | None = None) -> list[tuple]:
     """(pair, seed, option index or -1 for source-only, config dict, label, folder, budget) for one pair and
-    seed. With a time budget the options share it as the engine shares it (no source-only run)."""
+    seed. With a time budget: the options sharing it as measuring shares it (budget x cores side by side /
+    K options), and the one option auto.plan trains for the whole budget when that is too short to
+    measure (`ONE_OPTION`; no source-only run)."""
     from explorer.dann.config import TrainConfig
-    from explorer.execution.auto import plan
+    from explorer.execution.auto import plan, share_budget, shortlist
 
     base = TrainConfig(seed=seed, epochs=epochs, device="cpu", time_budget=budget)
-    shortlisted = plan(base, _pair(pair), remeasure=True)
+    options = shortlist(base, _pair(pair))
     where = f"{out}/{pair}/s{seed}" + (f"/b{budget:g}" if budget else "")
     jobs = [
-        (pair, seed, i, c.to_dict(), o.label, f"{where}/o{i}", budget)
-        for i, (o, c) in enumerate(zip(shortlisted.options, shortlisted.configs))
+        (
+            pair,
+            seed,
+            i,
+            share_budget(o.config(base), len(options)).to_dict(),
+            o.label,
+            f"{where}/o{i}",
+            budget,
+        )
+        for i, o in enumerate(options)
     ]
     if budget:
+        planned = plan(base, _pair(pair), remeasure=True)
+        if not planned.options:
+            config = planned.configs[0]
+            jobs.append((pair, seed, ONE_OPTION, config.to_dict(), planned.note, f"{where}/one", budget))
         return jobs
-    src = shortlisted.options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
-    label = "source-only " + shortlisted.options[0].label
+    src = options[0].config(base.__class__(**(base.to_dict() | {"method": "source-only"})))
+    label = "source-only " + options[0].label
     return jobs + [(pair, seed, -1, src.to_dict(), label, f"{where}/source-only", None)]
 
 
@@ -64,8 +81,9 @@ def run_one(job: tuple) -> dict:
     from explorer.dann.config import TrainConfig
     from explorer.dann.trainer import Trainer
 
-    torch.set_num_threads(1)
     pair, seed, index, config, label, folder, budget = job
+    # the options train one process per core, as measuring does; the one option alone, on every core
+    torch.set_num_threads(os.cpu_count() if index == ONE_OPTION else 1)
     trainer = Trainer(TrainConfig.from_dict(config), _pair(pair), folder)
     events = list(trainer.events())
     if events[-1]["kind"] not in ("done", "error"):
@@ -198,19 +216,27 @@ def picks(results: list[dict], pair: str, options: list) -> dict[int, tuple[floa
     return out
 
 
+def one_option(results: list[dict], pair: str) -> dict[int, tuple[float, int]]:
+    """Per seed: (selected accuracy, epochs reached) of the one option auto.plan trained for the whole
+    budget; none where the budget was long enough to measure."""
+    runs = [r for r in results if r["pair"] == pair and r["index"] == ONE_OPTION]
+    return {r["seed"]: (selected_acc(r["history"])[1], r["history"][-1]["epoch"]) for r in runs}
+
+
 def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: int) -> str:
-    """Measured auto's pick under each time budget against the same pairs and seeds at `epochs` epochs."""
+    """Under each time budget, against the same pairs and seeds at `epochs` epochs: measuring the options
+    side by side on their shares of it, and what auto does now (one option for the whole budget when
+    it is too short to measure, else the same measuring)."""
     from explorer.dann.config import TrainConfig
     from explorer.execution.auto import shortlist
 
     budgets = sorted(by_budget)
+    heads = [f"{b:g} s: options side by side (epochs) | Δ | {b:g} s: auto now (epochs) | Δ" for b in budgets]
     lines = [
-        f"| pair | seeds | {epochs} epochs (no budget) | "
-        + " | ".join(f"{b:g} s budget: accuracy (epochs reached) | Δ" for b in budgets)
-        + " |",
-        "|---" * (3 + 2 * len(budgets)) + "|",
+        f"| pair | seeds | {epochs} epochs (no budget) | " + " | ".join(heads) + " |",
+        "|---" * (3 + 4 * len(budgets)) + "|",
     ]
-    deltas = {b: [] for b in budgets}
+    deltas = {(b, k): [] for b in budgets for k in ("split", "now")}
     for p in dict.fromkeys(r["pair"] for rs in by_budget.values() for r in rs):
         options = shortlist(TrainConfig(epochs=epochs), _pair(p))
         base, cells = picks(full, p, options), []
@@ -219,57 +245,33 @@ def budget_report(by_budget: dict[float, list[dict]], full: list[dict], epochs: 
             continue
         mean = statistics.mean
         for b in budgets:
-            got = picks(by_budget[b], p, options)
-            delta = mean(got[s][0] - base[s][0] for s in seeds)
-            deltas[b].append(delta)
-            reached = min(got[s][1] for s in seeds)
-            cells.append(f"{100 * mean(got[s][0] for s in seeds):.1f} ({reached}) | {100 * delta:+.1f}")
+            split = picks(by_budget[b], p, options)
+            now = {s: one_option(by_budget[b], p).get(s, split[s]) for s in seeds}
+            for kind, got in (("split", split), ("now", now)):
+                delta = mean(got[s][0] - base[s][0] for s in seeds)
+                deltas[b, kind].append(delta)
+                reached = min(got[s][1] for s in seeds)
+                cells.append(f"{100 * mean(got[s][0] for s in seeds):.1f} ({reached}) | {100 * delta:+.1f}")
         lines.append(
             f"| {p} | {len(seeds)} | {100 * mean(base[s][0] for s in seeds):.1f} | "
             + " | ".join(cells)
             + " |"
         )
+    words = {"split": "options side by side", "now": "auto now"}
     lines += [
         "",
         "Mean change against the default epochs: "
         + "; ".join(
-            f"{b:g} s: {100 * statistics.mean(d):+.1f} points (worst {100 * min(d):+.1f})"
-            for b, d in deltas.items()
+            f"{b:g} s, {words[k]}: {100 * statistics.mean(d):+.1f} points (worst {100 * min(d):+.1f})"
+            for (b, k), d in deltas.items()
             if d
         )
-        + ". Each option trains on its share of the budget (budget x cores side by side / K options); "
-        f"epochs reached is the fewest any option reached; {os.cpu_count()} CPU cores.",
+        + ". Side by side, each option trains on its share of the budget (budget x cores / K options) and "
+        "epochs reached is the fewest any option reached; auto now trains one option (the statistics' "
+        f"choice) on every core for the whole budget when the options would not each reach "
+        f"3/4 of their epochs; {os.cpu_count()} CPU cores.",
     ]
     return "\n".join(lines)
-
-
-def cost(epochs: int, out: Path) -> str:
-    """Wall seconds of one run of the statistics' option alone (all cores' torch threads) against the
-    measuring run of every option side by side (one worker process per core), on the embedded data."""
-    import shutil
-    import threading
-
-    from explorer.dann.config import TrainConfig
-    from explorer.dann.trainer import Trainer
-    from explorer.data.builtin import load_builtin
-    from explorer.execution.measure import Measurement
-
-    data, base = load_builtin(32), TrainConfig(epochs=epochs, seed=123)
-    shutil.rmtree(out, ignore_errors=True)
-    plan_configs = Measurement(base, data, out / "m").plan.configs
-    t0 = time.perf_counter()
-    list(Trainer(plan_configs[0], data, out / "one").events())
-    one = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    events = list(Measurement(base, data, out / "m").events(threading.Event()))
-    measured = time.perf_counter() - t0
-    k = len(plan_configs)
-    assert events[-1].decision, events[-1]
-    return (
-        f"measuring {k} options x {epochs} epochs side by side: {measured:.1f} s; "
-        f"one option alone: {one:.1f} s; ratio {measured / one:.2f} = {measured / one / k:.2f} x K "
-        f"(goal: at most 0.8 x K); {os.cpu_count()} CPU cores"
-    )
 
 
 def compact(result: dict) -> dict:
@@ -331,16 +333,8 @@ def main() -> None:
         "--budgets",
         help="time budgets in seconds, e.g. 90,240: measured auto under each, against the default epochs",
     )
-    ap.add_argument(
-        "--cost",
-        action="store_true",
-        help="only the cost: one option alone against measuring all, side by side",
-    )
     args = ap.parse_args()
     os.environ.setdefault("EXPLORER_HOME", str(Path(args.out) / "home"))
-    if args.cost:
-        print(cost(args.epochs, Path(args.out) / "cost"))
-        return
     t0 = time.perf_counter()
     if args.budgets:
         budgets = [float(b) for b in args.budgets.split(",")]
@@ -370,17 +364,20 @@ def trained(args, budget: float | None) -> list[dict]:
         for j in jobs_of(p, s, args.epochs, args.out, budget)
         if j[:3] not in done
     ]
-    with ProcessPoolExecutor(args.workers) as pool:
-        for i, r in enumerate(pool.map(run_one, jobs), 1):
-            results.append(r)
-            acc = selected_acc(r["history"])[1]
-            print(
-                f"[{i}/{len(jobs)}] {r['pair']} seed {r['seed']} {r['label']}: "
-                f"selected {acc} ({r['seconds']:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-            keep(Path(args.results), results)
+    alone = [j for j in jobs if j[2] == ONE_OPTION]
+    together = [j for j in jobs if j[2] != ONE_OPTION]
+    for todo, workers in ((together, args.workers), (alone, 1)):
+        with ProcessPoolExecutor(workers) as pool:
+            for r in pool.map(run_one, todo):
+                results.append(r)
+                acc = selected_acc(r["history"])[1]
+                print(
+                    f"[{len(results)}] {r['pair']} seed {r['seed']} {r['label']}: "
+                    f"selected {acc} ({r['seconds']:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                keep(Path(args.results), results)
     return results
 
 

@@ -318,6 +318,11 @@ def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_the
     assert last_json(captured.out)["selected"]["option"] == summary["auto"]["chosen"]
     assert not (tmp_path / "b" / "options").exists()
 
+    # a run that asks for more training than the choice saw measures again, and says why
+    assert main(["train", *small, "--epochs", "2", "--out", str(tmp_path / "longer")]) == 0
+    err = capsys.readouterr().err
+    assert "auto: measuring" in err and "Measured before at 1 epoch; this 2-epoch run measures again." in err
+
     # measured again on request; the old flag `--canny auto` asks for what the default does
     assert (
         main(["train", *small, "--canny", "auto", "--auto", "remeasure", "--out", str(tmp_path / "c")]) == 0

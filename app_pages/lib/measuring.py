@@ -61,6 +61,18 @@ def decision_view(decision: dict, labelled: bool) -> None:
     st.success(
         f"**auto chose {decision['chosen']['label']}.** {decision['why']}", icon=":material/how_to_vote:"
     )
+    seen = auto.seen_epochs(decision)
+    if decision.get("provisional"):
+        st.warning(
+            f"Provisional: a time budget stopped the options at {seen} of {decision['epochs']} epochs, where "
+            "the validator can rank them wrong. Runs of up to that many epochs reuse it; a longer run "
+            "measures again.",
+            icon=":material/timer:",
+        )
+    else:
+        st.caption(
+            f"Measured at {seen} epochs: runs of up to {seen} epochs reuse it; a longer one measures again."
+        )
     st.dataframe(
         tried[columns].round(4).rename(columns={"target_acc": "target acc (labels, not used)"}),
         hide_index=True,

@@ -73,7 +73,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
     c1.caption(
         f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about "
         f"**{_how_long(sweep, todo)}** and {size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · "
-        "waits in the same queue as single runs"
+        "waits in the same queue as single runs" + (f" · {sweep.auto_note}" if sweep.auto_note else "")
     )
     if size > cap:
         st.warning(

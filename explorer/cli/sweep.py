@@ -77,6 +77,8 @@ def _follow(sweep: Sweep, stop: threading.Event, results: Path) -> tuple[SweepEn
                     f"sweep: {event.runs} runs ({event.cached} already trained) · {event.plan}",
                     file=sys.stderr,
                 )
+                if sweep.auto_note:
+                    print(sweep.auto_note, file=sys.stderr)
                 continue
             if isinstance(event, SweepEnded):
                 final = event

@@ -13,6 +13,15 @@ The shortlist (`shortlist`): the statistics' top two preprocessing options, alwa
 with augmentation rotate and none: at most six options. What the user set by hand is not varied.
 A target of fewer than `MIN_TARGET` images is too small to judge on: the statistics decide, and
 the run says so. The decision is kept per data fingerprint and method (`explorer.store.decisions`).
+
+A decision knows how it was measured: the epochs its options reached (`seen_epochs`) and the budget.
+A run reuses it only when it saw at least the training the run asks for (`asked_epochs`: the run's
+epochs, or those its time budget reaches); otherwise the run measures again and says why. A
+measurement whose options a time budget cut short is provisional. A budget too short for every
+option to reach `MEASURE_SHARE` of the run's epochs measures nothing: one option trains for the
+whole budget (the decision there is, else the statistics' choice). The share comes from
+docs/ADAPTATION.md's budget table: options stopped at 17-29 of 40 epochs shipped up to 23.5 points
+less than at 40, and at 75% of training the validator ranks as well as at the end (+0.71).
 """
 
 from __future__ import annotations
@@ -25,10 +34,13 @@ from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.validators import DEFAULT, row_at, selected_epoch
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess, ranked
+from explorer.devices import pick
+from explorer.execution import estimates
 from explorer.store import decisions
 
 MIN_TARGET = 50  # target images below which auto does not measure
 AUGMENTS = ("rotate", "none")
+MEASURE_SHARE = 0.75  # of the run's epochs, each option must reach it within a budget to be ranked
 
 
 @dataclass(frozen=True)
@@ -88,22 +100,92 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
             f"{len(dataset.target)} images, too few (under {MIN_TARGET}) to judge trained options on.",
         )
     decided = None if remeasure else decisions.load(dataset.fingerprint, config.method)
-    if decided:
+    asked = asked_epochs(config, dataset)
+    if decided and seen_epochs(decided) >= asked:
         return Plan([with_decision(config, decided)], [], decided, reuse_note(decided))
     options = shortlist(config, dataset)
-    configs = [_share_budget(o.config(config), len(options)) for o in options]
+    configs = [share_budget(o.config(config), len(options)) for o in options]
+    if config.time_budget and (reach := _reached(configs, dataset)) < MEASURE_SHARE * config.epochs:
+        return _one_option(config, options[0], decided, reach)
     note = (
         f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
         f"{DEFAULT} validator picks one without target labels, and later runs reuse the choice)."
     )
+    if decided:
+        seen = epochs_words(seen_epochs(decided))
+        note += f" Measured before at {seen}; this {asked}-epoch run measures again."
     return Plan(configs, options, None, note)
 
 
+def seen_epochs(decision: dict) -> int:
+    """The training a decision's options saw: the fewest epochs an option that did not fail reached."""
+    reached = [t["epochs"] for t in decision["tried"] if not t.get("failed")]
+    return min(reached, default=0)
+
+
+def epochs_words(epochs: int) -> str:
+    """``1 epoch``, ``40 epochs``."""
+    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
+def asked_epochs(config: TrainConfig, dataset: Dataset) -> int:
+    """The epochs a run of `config` trains: its own, or about those its time budget reaches alone."""
+    if not config.time_budget:
+        return config.epochs
+    device = pick(config.device).type
+    return int(estimates.epochs_within([config], dataset, device, config.time_budget, False))
+
+
+def _reached(configs: list[TrainConfig], dataset: Dataset) -> float:
+    """About how many epochs each option reaches when they all train side by side on their budget share."""
+    device = pick(configs[0].device).type
+    together = replace(configs[0], time_budget=None)
+    budget = configs[0].time_budget * len(configs) / _side_by_side(len(configs))
+    side_by_side = device == "cpu" and _side_by_side(len(configs)) > 1
+    return estimates.epochs_within([together] * len(configs), dataset, device, budget, side_by_side)
+
+
+def _one_option(config: TrainConfig, first: Option, decided: dict | None, reach: float) -> Plan:
+    """A budget too short to rank the options: one trains for the whole budget, and the run says which."""
+    if decided:
+        chosen, how = (
+            with_decision(config, decided),
+            f"the choice measured on this data at {epochs_words(seen_epochs(decided))}",
+        )
+        label = decided["chosen"]["label"]
+    else:
+        chosen, how, label = first.config(config), "the statistics' choice", first.label
+    note = (
+        f"auto: too little time to measure the options ({config.time_budget:g} s gives each about "
+        f"{reach:.0f} of {config.epochs} epochs; ranking them needs {MEASURE_SHARE * config.epochs:.0f}); "
+        f"trained {label}, {how}. Measure later with a full run."
+    )
+    return Plan([chosen], [], decided, note)
+
+
 def reuse(config: TrainConfig, dataset: Dataset) -> TrainConfig:
-    """`config` with what auto measured before on this data, when it has (a sweep's runs reuse it,
-    never measure); else as it is (a lone trainer then uses the statistics' choice and rotate)."""
+    """`config` with what auto measured before on this data, when it has and the measurement saw the
+    epochs `config` trains (a sweep's runs reuse it, never measure); else as it is (a lone trainer then
+    uses the statistics' choice and rotate)."""
     decided = decisions.load(dataset.fingerprint, config.method) if config.measured else None
-    return with_decision(config, decided) if decided else config
+    if decided and seen_epochs(decided) >= asked_epochs(config, dataset):
+        return with_decision(config, decided)
+    return config
+
+
+def sweep_note(config: TrainConfig, dataset: Dataset) -> str:
+    """What a sweep's runs of `config` left to auto train with, in one sentence."""
+    if not config.measured:
+        return ""
+    decided = decisions.load(dataset.fingerprint, config.method)
+    seen = seen_epochs(decided) if decided else 0
+    if not decided:
+        why = "not measured on this data yet (a default run on Train DANN measures)"
+    elif seen < asked_epochs(config, dataset):
+        why = f"measured on this data at {epochs_words(seen)}, fewer than these {config.epochs}-epoch runs"
+    else:
+        return f"auto: {decided['chosen']['label']}, measured on this data at {epochs_words(seen)}."
+    return f"auto: {why}; the runs left to auto use the statistics' choice."
 
 
 def with_decision(config: TrainConfig, decided: dict) -> TrainConfig:
@@ -116,25 +198,45 @@ def with_decision(config: TrainConfig, decided: dict) -> TrainConfig:
 def reuse_note(decision: dict) -> str:
     """The sentence a run that reuses `decision` says beside its progress."""
     date, tried = decision["date"][:10], len(decision["tried"])
-    return f"auto: {decision['chosen']['label']}, measured on this data on {date}, {tried} options."
+    note = (
+        f"auto: {decision['chosen']['label']}, measured on this data on {date} at "
+        f"{epochs_words(seen_epochs(decision))}, {tried} options."
+    )
+    if decision.get("provisional"):
+        note += " Provisional: a time budget cut the options short; a full run measures again."
+    return note
 
 
 def _spec(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def _share_budget(config: TrainConfig, options: int) -> TrainConfig:
+def share_budget(config: TrainConfig, options: int) -> TrainConfig:
     """With a time budget, the options share it: side by side on the cores, each gets its share."""
     if not config.time_budget:
         return config
-    side_by_side = max(1, min(options, os.cpu_count() or 1))
-    return replace(config, time_budget=config.time_budget * side_by_side / options)
+    return replace(config, time_budget=config.time_budget * _side_by_side(options) / options)
 
 
-def decide(options: list[Option], histories: list[list[dict] | None], fingerprint: str, method: str) -> dict:
+def _side_by_side(options: int) -> int:
+    """How many options train at once: one per core."""
+    return max(1, min(options, os.cpu_count() or 1))
+
+
+def decide(
+    options: list[Option],
+    histories: list[list[dict] | None],
+    fingerprint: str,
+    method: str,
+    *,
+    epochs: int | None = None,
+    budget: float | None = None,
+) -> dict:
     """The option whose checkpoint the default validator prefers (each option at its own selected
     epoch; ties go to the earlier option), with every option's evidence. A history of None is an
-    option that failed (a NaN loss): it is listed and never chosen."""
+    option that failed (a NaN loss): it is listed and never chosen. `epochs` and `budget`: what the
+    measuring run asked for; a budget that stopped an option before its epochs makes the decision
+    provisional."""
     tried, best = [], None
     for i, (option, history) in enumerate(zip(options, histories)):
         epoch = selected_epoch(history or [], DEFAULT)
@@ -169,6 +271,11 @@ def decide(options: list[Option], histories: list[list[dict] | None], fingerprin
         "chosen": {"label": won["option"], "canny": won["canny"], "augment": won["augment"], "index": best},
         "tried": tried,
         "why": why,
+        "epochs": epochs,
+        "budget": budget,
+        "provisional": bool(
+            budget and epochs and any(t["epochs"] < epochs for t in tried if not t["failed"])
+        ),
     }
 
 

@@ -74,7 +74,14 @@ class Measurement:
             for i, f in enumerate(self.folders)
         ]
         try:
-            decision = auto.decide(options, histories, self.dataset.fingerprint, self.config.method)
+            decision = auto.decide(
+                options,
+                histories,
+                self.dataset.fingerprint,
+                self.config.method,
+                epochs=self.config.epochs,
+                budget=self.config.time_budget,
+            )
         except ValueError:
             yield MeasureEnded(
                 False, None, None, "No option trained far enough to be judged: " + "; ".join(failed.values())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
-from explorer.execution import auto, costs
+from explorer.execution import auto, estimates
 from explorer.execution.backends import Backend, Request
 from explorer.execution.choose import choose
 from explorer.execution.events import MeasureEnded
@@ -129,4 +129,4 @@ def expected_seconds(launch: Launch, dataset: Dataset) -> float | None:
         return None
     configs = launch.plan.configs
     device = launch.backend.device_type(configs[0])
-    return costs.run_seconds(configs, dataset, device, isinstance(launch.backend, Processes))
+    return estimates.run_seconds(configs, dataset, device, isinstance(launch.backend, Processes))

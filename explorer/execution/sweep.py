@@ -65,6 +65,9 @@ class Sweep:
         asked = grid.configs(base)
         # what auto measured on this data, when it has
         configs = [auto.reuse(c, dataset) for c in asked]
+        # what the runs left to auto train with, in words
+        left_to_auto = next((c for c in asked if c.measured), None)
+        self.auto_note = auto.sweep_note(left_to_auto, dataset) if left_to_auto else ""
         for cfg in asked:
             try:
                 cfg.check(dataset)

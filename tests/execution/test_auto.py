@@ -111,6 +111,75 @@ def test_a_tiny_target_falls_back_to_the_statistics_and_says_so(data16):
     assert len(plan.configs) == 1 and "only 30 images" in plan.note and plan.configs[0].augment == "rotate"
 
 
+def measured_at(data, reached: int, **asked) -> dict:
+    """A decision whose options each reached `reached` epochs (the last option wins), kept for `data`."""
+    options = auto.shortlist(SMALL, data)
+    hists = [history(*[0.1] * reached)] * (len(options) - 1) + [history(*[0.9] * reached)]
+    decision = auto.decide(options, hists, data.fingerprint, "dann", **asked)
+    decisions.save(decision)
+    return decision
+
+
+def test_a_decision_serves_only_runs_that_ask_for_no_more_training_than_it_saw(data16):
+    options = auto.shortlist(SMALL, data16)
+    measured_at(data16, 3, epochs=3)
+    longer = auto.plan(replace(SMALL, epochs=40), data16)
+    assert len(longer.configs) == len(options) and longer.decision is None
+    assert "Measured before at 3 epochs; this 40-epoch run measures again." in longer.note
+    assert len(auto.plan(replace(SMALL, epochs=3), data16).configs) == 1  # as much as it saw: reused
+    # a sweep of 40-epoch runs does not reuse it either, and says so
+    assert auto.reuse(replace(SMALL, epochs=40), data16) == replace(SMALL, epochs=40)
+    assert "fewer than these 40-epoch runs" in auto.sweep_note(replace(SMALL, epochs=40), data16)
+    measured_at(data16, 40, epochs=40)
+    shorter = auto.plan(replace(SMALL, epochs=10), data16)
+    assert len(shorter.configs) == 1 and "at 40 epochs" in shorter.note
+    assert auto.reuse(replace(SMALL, epochs=10), data16).canny == options[-1].preprocess.spec
+    assert "measured on this data at 40 epochs" in auto.sweep_note(replace(SMALL, epochs=10), data16)
+
+
+def test_a_measurement_a_budget_cut_short_is_provisional(data16):
+    cut = measured_at(data16, 4, epochs=40, budget=90.0)
+    assert cut["provisional"] and (cut["epochs"], cut["budget"]) == (40, 90.0)
+    assert "Provisional: a time budget cut the options short" in auto.reuse_note(cut)
+    whole = measured_at(data16, 40, epochs=40, budget=900.0)
+    assert not whole["provisional"] and "Provisional" not in auto.reuse_note(whole)
+    assert not measured_at(data16, 1, epochs=1)["provisional"]  # no budget: what it asked for
+
+
+def test_a_budget_too_short_to_measure_trains_one_option_for_all_of_it(data16, monkeypatch):
+    options = auto.shortlist(SMALL, data16)
+    # every option side by side reaches 5 of 40 epochs; one alone, 15
+    monkeypatch.setattr(auto, "_reached", lambda configs, data: 5.0)
+    budgeted = replace(SMALL, epochs=40, time_budget=60.0)
+    plan = auto.plan(budgeted, data16)
+    assert len(plan.configs) == 1 and plan.options == [] and plan.configs[0].time_budget == 60.0
+    assert (plan.configs[0].canny, plan.configs[0].augment) == (options[0].preprocess.spec, "rotate")
+    assert "too little time to measure" in plan.note and "the statistics' choice" in plan.note
+    # measured before, if only briefly: that choice trains
+    measured_at(data16, 2, epochs=2)
+    plan = auto.plan(budgeted, data16)
+    assert len(plan.configs) == 1 and plan.configs[0].canny == options[-1].preprocess.spec
+    assert "the choice measured on this data at 2 epochs" in plan.note
+    # time enough for every option to reach 3/4 of its epochs: it measures
+    monkeypatch.setattr(auto, "_reached", lambda configs, data: 30.0)
+    assert len(auto.plan(budgeted, data16).configs) == len(options)
+
+
+def test_how_far_a_budget_takes_the_options_comes_from_the_step_estimate(data16, monkeypatch):
+    from explorer.execution import estimates
+
+    # every step a second: 40 epochs of one option alone take `alone` seconds
+    monkeypatch.setattr(estimates, "step_seconds", lambda *a: 1.0)
+    monkeypatch.setattr(auto.os, "cpu_count", lambda: 1)
+    steps = SMALL.split(len(data16.source))[0] // SMALL.batch_size
+    alone = 40 * steps * estimates.OVERHEAD
+    config = replace(SMALL, epochs=40, time_budget=alone / 2)
+    assert auto.asked_epochs(config, data16) == 20
+    options = auto.shortlist(SMALL, data16)
+    shares = [auto.share_budget(o.config(config), len(options)) for o in options]
+    assert auto._reached(shares, data16) == pytest.approx(20 / len(options))
+
+
 def test_a_measurement_trains_every_option_ships_the_validators_pick_and_keeps_it(data16, tmp_path):
     m = Measurement(SMALL, data16, tmp_path / "runs", workers=1)
     events = list(m.events())
