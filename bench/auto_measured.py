@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -367,7 +368,9 @@ def trained(args, budget: float | None) -> list[dict]:
     alone = [j for j in jobs if j[2] == ONE_OPTION]
     together = [j for j in jobs if j[2] != ONE_OPTION]
     for todo, workers in ((together, args.workers), (alone, 1)):
-        with ProcessPoolExecutor(workers) as pool:
+        # spawned, not forked: this process has run torch (auto's estimate), and a forked child that
+        # trains on several threads can hang in OpenMP
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for r in pool.map(run_one, todo):
                 results.append(r)
                 acc = selected_acc(r["history"])[1]

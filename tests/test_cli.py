@@ -146,20 +146,8 @@ def test_unwritable_outputs_fail_before_or_without_a_traceback(tmp_path, capsys)
 
 def test_train_again_into_the_same_folder_resumes_and_another_run_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
-    args = [
-        "train",
-        "--data",
-        "builtin",
-        "--out",
-        str(out),
-        "--epochs",
-        "1",
-        "--width",
-        "0.125",
-        "--no-canny",
-        "--augment",
-        "rotate",
-    ]
+    options = "--epochs 1 --width 0.125 --no-canny --augment rotate".split()
+    args = ["train", "--data", "builtin", "--out", str(out), *options]
     assert main(args) == 0
     first = last_json(capsys.readouterr().out)
     assert main(args) == 0  # finished already: nothing is trained again
@@ -175,28 +163,8 @@ def test_select_picks_the_checkpoint_that_train_and_predict_use(tmp_path, capsys
     from explorer.store.checkpoints import load
 
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--data",
-                "builtin",
-                "--out",
-                str(out),
-                "--epochs",
-                "4",
-                "--width",
-                "0.125",
-                "--image-size",
-                "16",
-                "--canny",
-                "both:150/300",
-                "--augment",
-                "rotate",
-            ]
-        )
-        == 0
-    )
+    options = "--epochs 4 --width 0.125 --image-size 16 --canny both:150/300 --augment rotate".split()
+    assert main(["train", "--data", "builtin", "--out", str(out), *options]) == 0
     summary = last_json(capsys.readouterr().out)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert set(history[-1]["validators"]) == set(NAMES)
@@ -329,6 +297,14 @@ def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_the
     )
     assert "auto: measuring" in capsys.readouterr().err
     assert json.loads((tmp_path / "c" / "config.json").read_text())["auto"]["asked"]["canny"] == "auto"
+
+
+def test_a_budget_too_short_to_measure_trains_one_option_and_says_so(tmp_path, capsys):
+    options = "--data builtin --image-size 16 --width 0.125 --batch-size 32 --time-budget 2".split()
+    assert main(["train", *options, "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    assert "auto: too little time to measure the options" in err and "the statistics' choice" in err
+    assert "option 1/" not in err and not (tmp_path / "b" / "options").exists()
 
 
 @pytest.fixture(scope="module")
