@@ -105,7 +105,10 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
         return Plan([with_decision(config, decided)], [], decided, reuse_note(decided))
     options = shortlist(config, dataset)
     configs = [share_budget(o.config(config), len(options)) for o in options]
-    if config.time_budget and (reach := _reached(configs, dataset)) < MEASURE_SHARE * config.epochs:
+    if (
+        config.time_budget
+        and (reach := _reached(config, len(options), dataset)) < MEASURE_SHARE * config.epochs
+    ):
         return _one_option(config, options[0], decided, reach)
     note = (
         f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
@@ -136,25 +139,22 @@ def asked_epochs(config: TrainConfig, dataset: Dataset) -> int:
     return int(estimates.epochs_within([config], dataset, device, config.time_budget, False))
 
 
-def _reached(configs: list[TrainConfig], dataset: Dataset) -> float:
-    """About how many epochs each option reaches when they all train side by side on their budget share."""
-    device = pick(configs[0].device).type
-    together = replace(configs[0], time_budget=None)
-    budget = configs[0].time_budget * len(configs) / _side_by_side(len(configs))
-    side_by_side = device == "cpu" and _side_by_side(len(configs)) > 1
-    return estimates.epochs_within([together] * len(configs), dataset, device, budget, side_by_side)
+def _reached(config: TrainConfig, options: int, dataset: Dataset) -> float:
+    """About how many epochs each of `options` options reaches when they train side by side, sharing
+    `config`'s time budget."""
+    device = pick(config.device).type
+    alone = replace(config, time_budget=None)
+    side_by_side = device == "cpu" and _side_by_side(options) > 1
+    return estimates.epochs_within([alone] * options, dataset, device, config.time_budget, side_by_side)
 
 
 def _one_option(config: TrainConfig, first: Option, decided: dict | None, reach: float) -> Plan:
     """A budget too short to rank the options: one trains for the whole budget, and the run says which."""
     if decided:
-        chosen, how = (
-            with_decision(config, decided),
-            f"the choice measured on this data at {epochs_words(seen_epochs(decided))}",
-        )
-        label = decided["chosen"]["label"]
+        chosen, label = with_decision(config, decided), decided["chosen"]["label"]
+        how = f"the choice measured on this data at {epochs_words(seen_epochs(decided))}"
     else:
-        chosen, how, label = first.config(config), "the statistics' choice", first.label
+        chosen, label, how = first.config(config), first.label, "the statistics' choice"
     note = (
         f"auto: too little time to measure the options ({config.time_budget:g} s gives each about "
         f"{reach:.0f} of {config.epochs} epochs; ranking them needs {MEASURE_SHARE * config.epochs:.0f}); "

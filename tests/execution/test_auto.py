@@ -149,7 +149,7 @@ def test_a_measurement_a_budget_cut_short_is_provisional(data16):
 def test_a_budget_too_short_to_measure_trains_one_option_for_all_of_it(data16, monkeypatch):
     options = auto.shortlist(SMALL, data16)
     # every option side by side reaches 5 of 40 epochs; one alone, 15
-    monkeypatch.setattr(auto, "_reached", lambda configs, data: 5.0)
+    monkeypatch.setattr(auto, "_reached", lambda config, options, data: 5.0)
     budgeted = replace(SMALL, epochs=40, time_budget=60.0)
     plan = auto.plan(budgeted, data16)
     assert len(plan.configs) == 1 and plan.options == [] and plan.configs[0].time_budget == 60.0
@@ -161,7 +161,7 @@ def test_a_budget_too_short_to_measure_trains_one_option_for_all_of_it(data16, m
     assert len(plan.configs) == 1 and plan.configs[0].canny == options[-1].preprocess.spec
     assert "the choice measured on this data at 2 epochs" in plan.note
     # time enough for every option to reach 3/4 of its epochs: it measures
-    monkeypatch.setattr(auto, "_reached", lambda configs, data: 30.0)
+    monkeypatch.setattr(auto, "_reached", lambda config, options, data: 30.0)
     assert len(auto.plan(budgeted, data16).configs) == len(options)
 
 
@@ -176,8 +176,7 @@ def test_how_far_a_budget_takes_the_options_comes_from_the_step_estimate(data16,
     config = replace(SMALL, epochs=40, time_budget=alone / 2)
     assert auto.asked_epochs(config, data16) == 20
     options = auto.shortlist(SMALL, data16)
-    shares = [auto.share_budget(o.config(config), len(options)) for o in options]
-    assert auto._reached(shares, data16) == pytest.approx(20 / len(options))
+    assert auto._reached(config, len(options), data16) == pytest.approx(20 / len(options))
 
 
 def test_a_measurement_trains_every_option_ships_the_validators_pick_and_keeps_it(data16, tmp_path):
