@@ -5,12 +5,13 @@ import streamlit as st
 from app_pages.lib.datasets import dataset, restore_choices
 from app_pages.lib.runpicker import keep_in_address
 from app_pages.lib.session import housekeeping, owner
-from explorer.devices import describe, pick
+from explorer.devices import describe, pick, use_usable_cpus
 from explorer.errors import ExplorerError
 from explorer.store import shares
 from explorer.transfer import download
 
 st.set_page_config(page_title="Transfer Explorer", page_icon=":material/transform:", layout="wide")
+use_usable_cpus()
 
 owner()  # puts the owner's id in the address before any page draws
 keep_in_address()  # and its selected run

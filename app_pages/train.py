@@ -15,6 +15,7 @@ from app_pages.lib.twin import twin_runs
 from explorer.analysis import charts
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.schedules import SHAPES, LambdaSchedule
+from explorer.dann.speed import FAST
 from explorer.devices import describe, pick
 from explorer.errors import ExplorerError
 from explorer.execution.events import Epoch, Retrying, Started
@@ -89,6 +90,14 @@ with st.container(border=True):
     seed = c4.number_input("Seed", 0, 2**31 - 1, d.seed, key="t_seed")
     cuda = ray is not None or torch.cuda.is_available()  # a cluster may add GPU nodes when runs ask for them
     device = c4.selectbox("Device", ["auto", "cpu", "cuda"] if cuda else ["auto", "cpu"], key="t_device")
+    fast = c4.selectbox(
+        "Fast step",
+        FAST,
+        key="t_fast",
+        help="auto: the step's fastest memory layout and precision on this machine (channels-last, bf16 "
+        "where the CPU multiplies it natively), timed once; off: the plain fp32 step, for teaching and "
+        "debugging",
+    )
     tuned = st.session_state.get("canny", "auto")
     options = ["auto: chosen from the data", "off: no edges"]
     if isinstance(tuned, tuple):
@@ -137,6 +146,7 @@ with st.container(border=True):
             self_train_epochs=int(self_train),
             seed=int(seed),
             device=device,
+            fast=fast,
         )
         cfg.check(ds)
         return cfg

@@ -1,11 +1,14 @@
-"""Which torch device runs the work (CUDA when present, else the CPU), and the two things every
-loop on it shares: bfloat16 autocast on CUDA, and evaluation in batches."""
+"""Which torch device runs the work (CUDA when present, else the CPU), how many CPUs this process may
+use, and the two things every loop on a device shares: bfloat16 autocast on CUDA, and evaluation in
+batches."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -29,7 +32,37 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"CUDA · {props.name} ({props.total_memory / 2**30:.0f} GiB)"
-    return f"CPU · {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"CPU · {usable_cpus()} cores, {torch.get_num_threads()} torch threads"
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may run on: its affinity mask (``taskset``, a container's cpuset), capped
+    by its cgroup's CPU quota (``docker --cpus 4``: v2 ``cpu.max``, or v1's quota over period), rounded
+    up. ``os.cpu_count()`` counts the host's: 64 in a 4-CPU container on a 64-core host."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _quota(cgroup)
+    return max(1, min(n, math.ceil(quota))) if quota else max(1, n)
+
+
+def _quota(cgroup: Path) -> float | None:
+    """CPUs allowed by the cgroup's quota; None where there is none (or it cannot be read)."""
+    try:
+        if (cgroup / "cpu.max").exists():  # v2: "max 100000" or "400000 100000"
+            quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+        else:  # v1: -1 when unlimited
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return int(quota) / int(period) if int(quota) > 0 and int(period) > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def use_usable_cpus() -> None:
+    """Torch's threads capped at the CPUs this process may use (torch counts the affinity mask but
+    not a cgroup quota: more threads than CPUs would take turns)."""
+    torch.set_num_threads(min(torch.get_num_threads(), usable_cpus()))
 
 
 def autocast(device: torch.device):

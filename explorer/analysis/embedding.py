@@ -33,7 +33,7 @@ import torch
 from explorer.dann.inputs import as_float, of_checkpoint, prepare_inputs
 from explorer.dann.predict import load_for_prediction
 from explorer.data.domains import Dataset
-from explorer.devices import autocast, map_batches, pick
+from explorer.devices import autocast, map_batches, pick, usable_cpus
 from explorer.errors import ExplorerError
 from explorer.store.home import subdir
 
@@ -149,7 +149,7 @@ def embed(features: np.ndarray, method: str = "tsne", perplexity: float = 30.0, 
 
     tsne = TSNE(
         perplexity=perplexity,
-        n_jobs=os.cpu_count() or 1,
+        n_jobs=usable_cpus(),
         early_exaggeration_iter=125,
         n_iter=250,
         random_state=seed,

@@ -21,11 +21,10 @@ or reflection that fits best in least squares, then moved onto the previous fram
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from explorer.analysis.embedding import TSNE_GRID, check_perplexity, embed, reduce
+from explorer.devices import usable_cpus
 
 SCHEDULE = ((80, 4.0), (40, None))  # (iterations, exaggeration) of every frame after the first: see above
 
@@ -53,7 +52,7 @@ def next_frame(
     check_perplexity(len(x), perplexity)
     from openTSNE import TSNEEmbedding, affinity
 
-    jobs = os.cpu_count() or 1
+    jobs = usable_cpus()
     affinities = affinity.PerplexityBasedNN(
         x, perplexity=perplexity, method="exact", n_jobs=jobs, random_state=seed, verbose=False
     )

@@ -34,6 +34,7 @@ from explorer.cli.parser import build_parser
 from explorer.cli.predict import cmd_predict
 from explorer.cli.sweep import cmd_sweep
 from explorer.cli.train import cmd_train
+from explorer.devices import use_usable_cpus
 from explorer.errors import ExplorerError
 
 COMMANDS = {
@@ -50,6 +51,7 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        use_usable_cpus()
         return COMMANDS[args.command](args)
     except ExplorerError as e:
         print(f"error: {e}", file=sys.stderr)

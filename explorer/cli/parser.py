@@ -6,6 +6,7 @@ import argparse
 
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.schedules import SHAPES
+from explorer.dann.speed import FAST
 from explorer.dann.validators import DEFAULT, NAMES
 from explorer.errors import ExplorerError
 
@@ -215,6 +216,13 @@ def _train_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
     p.add_argument("--self-train-epochs", type=int, default=d.self_train_epochs)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=d.device)
+    p.add_argument(
+        "--fast",
+        choices=FAST,
+        default=d.fast,
+        help="auto (the default): the step's fastest layout and precision on this machine, chosen by "
+        "timing; off: the plain eager fp32 step, for teaching and debugging",
+    )
     p.add_argument(
         "--ray",
         metavar="ADDRESS",

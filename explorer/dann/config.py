@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 from explorer.dann.schedules import SHAPES
+from explorer.dann.speed import FAST
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
 from explorer.errors import ExplorerError
@@ -45,6 +46,8 @@ class TrainConfig:
     ema_decay: float = 0.99
     seed: int = 0
     device: str = "auto"
+    # "auto": the fastest path this machine has for the step (explorer.dann.speed); "off": eager fp32
+    fast: str = "auto"
 
     def __post_init__(self):
         checks = [
@@ -69,6 +72,7 @@ class TrainConfig:
             (8 <= self.image_size <= 512, f"image size must be 8 to 512 (got {self.image_size})"),
         ]
         checks += [
+            (self.fast in FAST, f"fast must be one of {', '.join(FAST)}"),
             (self.augment in (*AUGMENTS, "auto"), f"augment must be auto or one of {', '.join(AUGMENTS)}"),
             (
                 0 <= self.source_val < 0.5,

@@ -22,7 +22,7 @@ class StartEvent(TypedDict):
     kind: Literal["start"]
     run_id: str
     dir: str  # the run folder: config.json, metrics.jsonl, last.pt, epoch_NNNN.pt
-    device: str  # in words, e.g. "CPU · 2 cores, 2 torch threads"
+    device: str  # in words, e.g. "CPU · 2 cores, 2 torch threads · speed path: eager, NCHW, fp32"
     epochs: int  # DANN (or source-only) epochs asked for
     self_train_epochs: int
     resumed_from: int  # 0 for a new run, else the epoch of the checkpoint it resumed

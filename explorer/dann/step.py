@@ -30,8 +30,8 @@ from torch import nn
 
 from explorer.dann.mmd import mmd
 from explorer.dann.objective import domain_loss
+from explorer.dann.speed import SpeedPath
 from explorer.dann.teacher import EmaTeacher
-from explorer.devices import autocast
 
 Net = Callable[[torch.Tensor], torch.Tensor]
 
@@ -66,12 +66,12 @@ def dann_step(
     *,
     update: str,
     mmd_weight: float,
-    device: torch.device,
+    speed: SpeedPath,
 ) -> dict[str, torch.Tensor]:
-    """One step on a source batch (images `xs`, labels `ys`) and a target batch `xt` at weight `lamb`;
-    the step's numbers as tensors (summing them costs no GPU sync)."""
+    """One step on a source batch (images `xs`, labels `ys`) and a target batch `xt` at weight `lamb`,
+    in the precision of the `speed` path; the step's numbers as tensors (summing them costs no GPU sync)."""
     n, two_step = xs.shape[-4], update == "two-step"
-    with autocast(device):
+    with speed.autocast():
         f = nets.feature(torch.cat([xs, xt], -4))
         if two_step:  # D learns on its own, F held fixed
             disc = domain_loss(nets.domain, f.detach(), n)
@@ -123,12 +123,12 @@ def self_train_step(
     xt_strong,
     *,
     threshold: float,
-    device: torch.device,
+    speed: SpeedPath,
 ) -> dict[str, torch.Tensor]:
     """Source cross-entropy plus the masked cross-entropy of the teacher's confident pseudo-labels
     (read on weakly, learned on strongly augmented target images); then the teacher follows."""
     n = len(xs)
-    with autocast(device):
+    with speed.autocast():
         pseudo, mask = teacher.pseudo_labels(xt_weak, threshold)
         logits = models["label"](models["feature"](torch.cat([xs, xt_strong]))).float()
         class_loss = F.cross_entropy(logits[:n], ys)

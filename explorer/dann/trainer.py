@@ -30,6 +30,7 @@ from explorer.dann.models import build
 from explorer.dann.predict import predict_proba
 from explorer.dann.runfolder import RunFolder
 from explorer.dann.schedules import LambdaSchedule, learning_rate
+from explorer.dann.speed import Shape, choose
 from explorer.dann.step import Networks, Optimisers, dann_step, self_train_step
 from explorer.dann.teacher import EmaTeacher
 from explorer.dann.validators import SAMPLE, evaluate
@@ -89,17 +90,19 @@ class Trainer:
         # the validators' target images
         self.t_sample = torch.sort(torch.randperm(len(xt), generator=split)[:SAMPLE]).values
         self.yt = dataset.target.labels.to(dev) if dataset.target.labelled else None
-        self.models = build(xs.shape[1], len(dataset.classes), config.width).to(dev)
-        if dev.type == "cuda":
-            self.models = self.models.to(memory_format=torch.channels_last)
+        shape = Shape(xs.shape[1], len(dataset.classes), config.width, config.batch_size, config.image_size)
+        self.speed, _ = choose(config.fast, dev, shape)
+        self.models = self.speed.place(build(xs.shape[1], len(dataset.classes), config.width).to(dev))
         self.nets = Networks.of(self.models)
         self.teacher: EmaTeacher | None = None
         fc = list(self.models["feature"].parameters()) + list(self.models["label"].parameters())
         d = self.models["domain"].parameters()
+        fused = {"fused": True} if self.speed.fused else {}
         if config.optimizer == "adam":
-            self.opts = Optimisers(torch.optim.Adam(fc, lr=config.lr), torch.optim.Adam(d, lr=config.lr))
+            adam = {"lr": config.lr, **fused}
+            self.opts = Optimisers(torch.optim.Adam(fc, **adam), torch.optim.Adam(d, **adam))
         else:
-            sgd = {"lr": config.lr, "momentum": 0.9, "weight_decay": 5e-4}
+            sgd = {"lr": config.lr, "momentum": 0.9, "weight_decay": 5e-4, **fused}
             self.opts = Optimisers(torch.optim.SGD(fc, **sgd), torch.optim.SGD(d, **sgd))
         self.gen = torch.Generator(device=dev).manual_seed(config.seed)
         self.cpu_gen = torch.Generator().manual_seed(config.seed)
@@ -131,6 +134,7 @@ class Trainer:
                 "classes": list(self.dataset.classes),
                 "device_type": self.device.type,
                 "preprocess": self.preprocess.to_dict(),
+                "speed_path": self.speed.words(),
             }
             self.folder.begin(self.config.to_dict() | info | self.info)
             self.folder.save(0, self.total_epochs, self._payload)
@@ -138,7 +142,7 @@ class Trainer:
             kind="start",
             run_id=self.run_id,
             dir=str(self.dir),
-            device=describe(self.device),
+            device=f"{describe(self.device)} · speed path: {self.speed.words()}",
             epochs=self.config.epochs,
             self_train_epochs=self.config.self_train_epochs,
             resumed_from=resumed_from,
@@ -180,7 +184,7 @@ class Trainer:
             b.lamb,
             update=self.config.update,
             mmd_weight=self.config.mmd_weight,
-            device=self.device,
+            speed=self.speed,
         )
 
     def self_train_step(self, b) -> dict[str, torch.Tensor]:
@@ -194,7 +198,7 @@ class Trainer:
             self.inputs(b.xt, False),
             self.inputs(b.xt, True),
             threshold=self.config.self_train_threshold,
-            device=self.device,
+            speed=self.speed,
         )
 
     def _epoch(self, stage: str, stop: threading.Event) -> EpochEvent | StoppedEvent | ErrorEvent:
@@ -285,9 +289,10 @@ class Trainer:
     def inputs(self, x: torch.Tensor, augment: bool) -> torch.Tensor:
         """uint8 images -> floats on the device, flipped and rotated when `augment`."""
         x = as_float(x, self.device)
-        if not augment or self.config.augment == "none":
-            return x  # "auto" here (nothing measured) trains as UNMEASURED_AUGMENT, rotation: no flip below
-        return random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
+        if augment and self.config.augment != "none":
+            # "auto" here (nothing measured) trains as UNMEASURED_AUGMENT, rotation: no flip
+            x = random_flip_rotate(x, self.gen, flip=self.config.augment == "flip-rotate")
+        return self.speed.layout(x)
 
     def _progress(self, epoch: int, step: int, steps: int, running: float = 0.0) -> float:
         """p in [0, 1]: epochs done, or with a time budget, seconds spent (`running`: in this epoch)."""

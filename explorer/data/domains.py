@@ -39,6 +39,7 @@ import torch
 
 from explorer.data.archives import unpack
 from explorer.data.images import IMAGE_EXTENSIONS, ImageError, is_image_name, read_image
+from explorer.devices import usable_cpus
 from explorer.errors import DataError, printable
 from explorer.store.home import subdir
 
@@ -218,7 +219,7 @@ def load_domain(
     # Decoders release the GIL (OpenCV, PIL's C code); more threads than cores only contend, and
     # chunks keep the pool's per-task cost (~100 us) off each small image.
     chunks = [entries[i : i + 256] for i in range(0, len(entries), 256)]
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(workers or usable_cpus()) as pool:
         results = [r for chunk in pool.map(lambda c: [read(e) for e in c], chunks) for r in chunk]
 
     good = [(e, r) for e, r in zip(entries, results) if not isinstance(r, str)]

@@ -26,7 +26,6 @@ less than at 40, and at 75% of training the validator ranks as well as at the en
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -34,7 +33,7 @@ from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.validators import DEFAULT, row_at, selected_epoch
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess, ranked
-from explorer.devices import pick
+from explorer.devices import pick, usable_cpus
 from explorer.execution import estimates
 from explorer.store import decisions
 
@@ -220,7 +219,7 @@ def share_budget(config: TrainConfig, options: int) -> TrainConfig:
 
 def _side_by_side(options: int) -> int:
     """How many options train at once: one per core."""
-    return max(1, min(options, os.cpu_count() or 1))
+    return max(1, min(options, usable_cpus()))
 
 
 def decide(

@@ -4,10 +4,8 @@ imported when it is chosen (Ray's only when a cluster is given)."""
 
 from __future__ import annotations
 
-import os
-
 from explorer.dann.config import TrainConfig
-from explorer.devices import pick
+from explorer.devices import pick, usable_cpus
 from explorer.execution.backends import Backend, InProcess
 
 
@@ -32,7 +30,7 @@ def choose(
         from explorer.execution.stacked import Stacked
 
         return Stacked(config.device)
-    n = max(1, min(workers or os.cpu_count() or 1, runs))
+    n = max(1, min(workers or usable_cpus(), runs))
     if n > 1:
         from explorer.execution.processes import Processes
 

@@ -34,7 +34,7 @@ import torch
 from explorer.dann.config import TrainConfig
 from explorer.dann.events import FINAL
 from explorer.data.domains import Dataset
-from explorer.devices import pick
+from explorer.devices import pick, usable_cpus
 from explorer.errors import failure
 from explorer.execution.backends import Request
 from explorer.execution.events import Failed, Retrying, RunEvent, typed
@@ -51,7 +51,7 @@ class Processes:
         return pick(config.device).type
 
     def threads(self, runs: int) -> int:
-        return max(1, (os.cpu_count() or 1) // max(1, min(self.workers, runs)))
+        return max(1, usable_cpus() // max(1, min(self.workers, runs)))
 
     def plan(self, runs: int) -> str:
         n = max(1, min(self.workers, runs))

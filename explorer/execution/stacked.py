@@ -96,7 +96,7 @@ class StackedTrainer:
             lamb,
             update=self.config.update,
             mmd_weight=self.config.mmd_weight,
-            device=self.device,
+            speed=self.trainers[0].speed,
         )
 
     @torch.no_grad()

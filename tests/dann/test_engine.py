@@ -139,7 +139,7 @@ def test_grl_update_and_mmd_run(tmp_path):
 
 
 def test_checkpoints_round_trip_and_marked_epochs(data16, tmp_path):
-    trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, run_dir=tmp_path)
+    trainer, events = train(TrainConfig(epochs=3, **SMALL), data16, run_dir=tmp_path / "run")
     files = sorted(p.name for p in trainer.dir.iterdir())
     best = [f"best-{name}.pt" for name in NAMES]
     assert files == sorted(

@@ -170,7 +170,7 @@ def test_how_far_a_budget_takes_the_options_comes_from_the_step_estimate(data16,
 
     # every step a second: 40 epochs of one option alone take `alone` seconds
     monkeypatch.setattr(estimates, "step_seconds", lambda *a: 1.0)
-    monkeypatch.setattr(auto.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(auto, "usable_cpus", lambda: 1)
     steps = SMALL.split(len(data16.source))[0] // SMALL.batch_size
     alone = 40 * steps * estimates.OVERHEAD
     config = replace(SMALL, epochs=40, time_budget=alone / 2)

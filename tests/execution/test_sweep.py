@@ -135,7 +135,8 @@ def test_one_stacked_copy_takes_the_steps_of_a_plain_run(data16, tmp_path, updat
     Two steps: from the third on, the two-step update's Adam amplifies the grouped convolutions'
     rounding (measured on an AMD EPYC: 3e-7 relative at the second step, 1e-4 at the third, 5e-3 at
     the fourth), while a lambda 10% off already differs by 3e-4 (grl) to 2e-2 (two-step) at the second."""
-    cfg = TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": 0.5, "mmd_weight": 0.1}))
+    # the eager fp32 step: in bf16, grouped and plain convolutions round apart from the first step
+    cfg = TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": 0.5, "mmd_weight": 0.1, "fast": "off"}))
     plain, copy = Trainer(cfg, data16, tmp_path / "plain"), Trainer(cfg, data16, tmp_path / "copy")
     stack = StackedTrainer([copy])
     plain.begin(), copy.begin()
@@ -155,7 +156,12 @@ def test_one_stacked_copy_takes_the_steps_of_a_plain_run(data16, tmp_path, updat
 @pytest.mark.parametrize("update", ["two-step", "grl"])
 def test_a_stacked_step_equals_k_separate_steps(data16, tmp_path, update):
     configs = [
-        TrainConfig(**(BASE.to_dict() | {"update": update, "lamb": lamb, "seed": seed, "canny": (100, 200)}))
+        TrainConfig(
+            **(
+                BASE.to_dict()
+                | {"update": update, "lamb": lamb, "seed": seed, "canny": (100, 200), "fast": "off"}
+            )
+        )
         for lamb, seed in ((0.3, 0), (1.0, 1), (0.0, 2))
     ]
     alone = [Trainer(c, data16, tmp_path / f"a{i}") for i, c in enumerate(configs)]
