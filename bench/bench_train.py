@@ -8,7 +8,8 @@ RandomRotation(15), ToTensor) in a DataLoader, then the two-step DANN update (do
 detached features, then feature extractor + label predictor with CE - lambda * BCE).
 
 Engine: `explorer.dann.trainer.Trainer` on the same files: both domains as uint8 tensors on the device,
-Canny once, flip + rotation batched on the device, channels-last and bfloat16 autocast on CUDA.
+Canny once, flip + rotation batched on the device, the step on its speed path (explorer/dann/speed.py).
+Both with Canny 170/300 on the source and flips + rotations, as the homework seeds train.
 
 Prints source images per second for each, their ratio, and what the homework's full schedule
 (1,000 epochs of 5,000 source images) would take at the engine's rate.
@@ -16,7 +17,6 @@ Prints source images per second for each, their ratio, and what the homework's f
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -50,7 +50,7 @@ def homework_loaders(src: Path, tgt: Path, batch: int, workers: int):
 
     # both domains: 32 x 32, flipped and turned up to 15 degrees at random
     augment = [T.Resize((32, 32)), T.RandomHorizontalFlip(), T.RandomRotation(15, fill=(0,)), T.ToTensor()]
-    canny = T.Lambda(lambda x: cv2.Canny(np.array(x), 100, 200))
+    canny = T.Lambda(lambda x: cv2.Canny(np.array(x), 170, 300))
     source_tf = T.Compose([T.Grayscale(), canny, T.ToPILImage(), *augment])
     target_tf = T.Compose([T.Grayscale(), *augment])
 
@@ -110,7 +110,14 @@ def engine(src: Path, tgt: Path, width: float, batch: int, epochs: int, device: 
 
     data = pair(load_domain(src), load_domain(tgt))
     config = TrainConfig(
-        width=width, batch_size=batch, epochs=epochs, lambda_schedule="constant", lamb=0.1, device=device
+        width=width,
+        batch_size=batch,
+        epochs=epochs,
+        lambda_schedule="constant",
+        lamb=0.1,
+        canny=(170, 300),
+        augment="flip-rotate",
+        device=device,
     )
     trainer = Trainer(config, data, Path(os.environ["EXPLORER_HOME"]) / "run")
     events = [e for e in trainer.events() if e["kind"] == "epoch"][1:]
@@ -132,10 +139,11 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-train-"))
     os.environ["EXPLORER_HOME"] = str(work / "home")
-    from explorer.devices import describe, pick
+    from explorer.dann.speed import machine as cpu_name
+    from explorer.devices import describe, pick, usable_cpus
 
     device = pick(args.device)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores"
+    machine = f"{cpu_name('cpu')}, {usable_cpus()} usable cores"
     print(f"machine: {machine}; device: {describe(device)}; torch {torch.__version__}")
     model = f"homework DANN at width {args.width}, batch {args.batch_size}"
     print(f"model: {model}, {args.n_source} images per domain")

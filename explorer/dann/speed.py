@@ -121,32 +121,40 @@ def choose(fast: str, device: torch.device, shape: Shape) -> tuple[SpeedPath, fl
         return path, times[path]
 
 
-def timed(paths: list[SpeedPath], device: torch.device, shape: Shape, steps: int = 5) -> dict:
-    """Seconds of one DANN step on each path (the fastest of `steps`, after one to warm up), on
-    random images and a freshly built network: its own generator, so no run's random stream moves."""
+def timed(paths: list[SpeedPath], device: torch.device, shape: Shape, rounds: int = 5) -> dict:
+    """Seconds of one DANN step on each path: the fastest of `rounds`, after one to warm up. Each round
+    times every path once, so a burst of other work on the machine slows them all alike. Random images
+    and freshly built networks, from their own generator: no run's random stream moves."""
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.rand(2 * shape.batch, shape.in_channels, shape.size, shape.size, device=device, generator=g)
     y = torch.randint(0, shape.classes, (shape.batch,), device=device, generator=g)
-    times = {}
-    for path in paths:
-        models = path.place(_fresh(shape, device, g))
-        opt = torch.optim.Adam(models.parameters(), lr=1e-3, fused=path.fused)
-        xs = path.layout(x)
-        seconds = []
-        for _ in range(steps + 1):
+    steps = {path: _one_step(path, _fresh(shape, device, g), x, y, shape.batch) for path in paths}
+    seconds = {path: [] for path in paths}
+    for _ in range(rounds + 1):
+        for path, step in steps.items():
             t0 = time.perf_counter()
-            with path.autocast():
-                f = models["feature"](xs)
-                logits = models["label"](f[: shape.batch]).float()
-                loss = F.cross_entropy(logits, y) + domain_loss(models["domain"], f, shape.batch).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - t0)
-        times[path] = min(seconds[1:])
-    return times
+            seconds[path].append(time.perf_counter() - t0)
+    return {path: min(s[1:]) for path, s in seconds.items()}
+
+
+def _one_step(path: SpeedPath, models: torch.nn.ModuleDict, x: torch.Tensor, y: torch.Tensor, n: int):
+    """A step of `models` on `path`: the source rows' cross-entropy plus the discriminator's loss."""
+    models, xs = path.place(models), path.layout(x)
+    opt = torch.optim.Adam(models.parameters(), lr=1e-3, fused=path.fused)
+
+    def step():
+        with path.autocast():
+            f = models["feature"](xs)
+            logits = models["label"](f[:n]).float()
+            loss = F.cross_entropy(logits, y) + domain_loss(models["domain"], f, n).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
 
 
 def _fresh(shape: Shape, device: torch.device, g: torch.Generator) -> torch.nn.ModuleDict:
