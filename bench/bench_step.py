@@ -257,7 +257,11 @@ def measure_shape(title: str, shape, device: torch.device, args, roof: dict):
     ref_ips = images / ref
     rows = [row("reference: homework loop, eager fp32 NCHW", ref, images, flops, roof, ref_ips, False)]
     times = {}
-    for path in speed.candidates(device.type):
+    # bf16 is no candidate on a CPU (it lost accuracy, see explorer/dann/speed.py); timed here all the same
+    native = speed.native_bf16(device.type) and device.type == "cpu"
+    for path in (
+        speed.candidates(device.type) + [replace(p, bf16=True) for p in speed.candidates("cpu")] * native
+    ):
         times[path] = timed(path_step(shape, device, path, data), args.steps, device)
         rows.append(row(f"dann_step: {path.words()}", times[path], images, flops, roof, ref_ips, path.bf16))
     rows = [r[:1] + ["-"] + r[1:] for r in rows]

@@ -56,19 +56,21 @@ def _class_losses(path: SpeedPath, steps: int = 20) -> torch.Tensor:
 @pytest.mark.parametrize("path", speed.candidates("cpu"), ids=lambda p: p.words())
 def test_every_fast_path_learns_what_the_eager_step_learns(path):
     """20 steps from one initialisation: the class loss follows the eager fp32 curve. Measured on an
-    AMD EPYC (AVX512-BF16): mean |difference| 0.005 (channels-last fp32) and 0.03 (bf16), where the
-    eager step from another initialisation differs by 0.02; the loss falls from about 2.30 to 2.21
-    (mean of the first and last five steps)."""
+    AMD EPYC: mean |difference| 0.005 (channels-last, fused Adam) where the eager step from another
+    initialisation differs by 0.02, and bf16 autocast (no longer a CPU candidate) by 0.03; the loss
+    falls from about 2.30 to 2.21 (mean of the first and last five steps)."""
     eager, fast = _class_losses(SpeedPath()), _class_losses(path)
     assert (fast - eager).abs().mean() < 0.06, (eager, fast)
     assert fast[-5:].mean() < fast[:5].mean() - 0.04  # it learns (about 2.30 to 2.21)
 
 
-def test_bf16_is_a_candidate_only_where_the_cpu_multiplies_it_natively(monkeypatch):
-    monkeypatch.setattr(speed, "native_bf16", lambda device_type: False)
-    assert [p.bf16 for p in speed.candidates("cpu")] == [False, False]
+def test_a_cpu_times_fp32_paths_only_even_with_native_bf16(monkeypatch):
+    """bf16 shipped 4.9 points less on the rotated pair (bench/time_to_accuracy.py): no CPU candidate."""
     monkeypatch.setattr(speed, "native_bf16", lambda device_type: True)
-    assert [p.bf16 for p in speed.candidates("cpu")] == [False, False, True, True]
+    assert [(p.channels_last, p.bf16, p.fused) for p in speed.candidates("cpu")] == [
+        (False, False, True),
+        (True, False, True),
+    ]
     assert speed.candidates("cuda") == [SpeedPath("cuda", channels_last=True, bf16=True, fused=True)]
 
 
