@@ -86,7 +86,7 @@ def density_chart(fingerprint: str, ratio: float, high: int, _df) -> dict:
         )
     )
     rule = alt.Chart({"values": [{"high": high}]}).mark_rule(strokeDash=[4, 4]).encode(x="high:Q")
-    return (line + rule).properties(height=300).to_dict()
+    return (line + rule).properties(height=340).to_dict()
 
 
 @st.cache_data(max_entries=8, show_spinner="Scanning the thresholds…")
@@ -170,34 +170,37 @@ st.markdown(
 chosen = auto_choice(ds.fingerprint, ds.source.images, ds.target.images)
 
 
+# one row per option: its name on top, its bar below, so a narrow column keeps both whole
+OPTION_ROW = 32
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def option_bars(fingerprint: str, _chosen: preprocess.Preprocess) -> dict:
-    """The options' distances to the target as bars, the chosen one coloured.
-
-    A vega-lite spec, built once per dataset."""
+    """The options' distances to the target as bars, the chosen one coloured and its name in bold;
+    each name above its bar, never on it. A vega-lite spec, built once per dataset."""
     dist = pd.DataFrame(_chosen.evidence, columns=["option", "distance"]).assign(
         chosen=lambda d: d.option == _chosen.label
     )
-    bars = alt.Chart(dist).encode(y=alt.Y("option:N", sort=None, title=None, axis=None))
-    return (
-        alt.layer(
-            bars.mark_bar(opacity=0.55).encode(
-                x=alt.X("distance:Q", title="distance to the target (lower = more alike)"),
-                color=alt.Color(
-                    "chosen:N",
-                    scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#cccccc"]),
-                    legend=None,
-                ),
-                tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
-            ),
-            # the options' names on the bars, not beside them: a narrow column keeps its bars
-            bars.mark_text(align="left", dx=4, fontSize=11, color="#222").encode(
-                x=alt.datum(0), text="option:N"
-            ),
-        )
-        .properties(height=24 * len(dist))
-        .to_dict()
+    rows = alt.Chart(dist).encode(
+        y=alt.Y("option:N", sort=None, title=None, axis=None, scale=alt.Scale(paddingInner=0, paddingOuter=0))
     )
+    bars = rows.mark_bar(size=9, yOffset=8).encode(
+        x=alt.X(
+            "distance:Q", title="distance to the target (lower = more alike)", axis=alt.Axis(tickCount=5)
+        ),
+        color=alt.Color(
+            "chosen:N", scale=alt.Scale(domain=[True, False], range=[palette.TARGET, "#c8c8c8"]), legend=None
+        ),
+        tooltip=["option", alt.Tooltip("distance:Q", format=".3f")],
+    )
+    names = [
+        rows.mark_text(align="left", baseline="bottom", fontSize=11, color="#222", fontWeight=weight)
+        .encode(x=alt.datum(0), text="option:N")
+        .transform_filter(which)
+        for weight, which in (("bold", "datum.chosen"), ("normal", "!datum.chosen"))
+    ]
+    # the height holds the rows and, below them, the x axis's labels and title
+    return alt.layer(bars, *names).properties(height=OPTION_ROW * len(dist) + 40).to_dict()
 
 
 c1, c2 = st.columns([3, 2])
@@ -218,10 +221,11 @@ pictures.show(
     caption=f"what the networks would see: source (top), {below}",
     width="stretch",
 )
-if c2.button("Train with auto (the default)", key="canny_auto", wrap=True):
+# auto is what the README and the defaults recommend: the primary button; the thresholds are the exception
+if c2.button("Use auto for training (the default)", type="primary", key="canny_auto", wrap=True):
     remember_canny("auto")
     st.toast("Train DANN will choose the preprocessing from the data")
-if c2.button("Use these thresholds for training", type="primary", wrap=True):
+if c2.button("Use these thresholds for training instead", key="canny_thresholds", wrap=True):
     remember_canny((low, high))
     st.toast(f"Train DANN will use Canny {low}/{high} on the source")
 choice = st.session_state.get("canny", "auto")

@@ -161,13 +161,11 @@ def by_measure(table: pd.DataFrame) -> pd.DataFrame:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def describe(fingerprint: str, _ds: Dataset):
-    """The numbers and the two charts' vega-lite specs below, computed once per dataset (building
-    altair's objects costs more than drawing them)."""
-    counts, histogram = (
-        charts.class_counts(overview.class_counts(_ds)),
-        charts.intensity(overview.intensity_histogram(_ds)),
-    )
-    return overview.summary(_ds), counts.to_dict(), histogram.to_dict()
+    """The numbers, the two charts' vega-lite specs and the notes below, computed once per dataset
+    (building altair's objects costs more than drawing them)."""
+    table, hist = overview.summary(_ds), overview.intensity_histogram(_ds)
+    counts, histogram = charts.class_counts(overview.class_counts(_ds)), charts.intensity(hist)
+    return table, counts.to_dict(), histogram.to_dict(), overview.notes(_ds, table, hist)
 
 
 def domain_picture(d) -> np.ndarray:
@@ -177,7 +175,7 @@ def domain_picture(d) -> np.ndarray:
 
 
 ds = dataset()
-table, counts_spec, hist_spec = describe(ds.fingerprint, ds)
+table, counts_spec, hist_spec, notes = describe(ds.fingerprint, ds)
 
 st.subheader(ds.name)
 for note in ds.notes:
@@ -212,17 +210,4 @@ with c2:
     st.vega_lite_chart(spec=hist_spec, width="stretch")
 
 with st.expander("What you are looking at", expanded=True):
-    st.markdown(
-        """
-- **Two domains, one task.** Both sides show the same classes, but drawn differently. A classifier
-  trained on the source alone learns colour and texture cues that the target does not have, so its
-  accuracy drops on the target: that drop is the *domain shift*.
-- **The histograms show the shift in numbers.** Photos spread over the whole intensity range;
-  drawings are mostly one background value with a few stroke pixels. A network sees these statistics
-  first (BatchNorm layers even learn them), which is why Canny edges or domain-adversarial training
-  are needed to bring the two together.
-- **The target's labels are not used for training.** When the target folder has class folders that
-  match the source classes, they are used only to report target accuracy. The homework's
-  `test_data/0/` is one folder, so there the target is unlabelled.
-"""
-    )
+    st.markdown("\n".join(f"- {note}" for note in notes))

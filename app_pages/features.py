@@ -10,7 +10,7 @@ from app_pages.lib.runpicker import my_runs, others_data, pick_run
 from explorer.analysis import alignment, charts, projector
 from explorer.analysis.embedding import embedding
 from explorer.dann.runfolder import kept_checkpoints, shipped
-from explorer.dann.validators import DEFAULT
+from explorer.dann.validators import DEFAULT, PLAIN
 from explorer.errors import ExplorerError
 
 # a plot's downloads: (button, maker, file name's stem, extension, MIME type)
@@ -89,7 +89,8 @@ with controls:
             names,
             default=default,
             key=f"f_epochs_{run.run_id}",
-            help=f"the marked epochs, and the one the {DEFAULT} validator selects without target labels",
+            help=f"the marked epochs, and the one the run ships, selected without target labels by "
+            f"{PLAIN[DEFAULT]} ({DEFAULT})",
         )
 
 if view == "Training movie":
@@ -112,6 +113,12 @@ def numbers(key: tuple, _emb, seed: int) -> dict:
     }
 
 
+if picked:
+    st.caption(
+        " ".join(
+            f"**{alignment.PLAIN[k].capitalize()}**: {alignment.MEANING[k]}." for k in ("a_distance", "knn")
+        )
+    )
 for epoch in sorted(picked, key=names.index):
     ckpt = checkpoints[epoch]
     try:
@@ -132,18 +139,14 @@ for epoch in sorted(picked, key=names.index):
     # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
     cols = st.columns(3)
     cols[0].metric(
-        "proxy A-distance",
+        alignment.named("a_distance"),
         f"{num['a']:.2f}",
-        help="2 (1 - 2 err) of a domain classifier on these features: 2 = separable, 0 = aligned",
+        help=alignment.MEANING["a_distance"] + "; 2 (1 - 2 err), err the classifier's error",
     )
     if num["target"] is not None:
         cols[1].metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
     if num["knn"] is not None:
-        cols[2].metric(
-            "5-NN class agreement",
-            f"{num['knn']:.3f}",
-            help="share of each point's 5 nearest neighbours with its class",
-        )
+        cols[2].metric(alignment.named("knn"), f"{num['knn']:.2f}", help=alignment.MEANING["knn"])
     tgt = f.domain == 1
     with st.container(horizontal=True, vertical_alignment="center"):
         took = "from the cache" if emb.cached else f"{emb.seconds:.1f} s"

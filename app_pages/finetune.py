@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from app_pages.lib.datasets import dataset
-from app_pages.lib.serverjobs import job_queue
+from app_pages.lib.serverjobs import job_queue, with_time_left
 from app_pages.lib.session import owner, session_dir
 from app_pages.lib.weights import pick_weights
 from explorer.devices import describe, pick
@@ -157,14 +157,14 @@ def _curve(job, events: list) -> list[dict]:
 
 
 def _progress(jobs: list) -> None:
-    """The progress bar of the run training now, if one is."""
+    """The progress bar of the run training now, if one is, with about how long it still takes."""
     running = [j for j in jobs if j.state == "running"]
     if running:
         j = running[0]
         _, events, _ = j.snapshot()
         done = sum(isinstance(e, FinetuneEpoch) for e in events)
         total = next((e.epochs for e in events if isinstance(e, FinetuneStarted)), 1)
-        st.progress(done / total, text=f"**{j.label}** · epoch {done}/{total}")
+        st.progress(done / total, text=with_time_left(j, f"**{j.label}** · epoch {done}/{total}"))
 
 
 def _accuracy_chart(curves: list[dict]) -> alt.Chart:

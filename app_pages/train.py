@@ -6,7 +6,7 @@ import torch
 from app_pages.lib import measuring
 from app_pages.lib.comparing import compare, listed
 from app_pages.lib.datasets import dataset
-from app_pages.lib.judging import validators_panel
+from app_pages.lib.judging import tiles, validators_panel
 from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import activity, cluster, job_queue, job_status, where
 from app_pages.lib.session import owner
@@ -187,13 +187,11 @@ def progress_view(run: RunHandle) -> None:
     total = (start["epochs"] + start["self_train_epochs"]) if start else None
     history = (start or {}).get("history", []) + epochs
     done = history[-1]["epoch"] if history else 0
-    per = epochs[-1]["elapsed"] / max(done, 1) if epochs else None
-    eta = f" · about {per * (total - done):.0f} s left" if per and total else ""
     at = where(job)
     job_status(
         job,
         done / total if total else 0.0,
-        f"**{job.label}** · epoch {done}/{total or '?'}{eta} · {at}",
+        f"**{job.label}** · epoch {done}/{total or '?'} · {at}",
         f"**{job.label}** finished: {done} epochs {at}.",
     )
     if run.note:  # what auto did: reused a measured choice, or fell back to the statistics
@@ -201,16 +199,7 @@ def progress_view(run: RunHandle) -> None:
     for retry in (e for e in events if isinstance(e, Retrying)):
         st.warning(retry.message, icon=":material/restart_alt:")
     if history:
-        last = history[-1]
-        cols = st.columns(4)
-        cols[0].metric("target acc", "—" if last["target_acc"] is None else f"{last['target_acc']:.3f}")
-        cols[1].metric("source acc", f"{last['source_acc']:.3f}")
-        cols[2].metric(
-            "domain acc",
-            "—" if last.get("domain_acc") is None else f"{last['domain_acc']:.3f}",
-            help="0.5 = the domain classifier cannot tell source from target features",
-        )
-        cols[3].metric("images / s", f"{last['img_per_s']:,.0f}")
+        tiles(history, running=not job.finished)
         st.vega_lite_chart(spec=charts.training_curves(runs.curves({job.label: history})), width="content")
         validators_panel(history)
 

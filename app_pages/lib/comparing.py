@@ -11,15 +11,29 @@ from app_pages.lib.runpicker import pick_run, selected
 from app_pages.lib.session import owner
 from app_pages.lib.sharing import share_panel
 from explorer.analysis import charts
-from explorer.dann import runfolder
+from explorer.dann import results, runfolder
+from explorer.dann import validators as V
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
-from explorer.dann.validators import DEFAULT, NAMES
+from explorer.dann.validators import DEFAULT, NAMES, PLAIN, named
 from explorer.data.domains import Dataset
 from explorer.devices import pick
 from explorer.errors import ExplorerError
 from explorer.store import cache, runs
 
 OVERLAID = 4  # the newest runs overlaid when the page first opens
+# the comparison's columns: accuracies in percent, as every panel of the page shows them
+COLUMNS = {
+    "target accuracy": st.column_config.NumberColumn(
+        format="%.1f%%", help=f"the checkpoint the run ships: the epoch selected by {PLAIN[DEFAULT]}"
+    ),
+    "at epoch": st.column_config.NumberColumn(help=f"the epoch selected by {PLAIN[DEFAULT]}"),
+    "target accuracy, last epoch": st.column_config.NumberColumn(format="%.1f%%"),
+    "training time (s)": st.column_config.NumberColumn(
+        format="%.1f",
+        help="this run's own training time; a run auto measured also waited while the other options "
+        "trained beside it",
+    ),
+}
 
 
 def listed() -> set:
@@ -64,7 +78,12 @@ def compare(ds: Dataset) -> None:
         st.vega_lite_chart(
             spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content"
         )
-        st.dataframe(runs.final_table(picked), hide_index=True, width="stretch")
+        st.dataframe(results.compare_table(picked), hide_index=True, width="stretch", column_config=COLUMNS)
+        st.caption(
+            f"Target accuracy: the checkpoint each run ships, at the epoch selected by {PLAIN[DEFAULT]}. "
+            "The training time is each run's own (a run auto measured also waited while the other options "
+            "trained beside it); the curves above show every epoch."
+        )
         if partial := [r for r in picked if not r.finished]:
             st.caption(_as_of(partial))
         for r in picked:
@@ -125,15 +144,19 @@ def _submission(path: str, mtime: float, fingerprint: str, _ds: Dataset) -> str:
 def _downloads(run, ds: Dataset, column) -> None:
     """The selected run's checkpoint (the default validator's pick, or another) and its submission CSV."""
     select = column.selectbox(
-        "Checkpoint",
+        "Checkpoint: the epoch picked by",
         ["last", *NAMES],
         index=1 + NAMES.index(DEFAULT),
         key="t_select",
-        format_func=lambda s: "the last epoch" if s == "last" else f"the best epoch by {s}",
+        format_func=lambda s: "nothing: the last epoch" if s == "last" else named(s),
+        help=f"the validator that picks the epoch the downloads use; the run ships the pick of "
+        f"{PLAIN[DEFAULT]}",
     )
     ship = runfolder.shipped(run.dir, select, run.metrics)
     epoch, ckpt = ship.epoch, ship.path
-    column.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}.")
+    acc = V.row_at(run.metrics, epoch).get("target_acc")
+    reached = "" if acc is None else f" · target accuracy {results.percent(acc)}"
+    column.caption(f"Epoch {epoch} of {run.metrics[-1]['epoch']}{reached}.")
     if not ckpt.is_file():
         return
     b1, b2 = st.columns(2)

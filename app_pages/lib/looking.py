@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib import pictures
-from app_pages.lib.twin import finished_twin
+from app_pages.lib.twin import WHAT_IT_IS, finished_twin
 from explorer.analysis import cam as C
 from explorer.analysis import cam_compare as compare
 from explorer.dann.runfolder import shipped
@@ -97,8 +97,8 @@ def twin_for(run: runs.RunRecord, ds: Dataset) -> runs.RunRecord | None:
     return finished_twin(
         run,
         ds,
-        ask="Did adaptation change *where* the model looks? Its **source-only twin** (the same options with "
-        "λ = 0) answers that: train it, and its maps appear beside this run's.",
+        ask=f"Did adaptation change *where* the model looks? Its **source-only twin** ({WHAT_IT_IS}) "
+        "answers that: train it, and its maps appear beside this run's.",
         elsewhere="Its source-only twin is training now (started elsewhere): its maps join when it ends "
         "and the page is opened again.",
         key=f"cam_twin_{run.run_id}",

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.analysis import charts, movie, movie_export
+from explorer.analysis import alignment, charts, movie, movie_export
 from explorer.errors import ExplorerError
+from explorer.execution.jobs import left_after, left_words
 from explorer.store import cache
 
 SECONDS_PER_FRAME = 0.8
@@ -39,18 +40,15 @@ def _load(run, ds, n, method, perplexity, seed) -> movie.Movie:
     if memo and memo[0] == key:
         return replace(memo[1], seconds=0.0, computed=0)
     bar = st.progress(0.0, text="Embedding the saved epochs…")
+    t0 = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        left = left_words(left_after(time.monotonic() - t0, done / total if total else None))
+        frame = f"Embedding frame {min(done + 1, total)} of {total}"
+        bar.progress(done / total if total else 1.0, text=f"{frame} · {left}" if left else f"{frame}…")
+
     try:
-        mv = movie.movie(
-            run.dir,
-            ds,
-            n,
-            method,
-            perplexity,
-            seed,
-            progress=lambda done, total: bar.progress(
-                done / total, text=f"Embedding frame {min(done + 1, total)} of {total}…"
-            ),
-        )
+        mv = movie.movie(run.dir, ds, n, method, perplexity, seed, progress=progress)
     finally:
         bar.empty()
     st.session_state.movie_memo = (key, mv)
@@ -144,8 +142,8 @@ def _charts(mv: movie.Movie, frame: movie.Frame, colour: str) -> None:
         }
     )
     st.altair_chart(charts.movie_frame(df, colour, [lo[0], hi[0]], [lo[1], hi[1]]), width="stretch")
-    numbers = [("domain mixing", f.epoch, f.mixing) for f in mv.frames] + [
-        ("proxy A-distance", f.epoch, f.a_distance) for f in mv.frames
+    numbers = [(alignment.named("mixing"), f.epoch, f.mixing) for f in mv.frames] + [
+        (alignment.named("a_distance"), f.epoch, f.a_distance) for f in mv.frames
     ]
     numbers += [("target accuracy", f.epoch, f.target_acc) for f in mv.frames if f.target_acc is not None]
     st.altair_chart(
@@ -160,14 +158,12 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
     st.metric("epoch", f"{frame.epoch}", help="the epoch whose checkpoint this frame shows")
     st.caption(f"frame {k + 1} of {len(epochs)}")
     st.metric(
-        "domain mixing",
+        alignment.named("mixing"),
         f"{frame.mixing:.2f}",
         help="share of each point's 10 nearest neighbours (in feature space) from the other domain; "
         "1 = as mixed as random labels",
     )
-    st.metric(
-        "proxy A-distance", f"{frame.a_distance:.2f}", help="2 = the domains are separable, 0 = aligned"
-    )
+    st.metric(alignment.named("a_distance"), f"{frame.a_distance:.2f}", help=alignment.MEANING["a_distance"])
     if frame.target_acc is not None:
         st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
     if k:

@@ -1,6 +1,9 @@
 """The one selected run of a browser session: shown by every page that uses a run, changed from any
 of them, kept in the session, under its id on the server (a reload or a restart finds it) and in
-the address (``?run=``). Only the shared run when the page was opened by a share link."""
+the address (``?run=``). Only the shared run when the page was opened by a share link.
+
+A run opened from elsewhere (a sweep's cell) replaces the selected run like any choice, and says so:
+the run box then names the run it replaced, with one click back to it."""
 
 from __future__ import annotations
 
@@ -36,8 +39,14 @@ def selected_id() -> str | None:
     return st.session_state.run
 
 
-def select(run_id: str) -> None:
-    """Make `run_id` the selected run on every page (a share link's visitor keeps it to this visit)."""
+def select(run_id: str, opened_from: str | None = None) -> None:
+    """Make `run_id` the selected run on every page (a share link's visitor keeps it to this visit).
+    `opened_from`: what opened it, in words (``the sweep's cell λ=0.1``); the run box then says which
+    run it replaced and offers that one back."""
+    before = selected_id()
+    st.session_state.pop("run_replaced", None)
+    if opened_from and before and before != run_id:
+        st.session_state.run_replaced = {"run": run_id, "before": before, "from": opened_from}
     st.session_state.run = run_id
     if not st.session_state.get("shared"):
         choices.remember(owner(), run=run_id)
@@ -67,7 +76,7 @@ def pick_run(container, records: list, key: str, label: str = "Selected run"):
     def chosen() -> None:
         select(labels[st.session_state[key]].run_id)
 
-    return labels[
+    run = labels[
         container.selectbox(
             label,
             list(labels),
@@ -76,3 +85,22 @@ def pick_run(container, records: list, key: str, label: str = "Selected run"):
             help="the same run on every page: choosing it here chooses it there",
         )
     ]
+    _replaced(container, records, key)
+    return run
+
+
+def _replaced(container, records: list, key: str) -> None:
+    """Under the run box, while the selected run is one opened from elsewhere: which run it replaced,
+    and a button back to that one."""
+    note = st.session_state.get("run_replaced")
+    if not note or note["run"] != selected_id():
+        return
+    before = next((r.label for r in records if r.run_id == note["before"]), None)
+    container.info(
+        f"Opened from {note['from']}: this run is now the selected run on every page, in place of "
+        + (f"**{before}**." if before else "the run selected before."),
+        icon=":material/swap_horiz:",
+    )
+    container.button(
+        "Back to the run selected before", key=f"{key}_back", on_click=select, args=(note["before"],)
+    )

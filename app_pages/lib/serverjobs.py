@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.execution import ray_cluster
-from explorer.execution.jobs import CLUSTER, JobQueue
+from explorer.execution.jobs import CLUSTER, JobQueue, left_words
 
 
 @st.cache_resource
@@ -73,14 +73,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+def with_time_left(job, text: str) -> str:
+    """A running job's progress text with about how long it still takes ("… · about 3 min left"),
+    as every progress bar says it; `text` alone while that is not known."""
+    left = left_words(job.left())
+    return f"{text} · {left}" if left else text
+
+
 def job_status(job, fraction: float, running: str, finished: str, stop_label: str = "Stop") -> None:
     """Where a queued job stands, one element: waiting (and behind how many), a progress bar with
-    `running` while it runs, `finished` when done, the stop or error message, and its Stop button."""
+    `running` and the time left while it runs, `finished` when done, the stop or error message, and
+    its Stop button."""
     state, _, message = job.snapshot()
     if state == "queued":
         st.info(f"**{job.label}** {place(job)}.", icon=":material/hourglass:")
     elif state == "running":
-        st.progress(min(1.0, max(0.0, fraction)), text=running)
+        st.progress(min(1.0, max(0.0, fraction)), text=with_time_left(job, running))
     elif state == "done":
         st.success(finished, icon=":material/check:")
     elif state == "stopped":

@@ -1,9 +1,14 @@
 """Train DANN's sweep: a grid of lambda, schedule, preprocessing and method values (x seeds) in the
-server's queue, its results filling a heat-map as the runs finish."""
+server's queue, its results filling a heat-map as the runs finish.
+
+The default grid fits a first session: the four λ values with what auto chose for this data, one
+run each; the row without edges is one tick away. Nothing is named best until every run has ended;
+until then the panel ranks the finished runs "so far"."""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -13,11 +18,12 @@ from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.analysis import charts
 from explorer.dann.config import METHODS, TrainConfig
+from explorer.dann.results import percent
 from explorer.dann.schedules import SHAPES
-from explorer.dann.validators import DEFAULT
+from explorer.dann.validators import DEFAULT, named
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
-from explorer.execution import costs
+from explorer.execution import auto, costs, verdict
 from explorer.execution.events import Cached, Epoch, Failed, Retrying, RunEvent
 from explorer.execution.grid import Grid, show
 from explorer.execution.jobs import CLUSTER, poll_seconds
@@ -27,6 +33,7 @@ from explorer.store import cache, runs
 from explorer.store.home import subdir
 
 LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+DEFAULT_LAMBDAS = [0.0, 0.1, 0.3, 1.0]
 EDGES = ("auto", "off", "100/200", "150/300")
 COLUMNS = {
     "lamb": "λ",
@@ -54,10 +61,10 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
     st.markdown(
         "Train a grid of settings and see the whole landscape at once: λ too small and the domains never "
         "align, too large and the class accuracy collapses. The other settings come from the form above. "
-        f"Without target labels, the **{DEFAULT}** validator picks a winner; with labels, the page shows how "
-        "often it picked right."
+        f"Once every run has ended, the validator **{named(DEFAULT)}** names the best without target "
+        "labels; with labels, the page shows how often it picked right."
     )
-    specs, seeds = _axes(base)
+    specs, seeds = _axes(base, ds)
     if specs is None:
         st.warning("Choose at least one value for each of λ, schedule, preprocessing and method.")
         return
@@ -89,14 +96,14 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
 
 
-def _axes(base: TrainConfig) -> tuple[list[str] | None, int]:
+def _axes(base: TrainConfig, ds: Dataset) -> tuple[list[str] | None, int]:
     """The grid's axes as the CLI's ``--grid`` specs (None while one of them has no value), and the
     number of seeds."""
     c1, c2, c3, c4, c5 = st.columns([3, 2, 3, 2, 1])
     lambdas = c1.multiselect(
         "λ values",
         LAMBDAS,
-        default=[0.0, 0.1, 0.3, 1.0],
+        default=DEFAULT_LAMBDAS,
         key="s_lambdas",
         format_func=lambda v: f"{v:g}",
         help="λ = 0 trains like source-only: the discriminator learns, the features never hear from it",
@@ -109,9 +116,10 @@ def _axes(base: TrainConfig) -> tuple[list[str] | None, int]:
     canny = c3.multiselect(
         "Preprocessing",
         [*EDGES, *tuned],
-        default=["auto", "off"],
+        default=["auto"],
         key="s_canny",
-        help="auto: chosen from the data; off: no edges; LOW/HIGH: Canny on the source at those thresholds",
+        help="auto: what auto chose for this data (one run per λ); off: no edges; LOW/HIGH: Canny on the "
+        "source at those thresholds",
     )
     methods = c4.multiselect(
         "Methods",
@@ -121,11 +129,27 @@ def _axes(base: TrainConfig) -> tuple[list[str] | None, int]:
         help="source-only runs once per preprocessing and seed",
     )
     seeds = int(c5.number_input("Seeds", 1, 5, 1, key="s_seeds"))
+    if _off_row(base, ds):
+        canny = [*canny, "off"]
     if not (lambdas and schedules and canny and methods):
         return None, seeds
     lambdas = ",".join(f"{v:g}" for v in lambdas)
     specs = [f"lamb={lambdas}", f"lambda_schedule={','.join(schedules)}", f"canny={','.join(canny)}"]
     return [*specs, f"method={','.join(methods)}"], seeds
+
+
+def _off_row(base: TrainConfig, ds: Dataset) -> bool:
+    """The tick that adds the row without edges; off (and why) where auto chose no edges itself."""
+    chose_none = auto.reuse(replace(base, canny="auto", method="dann"), ds).canny is None
+    ticked = st.checkbox(
+        "Add a row without edges (off)",
+        key="s_off",
+        disabled=chose_none,
+        help="auto chose no edges on this data: its row already is that row"
+        if chose_none
+        else "one more run per λ, trained on the images as they are: what auto's preprocessing is worth",
+    )
+    return ticked and not chose_none
 
 
 def _how_long(sweep: Sweep, todo: int) -> str:
@@ -180,10 +204,11 @@ def sweep_results() -> None:
                 width="content",
             )
             st.caption(
-                "Click a cell to open its run in Feature Space (the seed the validator scores highest)."
+                "Click a cell to open its run in Feature Space (the seed the validator scores highest): it "
+                "becomes the selected run on every page, and Feature Space offers the one before back."
             )
         with c2:
-            _verdict(sweep.best())
+            _verdict(sweep, rows)
         _open_clicked(event, points, sweep)
         table = (
             pd.DataFrame(rows)
@@ -257,18 +282,44 @@ def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
     )
 
 
-def _verdict(best: dict) -> None:
-    if not best["best"]:
-        st.caption("The verdict appears when the first run has finished.")
+def _verdict(sweep: Sweep, rows: list[dict]) -> None:
+    """The verdict once every run has ended; until then the ranking so far, among the finished runs."""
+    final = sweep.best(rows)
+    if final["best"]:
+        _final(final)
         return
-    b, o, agree = best["best"], best["oracle"], best["agreement"]
-    acc = "" if b["target_acc"] is None else f", target accuracy **{b['target_acc']:.3f}**"
+    if verdict.ended(rows):
+        st.caption("Every run has ended, and none trained an epoch to judge: see the messages above.")
+        return
+    now = sweep.so_far(rows)
+    everyone = f"The verdict comes when all {now['runs']} runs have ended."
+    if not now["leader"]:
+        st.caption(f"No run has finished yet. {everyone}")
+        return
+    lead, o = now["leader"], now["oracle"]
+    acc = "" if lead["target_acc"] is None else f", target accuracy {percent(lead['target_acc'])}"
+    among = f"{now['finished']} finished run{'s' if now['finished'] > 1 else ''} of {now['runs']}"
     st.markdown(
-        f"**Without labels**, {DEFAULT} prefers **{words(b['point'])}** (score {b['score']:.3f}{acc})."
+        f"**So far, among {among}**, the validator ({named(DEFAULT)}) ranks **{words(lead['point'])}** "
+        f"first (score {lead['score']:.2f}{acc})."
     )
     if o:
         st.markdown(
-            f"**With the target's labels**, the best is **{words(o['point'])}** ({o['target_acc']:.3f})."
+            f"So far, the target's labels rank **{words(o['point'])}** first ({percent(o['target_acc'])})."
+        )
+    st.caption(f"A run still training or waiting may overtake it. {everyone}")
+
+
+def _final(final: dict) -> None:
+    b, o, agree = final["best"], final["oracle"], final["agreement"]
+    acc = "" if b["target_acc"] is None else f", target accuracy **{percent(b['target_acc'])}**"
+    st.markdown(
+        f"**Without labels**, the validator ({named(DEFAULT)}) prefers **{words(b['point'])}** "
+        f"(score {b['score']:.2f}{acc})."
+    )
+    if o:
+        st.markdown(
+            f"**With the target's labels**, the best is **{words(o['point'])}** ({percent(o['target_acc'])})."
         )
     if agree:
         st.markdown(
@@ -294,6 +345,8 @@ def _open_clicked(event, points: pd.DataFrame, sweep: Sweep) -> None:
     if pick_index is None or pd.isna(pick_index):
         st.toast("That cell has no finished run yet.")
         return
-    record = runs.read_run(sweep.runs[int(pick_index)].folder)
-    select(record.run_id)  # the selected run on every page
+    planned = sweep.runs[int(pick_index)]
+    record = runs.read_run(planned.folder)
+    # the selected run on every page; the run picker says so and offers the one before back
+    select(record.run_id, opened_from=f"the sweep's cell {words(planned.key)}")
     st.switch_page("app_pages/features.py")

@@ -1,7 +1,8 @@
-"""A DANN run's source-only twin (the same options with lambda = 0), as Train DANN's comparison and
-Feature Space's maps offer it: the twin itself once it has trained; until then where it stands
-(its progress when this session trains it, a line when another session does) or the button that
-trains it, queued like any run and drawn beside the run it is the twin of."""
+"""A DANN run's source-only twin (one run: the run's own preprocessing, augmentation and options with
+lambda = 0, `keep.source_only_twin`), as Train DANN's comparison and Feature Space's maps offer it:
+the twin itself once it has trained; until then where it stands (its progress when this session trains
+it, a line when another session does) or the button that trains it, queued like any run and drawn
+beside the run it is the twin of."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from explorer.execution.keep import source_only_twin
 from explorer.execution.start import RunHandle, start_run
 from explorer.store import cache, runs
 
+# what the twin is, in the sentence that offers it
+WHAT_IT_IS = "one run with this run's preprocessing and augmentation and λ = 0: only the domain loss differs"
+
 
 def twin_runs() -> dict[str, RunHandle]:
     """This session's twins by the run they are the twin of: drawn beside that run, not at the
@@ -31,7 +35,7 @@ def finished_twin(
     progress (this session trains it), `elsewhere` (another session trains it now), or `ask` and
     the button (`key`) that trains it (`ask_again` when its training stopped before the end)."""
     config, folder = source_only_twin(run.config)
-    twin = runs.read_run(folder) if folder and (folder / "metrics.jsonl").is_file() else None
+    twin = runs.read_run(folder) if (folder / "metrics.jsonl").is_file() else None
     started = twin_runs().get(run.run_id)
     if started is not None and not started.job.finished:
         twin_progress(started, run)

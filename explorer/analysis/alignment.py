@@ -20,6 +20,25 @@ import numpy as np
 
 from explorer.errors import ExplorerError
 
+# what the pages call each number (`named`: plain words, the field's name in brackets), and what it
+# means in one line; the CSV downloads keep the field's names
+PLAIN = {"a_distance": "domain separation", "knn": "same-class neighbours", "mixing": "domain mixing"}
+SHORT = {"a_distance": "proxy A-distance", "knn": "5-NN class agreement", "mixing": None}
+MEANING = {
+    "a_distance": "how well a classifier trained on these features tells source from target: 2 = always, "
+    "0 = no better than chance (the domains are aligned)",
+    "knn": "the share of each point's 5 nearest neighbours that have its class: high = the classes form "
+    "separate clusters",
+    "mixing": "the share of each point's 10 nearest neighbours from the other domain, against what random "
+    "domains would give: 1 = as mixed as random, 0 = apart",
+}
+
+
+def named(key: str) -> str:
+    """A number as the pages name it: ``domain separation (proxy A-distance)``."""
+    short = SHORT.get(key)
+    return PLAIN.get(key, key) + (f" ({short})" if short else "")
+
 
 def _pca(features: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA

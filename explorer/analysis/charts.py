@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 
 from explorer.analysis import palette
+from explorer.dann.validators import named
 
 DOMAIN_COLOURS = alt.Scale(domain=["source", "target"], range=list(palette.DOMAIN))
 
@@ -21,6 +22,15 @@ def class_colours(names) -> alt.Scale:
 
 # a legend under a chart leaves a narrow column its plot's width
 BELOW = alt.Legend(orient="bottom", title=None)
+# the training curves' metrics as the legend says them (the metrics files keep the raw keys)
+METRICS = {
+    "class_loss": "class loss",
+    "domain_loss": "domain loss",
+    "source_acc": "source accuracy (training batches)",
+    "target_acc": "target accuracy",
+    "domain_acc": "domain classifier accuracy",
+    "lambda": "λ",
+}
 
 
 def class_counts(df: pd.DataFrame) -> alt.Chart:
@@ -43,24 +53,35 @@ def class_counts(df: pd.DataFrame) -> alt.Chart:
 
 def intensity(df: pd.DataFrame) -> alt.Chart:
     """Overlaid step histograms of pixel luminance, one colour per domain."""
+    # each domain's last bin closed at its end, or a step-after area draws it as a hairline
+    last = df.sort_values("intensity").groupby("domain").tail(1)
+    closed = pd.concat([df, last.assign(intensity=last.intensity_end)], ignore_index=True)
     return (
-        alt.Chart(df)
-        .mark_area(opacity=0.45, interpolate="step-after", line=True)
+        alt.Chart(closed)
+        .mark_area(opacity=0.45, interpolate="step-after", line=True, clip=True)
         .encode(
-            x=alt.X("intensity:Q", title="luminance (0 black, 255 white)", scale=alt.Scale(domain=[0, 256])),
-            # sqrt: a drawing's background bin holds most pixels and would flatten everything else
+            # ticks that end on the range's last value: its label stands flush inside the chart
+            x=alt.X(
+                "intensity:Q",
+                title="luminance (0 black, 255 white)",
+                scale=alt.Scale(domain=[0, 255]),
+                axis=alt.Axis(values=[0, 50, 100, 150, 200, 255], labelFlush=True),
+            ),
+            # sqrt: a drawing's background bin holds most pixels and would flatten everything else.
+            # The title on two lines: on one, it is longer than the plot is high and is cut off
             y=alt.Y(
                 "fraction:Q",
-                title="fraction of pixels (sqrt scale)",
+                title=["share of pixels", "(square-root scale)"],
                 stack=None,
                 scale=alt.Scale(type="sqrt"),
+                axis=alt.Axis(format="%"),
             ),
             color=alt.Color("domain:N", scale=DOMAIN_COLOURS, legend=BELOW),
             tooltip=[
                 "domain",
                 alt.Tooltip("intensity:Q", title="from"),
                 alt.Tooltip("intensity_end:Q", title="to"),
-                alt.Tooltip("fraction:Q", format=".3f"),
+                alt.Tooltip("fraction:Q", title="share of pixels", format=".1%"),
             ],
         )
         .properties(height=300)
@@ -95,6 +116,7 @@ def training_curves(df: pd.DataFrame) -> dict:
     for ``st.vega_lite_chart(spec=...)``, `df` its named dataset. The spec's structure is built once
     per process: building altair's objects cost a watched run's server more than drawing it
     (bench/bench_classroom.py)."""
+    df = df.assign(metric=df["metric"].map(METRICS).fillna(df["metric"]))
     # a copy: Streamlit edits the spec it is given
     return copy.deepcopy(_training_spec()) | {"datasets": {"curves": df}}
 
@@ -113,12 +135,13 @@ def _training_spec() -> dict:
                     "value:Q",
                     title=None,
                     scale=alt.Scale(domain=[0, 1]) if panel == "accuracy" else alt.Undefined,
+                    axis=alt.Axis(format=".0%") if panel == "accuracy" else alt.Undefined,
                 ),
                 color=alt.Color(
                     "run:N", legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, title=None)
                 ),
                 strokeDash=alt.StrokeDash(
-                    "metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1)
+                    "metric:N", legend=alt.Legend(orient="bottom", title=None, columns=1, labelLimit=260)
                 ),
                 tooltip=["run:N", "metric:N", "epoch:Q", alt.Tooltip("value:Q", format=".3f")],
             )
@@ -191,9 +214,13 @@ def feature_space(df: pd.DataFrame, title: str, size: int = 300) -> alt.HConcatC
 
 
 def validator_curves(df: pd.DataFrame, selected: dict[str, int]) -> dict:
-    """One small panel per validator (own y scale): its score per epoch, the epoch it selects marked;
-    a vega-lite spec with its data, the structure built once per process (as `training_curves`'s)."""
-    df = df.assign(selected=[selected.get(v) == e for v, e in zip(df.validator, df.epoch)])
+    """One small panel per validator (own y scale), headed by its plain name: its score per epoch,
+    the epoch it selects marked; a vega-lite spec with its data, the structure built once per process
+    (as `training_curves`'s). The raw name stays in the tooltip."""
+    df = df.assign(
+        selected=[selected.get(v) == e for v, e in zip(df.validator, df.epoch)],
+        name=[named(v) for v in df.validator],
+    )
     return copy.deepcopy(_validator_spec(tuple(selected))) | {"datasets": {"scores": df}}
 
 
@@ -205,7 +232,7 @@ def _validator_spec(order: tuple[str, ...]) -> dict:
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("score:Q", title=None, scale=alt.Scale(zero=False)),
-            tooltip=["validator:N", "epoch:Q", alt.Tooltip("score:Q", format=".4f")],
+            tooltip=["name:N", "validator:N", "epoch:Q", alt.Tooltip("score:Q", format=".3f")],
         )
     )
     dot = (
@@ -214,13 +241,52 @@ def _validator_spec(order: tuple[str, ...]) -> dict:
         .encode(x="epoch:Q", y="score:Q")
         .transform_filter("datum.selected")
     )
+    header = alt.Header(labelFontSize=12, labelLimit=380, title=None)
     return (
         alt.layer(line, dot, data=alt.NamedData(name="scores"))
-        .properties(width=112, height=100)
-        .facet(facet=alt.Facet("validator:N", title=None, sort=list(order)), columns=5)
+        .properties(width=360, height=100)
+        .facet(facet=alt.Facet("name:N", header=header, sort=[named(v) for v in order]), columns=2)
         .resolve_scale(y="independent")
         .to_dict()
     )
+
+
+def measuring_curves(df: pd.DataFrame, by: str) -> dict:
+    """Measured auto's options side by side, one panel per question: each option's score by the
+    validator `by` over the epochs, and (where `df` has it: a labelled target) its target accuracy.
+    One line per option, the legend to the right of the lines. `df`: (option, epoch, panel, value)
+    rows, panel ``score`` or ``target``; a vega-lite spec with its data."""
+    labelled = bool((df["panel"] == "target").any())
+    return copy.deepcopy(_measuring_spec(by, labelled)) | {"datasets": {"options": df}}
+
+
+@functools.cache
+def _measuring_spec(by: str, labelled: bool) -> dict:
+    colour = alt.Color(
+        "option:N",
+        sort=None,
+        legend=alt.Legend(orient="right", title="option", labelLimit=300, symbolStrokeWidth=3),
+    )
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d"))
+    score = alt.Y("value:Q", title=None, scale=alt.Scale(zero=False))
+    panels = [("score", score, ".3f", "validator score", [named(by), "higher is better"])]
+    if labelled:
+        y = alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%"))
+        panels.append(("target", y, ".1%", "target accuracy", ["from the labels,", "never used to choose"]))
+    charts = [
+        alt.Chart()
+        .transform_filter(alt.datum.panel == panel)
+        .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=30))
+        .encode(
+            x=x,
+            y=y,
+            color=colour,
+            tooltip=["option:N", "epoch:Q", alt.Tooltip("value:Q", format=fmt, title=title)],
+        )
+        .properties(width=250, height=230, title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
+        for panel, y, fmt, title, subtitle in panels
+    ]
+    return alt.hconcat(*charts, data=alt.NamedData(name="options"), spacing=28).to_dict()
 
 
 def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.dann.validators import DEFAULT, selected_epoch
+from explorer.dann.validators import DEFAULT, named, selected_epoch
 from explorer.store import checkpoints, tail
 
 
@@ -98,8 +98,9 @@ class Checkpoint:
 
     @property
     def label(self) -> str:
-        """For display only: ``epoch 3 (selected by im)``, ``epoch 5``."""
-        return f"epoch {self.epoch}" + (f" (selected by {self.by})" if self.by else "")
+        """For display only: ``epoch 3 (selected by confidence and balance of the target predictions
+        (IM))``, ``epoch 5``."""
+        return f"epoch {self.epoch}" + (f" (selected by {named(self.by)})" if self.by else "")
 
 
 def shipped(run_dir: str | Path, select: str = DEFAULT, history: list[dict] | None = None) -> Checkpoint:

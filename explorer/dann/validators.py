@@ -31,13 +31,31 @@ DEFAULT = "im"  # picks a run's checkpoint
 JUDGE = "im"  # compares a DANN run with its source-only twin (the negative-transfer warning)
 SAMPLE = 2000  # target images scored per epoch (a fixed sample): the homework has 100,000
 MEANING = {
-    "source_acc": "accuracy on held-out labelled source images: safe, but blind to the target",
-    "entropy": "how confident the target predictions are (minus their mean entropy), right or wrong",
-    "im": "confident and spread over all classes (information maximisation): "
-    "low when everything lands in one class",
-    "bnm": "nuclear norm of the target prediction matrix: high when predictions are confident and diverse",
-    "snd": "soft neighbourhood density: high when each target point has close neighbours in prediction space",
+    "source_acc": "accuracy on labelled source images kept out of training: safe, but blind to the target",
+    "entropy": "how sure the model is of its target predictions (minus their mean entropy), right or wrong",
+    "im": "high when the target predictions are confident and spread over all classes (information "
+    "maximisation); low when everything lands in one class",
+    "bnm": "high when the target predictions are confident and use many classes (the nuclear norm of the "
+    "prediction matrix)",
+    "snd": "high when each target prediction has close neighbours among the others (soft neighbourhood "
+    "density)",
 }
+# what the pages call each validator: plain words, the field's abbreviation after them in brackets
+# (`named`); the raw names (`NAMES`) stay in tooltips, downloads and files
+PLAIN = {
+    "source_acc": "held-out source accuracy",
+    "entropy": "confidence of the target predictions",
+    "im": "confidence and balance of the target predictions",
+    "bnm": "diversity of the target predictions",
+    "snd": "neighbourhood density of the target predictions",
+}
+SHORT = {"source_acc": None, "entropy": "entropy", "im": "IM", "bnm": "BNM", "snd": "SND"}
+
+
+def named(name: str) -> str:
+    """A validator as the pages name it: ``confidence and balance of the target predictions (IM)``."""
+    short = SHORT.get(name)
+    return PLAIN.get(name, name) + (f" ({short})" if short else "")
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
-from explorer.dann.validators import DEFAULT, row_at, selected_epoch
+from explorer.dann.validators import DEFAULT, named, row_at, selected_epoch
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess, ranked
 from explorer.devices import pick, usable_cpus
@@ -110,8 +110,9 @@ def plan(config: TrainConfig, dataset: Dataset, remeasure: bool = False) -> Plan
     ):
         return _one_option(config, options[0], decided, reach)
     note = (
-        f"auto: measuring {len(options)} options on this data (each trains {config.epochs} epochs; the "
-        f"{DEFAULT} validator picks one without target labels, and later runs reuse the choice)."
+        f"auto: measuring {len(options)} options on this data: each trains {config.epochs} epochs, and the "
+        f"one that scores highest by {named(DEFAULT)} is kept, without a target label; later runs reuse "
+        "the choice."
     )
     if decided:
         seen = epochs_words(seen_epochs(decided))

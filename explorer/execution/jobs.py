@@ -7,6 +7,11 @@ type ("cpu", "cuda") takes jobs in order and iterates their event stream (the ty
 engine to end within one step. A job's state when its stream ends is its last event's: a run's (a
 sweep's, a fine-tuning's) final event, or done.
 
+`Job.left()` is about how long a job still takes: the queue's estimate (`expected`) less the time
+spent, until its events say how much of its training is done (`done_fraction`: epochs trained over
+epochs to train, for a run, a measurement, a sweep or a fine-tuning), then the rest at the pace so
+far; `left_words` says it the one way every progress bar does ("about 40 s left").
+
 Each job has an owner (a browser session id); `jobs(owner)` lists only that owner's jobs.
 
 Jobs for a Ray cluster (device `CLUSTER`) do not wait here: each follows its run from its own
@@ -24,7 +29,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from explorer.errors import ExplorerError
-from explorer.execution.events import Epoch
+from explorer.execution.events import (
+    Cached,
+    Failed,
+    FinetuneStarted,
+    MeasureStarted,
+    Started,
+    SweepStarted,
+    Waiting,
+)
 
 _ids = itertools.count(1)
 CLUSTER = "ray"  # the lane of jobs that a Ray cluster schedules
@@ -50,6 +63,7 @@ class Job:
     started: float | None = None  # time.monotonic() when it started
     gap: float | None = None  # seconds between its events, a running mean
     last_event: float | None = None  # time.monotonic() of its latest event
+    began: float | None = None  # when its training began: its start, or the last of the Waiting it began with
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -60,17 +74,21 @@ class Job:
         since = now - (self.last_event or self.started or now)
         self.gap = since if self.gap is None else 0.7 * self.gap + 0.3 * since
         self.last_event = now
+        if isinstance(event, Waiting) and all(isinstance(e, Waiting) for e in self.events):
+            self.began = now  # a cluster has not placed it yet: waiting there is no training time
         self.events.append(event)
 
     def left(self) -> float | None:
-        """About how many seconds until it ends: its expected time, less what its progress says is done."""
+        """About how many seconds until it ends: its expected time less the time spent, until its
+        epochs say how much is done (`done_fraction`); then the rest at the pace so far."""
         if self.finished:
             return 0.0
-        if self.state != "running" or self.expected is None:
+        if self.state != "running":
             return self.expected
-        done = _progress(self.events[-1]) if self.events else None
-        spent = time.monotonic() - (self.started or time.monotonic())
-        return spent * (1 - done) / done if done else max(0.0, self.expected - spent)
+        now = time.monotonic()
+        return left_after(
+            now - (self.began or self.started or now), done_fraction(self.events), self.expected
+        )
 
     @property
     def finished(self) -> bool:
@@ -162,6 +180,7 @@ class JobQueue:
             job.state, job.message = "stopped", "Stopped before it started."
             return
         job.state, job.started = "running", time.monotonic()
+        job.began = job.started
         try:
             for event in job.start(job.stop_event):
                 job.add(event)
@@ -189,7 +208,77 @@ def poll_seconds(jobs: list[Job]) -> float | None:
     return WAITING_POLL if any(not j.finished for j in jobs) else None
 
 
-def _progress(event) -> float | None:
-    """How far along a job is by its latest event, in [0, 1], when it is a run's epoch."""
-    p = event.epoch.get("progress") if isinstance(event, Epoch) else None
-    return p if isinstance(p, (int, float)) and 0 < p <= 1 else None
+def left_after(spent: float, done: float | None, expected: float | None = None) -> float | None:
+    """Seconds left of a job `done` (a fraction of its training) after `spent` seconds, at the pace so
+    far; before any progress, `expected` less the time spent (None when there is no estimate)."""
+    if done:
+        return spent * (1 - done) / done
+    return None if expected is None else max(0.0, expected - spent)
+
+
+def left_words(seconds: float | None) -> str:
+    """Time left in words for a progress bar: "about 40 s left", "about 3 min left"; "" when not
+    known, or when an estimate has run out (it would only say "0 s")."""
+    if seconds is None or seconds < 1:
+        return ""
+    if seconds < 10:
+        return "a few seconds left"
+    if seconds < 90:
+        return f"about {5 * round(seconds / 5):.0f} s left"
+    if seconds < 90 * 60:
+        return f"about {seconds / 60:.0f} min left"
+    return f"about {round(seconds / 1800) / 2:g} h left"
+
+
+def done_fraction(events: list) -> float | None:
+    """How much of a job's training is done, in (0, 1], by its events: the epochs it has trained over
+    the epochs it has to train (a measurement's options and a sweep's runs together, less those it will
+    not train: cached, resumed, or of a run that failed); None before its first epoch."""
+    events = list(events)  # the worker thread appends while a page reads
+    trained: dict = {}  # each run's epochs trained here; one trained again after a retry counts once
+    for e in events:
+        if getattr(e, "kind", None) == "epoch":
+            index, epoch = _epoch_key(e)
+            trained.setdefault(index, set()).add(epoch)
+    done = sum(map(len, trained.values()))
+    todo = (_planned(events) or 0) - _not_trained_here(events, trained)
+    return min(1.0, done / todo) if done and todo > 0 else None
+
+
+def _not_trained_here(events: list, trained: dict) -> int:
+    """The planned epochs the job does not train: a cached run's, those a run resumed from, and the
+    rest of a run that failed (a measurement drops it and goes on)."""
+    starts: dict = {}
+    for e in events:
+        if isinstance(e, Started):
+            starts.setdefault(e.index, e.start)  # its first start: a retry starts again from a later epoch
+    skipped = sum(len(e.history) for e in events if isinstance(e, Cached))
+    skipped += sum(start.get("resumed_from", 0) for start in starts.values())
+    for e in events:
+        if isinstance(e, Failed) and e.index in starts:
+            start = starts[e.index]
+            planned = start.get("epochs", 0) + start.get("self_train_epochs", 0)
+            skipped += max(0, planned - start.get("resumed_from", 0) - len(trained.get(e.index, ())))
+    return skipped
+
+
+def _planned(events: list) -> int | None:
+    """The epochs the job plans, from its first event that says: a sweep's or a measurement's (all of
+    its runs'), a fine-tuning's, or a single run's start (both stages)."""
+    for e in events:
+        if isinstance(e, SweepStarted):
+            return e.total_epochs
+        if isinstance(e, MeasureStarted):
+            return e.epochs * len(e.options)
+        if isinstance(e, FinetuneStarted):
+            return e.epochs
+        if isinstance(e, Started):
+            return e.start.get("epochs", 0) + e.start.get("self_train_epochs", 0)
+    return None
+
+
+def _epoch_key(event) -> tuple:
+    """Which run's which epoch an epoch event is (a fine-tuning's has no run index)."""
+    if isinstance(event.epoch, dict):
+        return event.index, event.epoch.get("epoch")
+    return None, event.epoch

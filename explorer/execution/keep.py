@@ -19,8 +19,7 @@ from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.dann.trainer import Trainer
 from explorer.data.domains import Dataset
 from explorer.data.preprocess import Preprocess
-from explorer.execution import auto
-from explorer.store import cache, decisions, runs
+from explorer.store import cache, runs
 
 
 @dataclass(frozen=True)
@@ -55,30 +54,20 @@ class Keep:
 
 class Twin(NamedTuple):
     config: TrainConfig
-    folder: Path | None  # None while auto has not measured the twin's own choice yet
+    folder: Path  # the cache folder it trains (or has trained) into
 
 
 def source_only_twin(run_config: dict) -> Twin:
-    """The source-only twin of a run in the app's cache (``run_config``: its config.json): the same
-    options with lambda = 0, and the cache folder it trains (or has trained) into. When measured
-    auto chose the run's preprocessing or augmentation, the twin makes its own choice the same way,
-    so the comparison stays fair: its folder is then the one of its own measured choice, None before
-    that. Otherwise the twin sees exactly the inputs the run saw (its recorded preprocessing)."""
-    asked = (run_config.get("auto") or {}).get("asked")
-    if asked:
-        config = TrainConfig.from_dict(run_config | asked | {"method": "source-only"})
-        decided = decisions.load(run_config["data_fingerprint"], "source-only") if config.measured else None
-        if config.measured and not decided:
-            return Twin(config, None)
-        if decided:
-            config = auto.with_decision(config, decided)
-    else:
-        config = TrainConfig.from_dict(run_config | {"method": "source-only"})
-        # the statistics chose it: the same inputs, as set
-        if config.canny == "auto" and run_config.get("preprocess"):
-            config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
-        if config.augment == "auto":  # a lone run of auto (not measured) trains with rotation
-            config = replace(config, augment=UNMEASURED_AUGMENT)
+    """The source-only twin of a run in the app's cache (``run_config``: its config.json): one run with
+    exactly the run's options and lambda = 0, so that only the domain loss differs, and the cache
+    folder it trains (or has trained) into. It sees the inputs the run saw: the preprocessing the run
+    recorded and the augmentation it trained with, also when measured auto chose them (the twin never
+    measures a choice of its own; a lone run of augment auto, not measured, trained with rotation)."""
+    config = TrainConfig.from_dict(run_config | {"method": "source-only"})
+    if run_config.get("preprocess"):
+        config = replace(config, canny=Preprocess.from_dict(run_config["preprocess"]).spec)
+    if config.augment == "auto":
+        config = replace(config, augment=UNMEASURED_AUGMENT)
     return Twin(
         config, cache.run_dir(config.run_id(run_config["data_fingerprint"], run_config["device_type"]))
     )

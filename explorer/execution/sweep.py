@@ -9,7 +9,12 @@ stopped sweep goes on where it was.
 Where the runs train is the back-end `choose.choose` picks for the runs still to train (measured
 by bench/bench_sweep.py, docs/BENCHMARKS.md): on a CPU, worker processes side by side (default one
 per core); on CUDA, runs that can share a batch stacked K at a time; on a Ray cluster (`cluster=`),
-every run at once wherever the cluster places it. The results and the verdict are `verdict.py`.
+every run at once wherever the cluster places it. The results and the verdict are `verdict.py`:
+nothing is named best until every run has ended.
+
+Grid points left to auto train with what auto measured on this data (`auto.reuse`); where that
+makes two points the same run (auto chose no edges, and the grid also has ``canny=off``), the run
+trains once, under the first of them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from explorer.errors import ExplorerError
 from explorer.execution import auto, verdict
 from explorer.execution.backends import Backend, Request
 from explorer.execution.choose import choose
-from explorer.execution.events import Cached, RunEvent, SweepEnded, SweepStarted
+from explorer.execution.events import Cached, Failed, RunEvent, SweepEnded, SweepStarted
 from explorer.execution.grid import Grid, describe
 from explorer.execution.keep import Keep
 from explorer.store import runs
@@ -76,12 +81,15 @@ class Sweep:
         self.backend = self.choose(len(configs))
         self.device_type = self.backend.device_type(base)
         varied = [k for k, v in grid.axes.items() if len(v) > 1 and k != "seed"]
-        self.runs = []
-        for i, (cfg, as_asked) in enumerate(zip(configs, asked)):
+        self.runs: list[Planned] = []
+        for cfg, as_asked in zip(configs, asked):
             run_id, point = cfg.run_id(dataset.fingerprint, self.device_type), point_of(as_asked, grid)
+            if any(r.run_id == run_id for r in self.runs):
+                continue  # auto's choice is another point of the grid: one run, one folder
             key = describe({k: point[k] for k in varied}) or "the fixed config"
-            self.runs.append(Planned(i, cfg, point, run_id, self.root / run_id, key))
+            self.runs.append(Planned(len(self.runs), cfg, point, run_id, self.root / run_id, key))
         self.where: dict[int, str] = {}  # run index -> where its last event came from
+        self.failed: set[int] = set()  # the runs that ended with an error in this sweep's last start
 
     def choose(self, runs: int) -> Backend:
         """The back-end for `runs` runs still to train."""
@@ -101,6 +109,7 @@ class Sweep:
     def events(self, stop: threading.Event | None = None) -> Iterator[SweepStarted | RunEvent | SweepEnded]:
         stop, t0 = stop or threading.Event(), time.perf_counter()
         pending = self.pending()
+        self.failed = set()  # a failed run is not finished: this start trains it again
         done = {r.index for r in self.runs} - {r.index for r in pending}
         yield SweepStarted(
             len(self.runs),
@@ -133,6 +142,8 @@ class Sweep:
     def _seen(self, event: RunEvent) -> RunEvent:
         """A run's event as the sweep yields it; where it came from is remembered for the results."""
         self.where[event.index] = event.where
+        if isinstance(event, Failed):
+            self.failed.add(event.index)
         return event
 
     # ------------------------------------------------------------------ results (verdict.py)
@@ -142,8 +153,11 @@ class Sweep:
     def by_point(self, rows: list[dict] | None = None) -> list[dict]:
         return verdict.by_point(self, rows)
 
-    def best(self) -> dict:
-        return verdict.best(self)
+    def best(self, rows: list[dict] | None = None) -> dict:
+        return verdict.best(self, rows)
+
+    def so_far(self, rows: list[dict] | None = None) -> dict:
+        return verdict.so_far(self, rows)
 
     def results_csv(self) -> str:
         return verdict.results_csv(self)

@@ -6,6 +6,10 @@ the grid point with the best mean score over seeds is the sweep's ``best``. When
 labelled, the verdict also says which point target accuracy would have chosen (``oracle``) and,
 seed by seed, whether the validator's favourite was the most accurate run (``agreement``), so a
 page can show how often the label-free choice is right.
+
+Nothing is named best until every run of the grid has ended (finished, or failed): a run still
+training, or not started, might rank first. Until then `so_far` ranks the runs that have finished,
+and says how many of how many those are.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ class Sweep(Protocol):
 
     runs: list  # its planned runs (`sweep.Planned`): index, config, point, run id, folder, key
     where: dict[int, str]  # run index -> where its last event came from
+    failed: set[int]  # the runs that ended with an error in this sweep (not finished in their folders)
 
 
 def results(sweep: Sweep) -> list[dict]:
-    """One row per run, read back from its folder: the grid's fields, where the run stands, and
-    its numbers at the checkpoint the default validator selects."""
+    """One row per run, read back from its folder: the grid's fields, where the run stands
+    (finished, failed, partial or not trained), and its numbers at the checkpoint the default
+    validator selects."""
     rows = []
     for r in sweep.runs:
         record = runs.read_run(r.folder) if r.folder.is_dir() else None
@@ -39,8 +45,9 @@ def results(sweep: Sweep) -> list[dict]:
         epoch = selected_epoch(history, DEFAULT)
         at = row_at(history, epoch)
         row = {k: show(v) for k, v in r.point.items()} | {"seed": r.config.seed, "run_id": r.run_id}
+        status = "failed" if r.index in sweep.failed else ("partial" if history else "not trained")
         row |= {
-            "status": "finished" if done else ("partial" if history else "not trained"),
+            "status": "finished" if done else status,
             "epochs": history[-1]["epoch"] if history else 0,
             "selected_epoch": epoch,
             "target_acc": at.get("target_acc"),
@@ -92,11 +99,42 @@ def by_point(sweep: Sweep, rows: list[dict] | None = None) -> list[dict]:
     return out
 
 
-def best(sweep: Sweep) -> dict:
+def ended(rows: list[dict]) -> bool:
+    """Every run of the grid has ended: finished, or failed."""
+    return all(row["status"] in ("finished", "failed") for row in rows)
+
+
+def best(sweep: Sweep, rows: list[dict] | None = None) -> dict:
     """The grid point the default validator prefers (mean over seeds at each run's selected
     checkpoint); with target labels also the point target accuracy prefers (``oracle``) and how
-    often, seed by seed, the validator's choice was that point (``agreement``)."""
-    rows = results(sweep)
+    often, seed by seed, the validator's choice was that point (``agreement``). All three are None
+    until every run has ended (`so_far` ranks the finished ones meanwhile)."""
+    rows = rows if rows is not None else results(sweep)
+    if not ended(rows):
+        return {"best": None, "oracle": None, "agreement": None}
+    return _ranked(sweep, rows)
+
+
+def so_far(sweep: Sweep, rows: list[dict] | None = None) -> dict:
+    """The ranking among the runs finished so far, while others are still training or waiting:
+    ``finished`` of ``runs``, and the points the validator (``leader``) and the labels
+    (``oracle``) rank first among them. A point whose seeds have not all finished is ranked on
+    those that have."""
+    rows = rows if rows is not None else results(sweep)
+    blank = {f"val_{DEFAULT}": None, "target_acc": None}
+    done = [row if row["status"] == "finished" else row | blank for row in rows]
+    ranked = _ranked(sweep, done)
+    return {
+        "finished": sum(row["status"] == "finished" for row in rows),
+        "runs": len(rows),
+        "leader": ranked["best"],
+        "oracle": ranked["oracle"],
+    }
+
+
+def _ranked(sweep: Sweep, rows: list[dict]) -> dict:
+    """The points ranked by the validator and, on a labelled target, by accuracy, over the scored
+    rows of `rows`."""
     scored = [p for p in by_point(sweep, rows) if p["score"] is not None]
     if not scored:
         return {"best": None, "oracle": None, "agreement": None}

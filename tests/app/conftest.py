@@ -1,6 +1,7 @@
 """The app under AppTest: a fresh app per test, the page helpers every page test uses, and where the
 browser runs (for the pages that depend on it: folders on the server)."""
 
+import re
 import time
 from pathlib import Path
 
@@ -37,6 +38,34 @@ def wait_for(at, done, timeout=180):
 def compare_table(at):
     """The comparison's table of final numbers (the page also shows the validators' table)."""
     return next(d.value for d in at.dataframe if "epochs" in d.value.columns)
+
+
+# the validators' names and the raw metric keys a page must not show bare (`validators.named` gives
+# the plain words, with the field's abbreviation in brackets)
+ABBREVIATIONS = re.compile(r"\b(im|bnm|snd|source_acc|target_acc|domain_acc)\b", re.IGNORECASE)
+
+
+def unexplained(at) -> list[str]:
+    """The texts of Train DANN's run panels (markdown, captions, alerts, tiles, tables' headers and
+    validator names, the checkpoint choices; not the Sweep tab's form) that show a validator's
+    abbreviation or a raw metric key without its plain name."""
+    from explorer.dann import validators
+
+    kinds = ("markdown", "caption", "success", "warning", "info")
+    form = {id(e) for t in at.tabs if t.label == "Sweep" for kind in kinds for e in t.get(kind)}
+    texts = [e.value for kind in kinds for e in at.get(kind) if id(e) not in form]
+    texts += [m.label for m in at.metric] + [str(m.value) for m in at.metric]
+    for frame in (d.value for d in at.dataframe):
+        texts += [str(c) for c in frame.columns] + [str(v) for v in frame.get("validator", [])]
+    texts += [str(o) for s in at.selectbox if s.key == "t_select" for o in s.options]
+    named = [validators.named(n) for n in validators.NAMES]
+    return [t for t in texts if ABBREVIATIONS.search(_without(t, named))]
+
+
+def _without(text: str, names: list[str]) -> str:
+    for name in names:
+        text = text.replace(name, "")
+    return text
 
 
 def small_run(at, epochs=2, seed=0):

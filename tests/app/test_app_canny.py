@@ -1,6 +1,8 @@
 """AppTest tests of the Canny Tuner's words: whether any threshold pair reaches the target's ink, and
-what "edges on both" does to a target that is already strokes."""
+what "edges on both" does to a target that is already strokes; its buttons and the chart of auto's
+options."""
 
+import json
 import re
 from pathlib import Path
 
@@ -63,3 +65,32 @@ def test_a_flat_source_says_no_pair_reaches_the_target_s_ink():
         "the most Canny draws on these images: its lines are one pixel wide. "
         "Match the shapes, not the amount of ink." in said
     )
+
+
+def test_keeping_auto_is_the_primary_button_and_the_thresholds_the_secondary(at):
+    kinds = {b.label: b.proto.type for b in at.button}
+    assert kinds["Use auto for training (the default)"] == "primary"
+    assert kinds["Use these thresholds for training instead"] == "secondary"
+    at.slider(key="canny_range").set_value((60, 130)).run()
+    next(b for b in at.button if b.label.startswith("Use these thresholds")).click().run()
+    assert at.session_state["canny"] == (60, 130)
+    assert any("Training uses Canny 60/130 on the source." in c.value for c in at.caption)
+    next(b for b in at.button if b.label.startswith("Use auto")).click().run()
+    assert at.session_state["canny"] == "auto"
+    assert any(c.value == "Training uses auto." for c in at.caption)
+
+
+def test_auto_s_option_names_stand_above_their_bars_never_on_them(at):
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    spec = next(s for s in specs if "distance to the target" in json.dumps(s))
+    bars, *names = spec["layer"]
+    assert bars["mark"]["type"] == "bar" and len(names) == 2
+    # a bar's top edge lies below its row's middle; a name's bottom edge sits on that middle
+    assert bars["mark"]["yOffset"] - bars["mark"]["size"] / 2 > 0
+    for text in names:
+        assert text["mark"]["type"] == "text" and text["mark"]["baseline"] == "bottom"
+        assert "dy" not in text["mark"] and "yOffset" not in text["mark"]
+    assert {t["mark"]["fontWeight"] for t in names} == {"bold", "normal"}  # the chosen one in bold
+    from explorer.data.preprocess import candidates
+
+    assert spec["height"] >= 26 * len(candidates())  # room for a name and a bar in every row

@@ -188,6 +188,28 @@ def test_the_caption_names_this_dataset(at, tmp_path):
     assert "photo" not in first.replace("photos.zip", "") and "drawing" not in first
 
 
+def notes(at) -> str:
+    return next(m.value for m in at.markdown if "**Two domains, one task.**" in m.value)
+
+
+def test_the_notes_speak_of_the_dataset_in_view(at, tmp_path):
+    assert "Photos spread over the whole intensity range" in notes(at)  # the embedded pair's own words
+    src = zip_folder(make_image_folder(tmp_path / "s", ("cat", "dog")), tmp_path / "s.zip")
+    # four target images: pixels no other test's data has (the page keeps its notes per pixel fingerprint)
+    drawn = make_image_folder(tmp_path / "t", ("x",), per_class=4, mode="L", size=(20, 20))
+    tgt = zip_folder(drawn, tmp_path / "t.zip")
+    at.radio(key="data_choice").set_value("Upload a zip").run()
+    at.file_uploader(key="zip_source").upload("photos.zip", src.read_bytes()).run()
+    at.file_uploader(key="zip_target").upload("sketches.zip", tgt.read_bytes()).run()
+    button(at, "Open zip").click().run()
+    said = notes(at)
+    assert "The source has 6 images in 2 classes; the target has 4 images" in said
+    assert "originally the source's images were 16x16 and the target's 20x20" in said
+    assert "The source is in colour and the target in grey" in said
+    assert "**The target is unlabelled.**" in said
+    assert "photo" not in said.lower() and "drawing" not in said.lower()
+
+
 def _zip(path, entries):
     import zipfile
 

@@ -6,8 +6,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import APP, button, compare_table, page, small_run, wait_for
+from explorer.dann.validators import DEFAULT, named
+from tests.app.conftest import APP, button, compare_table, page, small_run, unexplained, wait_for
 from tests.conftest import png_bytes
+
+PREFERS = f"**Without labels**, the validator ({named(DEFAULT)}) prefers"
 
 
 def run_folders():
@@ -57,8 +60,13 @@ def test_short_run_reports_finishes_and_appears_in_comparison(at):
     wait_for(at, lambda a: any("finished" in s.value for s in a.success))
     assert not at.exception
     values = {m.label: m.value for m in at.metric}
-    assert 0 <= float(values["target acc"]) <= 1 and float(values["domain acc"]) >= 0
+    shipped = float(values["target accuracy"].rstrip("%"))
+    assert 0 <= shipped <= 100 and float(values["domain classifier accuracy"].rstrip("%")) >= 0
+    # one number for the accuracy the run ships: the tile, the comparison and the validators' table agree
     table = compare_table(at)
+    assert table["target accuracy"].tolist() == [shipped]
+    assert any(f"Target accuracy {values['target accuracy']} at epoch" in c.value for c in at.caption)
+    assert not unexplained(at), unexplained(at)
     assert table["epochs"].tolist()[0] == 2 and table["run"].tolist()[0].startswith("dann λ=")
     assert any(b.label == "Submission CSV (id,label)" for b in at.get("download_button"))
     # switching pages and coming back shows the run again
@@ -99,7 +107,7 @@ def test_a_stop_keeps_the_finished_epochs_and_the_cache_shows_them(at):
 def test_tuned_thresholds_reach_the_training_config(at):
     page(at, "canny")
     at.slider(key="canny_range").set_value((120, 240)).run()
-    button(at, "Use these thresholds for training").click().run()
+    button(at, "Use these thresholds for training instead").click().run()
     page(at, "train")
     assert "120/240" in at.radio(key="t_prep").value
     small_run(at, epochs=1).run()
@@ -135,9 +143,9 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     assert len(at.get("vega_lite_chart")) == 2  # epochs 0 and 2, each a by-class | by-domain pair
     labels = [m.label for m in at.metric]
     assert (
-        labels.count("proxy A-distance") == 2
+        labels.count("domain separation (proxy A-distance)") == 2
         and "target accuracy" in labels
-        and "5-NN class agreement" in labels
+        and "same-class neighbours (5-NN class agreement)" in labels
     )
     at.number_input(key="f_perp").set_value(150.0).run()
     assert "Perplexity 150 is too large" in at.error[0].value
@@ -298,11 +306,15 @@ def test_dann_worse_than_its_source_only_twin_is_called_out(at):
     at.run()
     (warning,) = [w for w in at.warning if "DANN probably hurt" in w.value]
     assert (
-        "0.5500" in warning.value
-        and "0.8500" in warning.value
-        and "DANN 0.420 against source-only 0.660" in warning.value
+        "DANN scores 0.55 against 0.85 for its source-only twin, each at the epoch it ships (epochs 2 and 2)"
+        in warning.value
+        and "DANN ships 42.0% target accuracy against 66.0% for source-only" in warning.value
     )
     assert "Only target labels can tell for sure" in warning.value
+    # the comparison says the same accuracies, with the epoch they come from and the last epoch's apart
+    table = compare_table(at)
+    assert sorted(table["target accuracy"]) == [42.0, 66.0] and table["at epoch"].tolist() == [2, 2]
+    assert not unexplained(at), unexplained(at)
 
 
 def test_the_overlay_says_an_unfinished_run_is_shown_as_of_the_last_redraw(at):
@@ -332,11 +344,54 @@ def test_the_source_only_twin_trains_with_one_click(at):
     assert any(o.startswith("source-only") for o in overlay.value), (overlay.options, overlay.value)
 
 
+def test_the_twin_of_a_measured_run_trains_one_run_with_the_runs_choice(at):
+    import json
+
+    from explorer.dann.config import TrainConfig
+    from explorer.data.builtin import load_builtin
+    from explorer.store import decisions
+
+    fingerprint, me = load_builtin(32).fingerprint, at.session_state.owner
+    # the winner of a measurement: no edges, no augmentation, chosen by auto
+    folder = fake_run(
+        TrainConfig(epochs=3, width=0.125, seed=0, canny=None, augment="none"),
+        fingerprint,
+        me,
+        [0.5] * 3,
+        [0.4] * 3,
+    )
+    config = json.loads((folder / "config.json").read_text())
+    asked = {"canny": "auto", "augment": "auto"}
+    config["auto"] = {
+        "chosen": {"label": "no edges, no augmentation", "canny": None, "augment": "none"},
+        "asked": asked,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    page(at, "train")
+    assert any("only the domain loss differs" in i.value for i in at.info)  # what the twin is, said
+    button(at, "Train the source-only twin").click().run()
+    seen = []
+
+    def verdict(a):
+        seen.extend(p.text for p in a.get("progress") if "the twin of" in p.text)
+        return any("DANN probably" in m.value for m in [*a.warning, *a.success])
+
+    wait_for(at, verdict)
+    (twin,) = at.session_state.twin_runs.values()
+    # one run of the run's epochs, not a measurement of options
+    assert twin.total_epochs == 3 and "auto:" not in twin.job.label, twin.job.label
+    assert all(re.search(r"epoch \d of 3\b", text) for text in seen), seen
+    configs = [json.loads((d / "config.json").read_text()) for d in folder.parent.iterdir()]
+    twins = [c for c in configs if c["method"] == "source-only"]
+    assert [(c["canny"], c["augment"], c["epochs"]) for c in twins] == [(None, "none", 3)]
+    assert decisions.load(fingerprint, "source-only") is None
+
+
 def test_canny_tuner_shows_auto_and_hands_it_or_thresholds_to_training(at):
     page(at, "canny")
     assert any(i.value.startswith("**auto: ") for i in at.info)
-    button(at, "Use these thresholds for training").click().run()
-    button(at, "Train with auto (the default)").click().run()
+    button(at, "Use these thresholds for training instead").click().run()
+    button(at, "Use auto for training (the default)").click().run()
     at.run()  # the page again, with "auto" as the training choice
     assert not at.exception and at.slider(key="canny_range").value == (100, 200)
     page(at, "train")
@@ -356,7 +411,7 @@ def test_a_sweep_fills_its_heat_map_table_and_verdict(at):
     assert table["status"].tolist() == ["finished"] * 4 and table["λ"].tolist() == ["0", "0", "1", "1"]
     assert table["preprocessing"].tolist() == ["off", "100/200"] * 2
     verdict = " ".join(m.value for m in at.markdown)
-    assert "**Without labels**, im prefers" in verdict and "**With the target's labels**" in verdict
+    assert PREFERS in verdict and "**With the target's labels**" in verdict
     # the runs are this session's: they are listed for comparison (and so for Feature Space)
     assert len(compare_table(at)) >= 2
     at.segmented_control(key="s_colour").set_value("validator: im").run()

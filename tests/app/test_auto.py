@@ -4,7 +4,7 @@ the options and the winner. Here only augmentation is left to auto (two options,
 whole default shortlist is measured in tests/execution/test_auto.py and in the browser's first
 session (tests/e2e/test_first_session.py)."""
 
-from tests.app.conftest import button, page, wait_for
+from tests.app.conftest import button, page, unexplained, wait_for
 
 
 def test_a_run_left_to_auto_measures_then_the_next_reuses_the_choice(at):
@@ -20,10 +20,17 @@ def test_a_run_left_to_auto_measures_then_the_next_reuses_the_choice(at):
     assert any(c.value.startswith("auto: measuring 2 options") for c in at.caption)
     chose = next(s.value for s in at.success if "auto chose" in s.value)
     assert "no target label was used" in chose
-    tried = next(d.value for d in at.dataframe if "option" in d.value.columns)
-    assert len(tried) == 2 and {"im score", "at epoch", "target acc (labels, not used)"} <= set(tried.columns)
-    # the builtin target has labels
-    assert any("This target is labelled, so we can check" in c.value for c in at.caption)
+    tried = next(d.value for d in at.dataframe if "validator score" in d.value.columns)
+    assert len(tried) == 2 and {"validator score", "at epoch", "target accuracy (labels, not used)"} <= set(
+        tried.columns
+    )
+    # the builtin target has labels: the chosen option's accuracy, as the table has it, is the one it ships
+    (check,) = [c.value for c in at.caption if "This target is labelled, so we can check" in c.value]
+    chosen = tried[tried["option"] == chose.split("auto chose ")[1].split(".**")[0]].iloc[0]
+    assert f"ships {chosen['target accuracy (labels, not used)']:.1f}% target accuracy at epoch" in check
+    # the options' chart: one panel per question, one line per option; every number one click away
+    assert any(e.label.startswith("Every number of every option") for e in at.expander)
+    assert not unexplained(at), unexplained(at)
 
     at.number_input(key="t_seed").set_value(1)
     button(at, "Start training").click().run()

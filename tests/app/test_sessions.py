@@ -57,7 +57,7 @@ def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_lin
     assert "2 classes" in at.sidebar.caption[0].value and "28x28 px" in at.sidebar.caption[0].value
     at.switch_page("app_pages/canny.py").run()
     at.slider(key="canny_range").set_value((40, 90)).run()
-    next(b for b in at.button if b.label == "Use these thresholds for training").click().run()
+    next(b for b in at.button if b.label == "Use these thresholds for training instead").click().run()
     chosen = sidebar_dataset(at)
 
     again = open_app(sid)  # a reload, or a new tab with the same address
@@ -77,7 +77,7 @@ def test_dataset_size_and_thresholds_survive_reload_new_tab_restart_and_deep_lin
 def test_thresholds_tuned_on_one_dataset_are_dropped_when_another_is_chosen(folders):
     at = open_app(page="canny")
     at.slider(key="canny_range").set_value((40, 90)).run()
-    next(b for b in at.button if b.label == "Use these thresholds for training").click().run()
+    next(b for b in at.button if b.label == "Use these thresholds for training instead").click().run()
     assert at.session_state["canny"] == (40, 90)
     choose_folders(at, *folders)
     assert at.session_state["canny"] == "auto"

@@ -280,8 +280,8 @@ def test_train_dann_page_sends_runs_to_the_cluster_and_says_where_they_are(ray_l
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at = at.switch_page("app_pages/train.py").run()
     assert any(c.value.startswith("Runs on the **Ray cluster local: 1 node") for c in at.caption)
-    # the Sweep tab's default grid
-    plan = next(c.value for c in at.caption if c.value.startswith("**8 runs**"))
+    # the Sweep tab's default grid: lambda 0, 0.1, 0.3, 1 with auto's choice
+    plan = next(c.value for c in at.caption if c.value.startswith("**4 runs**"))
     assert (
         "depends on the cluster's free devices" in plan
         and "Ray cluster local: runs spread over its 2 CPUs" in plan

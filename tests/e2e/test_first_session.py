@@ -1,38 +1,19 @@
-"""The README's first session, end to end, as a teacher in front of a class plays it: Data, Canny,
-Train DANN with the defaults (3 epochs instead of 40, so the test stays short): auto measures its
-shortlist side by side and the page shows the options and the validator's pick; its source-only twin
-seen beside its button and in the overlay without a reload; what auto measured on the Canny Tuner;
-the same run on Feature Space (its movie, and where it looks beside its twin), Layer Activations and
-Fine-tune offline, and the run shared into a second browser. At every step: no traceback, no server
-path, the same run id."""
-
-import re
+"""The README's first session, end to end, as a teacher in front of a class plays it, the same steps as
+bench/bench_first_session.py (tests/e2e/session.py), with 3 epochs instead of 40 so that the test stays
+short: Data; Canny Tuner's Use auto; Train DANN's Start with the defaults (auto measures its shortlist
+side by side and ships the validator's pick); λ = 1 and Start again (auto's choice reused: one run);
+that run's source-only twin and its verdict; the Sweep tab's default grid (4 runs, two of them already
+trained) until its verdict; Feature Space's t-SNE plots; Layer Activations' maps. Then, beyond the
+README's timed steps: the training movie and where the run looks beside its twin, what auto measured on
+the Canny Tuner, Fine-tune offline, and the run shared into a second browser. At every step: no
+traceback, no server path, the same selected run."""
 
 import pytest
 
-from tests.e2e.conftest import App, go, no_errors, set_number, settle, shoot, table_cells
+from tests.e2e import session as S
+from tests.e2e.conftest import App, go, no_errors, settle, shoot, table_cells
 
-SHORT_ID = re.compile(r"· ([0-9a-f]{6})\b")
-
-
-def measure_default(page) -> None:
-    """Train DANN's Start with every option at its default (3 epochs): the first run measures the
-    whole shortlist side by side, until auto has chosen."""
-    go(page, "Train DANN")
-    set_number(page, "Epochs", 3)
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_selector("text=auto: measuring", timeout=60_000)
-    page.wait_for_selector("[data-testid='stAlertContentSuccess']:has-text('auto chose')", timeout=300_000)
-
-
-def selected_id(page, label: str) -> str:
-    """The six-character run id in the select box called `label`."""
-    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
-    found = SHORT_ID.findall(
-        " ".join(i.input_value() for i in box.locator("input").all()) + " " + (box.text_content() or "")
-    )
-    assert found, box.inner_text()
-    return found[0]
+EPOCHS = 3
 
 
 def clean(page, home) -> str:
@@ -51,61 +32,96 @@ def fresh(browser, tmp_path):
     app = App(tmp_path / "home", tmp_path / "app.log", TORCH_HOME=str(tmp_path / "torch")).start()
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
-    page.goto(app.url)
-    settle(page)
     yield app, page
     page.context.close()
     app.stop()
     assert not app.tracebacks(), "the app logged a traceback:\n" + "\n---\n".join(app.tracebacks())
 
 
-def test_the_readme_first_session(fresh, browser):
-    app, page = fresh
-    home = app.home
-    assert "Data" in page.locator("[data-testid='stMain'] h1").inner_text()  # the app opens on Data
-    clean(page, home)
-    go(page, "Canny Tuner")
-    clean(page, home)
-
-    measure_default(page)
-    page.wait_for_selector("text=Selected run", timeout=60_000)
-    settle(page, 1500)
+def measure_and_retrain(page, home) -> tuple[str, list[S.Waited]]:
+    """Steps 4 and 5: the default run measures the options and ships the pick; λ = 1 reuses auto's
+    choice and trains one run, which becomes the selected run. Returns its id and both waits."""
+    measured = S.start_default(page, epochs=EPOCHS, timeout_s=400)
+    assert any("options side by side" in p for p in measured.progress), measured.progress
     text = clean(page, home)
     # the options' curves and the validator's pick, with whether the target's labels agree
     assert "no target label was used" in text and "This target is labelled, so we can check" in text
     shoot(page, "train_auto", part=".st-key-this_run")
-    run = selected_id(page, "Selected run")
-    assert "run=" in page.url  # the selected run is in the address
+    first = S.selected_id(page)
+    assert f"run={first}" in page.url  # the selected run is in the address
 
-    twin_button = page.get_by_role("button", name="Train the source-only twin").first
-    twin_button.scroll_into_view_if_needed()
-    button_y = twin_button.bounding_box()["y"]
-    twin_button.click()
-    progress = page.locator("text=/the twin of/").first
-    progress.wait_for(timeout=60_000)
-    assert abs(progress.bounding_box()["y"] - button_y) < 300, "the twin's progress is not beside its button"
-    page.wait_for_selector("text=/DANN probably (helped|hurt)/", timeout=300_000)
-    settle(page, 1500)
+    one = S.start_lambda(page, 1, timeout_s=300)
+    assert one.progress and not any("options side by side" in p for p in one.progress), one.progress
+    text = clean(page, home)
+    assert "measured on this data on" in page.locator(".st-key-this_run").inner_text()  # reused, said
+    run = S.selected_id(page)
+    assert run != first and "dann λ=1" in S.selected_label(page), S.selected_label(page)
+    return run, [measured, one]
+
+
+def twin_of(page, home, run: str) -> S.Waited:
+    """Step 6: the λ = 1 run's twin, its progress beside its button, its verdict, both curves overlaid
+    without a reload; the twin does not take the selection."""
+    button = S.twin_button(page, run)
+    button.scroll_into_view_if_needed()
+    button_y = button.bounding_box()["y"]
+    w = S.train_twin(page, run, timeout_s=300)
+    assert w.mark_y is not None and abs(w.mark_y - button_y) < 300, (
+        "the twin's progress is not beside its button"
+    )
     text = clean(page, home)
     overlay = page.locator("[data-testid='stMultiSelect']").filter(has_text="Runs to overlay").inner_text()
-    assert "source-only" in overlay and run in overlay, overlay  # both curves, without a reload
+    assert "source-only" in overlay and run in overlay, overlay
     assert "source-only" in text
-    assert selected_id(page, "Selected run") == run  # the twin did not take the selection
+    assert S.selected_id(page) == run
     with page.expect_download() as got:  # predicted on the click, not on every draw of the page
         page.get_by_role("button", name="Submission CSV (id,label)").click()
     assert open(got.value.path()).readline().strip() == "id,label"
     shoot(page, "train_twin", part=".stMainBlockContainer")
+    return w
 
-    go(page, "Canny Tuner")  # what auto measured: the options and the winner
-    page.wait_for_selector("text=What auto measured")
-    assert "measured on this data on" in clean(page, home)
-    shoot(page, "canny_auto")
 
-    go(page, "Feature Space")
-    page.wait_for_selector("[data-testid='stMetric']", timeout=240_000)
-    settle(page)
+def sweep(page, home) -> S.Waited:
+    """Step 7: the default grid, one run per λ with auto's choice; two are the runs trained above."""
+    w, estimate = S.run_sweep(page, timeout_s=400)
+    assert estimate.startswith("4 runs (2 already trained) · about "), estimate
+    text = clean(page, home)
+    panel = page.locator(".st-key-sweep_results").inner_text()
+    assert "Sweep finished: 4 runs." in text and "Without labels" in panel, panel[:600]
+    return w
+
+
+def look(page, home, run: str) -> None:
+    """Steps 8 and 9: Feature Space's t-SNE plots and Layer Activations' maps, of the selected run."""
+    S.feature_space(page, timeout_s=300)
+    text = clean(page, home)
+    assert S.selected_id(page) == run
+    assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the shipped one
+    assert text.count("proxy A-distance") == 2 and "source +" in text
+    S.layer_activations(page, timeout_s=120)
+    assert run in clean(page, home)  # it opens on the selected run (offline: no ImageNet file here)
+    assert "maps" in S.first_maps(page)
+
+
+def test_the_readme_first_session(fresh, browser):
+    app, page = fresh
+    home = app.home
+    S.open_app(page, app.url)
+    assert "Data" in page.locator("[data-testid='stMain'] h1").inner_text()  # the app opens on Data
     clean(page, home)
-    assert selected_id(page, "Selected run") == run
+    S.use_auto(page)
+    assert "Training uses auto." in clean(page, home)
+    run, waits = measure_and_retrain(page, home)
+    waits.append(twin_of(page, home, run))
+    waits.append(sweep(page, home))
+    look(page, home, run)
+    assert any(w.left for w in waits), [w.progress for w in waits]  # "about 40 s left" at least once
+    beyond_the_session(page, browser, home, run)
+
+
+def movie_and_maps(page, home, run: str) -> None:
+    """Feature Space again: the training movie plays, and where the run looks beside its twin."""
+    go(page, "Feature Space")
     page.locator("[data-testid='stButtonGroup']").get_by_text("Training movie", exact=True).click()
     page.wait_for_selector("text=/\\d+ frames · [\\d,]+ points each/", timeout=240_000)
     settle(page)
@@ -122,17 +138,23 @@ def test_the_readme_first_session(fresh, browser):
     assert "On these 8 target images" in text or "pick another layer" in text
     assert {"DANN run", "source-only twin"} <= set(table_cells(page))
     assert page.locator("[data-testid='stImage'] img").count() >= 1  # the grid of maps
+    assert S.selected_id(page) == run
 
-    go(page, "Layer Activations")
-    settle(page, 1500)
-    assert run in clean(page, home)  # it opens on the selected run (offline: no ImageNet file here)
 
+def beyond_the_session(page, browser, home, run: str) -> None:
+    """What the README's other paragraphs promise: auto's measurement on the Canny Tuner, the movie and
+    the maps, Fine-tune offline, and the run shared into a second browser."""
+    go(page, "Canny Tuner")  # what auto measured: the options and the winner
+    page.wait_for_selector("text=What auto measured")
+    assert "measured on this data on" in clean(page, home)
+    shoot(page, "canny_auto")
+    movie_and_maps(page, home, run)
     go(page, "Transfer Fine-tune")
     assert page.get_by_role("button", name="Start fine-tuning").is_enabled()  # something that works offline
     clean(page, home)
 
     go(page, "Train DANN")
-    assert selected_id(page, "Selected run") == run
+    assert S.selected_id(page) == run
     page.get_by_text("Share this run: a read-only link").click()
     page.get_by_role("button", name="Create a link").click()
     page.wait_for_selector("[data-testid='stCode']:has-text('share=')")

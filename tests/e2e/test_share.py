@@ -79,7 +79,7 @@ def test_a_reload_and_a_restart_keep_the_dataset_and_thresholds(browser, tmp_pat
         page.get_by_test_id("stBaseButton-primary").filter(has_text="Open").click()
         page.wait_for_selector("[data-testid='stSidebar'] >> text=3 classes")
         go(page, "Canny Tuner")
-        page.get_by_role("button", name="Use these thresholds for training").click()
+        page.get_by_role("button", name="Use these thresholds for training instead").click()
         page.wait_for_selector("text=/Training uses Canny \\d+\\/\\d+ on the source/")
         thresholds = page.locator("text=/Training uses Canny/").first.inner_text()
         address = page.url

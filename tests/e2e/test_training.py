@@ -23,7 +23,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
         low.press("ArrowLeft")  # one step each: 100 -> 80
     page.wait_for_selector("text=At 80/200:")  # the edge share is recomputed for the new thresholds
     settle(page)
-    page.get_by_role("button", name="Use these thresholds for training").click()
+    page.get_by_role("button", name="Use these thresholds for training instead").click()
     page.wait_for_selector("text=Training uses Canny 80/200 on the source.")
     settle(page)
     no_errors(page)
@@ -100,9 +100,9 @@ def test_sweep_fills_the_heat_map_and_a_cell_opens_its_run(page):
     go(page, "Train DANN")
     set_number(page, "Epochs", 2 if not os.environ.get("E2E_SCREENSHOTS") else 8)
     page.get_by_role("tab", name="Sweep").click()
-    page.wait_for_selector("text=/8 runs/")
+    page.wait_for_selector("text=/4 runs/")  # the default: one run per λ, auto's choice
     page.get_by_role("button", name="Start sweep").click()
-    page.wait_for_selector("text=Sweep finished: 8 runs.", timeout=300_000)
+    page.wait_for_selector("text=Sweep finished: 4 runs.", timeout=300_000)
     settle(page, 2000)
     no_errors(page)
     assert "Without labels" in page.locator("[data-testid='stMain']").inner_text()

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from explorer.dann.config import TrainConfig
+from explorer.dann.config import UNMEASURED_AUGMENT, TrainConfig
 from explorer.data.domains import Dataset, Domain
 from explorer.data.preprocess import Preprocess
 from explorer.execution import auto
@@ -87,7 +87,7 @@ def test_a_decision_is_reused_for_the_same_data_and_method_only(data16):
     )
     assert again.configs[0].lamb == 0.3 and not again.configs[0].measured
     assert len(auto.plan(SMALL, data16, remeasure=True).configs) == len(options)  # measure again
-    # the twin makes its own
+    # a source-only run left to auto makes its own (a DANN run's twin does not: keep.source_only_twin)
     assert len(auto.plan(replace(SMALL, method="source-only"), data16).configs) == len(options)
     changed = Dataset(
         data16.name, data16.source, replace(data16.target, images=data16.target.images.flip(-1))
@@ -220,26 +220,37 @@ def test_a_stop_stops_every_option_and_decides_nothing(data16, tmp_path):
     assert decisions.load(data16.fingerprint, "dann") is None
 
 
-def test_the_twin_of_a_measured_run_makes_its_own_choice(data16):
+def test_the_twin_of_a_measured_run_is_one_run_with_the_runs_own_choice(data16):
     from explorer.execution.keep import source_only_twin
+    from explorer.store import cache
 
+    options = auto.shortlist(SMALL, data16)
+    # the winner of a measurement, as its config.json records it: the option's preprocessing and
+    # augmentation, and what was left to auto
+    won = next(o for o in options if o.preprocess.spec is not None and o.augment == "none")
     measured = {
-        **replace(SMALL, canny=None, augment="none").to_dict(),
+        **won.config(replace(SMALL, seed=3)).to_dict(),
         "data_fingerprint": data16.fingerprint,
         "device_type": "cpu",
+        "preprocess": won.preprocess.to_dict(),
         "auto": {"asked": {"canny": "auto", "augment": "auto"}},
     }
     config, folder = source_only_twin(measured)
-    # its own measurement comes first
-    assert config.method == "source-only" and config.measured and folder is None
-    options = auto.shortlist(SMALL, data16)
-    decisions.save(
-        auto.decide(
-            options, [history(0.9)] + [history(0.1)] * (len(options) - 1), data16.fingerprint, "source-only"
-        )
+    assert decisions.load(data16.fingerprint, "source-only") is None  # the twin measures nothing
+    assert (config.canny, config.augment, config.method) == (won.preprocess.spec, "none", "source-only")
+    assert not config.measured and (config.seed, config.epochs, config.width) == (
+        3,
+        SMALL.epochs,
+        SMALL.width,
     )
-    config, folder = source_only_twin(measured)
-    assert (config.canny, config.augment) == (
-        options[0].preprocess.spec,
-        options[0].augment,
-    ) and folder.name == config.run_id(data16.fingerprint, "cpu")
+    assert folder == cache.run_dir(config.run_id(data16.fingerprint, "cpu"))
+    # a choice measured for source-only runs started by hand is not the twin's
+    other = next(i for i, o in enumerate(options) if o != won)
+    scores = [history(0.1)] * len(options)
+    scores[other] = history(0.9)
+    decisions.save(auto.decide(options, scores, data16.fingerprint, "source-only"))
+    assert source_only_twin(measured) == (config, folder)
+    # a lone run of auto (nothing measured) trained its recorded preprocessing with rotation
+    lone = SMALL.to_dict() | {k: measured[k] for k in ("data_fingerprint", "device_type", "preprocess")}
+    config, _ = source_only_twin(lone)
+    assert (config.canny, config.augment) == (won.preprocess.spec, UNMEASURED_AUGMENT)

@@ -6,8 +6,22 @@ import time
 
 from explorer.errors import ExplorerError
 from explorer.execution import jobs
-from explorer.execution.events import Done, Epoch, Failed, Started, Stopped, SweepEnded, SweepStarted
-from explorer.execution.jobs import POLL, WAITING_POLL, Job, JobQueue, poll_seconds
+from explorer.execution.events import (
+    Cached,
+    Done,
+    Epoch,
+    Failed,
+    FinetuneEpoch,
+    FinetuneStarted,
+    MeasureStarted,
+    Retrying,
+    Started,
+    Stopped,
+    SweepEnded,
+    SweepStarted,
+    Waiting,
+)
+from explorer.execution.jobs import POLL, WAITING_POLL, Job, JobQueue, done_fraction, left_words, poll_seconds
 
 
 def wait(cond, timeout=10):
@@ -120,6 +134,7 @@ def stepped(steps: threading.Semaphore, epochs: int):
     """A job that reports its progress one epoch per release of `steps`."""
 
     def start(stop):
+        yield Started(0, "here", {"epochs": epochs, "self_train_epochs": 0, "resumed_from": 0})
         for e in range(1, epochs + 1):
             while not steps.acquire(timeout=0.01):
                 if stop.is_set():
@@ -141,7 +156,7 @@ def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish(
     # A has not reported progress: its expected time (less the moments spent), then B's 30
     assert 60 <= q.wait(c) <= 70
     steps.release()
-    wait(lambda: a.events)
+    wait(lambda: len(a.events) == 2)
     time.sleep(0.05)
     left = a.left()
     assert 0 < left < 1  # a quarter done in well under a second: the rest at that pace, not the guess of 40 s
@@ -176,3 +191,95 @@ def test_a_server_up_all_term_remembers_only_the_newest_finished_jobs(monkeypatc
     held = q.submit("a", "waiting", "cpu", gated(threading.Event(), [], "w"))  # unfinished: never forgotten
     assert [j.label for j in q.jobs("a")] == ["run 3", "run 4", "run 5", "waiting"]
     held.stop()
+
+
+# ------------------------------------------------------- the time left, as every progress bar says it
+
+
+def start(epochs: int, index: int = 0, resumed_from: int = 0, self_train: int = 0) -> Started:
+    return Started(
+        index, "here", {"epochs": epochs, "self_train_epochs": self_train, "resumed_from": resumed_from}
+    )
+
+
+def epoch(n: int, index: int = 0) -> Epoch:
+    return Epoch(index, "here", {"epoch": n})
+
+
+def running(spent: float, events: list, expected: float | None = None) -> Job:
+    """A job that started `spent` seconds ago and has told `events`."""
+    began = time.monotonic() - spent
+    return Job(
+        "o", "x", "cpu", None, state="running", events=events, expected=expected, started=began, began=began
+    )
+
+
+def test_a_run_half_done_after_10_s_has_about_10_s_left():
+    job = running(10.0, [start(4), epoch(1), epoch(2)], expected=100.0)
+    assert 9.9 <= job.left() <= 10.1  # the pace so far, not the queue's guess of 100 s
+    assert left_words(job.left()) == "about 10 s left"
+
+
+def test_before_its_first_epoch_a_run_has_the_queues_estimate_less_the_time_spent():
+    job = running(20.0, [start(4)], expected=60.0)
+    assert 39.9 <= job.left() <= 40.1 and left_words(job.left()) == "about 40 s left"
+    assert running(80.0, [start(4)], expected=60.0).left() == 0.0  # the guess ran out: it says nothing
+    assert left_words(running(80.0, [start(4)], expected=60.0).left()) == ""
+    assert running(5.0, [start(4)]).left() is None  # no estimate (a fine-tuning, a sweep): nothing said
+    waiting = Job("o", "x", "cpu", None, expected=60.0)
+    assert waiting.left() == 60.0
+    waiting.state = "done"
+    assert waiting.left() == 0.0
+
+
+def test_the_time_left_in_words():
+    assert [left_words(s) for s in (None, 0.4, 5, 42, 89, 200, 3000, 7200, 9000)] == [
+        "",
+        "",
+        "a few seconds left",
+        "about 40 s left",
+        "about 90 s left",
+        "about 3 min left",
+        "about 50 min left",
+        "about 2 h left",
+        "about 2.5 h left",
+    ]
+
+
+def test_a_resumed_run_counts_only_the_epochs_it_trains_now():
+    # resumed from epoch 6 of 10 (2 of them self-training): 2 of the 4 still to train are done
+    assert done_fraction([start(8, resumed_from=6, self_train=2), epoch(7), epoch(8)]) == 0.5
+    assert done_fraction([start(8)]) is None  # before its first epoch
+    assert done_fraction([]) is None
+
+
+def test_a_measurement_counts_every_options_epochs_and_drops_a_failed_one():
+    events = [MeasureStarted(["a", "b", "c"], [], "", 4), start(4, 0), start(4, 1), start(4, 2)]
+    events += [epoch(1, 0), epoch(1, 1), epoch(1, 2)]
+    assert done_fraction(events) == 3 / 12
+    events += [Failed(2, "here", "diverged", 2)]  # option c is dropped: its 3 epochs left never train
+    assert done_fraction(events) == 3 / 9
+
+
+def test_a_sweep_does_not_count_its_cached_runs_and_an_epoch_trained_again_counts_once():
+    events = [SweepStarted(3, 1, "plan", 12), Cached(0, "cached", [{}] * 4), start(4, 1), start(4, 2)]
+    events += [epoch(1, 1), epoch(2, 1), epoch(1, 2)]
+    events += [Retrying(1, "here", "lost: again from epoch 1"), start(4, 1, resumed_from=1), epoch(2, 1)]
+    assert done_fraction(events) == 3 / 8
+
+
+def test_a_fine_tuning_counts_its_epochs():
+    started = FinetuneStarted("CPU", "random", 5, {}, 10, 2)
+    epoch_1 = FinetuneEpoch(1, 1.0, 0.5, 2.0, 2.0, 100.0)
+    assert done_fraction([started]) is None and done_fraction([started, epoch_1]) == 0.2
+    job = running(8.0, [started, epoch_1])
+    assert 31.9 <= job.left() <= 32.1  # 1 epoch of 5 in 8 s: 4 more at that pace
+
+
+def test_waiting_for_a_cluster_before_training_is_not_counted_as_training_time():
+    began = time.monotonic() - 100
+    job = Job("o", "x", "ray", None, state="running", started=began, began=began)
+    job.add(Waiting(0, "waiting", "no free GPU"))  # the cluster places it now: its training begins
+    job.add(start(2))
+    job.add(epoch(1))
+    assert job.left() < 1  # not the 100 s it waited

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -254,3 +255,68 @@ def test_costs_are_known_before_the_sweep_and_match_what_it_writes(data16, tmp_p
     written = sum(f.stat().st_size for r in sweep.runs for f in r.folder.glob("*.pt"))
     assert 0.7 * written < expected < 1.3 * written
     assert costs.seconds(sweep) == 0 and costs.checkpoint_bytes(sweep) == 0  # nothing left to train
+
+
+def test_nothing_is_named_best_until_every_run_has_ended(data16, tmp_path):
+    from explorer.execution.events import Done
+
+    sweep = Sweep(Grid.parse(["lamb=0.1,1"]), BASE, data16, tmp_path, workers=1)
+    stop, events = threading.Event(), []
+    for e in sweep.events(stop):
+        events.append(e)
+        if isinstance(e, Done):
+            stop.set()  # the first run has finished, the second has not started
+    assert events[-1].kind == "stopped" and events[-1].best is None and events[-1].oracle is None
+    assert sweep.best() == {"best": None, "oracle": None, "agreement": None}
+    now = sweep.so_far()
+    assert now["finished"] == 1 and now["runs"] == 2
+    assert now["leader"]["point"] == sweep.runs[0].key == now["oracle"]["point"]
+    # a run that failed has ended too: the verdict is named among the others
+    sweep.failed = {1}
+    assert [row["status"] for row in sweep.results()] == ["finished", "failed"]
+    assert sweep.best()["best"]["point"] == sweep.runs[0].key
+    ended = list(sweep.events())  # the next start trains it again; now every run has ended
+    assert (
+        not sweep.failed
+        and ended[-1].kind == "done"
+        and ended[-1].best["point"] in {r.key for r in sweep.runs}
+    )
+
+
+def test_the_default_grid_is_one_run_per_lambda_and_a_point_auto_already_is_trains_once(data16, tmp_path):
+    from explorer.execution import auto
+    from explorer.store import decisions
+
+    grid = Grid.parse(["lamb=0,0.1,0.3,1", "canny=auto"])
+    assert len(Sweep(grid, BASE, data16, tmp_path).runs) == 4
+    options = auto.shortlist(BASE, data16)
+    none = [i for i, o in enumerate(options) if o.preprocess.spec is None and o.augment == "rotate"][0]
+    scores = [
+        [{"epoch": e, "validators": {"im": 0.9 if i == none else 0.1}} for e in (1, 2)]
+        for i in range(len(options))
+    ]
+    decisions.save(auto.decide(options, scores, data16.fingerprint, "dann", epochs=2))
+    both = Sweep(
+        Grid.parse(["lamb=0,1", "canny=auto,off"]), replace(BASE, augment="rotate"), data16, tmp_path
+    )
+    # auto chose no edges: its runs are the "off" row's, trained once, under the auto row
+    assert [r.point["canny"] for r in both.runs] == ["auto", "auto"]
+    assert len({r.folder for r in both.runs}) == 2 and [r.index for r in both.runs] == [0, 1]
+
+
+def test_the_estimate_counts_judging_each_epoch_and_the_busiest_worker(data16, tmp_path, monkeypatch):
+    from explorer.execution import costs, estimates
+
+    monkeypatch.setattr(estimates, "step_seconds", lambda *a: 0.01)
+    n_train, held = BASE.split(len(data16.source))
+    per_epoch = n_train // BASE.batch_size * costs.TRAIN_STEP + len(data16.target) / costs.JUDGED_PER_STEP
+    run = (
+        costs.RUN_START + BASE.epochs * (per_epoch + held / costs.JUDGED_PER_STEP + costs.RECORD_STEPS) * 0.01
+    )
+    alone = Sweep(Grid.parse(["lamb=0,1"]), BASE, data16, tmp_path, workers=1)
+    assert costs.seconds(alone) == pytest.approx(2 * run)  # one after another, in this process
+    three = Sweep(Grid.parse(["lamb=0,0.3,1"]), BASE, data16, tmp_path, workers=2)
+    # two workers, each at SIDE_BY_SIDE / 2 of this process's speed: the first takes two of the runs
+    slower = 2 / estimates.SIDE_BY_SIDE
+    assert costs.seconds(three) == pytest.approx(costs.WORKER_START + 2 * run * slower)
+    assert costs.in_channels(BASE, data16) == 1  # the embedded target is grey: so are the networks' inputs

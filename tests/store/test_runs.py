@@ -36,7 +36,7 @@ def test_a_run_ships_its_validators_pick_else_its_last_epoch(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     ship = shipped(tmp_path, "im")  # the history read from the folder; a tie goes to the later epoch
     assert (ship.path.name, ship.epoch, ship.by, ship.why) == ("best-im.pt", 2, "im", "the best epoch by im")
-    assert ship.label == "epoch 2 (selected by im)"
+    assert ship.label == "epoch 2 (selected by confidence and balance of the target predictions (IM))"
     last = shipped(tmp_path, "source_acc", history)  # no source_acc scores: the last epoch
     assert (last.path.name, last.epoch, last.by) == (
         "last.pt",
@@ -45,7 +45,11 @@ def test_a_run_ships_its_validators_pick_else_its_last_epoch(tmp_path):
     ) and "no source_acc scores" in last.why
     assert shipped(tmp_path, "last", history).why == "the last epoch"
     kept = kept_checkpoints(tmp_path, ship)
-    assert [c.label for c in kept] == ["epoch 0", "epoch 1", "epoch 2 (selected by im)"]
+    assert [c.label for c in kept] == [
+        "epoch 0",
+        "epoch 1",
+        "epoch 2 (selected by confidence and balance of the target predictions (IM))",
+    ]
     assert kept[2].path.name == "best-im.pt" and kept[1].path.name == "epoch_0001.pt"
     assert [c.by for c in kept_checkpoints(tmp_path, last)] == [None, None, None]
     assert shipped(tmp_path / "none", "im", []).epoch is None  # nothing trained yet: no epoch, no file
