@@ -18,9 +18,9 @@ from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.analysis import charts
 from explorer.dann.config import METHODS, TrainConfig
-from explorer.dann.results import percent
+from explorer.dann.results import percent, percent_value
 from explorer.dann.schedules import SHAPES
-from explorer.dann.validators import DEFAULT, named
+from explorer.dann.validators import DEFAULT, NAMES, named
 from explorer.data.domains import Dataset
 from explorer.errors import ExplorerError
 from explorer.execution import auto, costs, verdict
@@ -40,9 +40,12 @@ COLUMNS = {
     "lambda_schedule": "λ schedule",
     "canny": "preprocessing",
     "selected_epoch": "selected epoch",
-    "target_acc": "target acc (selected)",
-    "target_acc_last": "target acc (last epoch)",
-}
+    "target_acc": "target accuracy (selected epoch)",
+    "target_acc_last": "target accuracy (last epoch)",
+    "seconds": "training time (s)",
+} | {f"val_{n}": named(n) for n in NAMES}
+PERCENT = ("target_acc", "target_acc_last", "val_source_acc")  # shown as percentages, like every page
+BY_VALIDATOR = f"validator: {named(DEFAULT)}"
 
 
 def words(key: str) -> str:
@@ -92,7 +95,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         return
     if c2.button("Start sweep", key="s_start", type="primary"):
         label = f"sweep of {len(sweep.runs)} runs"
-        job = job_queue().submit(owner(), label, sweep.backend.lane, sweep.events)
+        job = job_queue().submit(owner(), label, sweep.backend.lane, sweep.events, _seconds(sweep, todo))
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
 
 
@@ -158,12 +161,20 @@ def _how_long(sweep: Sweep, todo: int) -> str:
         return "0 s"
     if sweep.backend.lane == CLUSTER:
         return "a time that depends on the cluster's free devices"
-    key = (sweep.dataset.fingerprint, tuple(r.run_id for r in sweep.runs), todo)
+    seconds = _seconds(sweep, todo)
+    return "an unknown time" if seconds is None else _duration(seconds)
+
+
+def _seconds(sweep: Sweep, todo: int) -> float | None:
+    """About how many seconds the runs still to train take (the form's estimate, and the queue's);
+    None on a cluster, or when the timing probe fails (a busy GPU out of memory costs the estimate,
+    not the page)."""
+    if sweep.backend.lane == CLUSTER:
+        return None
     try:
-        return _duration(_estimate(sweep, key))
-    # a timing probe that fails (a busy GPU out of memory) costs the estimate, not the page
+        return _estimate(sweep, (sweep.dataset.fingerprint, tuple(r.run_id for r in sweep.runs), todo))
     except Exception:
-        return "an unknown time"
+        return None
 
 
 def _duration(seconds: float) -> str:
@@ -187,11 +198,11 @@ def sweep_results() -> None:
         rows = sweep.results()
         points = pd.DataFrame(sweep.by_point(rows))
         labelled = sweep.dataset.target.labelled
-        colour = "target accuracy" if labelled else f"validator: {DEFAULT}"
+        colour = "target accuracy" if labelled else BY_VALIDATOR
         if labelled:
             colour = (
                 st.segmented_control(
-                    "Colour by", ["target accuracy", f"validator: {DEFAULT}"], default=colour, key="s_colour"
+                    "Colour by", ["target accuracy", BY_VALIDATOR], default=colour, key="s_colour"
                 )
                 or colour
             )
@@ -210,13 +221,8 @@ def sweep_results() -> None:
         with c2:
             _verdict(sweep, rows)
         _open_clicked(event, points, sweep)
-        table = (
-            pd.DataFrame(rows)
-            .drop(columns=["folder", "run_id"])
-            .round(3)
-            .rename(columns=lambda c: COLUMNS.get(c, c.removeprefix("val_")))
-        )
-        st.dataframe(table, hide_index=True, width="stretch")
+        as_percent = {COLUMNS[c]: st.column_config.NumberColumn(format="%.1f%%") for c in PERCENT}
+        st.dataframe(_table(rows), hide_index=True, width="stretch", column_config=as_percent)
         seeds = len({p.config.seed for p in sweep.runs}) > 1
         records = {
             f"{words(p.key)} · seed {p.config.seed}" if seeds else words(p.key): runs.read_run(p.folder)
@@ -230,6 +236,14 @@ def sweep_results() -> None:
             st.rerun()
 
     live()
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """The sweep's runs, one row each, in the words and units of the other pages."""
+    table = pd.DataFrame(rows).drop(columns=["folder", "run_id"])
+    for c in PERCENT:
+        table[c] = [percent_value(x) if pd.notna(x) else None for x in table[c]]
+    return table.round(3).rename(columns=lambda c: COLUMNS.get(c, c))
 
 
 def _progress(job, sweep: Sweep) -> None:
@@ -272,7 +286,7 @@ def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
             "column": [column(p) for _, p in points.iterrows()],
             "row": [show(c if isinstance(c, str | tuple) else None) for c in points["canny"]],
             "value": value,
-            "text": [f"{v:.3f}" if pd.notna(v) else "…" for v in value],
+            "text": [_cell_text(v, colour) for v in value],
             "seeds": [f"{f} of {n} finished" for f, n in zip(points["finished"], points["runs"])],
             "status": [
                 "finished" if f == n else ("so far" if t else "waiting")
@@ -280,6 +294,12 @@ def _cells(points: pd.DataFrame, colour: str) -> pd.DataFrame:
             ],
         }
     )
+
+
+def _cell_text(value: float, colour: str) -> str:
+    if pd.isna(value):
+        return "…"
+    return percent(value) if colour == "target accuracy" else f"{value:.2f}"
 
 
 def _verdict(sweep: Sweep, rows: list[dict]) -> None:

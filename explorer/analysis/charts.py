@@ -317,7 +317,9 @@ def sweep_map(df: pd.DataFrame, colour_title: str) -> alt.LayerChart:
             tooltip=[
                 "column",
                 "row",
-                alt.Tooltip("value:Q", format=".3f", title=colour_title),
+                alt.Tooltip(
+                    "value:Q", format=".1%" if "accuracy" in colour_title else ".2f", title=colour_title
+                ),
                 "seeds",
                 "status",
             ],

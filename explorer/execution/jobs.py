@@ -64,6 +64,7 @@ class Job:
     gap: float | None = None  # seconds between its events, a running mean
     last_event: float | None = None  # time.monotonic() of its latest event
     began: float | None = None  # when its training began: its start, or the last of the Waiting it began with
+    first_done: tuple[float, float] | None = None  # when its first epoch ended, and the fraction then done
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -77,18 +78,26 @@ class Job:
         if isinstance(event, Waiting) and all(isinstance(e, Waiting) for e in self.events):
             self.began = now  # a cluster has not placed it yet: waiting there is no training time
         self.events.append(event)
+        if self.first_done is None and getattr(event, "kind", None) == "epoch":
+            self.first_done = (now, done_fraction(self.events) or 0.0)
 
     def left(self) -> float | None:
         """About how many seconds until it ends: its expected time less the time spent, until its
-        epochs say how much is done (`done_fraction`); then the rest at the pace so far."""
+        epochs say how much is done (`done_fraction`); then the rest at the pace since its first epoch
+        ended (what came before, starting workers, loading data, is paid once and not again)."""
         if self.finished:
             return 0.0
         if self.state != "running":
             return self.expected
         now = time.monotonic()
-        return left_after(
-            now - (self.began or self.started or now), done_fraction(self.events), self.expected
-        )
+        done = done_fraction(self.events)
+        if self.first_done is not None and done is not None:
+            at, first = self.first_done
+            if done > first:
+                return (now - at) * (1 - done) / (done - first)
+            if self.expected is not None:
+                done = None  # one epoch in: its time holds the start, so the queue's estimate says more
+        return left_after(now - (self.began or self.started or now), done, self.expected)
 
     @property
     def finished(self) -> bool:

@@ -155,13 +155,13 @@ def test_a_waiting_jobs_estimate_is_what_is_left_ahead_and_drops_as_runs_finish(
     assert q.wait(a) == 0 and q.waiting_ahead(c) == 2
     # A has not reported progress: its expected time (less the moments spent), then B's 30
     assert 60 <= q.wait(c) <= 70
-    steps.release()
-    wait(lambda: len(a.events) == 2)
+    steps.release(2)
+    wait(lambda: len(a.events) == 3)
     time.sleep(0.05)
     left = a.left()
-    assert 0 < left < 1  # a quarter done in well under a second: the rest at that pace, not the guess of 40 s
+    assert 0 < left < 1  # half done in well under a second: the rest at that pace, not the guess of 40 s
     assert q.wait(c) < 31
-    steps.release(3)
+    steps.release(2)
     wait(lambda: b.finished)
     wait(lambda: c.finished)
     assert q.wait(c) == 0
@@ -230,6 +230,23 @@ def test_before_its_first_epoch_a_run_has_the_queues_estimate_less_the_time_spen
     assert waiting.left() == 60.0
     waiting.state = "done"
     assert waiting.left() == 0.0
+
+
+def test_the_time_before_the_first_epoch_is_not_taken_for_the_pace(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: clock[0])
+    job = Job("o", "x", "cpu", None, state="running", expected=30.0, started=100.0, began=100.0)
+    job.add(start(10))
+    clock[0] = 110.0  # 10 s starting workers and loading data, then the first epoch ends
+    job.add(epoch(1))
+    assert job.left() == 20.0  # the queue's estimate less the time spent, not 9 more epochs of 10 s
+    clock[0] = 112.0
+    job.add(epoch(2))
+    assert 15.9 <= job.left() <= 16.1  # 2 s an epoch since the first: 8 more
+    unknown = Job("o", "x", "cpu", None, state="running", started=110.0, began=110.0)
+    unknown.add(start(10))
+    unknown.add(epoch(1))  # 2 s to the first epoch, no estimate: the pace so far is all there is
+    assert 17.9 <= unknown.left() <= 18.1
 
 
 def test_the_time_left_in_words():
