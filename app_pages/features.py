@@ -9,6 +9,7 @@ from app_pages.lib.player import training_movie
 from app_pages.lib.runpicker import my_runs, others_data, pick_run
 from explorer.analysis import alignment, charts, projector
 from explorer.analysis.embedding import embedding
+from explorer.dann.results import percent
 from explorer.dann.runfolder import kept_checkpoints, shipped
 from explorer.dann.validators import DEFAULT, PLAIN
 from explorer.errors import ExplorerError
@@ -139,14 +140,16 @@ for epoch in sorted(picked, key=names.index):
     # the numbers under the plots: beside them, a narrow window squeezed them onto the plots
     cols = st.columns(3)
     cols[0].metric(
-        alignment.named("a_distance"),
+        alignment.PLAIN["a_distance"],
         f"{num['a']:.2f}",
-        help=alignment.MEANING["a_distance"] + "; 2 (1 - 2 err), err the classifier's error",
+        help=alignment.explained("a_distance") + "; 2 (1 - 2 err), err the classifier's error",
     )
     if num["target"] is not None:
-        cols[1].metric("target accuracy", f"{num['target']:.3f}", help="on the sampled target images")
+        cols[1].metric(
+            "target accuracy", percent(num["target"]), help="this epoch's, on the sampled target images"
+        )
     if num["knn"] is not None:
-        cols[2].metric(alignment.named("knn"), f"{num['knn']:.2f}", help=alignment.MEANING["knn"])
+        cols[2].metric(alignment.PLAIN["knn"], f"{num['knn']:.2f}", help=alignment.explained("knn"))
     tgt = f.domain == 1
     with st.container(horizontal=True, vertical_alignment="center"):
         took = "from the cache" if emb.cached else f"{emb.seconds:.1f} s"

@@ -5,7 +5,7 @@ import streamlit as st
 from app_pages.lib.datasets import dataset
 from app_pages.lib.judging import validators_panel
 from app_pages.lib.runpicker import my_runs
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.store import runs
 
 st.title("Train DANN")
@@ -29,6 +29,6 @@ st.caption(
     f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
     f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}"
 )
-st.vega_lite_chart(spec=charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
+st.vega_lite_chart(spec=run_charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
 st.dataframe(runs.final_table([run]), hide_index=True, width="stretch")
 validators_panel(run.metrics)

@@ -12,7 +12,7 @@ from app_pages.lib.serverjobs import activity, cluster, job_queue, job_status, w
 from app_pages.lib.session import owner
 from app_pages.lib.sweeping import sweep_form, sweep_results
 from app_pages.lib.twin import twin_runs
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann.config import AUGMENTS, METHODS, OPTIMIZERS, UPDATES, TrainConfig
 from explorer.dann.schedules import SHAPES, LambdaSchedule
 from explorer.dann.speed import FAST
@@ -77,7 +77,7 @@ with st.container(border=True):
     with c3:
         if lamb >= 0:
             lam = LambdaSchedule(schedule, 0.0 if method == "source-only" else lamb)
-            st.vega_lite_chart(spec=charts.lambda_curve(lam.curve(51)), width="stretch")
+            st.vega_lite_chart(spec=run_charts.lambda_curve(lam.curve(51)), width="stretch")
     c1, c2, c3, c4 = st.columns(4)
     optimizer = c1.selectbox("Optimizer", OPTIMIZERS, key="t_opt")
     lr = c1.number_input("Learning rate", value=d.lr, format="%.4f", step=1e-4, key="t_lr")
@@ -200,7 +200,8 @@ def progress_view(run: RunHandle) -> None:
         st.warning(retry.message, icon=":material/restart_alt:")
     if history:
         tiles(history, running=not job.finished)
-        st.vega_lite_chart(spec=charts.training_curves(runs.curves({job.label: history})), width="content")
+        curves = runs.curves({job.label: history})
+        st.vega_lite_chart(spec=run_charts.training_curves(curves), width="content")
         validators_panel(history)
 
 

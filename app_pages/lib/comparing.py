@@ -10,7 +10,7 @@ from app_pages.lib.judging import twin_panel
 from app_pages.lib.runpicker import pick_run, selected
 from app_pages.lib.session import owner
 from app_pages.lib.sharing import share_panel
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann import results, runfolder
 from explorer.dann import validators as V
 from explorer.dann.predict import checkpoint_submission, load_for_prediction
@@ -75,9 +75,8 @@ def compare(ds: Dataset) -> None:
         )
     ]
     if picked:
-        st.vega_lite_chart(
-            spec=charts.training_curves(runs.curves({r.label: r.metrics for r in picked})), width="content"
-        )
+        curves = runs.curves({r.label: r.metrics for r in picked})
+        st.vega_lite_chart(spec=run_charts.training_curves(curves), width="content")
         st.dataframe(results.compare_table(picked), hide_index=True, width="stretch", column_config=COLUMNS)
         st.caption(
             f"Target accuracy: the checkpoint each run ships, at the epoch selected by {PLAIN[DEFAULT]}. "

@@ -9,7 +9,7 @@ import streamlit as st
 
 from app_pages.lib.session import owner
 from app_pages.lib.twin import WHAT_IT_IS, finished_twin
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann import results
 from explorer.dann import validators as V
 from explorer.data.domains import Dataset
@@ -28,7 +28,8 @@ def tiles(history: list[dict], running: bool) -> None:
     """A run's numbers as tiles: the target accuracy it ships (where it comes from, under the tiles),
     and the last epoch's training-batch and domain classifier accuracies and speed."""
     last, ship = history[-1], results.shipped(history)
-    cols = st.columns(4)
+    # two rows of two: four in a row cut their names short in a 1000 px window
+    cols = [*st.columns(2), *st.columns(2)]
     cols[0].metric(
         "target accuracy",
         results.percent(ship.target_acc),
@@ -67,7 +68,7 @@ def validators_panel(history: list[dict]) -> None:
         "label; the dot is the epoch it would pick. The run ships the epoch picked by "
         f"**{V.named(V.DEFAULT)}**: the downloads and Feature Space use it unless you choose another."
     )
-    st.vega_lite_chart(spec=charts.validator_curves(V.long_table(history), selected), width="content")
+    st.vega_lite_chart(spec=run_charts.validator_curves(V.long_table(history), selected), width="content")
     labelled = all(h.get("target_acc") is not None for h in history)
     rho = V.rank_correlations(history) if labelled else {}
     table = pd.DataFrame(

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib.serverjobs import job_status
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann import results
 from explorer.dann.config import TrainConfig
 from explorer.dann.validators import DEFAULT, MEANING, PLAIN, named
@@ -69,7 +69,7 @@ def _options_chart(trained: dict[str, list[dict]]) -> None:
     """The options side by side, one line each: the validator's score and, on a labelled target, the
     target accuracy; every number per option one click away."""
     st.vega_lite_chart(
-        spec=charts.measuring_curves(results.measuring_long(trained), DEFAULT), width="content"
+        spec=run_charts.measuring_curves(results.measuring_long(trained), DEFAULT), width="content"
     )
     with st.expander("Every number of every option, epoch by epoch"):
         table = results.epochs_table(trained)

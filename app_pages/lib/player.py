@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.analysis import alignment, charts, movie, movie_export
+from explorer.dann.results import percent
 from explorer.errors import ExplorerError
 from explorer.execution.jobs import left_after, left_words
 from explorer.store import cache
@@ -157,15 +158,14 @@ def _numbers(mv: movie.Movie, k: int, training: bool) -> None:
     frame, epochs = mv.frames[k], [f.epoch for f in mv.frames]
     st.metric("epoch", f"{frame.epoch}", help="the epoch whose checkpoint this frame shows")
     st.caption(f"frame {k + 1} of {len(epochs)}")
+    st.metric(alignment.PLAIN["mixing"], f"{frame.mixing:.2f}", help=alignment.explained("mixing"))
     st.metric(
-        alignment.named("mixing"),
-        f"{frame.mixing:.2f}",
-        help="share of each point's 10 nearest neighbours (in feature space) from the other domain; "
-        "1 = as mixed as random labels",
+        alignment.PLAIN["a_distance"], f"{frame.a_distance:.2f}", help=alignment.explained("a_distance")
     )
-    st.metric(alignment.named("a_distance"), f"{frame.a_distance:.2f}", help=alignment.MEANING["a_distance"])
     if frame.target_acc is not None:
-        st.metric("target accuracy", f"{frame.target_acc:.3f}", help="on the sampled target images")
+        st.metric(
+            "target accuracy", percent(frame.target_acc), help="this epoch's, on the sampled target images"
+        )
     if k:
         st.caption(
             f"{int(frame.changed.sum()):,} points (ringed) changed their predicted class "

@@ -16,7 +16,7 @@ import streamlit as st
 from app_pages.lib.runpicker import select
 from app_pages.lib.serverjobs import job_queue, job_status
 from app_pages.lib.session import owner
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann.config import METHODS, TrainConfig
 from explorer.dann.results import percent, percent_value
 from explorer.dann.schedules import SHAPES
@@ -79,8 +79,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
         return
     todo = len(sweep.pending())
     size, cap = costs.checkpoint_bytes(sweep), cache.cap_bytes()
-    c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(
+    st.caption(
         f"**{len(sweep.runs)} runs** ({len(sweep.runs) - todo} already trained) · about "
         f"**{_how_long(sweep, todo)}** and {size / 2**20:,.0f} MB of checkpoints · {sweep.plan(todo)} · "
         "waits in the same queue as single runs" + (f" · {sweep.auto_note}" if sweep.auto_note else "")
@@ -93,7 +92,7 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
             "values, seeds or epochs, or a smaller width."
         )
         return
-    if c2.button("Start sweep", key="s_start", type="primary"):
+    if st.button("Start sweep", key="s_start", type="primary"):
         label = f"sweep of {len(sweep.runs)} runs"
         job = job_queue().submit(owner(), label, sweep.backend.lane, sweep.events, _seconds(sweep, todo))
         st.session_state.sweep = {"job": job.id, "sweep": sweep}
@@ -102,7 +101,9 @@ def sweep_form(ds: Dataset, base: TrainConfig, ray: Cluster | None) -> None:
 def _axes(base: TrainConfig, ds: Dataset) -> tuple[list[str] | None, int]:
     """The grid's axes as the CLI's ``--grid`` specs (None while one of them has no value), and the
     number of seeds."""
-    c1, c2, c3, c4, c5 = st.columns([3, 2, 3, 2, 1])
+    # two rows: five boxes in one squeezed their values out of sight in a 1000 px window
+    c1, c2 = st.columns([3, 2])
+    c3, c4, c5 = st.columns([3, 2, 1])
     lambdas = c1.multiselect(
         "λ values",
         LAMBDAS,
@@ -209,10 +210,10 @@ def sweep_results() -> None:
         c1, c2 = st.columns([3, 2])
         with c1:
             event = st.altair_chart(
-                charts.sweep_map(_cells(points, colour), colour),
+                run_charts.sweep_map(_cells(points, colour), colour),
                 on_select="rerun",
                 key="s_map",
-                width="content",
+                width="stretch",
             )
             st.caption(
                 "Click a cell to open its run in Feature Space (the seed the validator scores highest): it "
@@ -231,7 +232,7 @@ def sweep_results() -> None:
         }
         trained = {label: r.metrics for label, r in records.items() if r and r.metrics}
         if trained:
-            st.vega_lite_chart(spec=charts.training_curves(runs.curves(trained)), width="content")
+            st.vega_lite_chart(spec=run_charts.training_curves(runs.curves(trained)), width="content")
         if running and job.finished:
             st.rerun()
 

@@ -40,6 +40,12 @@ def named(key: str) -> str:
     return PLAIN.get(key, key) + (f" ({short})" if short else "")
 
 
+def explained(key: str) -> str:
+    """A number's full name and what it means, for a tooltip: ``domain separation (proxy A-distance):
+    how well ...``."""
+    return f"{named(key)}: {MEANING[key]}"
+
+
 def _pca(features: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.decomposition import PCA
 

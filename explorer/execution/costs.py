@@ -31,8 +31,11 @@ from explorer.execution.sweep import Sweep
 # A run's parts in timed steps, measured on the embedded data at 32 px with the default network on
 # one torch thread (a worker's), as CPU time against the timed step's CPU time, so that the other work
 # on the shared 2-core AMD EPYC VM (load 4 to 10 while measuring) weighs on both alike; 20-epoch runs,
-# four of them, rotation and none (bench/bench_sweep.py checks the sum against whole sweeps):
-TRAIN_STEP = 1.1  # a training step (the batch, its augmentation) over the timed one: 0.9 to 1.1
+# four of them, rotation and none (bench/bench_sweep.py checks the sum against whole sweeps). With the
+# fast step (channels-last) the batch and its augmentation, which did not get faster, weigh more: a
+# training step took 1.2 timed steps in a worker (one thread) and 1.75 in the app's own process (two
+# threads, its page drawing beside it; the first session on an idle VM, 2026-12-07).
+TRAIN_STEP = 1.4  # a training step (the batch, its augmentation) over the timed one
 JUDGED_PER_STEP = 140  # images judged in the time of one timed step: 988 images took 5.6 to 7.5 steps
 RECORD_STEPS = 0.7  # writing an epoch's checkpoints (last.pt, the validators' best): 0.5 to 0.7 steps
 RUN_START = 0.5  # seconds to prepare a run (auto's statistics, Canny on both domains): 0.2 to 0.5 s CPU
@@ -44,14 +47,22 @@ def seconds(sweep: Sweep) -> float:
     pending = sweep.pending()
     if not pending:
         return 0.0
-    alone = [run_seconds(r.config, sweep.dataset, sweep.device_type) for r in pending]
     backend = sweep.choose(len(pending))
-    if not isinstance(backend, Processes):
+    workers = backend.workers if isinstance(backend, Processes) else 0
+    return together([r.config for r in pending], sweep.dataset, sweep.device_type, workers)
+
+
+def together(configs: list[TrainConfig], data, device_type: str, workers: int = 0) -> float:
+    """About how long training `configs` takes: one after another in this process (`workers` 0), or
+    handed out in order to `workers` processes, each run to the first worker free (a sweep's runs, a
+    measurement's options); the time of the busiest worker."""
+    alone = [run_seconds(c, data, device_type) for c in configs]
+    if not workers:
         return sum(alone)  # one after another (stacking on a GPU is not measured yet: counted as no gain)
-    workers = min(backend.workers, len(pending))
-    slower = workers / estimates.SIDE_BY_SIDE
+    workers = min(workers, len(alone))
+    slower = workers / estimates.SIDE_BY_SIDE if workers > 1 else 1.0  # one worker has every core
     free = [WORKER_START] * workers  # when each worker is next free
-    for s in alone:  # the pool hands out the runs in order, each to the first worker free
+    for s in alone:
         i = free.index(min(free))
         free[i] += s * slower
     return max(free)

@@ -1,9 +1,9 @@
 """About how long training takes, before it starts: a few steps of the network timed on random images
 (once per machine and network shape, on the run's speed path), times the steps ahead, times
 `OVERHEAD` (judging every epoch, writing checkpoints), divided by what running side by side gains
-(`SIDE_BY_SIDE`; stacking on a GPU is not measured yet, so it is counted as no gain). The queue's
-estimates, a sweep's cost (`costs.py`) and auto's question "is there time to measure?" (`auto.py`)
-all ask here.
+(`SIDE_BY_SIDE`; stacking on a GPU is not measured yet, so it is counted as no gain): auto's question
+"is there time to measure?" (`auto.py`). The queue's estimates and a sweep's cost (`costs.py`) count
+a run's parts apart, from the same timed step.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from explorer.dann.config import TrainConfig
 from explorer.data.domains import Dataset
-from explorer.execution import auto, estimates
+from explorer.execution import auto, costs
 from explorer.execution.backends import Backend, Request
 from explorer.execution.choose import choose
 from explorer.execution.events import MeasureEnded
@@ -128,5 +128,5 @@ def expected_seconds(launch: Launch, dataset: Dataset) -> float | None:
     if launch.backend.lane == CLUSTER:
         return None
     configs = launch.plan.configs
-    device = launch.backend.device_type(configs[0])
-    return estimates.run_seconds(configs, dataset, device, isinstance(launch.backend, Processes))
+    workers = launch.backend.workers if isinstance(launch.backend, Processes) else 0
+    return costs.together(configs, dataset, launch.backend.device_type(configs[0]), workers)

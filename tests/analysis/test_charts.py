@@ -3,7 +3,7 @@ the lines, plain names on the panels; the raw names kept in the tooltips)."""
 
 import pandas as pd
 
-from explorer.analysis import charts
+from explorer.analysis import run_charts
 from explorer.dann import results
 from explorer.dann import validators as V
 
@@ -26,7 +26,7 @@ def histories(labelled: bool) -> dict[str, list[dict]]:
 
 
 def test_the_measuring_chart_has_a_panel_per_question_and_a_line_per_option():
-    spec = charts.measuring_curves(results.measuring_long(histories(labelled=True)), "im")
+    spec = run_charts.measuring_curves(results.measuring_long(histories(labelled=True)), "im")
     panels = spec["hconcat"]
     assert len(panels) == 2  # the validator's score, and target accuracy
     data = spec["datasets"]["options"]
@@ -44,14 +44,14 @@ def test_the_measuring_chart_has_a_panel_per_question_and_a_line_per_option():
 
 
 def test_the_measuring_chart_without_labels_shows_the_score_alone():
-    spec = charts.measuring_curves(results.measuring_long(histories(labelled=False)), "im")
+    spec = run_charts.measuring_curves(results.measuring_long(histories(labelled=False)), "im")
     assert len(spec["hconcat"]) == 1 and set(spec["datasets"]["options"]["panel"]) == {"score"}
 
 
 def test_validator_panels_are_headed_by_plain_names_and_keep_the_raw_name_in_the_tooltip():
     history = [{"epoch": e, "validators": {n: 0.1 * e for n in V.NAMES}} for e in (1, 2, 3)]
     selected = {n: V.selected_epoch(history, n) for n in V.NAMES}
-    spec = charts.validator_curves(V.long_table(history), selected)
+    spec = run_charts.validator_curves(V.long_table(history), selected)
     assert spec["facet"]["field"] == "name" and spec["facet"]["sort"] == [V.named(n) for n in V.NAMES]
     assert set(spec["datasets"]["scores"]["name"]) == {V.named(n) for n in V.NAMES}
     tooltip = [t["field"] for t in spec["spec"]["layer"][0]["encoding"]["tooltip"]]
@@ -60,6 +60,6 @@ def test_validator_panels_are_headed_by_plain_names_and_keep_the_raw_name_in_the
 
 def test_training_curves_name_their_metrics_in_words():
     df = pd.DataFrame([{"run": "a", "epoch": 1, "metric": "source_acc", "panel": "accuracy", "value": 0.9}])
-    spec = charts.training_curves(df)
+    spec = run_charts.training_curves(df)
     assert spec["datasets"]["curves"]["metric"].tolist() == ["source accuracy (training batches)"]
     assert df["metric"].tolist() == ["source_acc"]  # the caller's frame is left as it was

@@ -143,10 +143,15 @@ def test_feature_space_draws_both_plots_for_a_short_run(at):
     assert len(at.get("vega_lite_chart")) == 2  # epochs 0 and 2, each a by-class | by-domain pair
     labels = [m.label for m in at.metric]
     assert (
-        labels.count("domain separation (proxy A-distance)") == 2
+        labels.count("domain separation") == 2
         and "target accuracy" in labels
-        and "same-class neighbours (5-NN class agreement)" in labels
+        and "same-class neighbours" in labels
     )
+    # the abbreviations a paper would use stay in the tooltips, beside what they mean
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert helps["domain separation"].startswith("domain separation (proxy A-distance): how well")
+    assert helps["same-class neighbours"].startswith("same-class neighbours (5-NN class agreement)")
+    assert all(m.value.endswith("%") for m in at.metric if m.label == "target accuracy")
     at.number_input(key="f_perp").set_value(150.0).run()
     assert "Perplexity 150 is too large" in at.error[0].value
 
