@@ -97,7 +97,7 @@ def look(page, home, run: str) -> None:
     text = clean(page, home)
     assert S.selected_id(page) == run
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the shipped one
-    assert text.count("proxy A-distance") == 2 and "source +" in text
+    assert text.count("domain separation") == 2 and "source +" in text
     S.layer_activations(page, timeout_s=120)
     assert run in clean(page, home)  # it opens on the selected run (offline: no ImageNet file here)
     assert "maps" in S.first_maps(page)

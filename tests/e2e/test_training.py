@@ -64,7 +64,7 @@ def test_tune_canny_train_watch_stop_and_draw_the_tsne(page):
     settle(page, 2000)
     no_errors(page)
     main = page.locator("[data-testid='stMain']").inner_text()
-    assert main.count("proxy A-distance") == 2 and "source +" in main
+    assert main.count("domain separation") == 2 and "source +" in main
     assert page.locator("[data-testid='stVegaLiteChart']").count() == 2  # epoch 0 and the last checkpoint
     shoot(page, "features")
 
