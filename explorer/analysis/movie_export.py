@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis import palette
+from explorer.dann.results import percent
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
@@ -109,10 +110,10 @@ def _points(
 
 def _captions(draw: ImageDraw.ImageDraw, f: Frame, side: int, font: ImageFont.ImageFont) -> None:
     """The frame's numbers on the first line; the domain legend and the class panel's key on the second."""
-    acc = "" if f.target_acc is None else f" · target acc {f.target_acc:.2f}"
+    acc = "" if f.target_acc is None else f" · target accuracy {percent(f.target_acc)}"
     draw.text(
         (8, 6),
-        f"epoch {f.epoch} · mixing {f.mixing:.2f} · A-distance {f.a_distance:.2f}{acc}",
+        f"epoch {f.epoch} · domain mixing {f.mixing:.2f} · domain separation {f.a_distance:.2f}{acc}",
         fill="black",
         font=font,
     )
