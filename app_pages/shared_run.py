@@ -2,10 +2,12 @@
 
 import streamlit as st
 
+from app_pages.lib.comparing import COLUMNS
 from app_pages.lib.datasets import dataset
-from app_pages.lib.judging import validators_panel
+from app_pages.lib.judging import tiles, validators_panel
 from app_pages.lib.runpicker import my_runs
 from explorer.analysis import run_charts
+from explorer.dann import results
 from explorer.store import runs
 
 st.title("Train DANN")
@@ -27,8 +29,9 @@ st.subheader(run.label)
 last = run.metrics[-1]
 st.caption(
     f"Preprocessing {runs.preprocessing(run.config)} · {last['epoch']} of {run.config['epochs']} epochs · "
-    f"{last.get('elapsed', 0):.0f} s on {last.get('device', run.config.get('device_type', '?'))}"
+    f"{last.get('elapsed', 0):.0f} s of training on {last.get('device', run.config.get('device_type', '?'))}"
 )
+tiles(run.metrics, running=False)
 st.vega_lite_chart(spec=run_charts.training_curves(runs.curves({run.label: run.metrics})), width="content")
-st.dataframe(runs.final_table([run]), hide_index=True, width="stretch")
+st.dataframe(results.compare_table([run]), hide_index=True, width="stretch", column_config=COLUMNS)
 validators_panel(run.metrics)

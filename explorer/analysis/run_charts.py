@@ -129,7 +129,13 @@ def _validator_spec(order: tuple[str, ...]) -> dict:
         .encode(x="epoch:Q", y="score:Q")
         .transform_filter("datum.selected")
     )
-    header = alt.Header(labelFontSize=12, labelLimit=240, title=None)
+    # "confidence and balance" / "of the target predictions (IM)": two lines over a narrow panel
+    header = alt.Header(
+        labelFontSize=12,
+        labelLimit=240,
+        title=None,
+        labelExpr="split(replace(datum.label, ' of the ', '|of the '), '|')",
+    )
     return (
         alt.layer(line, dot, data=alt.NamedData(name="scores"))
         .properties(width=230, height=100)

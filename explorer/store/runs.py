@@ -135,27 +135,6 @@ def curves(runs: dict[str, list[dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "epoch", "metric", "panel", "value"])
 
 
-def final_table(records: list[RunRecord]) -> pd.DataFrame:
-    rows = []
-    for r in records:
-        last = r.metrics[-1]
-        rows.append(
-            {
-                "run": r.label,
-                "λ": "—"
-                if r.config["method"] == "source-only"
-                else f"{r.config['lamb']:g} {r.config['lambda_schedule']}",
-                "preprocessing": preprocessing(r.config),
-                "epochs": last["epoch"],
-                "target acc": last.get("target_acc"),
-                "source acc": last.get("source_acc"),
-                "domain acc": last.get("domain_acc"),
-                "seconds": round(last.get("elapsed", 0), 1),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def annotate(run_dir: Path, **entries) -> None:
     """Add `entries` to a run's config.json (atomically), e.g. how auto chose its options."""
     import os

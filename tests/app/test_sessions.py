@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from explorer.dann import results
 from explorer.dann.config import TrainConfig
 from explorer.dann.trainer import train
 from explorer.data.builtin import load_builtin
@@ -166,6 +167,13 @@ def test_a_share_link_opens_one_run_read_only_and_can_be_revoked(finished_runs):
     assert "A shared run, read-only" in viewer.info[0].value and viewer.subheader[0].value == made[0].label
     labels = {b.label for b in viewer.button}
     assert not labels & {"Start training", "Stop", "Remove them", "Create a link", "Revoke"}
+    # the run's one number, as its owner sees it: the accuracy it ships, and the epoch it comes from
+    shipped = results.shipped(made[0].metrics)
+    assert viewer.metric[0].label == "target accuracy"
+    assert viewer.metric[0].value == results.percent(shipped.target_acc)
+    table = viewer.dataframe[0].value
+    assert list(table["target accuracy"]) == [results.percent_value(shipped.target_acc)]
+    assert list(table["at epoch"]) == [shipped.epoch]
     viewer.switch_page("app_pages/features.py").run()
     assert viewer.selectbox(key="f_run").options == [made[0].label]  # that run and nothing else
     viewer.switch_page("app_pages/activations.py").run()
