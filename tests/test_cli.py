@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -268,6 +269,11 @@ def test_train_with_auto_measures_the_options_prints_each_and_ships_the_pick_the
     captured = capsys.readouterr()
     options = [line for line in captured.err.splitlines() if line.startswith("option ")]
     assert "auto: measuring" in captured.err and len(options) >= 2 and "auto chose: " in captured.err
+    # the validator by its plain name, scores in two decimals, accuracy in percent, as the pages say them
+    scored = [line for line in options if "dropped:" not in line]
+    said = [*scored, next(line for line in captured.err.splitlines() if line.startswith("auto chose: "))]
+    assert all("confidence and balance of the target predictions (IM)" in line for line in said)
+    assert not any(re.search(r"\d\.\d{3}", line) for line in said), said
     summary = last_json(captured.out)
     assert (
         summary["selected"]["option"] == summary["auto"]["chosen"]

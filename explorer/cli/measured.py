@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from explorer.cli.common import outputs
+from explorer.dann.results import percent
+from explorer.dann.validators import named
 from explorer.errors import ExplorerError
 from explorer.execution.events import Done, Epoch, Failed, MeasureEnded, MeasureStarted
 from explorer.execution.measure import Measurement
@@ -31,11 +33,15 @@ def cmd_measured(args, launch: Launch, out: Path, dataset) -> int:
         raise ExplorerError(final.message)
     decision = final.decision
     for i, t in enumerate(decision["tried"], 1):
-        acc = "" if t["target_acc"] is None else f", target acc {t['target_acc']:.3f} (labels, not used)"
+        acc = (
+            ""
+            if t["target_acc"] is None
+            else f", target accuracy {percent(t['target_acc'])} (labels, not used)"
+        )
         score = (
             "dropped: " + decision["dropped"][t["option"]]
             if t["failed"]
-            else f"{decision['by']} {t['score']:.4f} at epoch {t['selected_epoch']}{acc}"
+            else f"{named(decision['by'])} {t['score']:.2f} at epoch {t['selected_epoch']}{acc}"
         )
         print(f"option {i}/{len(decision['tried'])} {t['option']}: {score}", file=sys.stderr)
     print(f"auto chose: {decision['why']}", file=sys.stderr)

@@ -260,7 +260,7 @@ def decide(
         raise ValueError("no option trained far enough to be judged")
     won = tried[best]
     why = (
-        f"{won['option']} scored highest by {DEFAULT} ({won['score']:.4f} at epoch "
+        f"{won['option']} scored highest by {named(DEFAULT)} ({won['score']:.2f} at epoch "
         f"{won['selected_epoch']}) of {len(tried)} options; no target label was used."
     )
     return {
