@@ -1,4 +1,5 @@
-"""What a sweep will cost before it starts: about how long, and how much checkpoint space.
+"""What training will cost before it starts (a run, auto's measuring, a sweep): about how long, and how much
+checkpoint space (a sweep).
 
 Seconds: each run not yet trained, in timed steps of its network (`estimates.step_seconds`, on its
 speed path): its training steps, then every epoch the judging (target accuracy and the validators,
