@@ -56,7 +56,7 @@ def place(job) -> str:
     ahead, wait = queue.waiting_ahead(job), queue.wait(job)
     if not ahead:
         return f"starts next on this server's {job.device.upper()}"
-    when = f", about {_duration(wait)} until it starts" if wait is not None else ""
+    when = f", about {duration(wait)} until it starts" if wait is not None else ""
     return f"is waiting for this server's {job.device.upper()}: {ahead} run(s) ahead of it{when}"
 
 
@@ -69,7 +69,8 @@ def activity(job) -> str:
     return f"is {at}" if at == ray_cluster.WAITING else f"is running {at}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as a wait is said before it starts: ``40 s``, ``3 min``."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 

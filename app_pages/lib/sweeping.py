@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.lib.runpicker import select
-from app_pages.lib.serverjobs import job_queue, job_status
+from app_pages.lib.serverjobs import duration, job_queue, job_status
 from app_pages.lib.session import owner
 from explorer.analysis import run_charts
 from explorer.dann.config import METHODS, TrainConfig
@@ -163,7 +163,7 @@ def _how_long(sweep: Sweep, todo: int) -> str:
     if sweep.backend.lane == CLUSTER:
         return "a time that depends on the cluster's free devices"
     seconds = _seconds(sweep, todo)
-    return "an unknown time" if seconds is None else _duration(seconds)
+    return "an unknown time" if seconds is None else duration(seconds)
 
 
 def _seconds(sweep: Sweep, todo: int) -> float | None:
@@ -176,10 +176,6 @@ def _seconds(sweep: Sweep, todo: int) -> float | None:
         return _estimate(sweep, (sweep.dataset.fingerprint, tuple(r.run_id for r in sweep.runs), todo))
     except Exception:
         return None
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def sweep_results() -> None:
